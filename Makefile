@@ -1,0 +1,40 @@
+# `make run`: set-up, then the main job. `make test`: set-up, lint, the whole test suite.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-done
+export XDG_RUNTIME_DIR ?= $(shell d=/tmp/dexplorer-runtime-$$(id -u); mkdir -p $$d; chmod 700 $$d; echo $$d)
+
+.PHONY: setup run test lint format models bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml .ci/setup
+	bash .ci/setup
+	touch $@
+
+run: setup
+	$(BIN)/dexplorer list
+	mkdir -p out
+	$(BIN)/dexplorer sample --pretrained smiley/flow --sampler heun --steps 50 -n 10000 --out out/smiley-samples.npy
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/python -m pytest -q --durations=10
+
+models: setup
+	$(BIN)/dexplorer train --all --out assets/models
+
+bench: setup
+	$(BIN)/python benchmarks/bench_sampling.py --quick --json out/bench_sampling.json
+	$(BIN)/python benchmarks/bench_train.py --quick --json out/bench_train.json
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis

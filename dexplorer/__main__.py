@@ -1,0 +1,5 @@
+"""``python -m dexplorer``."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,150 @@
+"""The ``dexplorer`` command line: list, data, train and sample."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+
+DATASET_CHOICES = (
+    "smiley", "three_modes", "circles", "moons", "spiral", "checkerboard", "eight_gaussians",
+    "custom",
+)  # fmt: skip
+OBJECTIVE_CHOICES = ("flow", "diffusion", "vpred")
+SAMPLER_CHOICES = ("euler", "midpoint", "heun", "rk4", "ddpm", "ddim", "euler_maruyama")
+SCHEDULE_CHOICES = ("linear", "cosine", "linear_beta")
+POINT_SUFFIXES = (".npy", ".csv")
+
+
+class UserError(Exception):
+    """A mistake on the command line or in an input file: one line on stderr, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
+def check_output(path: str, suffixes: Sequence[str]) -> Path:
+    """Fail early (before any work) when ``path`` cannot be written as one of ``suffixes``."""
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise UserError(f"--out {path}: expected a file ending in {' or '.join(suffixes)}")
+    if out.is_dir():
+        raise UserError(f"--out {path}: is a folder, expected a file")
+    if not out.parent.is_dir():
+        raise UserError(f"--out {path}: the folder {out.parent} does not exist")
+    return out
+
+
+def write_points(path: Path, points: np.ndarray, labels: np.ndarray | None = None) -> None:
+    """Save (N, 2) points, or a (steps + 1, N, 2) trajectory, as .npy or .csv."""
+    if path.suffix.lower() == ".npy":
+        np.save(path, points)
+        return
+    if points.ndim == 3:
+        steps, n = points.shape[:2]
+        table = np.column_stack(
+            [np.repeat(np.arange(steps), n), np.tile(np.arange(n), steps), points.reshape(-1, 2)]
+        )
+        np.savetxt(path, table, delimiter=",", header="step,particle,x,y", comments="",
+                   fmt=["%d", "%d", "%.6f", "%.6f"])  # fmt: skip
+    elif labels is not None:
+        table = np.column_stack([points, labels])
+        np.savetxt(path, table, delimiter=",", header="x,y,label", comments="",
+                   fmt=["%.6f", "%.6f", "%d"])  # fmt: skip
+    else:
+        np.savetxt(path, points, delimiter=",", header="x,y", comments="", fmt="%.6f")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="dexplorer",
+        description="Diffusion Explorer: watch 2D samples flow from noise (t=0) to data (t=1).",
+    )
+    parser.add_argument("--version", action="version", version=f"dexplorer {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    commands.add_parser("list", help="datasets, objectives, samplers, presets, shipped models")
+
+    data = commands.add_parser("data", help="export a dataset's points (.npy or .csv)")
+    data.add_argument("--dataset", required=True, choices=DATASET_CHOICES[:-1])
+    data.add_argument("-n", type=positive_int, default=5000, help="number of points")
+    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--out", required=True, help="output file, .npy or .csv")
+
+    train = commands.add_parser("train", help="train a model and save it (.safetensors)")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", choices=DATASET_CHOICES[:-1], help="a bundled dataset")
+    source.add_argument("--data", metavar="FILE", help="points from a .csv, .json, .png or .jpg")
+    source.add_argument(
+        "--all", action="store_true", help="every bundled dataset x {flow, diffusion}"
+    )
+    train.add_argument("--objective", choices=OBJECTIVE_CHOICES, default="flow")
+    train.add_argument("--schedule", choices=SCHEDULE_CHOICES, help="noise schedule (path)")
+    train.add_argument("--ot", action="store_true", help="minibatch OT coupling (flow only)")
+    train.add_argument("--preset", choices=("default", "original"), default="default")
+    budget = train.add_mutually_exclusive_group()
+    budget.add_argument("--seconds", type=float, help="time budget (default 10 s)")
+    budget.add_argument("--steps", type=positive_int, help="optimiser step budget")
+    train.add_argument("--lr", type=float, default=None, help="learning rate")
+    train.add_argument("--batch-size", type=positive_int, default=None)
+    train.add_argument("-n", type=positive_int, default=20000, help="points drawn from --dataset")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    train.add_argument("--out", required=True, help="model file (.safetensors); folder for --all")
+
+    smp = commands.add_parser("sample", help="sample particles from a model (.npy or .csv)")
+    model = smp.add_mutually_exclusive_group(required=True)
+    model.add_argument("--model", metavar="FILE", help="a .safetensors model")
+    model.add_argument("--pretrained", metavar="DATASET/OBJECTIVE", help="a shipped model")
+    model.add_argument("--exact", metavar="DATASET", choices=DATASET_CHOICES[:-1],
+                       help="the exact field of a bundled dataset (memorises it)")  # fmt: skip
+    smp.add_argument("--objective", choices=("flow", "diffusion"), default="flow",
+                     help="the path of --exact")  # fmt: skip
+    smp.add_argument("--sampler", choices=SAMPLER_CHOICES, default="heun")
+    smp.add_argument("--steps", type=positive_int, default=50)
+    smp.add_argument("-n", type=positive_int, default=10000, help="number of particles")
+    smp.add_argument("--seed", type=int, default=0)
+    smp.add_argument("--guidance", type=float, default=1.0, help="guidance scale w (with --class)")
+    smp.add_argument("--class", dest="label", type=int, help="class label for conditional models")
+    smp.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity in [0, 1]")
+    smp.add_argument("--noise-scale", type=float, default=1.0, help="Euler-Maruyama noise")
+    smp.add_argument("--trajectory", action="store_true", help="save every step")
+    smp.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    smp.add_argument("--out", required=True, help="output file, .npy or .csv")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 for user mistakes)."""
+    from .commands import run_command
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        run_command(args)
+    except UserError as error:
+        print(f"dexplorer: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dexplorer: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,181 @@
+"""What each ``dexplorer`` subcommand does (the parser lives in :mod:`dexplorer.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .cli import POINT_SUFFIXES, UserError, check_output, write_points
+from .core.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from .core.datasets import DATASETS, Dataset, DatasetError, make_dataset
+from .core.fields import ExactField, Field
+from .core.importers import load_dataset_file
+from .core.metrics import quality_ratio
+from .core.networks import PRESET_NOTES, count_parameters
+from .core.objectives import OBJECTIVE_NOTES, make_objective
+from .core.pretrained import (
+    PRETRAINED_OBJECTIVES,
+    PRETRAINED_POINTS,
+    PRETRAINED_STEPS,
+    model_filename,
+    pretrained_path,
+    shipped_models,
+)
+from .core.samplers import SAMPLER_NOTES, sample
+from .core.training import Progress, Trainer, TrainingError, TrainSettings
+from .engine.devices import choose_device
+
+DEFAULT_SECONDS = 10.0
+
+
+def run_command(args: argparse.Namespace) -> None:
+    """Dispatch a parsed command line; user mistakes raise :class:`UserError`."""
+    handlers = {"list": cmd_list, "data": cmd_data, "train": cmd_train, "sample": cmd_sample}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = _show_warning
+            handlers[args.command](args)
+    except (DatasetError, CheckpointError, TrainingError, ValueError, OSError) as error:
+        raise UserError(str(error)) from None
+
+
+def _show_warning(message: Warning | str, *_: object, **__: object) -> None:
+    print(f"dexplorer: warning: {message}", flush=True)
+
+
+def cmd_list(_: argparse.Namespace) -> None:
+    print("datasets:")
+    for name, (title, _generator) in DATASETS.items():
+        print(f"  {name:16s} {title}")
+    print(f"  {'custom':16s} any points (--data FILE: .csv, .json, .png, .jpg)")
+    print("objectives:")
+    for name, note in OBJECTIVE_NOTES.items():
+        print(f"  {name:16s} {note}")
+    print("samplers:")
+    for name, note in SAMPLER_NOTES.items():
+        print(f"  {name:16s} {note}")
+    print("presets:")
+    for name, note in PRESET_NOTES.items():
+        print(f"  {name:16s} {note}")
+    models = shipped_models()
+    print(f"shipped models ({len(models)}, use --pretrained NAME):")
+    for name in models:
+        print(f"  {name}")
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    out = check_output(args.out, POINT_SUFFIXES)
+    dataset = make_dataset(args.dataset, n=args.n, seed=args.seed)
+    write_points(out, dataset.points, dataset.labels)
+    print(f"wrote {len(dataset)} points of {dataset.title} to {out}")
+
+
+def _settings(args: argparse.Namespace, objective: str) -> TrainSettings:
+    settings = TrainSettings(
+        objective=objective, schedule=args.schedule, ot_coupling=args.ot, preset=args.preset,
+        seed=args.seed,
+    )  # fmt: skip
+    if args.lr is not None:
+        settings = replace(settings, learning_rate=args.lr)
+    if args.batch_size is not None:
+        settings = replace(settings, batch_size=args.batch_size)
+    return settings
+
+
+def _train_one(
+    dataset: Dataset, settings: TrainSettings, device: torch.device,
+    seconds: float | None, steps: int | None, out: Path, half: bool,
+) -> None:  # fmt: skip
+    trainer = Trainer(dataset, settings, device)
+    params = count_parameters(trainer.network)
+    label = f"{dataset.name}/{settings.objective}"
+    total = steps if steps is not None else seconds
+    unit = "step" if steps is not None else "s"
+    with tqdm(total=total, desc=label, unit=unit, leave=True) as bar:
+
+        def report(progress: Progress) -> None:
+            bar.n = progress.step if steps is not None else round(progress.seconds, 1)
+            bar.set_postfix(loss=f"{progress.loss:.3f}")
+            bar.refresh()
+
+        outcome = trainer.run(seconds=seconds, steps=steps, callback=report, report_every=50)
+        bar.n = total if outcome.stopped == "budget" else bar.n
+        bar.refresh()
+    if outcome.stopped == "diverged":
+        print(f"dexplorer: warning: {outcome.message}")
+        if trainer.step == 0:
+            raise TrainingError(f"{outcome.message}; nothing was saved")
+    save_checkpoint(
+        out, trainer.model, trainer.objective, dataset=dataset.name,
+        class_names=dataset.class_names, class_weights=trainer.class_weights,
+        training_steps=trainer.step, half=half,
+    )  # fmt: skip
+    n = min(2000, len(dataset) // 3)
+    ratio, _ = quality_ratio(trainer.samples(4 * n, 50), dataset.points, n, seed=1)
+    print(
+        f"{label}: {params} parameters, {outcome.steps} steps in {outcome.seconds:.1f} s, "
+        f"loss {outcome.loss:.4f}, energy distance {ratio:.2f}x data-vs-data -> {out}"
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    device = choose_device(args.device)
+    if args.all:
+        out_dir = Path(args.out)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        steps = args.steps or (None if args.seconds else PRETRAINED_STEPS)
+        for name in DATASETS:
+            dataset = make_dataset(name, n=PRETRAINED_POINTS, seed=0)
+            for objective in PRETRAINED_OBJECTIVES:
+                out = out_dir / model_filename(name, objective)
+                _train_one(dataset, _settings(args, objective), device, args.seconds, steps,
+                           out, half=True)  # fmt: skip
+        return
+    out = check_output(args.out, (".safetensors",))
+    if args.data:
+        dataset = load_dataset_file(args.data)
+    else:
+        dataset = make_dataset(args.dataset, n=args.n, seed=args.seed)
+    seconds = args.seconds if args.seconds or args.steps else DEFAULT_SECONDS
+    if seconds is not None and not (seconds > 0 and math.isfinite(seconds)):
+        raise UserError(f"--seconds must be a positive number, got {args.seconds}")
+    _train_one(dataset, _settings(args, args.objective), device, seconds, args.steps, out, False)
+
+
+def _field(args: argparse.Namespace, device: torch.device) -> Field:
+    if args.exact:
+        dataset = make_dataset(args.exact, n=5000, seed=0)
+        if args.label is not None:
+            raise UserError("--class needs a conditional model; the exact field takes none")
+        return ExactField(dataset.points, make_objective(args.objective).path, device=device)
+    path = args.model or pretrained_path(args.pretrained)
+    checkpoint = load_checkpoint(path, device=device)
+    if args.label is not None and not checkpoint.conditional:
+        raise UserError(f"--class {args.label}: {path} is unconditional (no classes)")
+    if not math.isfinite(args.guidance) or not 0 <= args.guidance <= 100:
+        raise UserError(f"--guidance must be between 0 and 100, got {args.guidance}")
+    label = args.label
+    if label is None and checkpoint.conditional:
+        label = checkpoint.particle_labels(args.n, args.seed, device)
+    return checkpoint.field(label, args.guidance)
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    out = check_output(args.out, POINT_SUFFIXES)
+    device = choose_device(args.device)
+    field = _field(args, device)
+    trajectory = sample(
+        field, args.n, args.steps, args.sampler, seed=args.seed, eta=args.eta,
+        noise_scale=args.noise_scale, device=device,
+    )  # fmt: skip
+    points = trajectory if args.trajectory else trajectory[-1]
+    write_points(out, points.cpu().numpy())
+    what = f"{args.steps + 1} steps of " if args.trajectory else ""
+    print(f"wrote {what}{args.n} particles ({args.sampler}, {args.steps} steps) to {out}")

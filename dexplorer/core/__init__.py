@@ -1,0 +1,4 @@
+"""The math core: datasets, networks, objectives, samplers, training, checkpoints.
+
+Knows nothing of rendering.
+"""

@@ -1,0 +1,182 @@
+"""Fields: the model callables that samplers integrate. A field estimates data and noise at
+(x, t) along a path, and from those the velocity and the score."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .networks import MLP
+from .objectives import Estimate, Objective
+from .paths import Path
+
+SIGMA_FLOOR = 1e-6
+
+
+def as_time(t: Tensor | float, like: Tensor) -> Tensor:
+    """t as a 0-d (or batch) tensor on the device and dtype of ``like``."""
+    return torch.as_tensor(t, dtype=like.dtype, device=like.device)
+
+
+class Field(ABC):
+    """A model of the data given a noisy point: E[x1 | x_t = x] and E[e | x_t = x] on a path.
+
+    Subclasses implement :meth:`estimate`; velocity and score follow from the path.
+    ``singular_at_data`` is true when the velocity diverges at t = 1 (an empirical
+    distribution), so samplers avoid evaluating it there.
+    """
+
+    path: Path
+    singular_at_data: bool = False
+
+    @abstractmethod
+    def estimate(self, x: Tensor, t: Tensor | float) -> Estimate: ...
+
+    def velocity(self, x: Tensor, t: Tensor | float) -> Tensor:
+        """dx/dt of the probability-flow ODE: alpha' x1_hat + sigma' e_hat."""
+        t = as_time(t, x)
+        est = self.estimate(x, t)
+        return self.path.d_alpha(t) * est.data + self.path.d_sigma(t) * est.noise
+
+    def score(self, x: Tensor, t: Tensor | float) -> Tensor:
+        """grad log p_t(x) = -e_hat / sigma."""
+        t = as_time(t, x)
+        return -self.estimate(x, t).noise / self.path.sigma(t).clamp_min(SIGMA_FLOOR)
+
+
+class NetworkField(Field):
+    """A trained network under its objective, with class conditioning and classifier-free
+    guidance: out = uncond + w (cond - uncond); w = 0 unconditional, 1 conditional, > 1
+    guided.
+
+    ``label`` is one class for every particle, a tensor with one class per particle (see
+    :func:`draw_labels`), or ``None`` for the network's null class (unconditional).
+    """
+
+    def __init__(
+        self,
+        network: MLP,
+        objective: Objective,
+        label: int | Tensor | None = None,
+        guidance: float = 1.0,
+    ) -> None:
+        if label is not None:
+            _check_labels(label, network.config.num_classes)
+        self.network = network
+        self.objective = objective
+        self.path = objective.path
+        self.label = label
+        self.guidance = float(guidance)
+
+    def output(self, x: Tensor, t: Tensor) -> Tensor:
+        """The raw network output at (x, t), guided when a class is set."""
+        if self.label is None or self.guidance == 1.0:
+            return self.network(x, t, self.label)
+        null = self.network.null_class
+        if self.guidance == 0.0:
+            return self.network(x, t, null)
+        n = x.shape[0]
+        labels = torch.full((2 * n,), null, dtype=torch.long, device=x.device)
+        labels[:n] = self.label
+        both = self.network(torch.cat([x, x]), t, labels)
+        return torch.lerp(both[n:], both[:n], self.guidance)
+
+    def estimate(self, x: Tensor, t: Tensor | float) -> Estimate:
+        t = as_time(t, x)
+        return self.objective.estimate(self.output(x, t), x, t)
+
+    def velocity(self, x: Tensor, t: Tensor | float) -> Tensor:
+        t = as_time(t, x)
+        return self.objective.velocity(self.output(x, t), x, t)
+
+
+def _check_labels(label: int | Tensor, num_classes: int) -> None:
+    if not num_classes:
+        raise ValueError("this model is unconditional: it takes no class")
+    values = (int(label.min()), int(label.max())) if isinstance(label, Tensor) else (label,)
+    for value in values:
+        if not 0 <= value < num_classes:
+            raise ValueError(
+                f"class {value} does not exist: the model has {num_classes} classes "
+                f"(0 to {num_classes - 1})"
+            )
+
+
+def draw_labels(
+    class_weights: np.ndarray | list[float], n: int, seed: int, device: str | torch.device = "cpu"
+) -> Tensor:
+    """One class per particle, drawn with the given class proportions: a conditional model
+    then samples the whole distribution, each particle keeping its class along its path."""
+    weights = torch.as_tensor(np.asarray(class_weights, dtype=np.float64))
+    if weights.ndim != 1 or not len(weights) or (weights < 0).any() or weights.sum() <= 0:
+        raise ValueError("class weights must be non-negative with a positive sum")
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.multinomial(weights, n, replacement=True, generator=generator)
+    return labels.to(device)
+
+
+class ExactField(Field):
+    """The closed-form optimal denoiser of a mixture of isotropic Gaussians N(y_i, tau^2 I)
+    along a path: with tau = 0 the empirical distribution of the points y_i, whose samples
+    land on the training points (memorisation).
+
+    Owns the data points (on the torch device) and evaluates in chunks of particles, so
+    100k particles x 10k points stay within ``chunk_elements`` floats per temporary.
+    """
+
+    def __init__(
+        self,
+        points: np.ndarray | Tensor,
+        path: Path,
+        spread: float = 0.0,
+        weights: np.ndarray | Tensor | None = None,
+        device: str | torch.device = "cpu",
+        chunk_elements: int = 1 << 24,
+    ) -> None:
+        self.points = torch.as_tensor(np.asarray(points), dtype=torch.float32, device=device)
+        if self.points.ndim != 2 or self.points.shape[1] != 2 or len(self.points) < 1:
+            raise ValueError("points must have shape (M, 2) with M >= 1")
+        m = len(self.points)
+        w = torch.full((m,), 1.0 / m) if weights is None else torch.as_tensor(weights)
+        self.log_weights = torch.log(w.to(device=device, dtype=torch.float32))
+        self.path = path
+        self.spread = float(spread)
+        self.singular_at_data = self.spread == 0.0
+        self.chunk = max(1, chunk_elements // m)
+        self.squared_norms = (self.points * self.points).sum(1)
+
+    def estimate(self, x: Tensor, t: Tensor | float) -> Estimate:
+        t = as_time(t, x)
+        if self.points.dtype != x.dtype:
+            self.to(x.dtype)
+        data = torch.empty_like(x)
+        noise = torch.empty_like(x)
+        for start in range(0, len(x), self.chunk):
+            part = slice(start, start + self.chunk)
+            data[part], noise[part] = self._estimate_chunk(x[part], t)
+        return Estimate(data, noise)
+
+    def to(self, dtype: torch.dtype) -> ExactField:
+        """Hold the points in ``dtype`` (the field follows the particles' precision)."""
+        self.points = self.points.to(dtype)
+        self.log_weights = self.log_weights.to(dtype)
+        self.squared_norms = self.squared_norms.to(dtype)
+        return self
+
+    def _estimate_chunk(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        a, s = self.path.alpha(t), self.path.sigma(t)
+        # Given component i, x ~ N(a y_i, variance I).
+        variance = ((a * self.spread) ** 2 + s * s).clamp_min(SIGMA_FLOOR**2)
+        # |x - a y|^2 = |x|^2 - 2a x.y + a^2 |y|^2; the |x|^2 term cancels in the softmax.
+        logits = (2 * a) * (x @ self.points.T) - (a * a) * self.squared_norms
+        weights = torch.softmax(logits / (2 * variance) + self.log_weights, dim=1)
+        mean = weights @ self.points
+        offset = x - a * mean
+        # E[x1 | x, i] = y_i + (a tau^2 / variance)(x - a y_i), linear in y_i;
+        # E[e | x] = (x - a E[x1 | x]) / s = offset s / variance.
+        data = mean + offset * (a * self.spread**2 / variance)
+        noise = offset * (s / variance)
+        return data, noise

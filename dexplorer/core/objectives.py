@@ -1,0 +1,129 @@
+"""Training objectives: a path, what the network predicts, and the conversions between
+velocity, data (x1), noise (epsilon) and score. Time convention: t = 0 noise, t = 1 data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from .paths import CosinePath, LinearPath, Path, make_path
+
+DOMAIN_BOX = 3.5
+"""Data lies in [-DOMAIN_BOX, DOMAIN_BOX]^2; a data estimate from epsilon is clipped to it."""
+
+ALPHA_FLOOR = 1e-4
+"""x1 = (x - sigma e) / alpha divides by alpha; below this alpha the estimate is clipped."""
+
+PREDICTIONS = ("velocity", "epsilon", "v")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A model's estimate at (x, t), held as data x1_hat and noise e_hat."""
+
+    data: Tensor
+    noise: Tensor
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a network is trained to predict along a path.
+
+    Parameters
+    ----------
+    name : str
+        ``"flow"``, ``"diffusion"`` or ``"vpred"``.
+    path : Path
+        The interpolation x_t = alpha x1 + sigma e.
+    prediction : str
+        ``"velocity"`` (dx_t/dt), ``"epsilon"`` (the noise e) or ``"v"`` (alpha e - sigma x1).
+    ot_coupling : bool
+        Pair noise and data by minibatch optimal transport (OT-CFM) when training.
+    """
+
+    name: str
+    path: Path
+    prediction: str
+    ot_coupling: bool = False
+
+    def __post_init__(self) -> None:
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {PREDICTIONS}")
+
+    @property
+    def schedule(self) -> str:
+        return self.path.name
+
+    def target(self, x1: Tensor, noise: Tensor, t: Tensor) -> Tensor:
+        """What the network should output at x_t for this (x1, noise, t)."""
+        t = t.reshape(-1, 1) if t.dim() else t
+        a, s, da, ds = self.path.coefficients(t)
+        if self.prediction == "velocity":
+            return da * x1 + ds * noise
+        if self.prediction == "epsilon":
+            return noise
+        return a * noise - s * x1
+
+    def estimate(self, output: Tensor, x: Tensor, t: Tensor) -> Estimate:
+        """Convert a network output at (x, t) into data and noise estimates."""
+        a, s, da, ds = self.path.coefficients(t)
+        if self.prediction == "velocity":
+            # Solve x = a x1 + s e, v = a' x1 + s' e for (x1, e).
+            det = a * ds - s * da
+            return Estimate((ds * x - s * output) / det, (a * output - da * x) / det)
+        if self.prediction == "epsilon":
+            data = (x - s * output) / a.clamp_min(ALPHA_FLOOR)
+            return Estimate(data.clamp(-DOMAIN_BOX, DOMAIN_BOX), output)
+        return Estimate(a * x - s * output, s * x + a * output)
+
+    def velocity(self, output: Tensor, x: Tensor, t: Tensor) -> Tensor:
+        """The probability-flow velocity dx/dt from a network output."""
+        if self.prediction == "velocity":
+            return output
+        _, _, da, ds = self.path.coefficients(t)
+        est = self.estimate(output, x, t)
+        return da * est.data + ds * est.noise
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "schedule": self.path.name,
+            "prediction": self.prediction,
+            "ot_coupling": self.ot_coupling,
+        }
+
+
+OBJECTIVE_NOTES = {
+    "flow": "flow matching: x_t = (1-t) e + t x1, predict the velocity x1 - e",
+    "diffusion": "VP diffusion, predict the noise e (DDPM), cosine or linear-beta schedule",
+    "vpred": "VP diffusion, predict v = alpha e - sigma x1 (v-prediction)",
+}
+
+
+def make_objective(name: str, schedule: str | None = None, ot_coupling: bool = False) -> Objective:
+    """The objective called ``name`` on the given schedule (default: linear for flow,
+    cosine for the VP objectives)."""
+    if name == "flow":
+        path = make_path(schedule) if schedule else LinearPath()
+        return Objective("flow", path, "velocity", ot_coupling)
+    if ot_coupling:
+        raise ValueError("optimal-transport coupling applies to flow matching only")
+    path = make_path(schedule) if schedule else CosinePath()
+    if path.name == "linear":
+        raise ValueError(f"{name} needs a variance preserving schedule (cosine or linear_beta)")
+    if name == "diffusion":
+        return Objective("diffusion", path, "epsilon")
+    if name == "vpred":
+        return Objective("vpred", path, "v")
+    raise ValueError(f"unknown objective {name!r}: choose one of {', '.join(OBJECTIVE_NOTES)}")
+
+
+def objective_from_dict(info: dict) -> Objective:
+    """Rebuild an objective from :meth:`Objective.to_dict` output."""
+    objective = make_objective(
+        info["name"], info.get("schedule"), bool(info.get("ot_coupling", False))
+    )
+    if objective.prediction != info.get("prediction", objective.prediction):
+        raise ValueError(f"objective {info['name']!r} does not predict {info['prediction']!r}")
+    return objective

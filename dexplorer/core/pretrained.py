@@ -1,0 +1,52 @@
+"""The models shipped in ``assets/models``: where they are and how they were made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..resources import data_dir
+from .datasets import DATASETS
+
+PRETRAINED_OBJECTIVES = ("flow", "diffusion")
+PRETRAINED_POINTS = 20000
+"""Training points drawn (seed 0) from each bundled dataset."""
+PRETRAINED_STEPS = 8000
+"""Optimiser steps for every shipped model (a step budget keeps them reproducible)."""
+
+
+def models_dir() -> Path:
+    return data_dir("assets") / "models"
+
+
+def model_filename(dataset: str, objective: str) -> str:
+    return f"{dataset}-{objective}.safetensors"
+
+
+def pretrained_path(spec: str) -> Path:
+    """The shipped model for ``"DATASET/OBJECTIVE"``, e.g. ``"smiley/flow"``.
+
+    Raises
+    ------
+    ValueError
+        When the name is malformed or no such model is shipped.
+    """
+    dataset, sep, objective = spec.partition("/")
+    if not sep or dataset not in DATASETS or objective not in PRETRAINED_OBJECTIVES:
+        raise ValueError(
+            f"no shipped model {spec!r}: use DATASET/OBJECTIVE with a dataset of "
+            f"{', '.join(DATASETS)} and an objective of {', '.join(PRETRAINED_OBJECTIVES)}"
+        )
+    path = models_dir() / model_filename(dataset, objective)
+    if not path.is_file():
+        raise ValueError(f"the shipped model {spec} is missing: {path} (run `make models`)")
+    return path
+
+
+def shipped_models() -> list[str]:
+    """``DATASET/OBJECTIVE`` names of the models present in ``assets/models``."""
+    return [
+        f"{dataset}/{objective}"
+        for dataset in DATASETS
+        for objective in PRETRAINED_OBJECTIVES
+        if (models_dir() / model_filename(dataset, objective)).is_file()
+    ]

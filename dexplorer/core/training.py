@@ -1,0 +1,225 @@
+"""Training: AdamW on an objective's regression target, with an EMA of the weights, a time
+or step budget, progress callbacks and a stop flag."""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from .coupling import ot_pair
+from .datasets import Dataset
+from .fields import NetworkField, draw_labels
+from .networks import MLP, PRESETS, build_network
+from .objectives import Objective, make_objective
+from .samplers import sample
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start (bad settings) or had to stop (a non-finite loss)."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that decides a training run besides the data."""
+
+    objective: str = "flow"
+    schedule: str | None = None
+    ot_coupling: bool = False
+    preset: str = "default"
+    learning_rate: float = 3e-3
+    batch_size: int = 512
+    ema_decay: float = 0.995
+    cond_dropout: float = 0.1
+    weight_decay: float = 0.0
+    warmup_steps: int = 50
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.preset not in PRESETS:
+            raise TrainingError(f"unknown preset {self.preset!r}: choose {', '.join(PRESETS)}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise TrainingError(f"learning rate must be a positive number: {self.learning_rate}")
+        if self.batch_size < 2:
+            raise TrainingError(f"batch size must be at least 2, got {self.batch_size}")
+        if not 0 <= self.ema_decay < 1:
+            raise TrainingError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
+        if not 0 <= self.cond_dropout <= 1:
+            raise TrainingError(f"condition dropout must be in [0, 1], got {self.cond_dropout}")
+
+
+@dataclass
+class Progress:
+    """What a callback sees every ``report_every`` steps."""
+
+    step: int
+    loss: float
+    seconds: float
+    fraction: float
+    trainer: Trainer
+
+    def preview(self, n: int = 2000, steps: int = 32, sampler: str = "heun") -> np.ndarray:
+        """Samples at t = 1 from the current EMA weights."""
+        return self.trainer.samples(n, steps, sampler)
+
+
+@dataclass
+class Outcome:
+    """How a :meth:`Trainer.run` ended."""
+
+    steps: int
+    seconds: float
+    loss: float
+    stopped: str = "budget"
+    message: str = ""
+    losses: list[float] = field(default_factory=list)
+
+
+class Trainer:
+    """Owns a network, its EMA copy, the optimiser and the training data; trains in budgets
+    that can be run again to resume. ``model`` (the EMA weights) is the result."""
+
+    def __init__(
+        self, dataset: Dataset, settings: TrainSettings, device: str | torch.device = "cpu"
+    ) -> None:
+        settings.validate()
+        self.settings = settings
+        self.dataset = dataset
+        self.device = torch.device(device)
+        try:
+            self.objective: Objective = make_objective(
+                settings.objective, settings.schedule, settings.ot_coupling
+            )
+        except ValueError as error:
+            raise TrainingError(str(error)) from None
+        torch.manual_seed(settings.seed)
+        self.network: MLP = build_network(settings.preset, dataset.num_classes).to(self.device)
+        self.model: MLP = copy.deepcopy(self.network).requires_grad_(False)
+        self.optimizer = torch.optim.AdamW(
+            self.network.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+        )
+        self.generator = torch.Generator(self.device).manual_seed(settings.seed)
+        self.points = torch.as_tensor(dataset.points, device=self.device)
+        labels = dataset.labels
+        self.labels = None if labels is None else torch.as_tensor(labels, device=self.device)
+        self.class_weights: tuple[float, ...] = ()
+        if labels is not None:
+            counts = np.bincount(labels, minlength=dataset.num_classes)
+            self.class_weights = tuple(float(c) for c in counts / counts.sum())
+        self.step = 0
+        self.losses: list[float] = []
+
+    def field(self, label: int | Tensor | None = None, guidance: float = 1.0) -> NetworkField:
+        """The EMA model as a field for the samplers."""
+        return NetworkField(self.model, self.objective, label, guidance)
+
+    def samples(self, n: int, steps: int = 32, sampler: str = "heun", seed: int = 0) -> np.ndarray:
+        """n samples at t = 1 from the EMA model (of every class, in the data's proportions)."""
+        labels = (
+            draw_labels(self.class_weights, n, seed, self.device)
+            if self.labels is not None
+            else None
+        )
+        trajectory = sample(self.field(labels), n, steps, sampler, seed=seed, device=self.device)
+        return trajectory[-1].cpu().numpy()
+
+    def _batch(self) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        size = self.settings.batch_size
+        index = torch.randint(
+            len(self.points), (size,), generator=self.generator, device=self.device
+        )
+        x1 = self.points[index]
+        noise = torch.randn(x1.shape, generator=self.generator, device=self.device)
+        if self.objective.ot_coupling:
+            noise = ot_pair(noise, x1, self.generator)
+        t = torch.rand(size, generator=self.generator, device=self.device)
+        labels = None
+        if self.labels is not None:
+            labels = self.labels[index].clone()
+            drop = torch.rand(size, generator=self.generator, device=self.device)
+            labels[drop < self.settings.cond_dropout] = self.network.null_class
+        return x1, noise, t, labels
+
+    def _learning_rate(self, fraction: float) -> float:
+        """Linear warm-up, then cosine decay to a tenth over the budget."""
+        base = self.settings.learning_rate
+        warm = min(1.0, (self.step + 1) / max(1, self.settings.warmup_steps))
+        return base * warm * (0.1 + 0.45 * (1 + math.cos(math.pi * min(fraction, 1.0))))
+
+    def _train_step(self, fraction: float) -> float:
+        """One optimiser step; returns the loss, or raises TrainingError if it is not finite."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._learning_rate(fraction)
+        x1, noise, t, labels = self._batch()
+        xt = self.objective.path.sample(x1, noise, t)
+        loss = F.mse_loss(self.network(xt, t, labels), self.objective.target(x1, noise, t))
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise TrainingError(f"the loss became {value}")
+        # Only weights whose loss came out finite enter the average.
+        decay = min(self.settings.ema_decay, (1 + self.step) / (10 + self.step))
+        with torch.no_grad():
+            torch._foreach_lerp_(
+                list(self.model.parameters()), list(self.network.parameters()), 1 - decay
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.network.parameters(), 1.0)
+        if not torch.isfinite(norm):
+            raise TrainingError("the gradient became infinite")
+        self.optimizer.step()
+        self.step += 1
+        return value
+
+    def run(
+        self,
+        seconds: float | None = None,
+        steps: int | None = None,
+        callback: Callable[[Progress], None] | None = None,
+        report_every: int = 100,
+        stop: threading.Event | None = None,
+    ) -> Outcome:
+        """Train until the time or step budget is spent or ``stop`` is set.
+
+        A non-finite loss or gradient ends the run with ``stopped="diverged"`` and a message;
+        ``model`` then keeps the last good EMA weights.
+        """
+        if seconds is None and steps is None:
+            raise TrainingError("give a budget: seconds or steps")
+        if (seconds is not None and seconds <= 0) or (steps is not None and steps < 1):
+            raise TrainingError("the budget must be positive")
+        start, first = time.perf_counter(), self.step
+        outcome = Outcome(0, 0.0, math.nan)
+        self.network.train()
+        while True:
+            elapsed = time.perf_counter() - start
+            done = self.step - first
+            fraction = max(done / steps if steps else 0.0, elapsed / seconds if seconds else 0.0)
+            if fraction >= 1.0 or (stop is not None and stop.is_set()):
+                outcome.stopped = "budget" if fraction >= 1.0 else "stopped"
+                break
+            try:
+                loss = self._train_step(fraction)
+            except TrainingError as error:
+                outcome.stopped = "diverged"
+                outcome.message = (
+                    f"training stopped at step {self.step}: {error} (try a lower learning rate "
+                    f"than {self.settings.learning_rate:g}); the last good weights are kept"
+                )
+                break
+            outcome.losses.append(loss)
+            outcome.loss = loss
+            if callback is not None and self.step % report_every == 0:
+                callback(Progress(self.step, loss, elapsed, fraction, self))
+        self.losses.extend(outcome.losses)
+        outcome.steps = self.step - first
+        outcome.seconds = time.perf_counter() - start
+        return outcome

@@ -1,0 +1,15 @@
+"""Shared test set-up: two torch threads (as on CI) and float64 for order tests."""
+
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture
+def float64():
+    """Run a test with float64 as torch's default dtype."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
