@@ -12,9 +12,15 @@ import numpy as np
 from . import __version__
 
 DATASET_CHOICES = (
-    "smiley", "three_modes", "circles", "moons", "spiral", "checkerboard", "eight_gaussians",
+    "smiley",
+    "three_modes",
+    "circles",
+    "moons",
+    "spiral",
+    "checkerboard",
+    "eight_gaussians",
     "custom",
-)  # fmt: skip
+)
 OBJECTIVE_CHOICES = ("flow", "diffusion", "vpred")
 SAMPLER_CHOICES = ("euler", "midpoint", "heun", "rk4", "ddpm", "ddim", "euler_maruyama")
 SCHEDULE_CHOICES = ("linear", "cosine", "linear_beta")
@@ -54,12 +60,19 @@ def write_points(path: Path, points: np.ndarray, labels: np.ndarray | None = Non
         table = np.column_stack(
             [np.repeat(np.arange(steps), n), np.tile(np.arange(n), steps), points.reshape(-1, 2)]
         )
-        np.savetxt(path, table, delimiter=",", header="step,particle,x,y", comments="",
-                   fmt=["%d", "%d", "%.6f", "%.6f"])  # fmt: skip
+        np.savetxt(
+            path,
+            table,
+            delimiter=",",
+            header="step,particle,x,y",
+            comments="",
+            fmt=["%d", "%d", "%.6f", "%.6f"],
+        )
     elif labels is not None:
         table = np.column_stack([points, labels])
-        np.savetxt(path, table, delimiter=",", header="x,y,label", comments="",
-                   fmt=["%.6f", "%.6f", "%d"])  # fmt: skip
+        np.savetxt(
+            path, table, delimiter=",", header="x,y,label", comments="", fmt=["%.6f", "%.6f", "%d"]
+        )
     else:
         np.savetxt(path, points, delimiter=",", header="x,y", comments="", fmt="%.6f")
 
@@ -112,10 +125,15 @@ def build_parser() -> Parser:
     model = smp.add_mutually_exclusive_group(required=True)
     model.add_argument("--model", metavar="FILE", help="a .safetensors model")
     model.add_argument("--pretrained", metavar="DATASET/OBJECTIVE", help="a shipped model")
-    model.add_argument("--exact", metavar="DATASET", choices=DATASET_CHOICES[:-1],
-                       help="the exact field of a bundled dataset (memorises it)")  # fmt: skip
-    smp.add_argument("--objective", choices=("flow", "diffusion"), default="flow",
-                     help="the path of --exact")  # fmt: skip
+    model.add_argument(
+        "--exact",
+        metavar="DATASET",
+        choices=DATASET_CHOICES[:-1],
+        help="the exact field of a bundled dataset (memorises it)",
+    )
+    smp.add_argument(
+        "--objective", choices=("flow", "diffusion"), default="flow", help="the path of --exact"
+    )
     smp.add_argument("--sampler", choices=SAMPLER_CHOICES, default="heun")
     smp.add_argument("--steps", type=positive_int, default=50)
     smp.add_argument("-n", type=positive_int, default=10000, help="number of particles")

@@ -23,6 +23,7 @@ from .core.pretrained import (
     PRETRAINED_OBJECTIVES,
     PRETRAINED_POINTS,
     PRETRAINED_STEPS,
+    QUALITY_SAMPLER,
     model_filename,
     pretrained_path,
     shipped_models,
@@ -79,9 +80,12 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 def _settings(args: argparse.Namespace, objective: str) -> TrainSettings:
     settings = TrainSettings(
-        objective=objective, schedule=args.schedule, ot_coupling=args.ot, preset=args.preset,
+        objective=objective,
+        schedule=args.schedule,
+        ot_coupling=args.ot,
+        preset=args.preset,
         seed=args.seed,
-    )  # fmt: skip
+    )
     if args.lr is not None:
         settings = replace(settings, learning_rate=args.lr)
     if args.batch_size is not None:
@@ -90,9 +94,14 @@ def _settings(args: argparse.Namespace, objective: str) -> TrainSettings:
 
 
 def _train_one(
-    dataset: Dataset, settings: TrainSettings, device: torch.device,
-    seconds: float | None, steps: int | None, out: Path, half: bool,
-) -> None:  # fmt: skip
+    dataset: Dataset,
+    settings: TrainSettings,
+    device: torch.device,
+    seconds: float | None,
+    steps: int | None,
+    out: Path,
+    half: bool,
+) -> None:
     trainer = Trainer(dataset, settings, device)
     params = count_parameters(trainer.network)
     label = f"{dataset.name}/{settings.objective}"
@@ -113,15 +122,22 @@ def _train_one(
         if trainer.step == 0:
             raise TrainingError(f"{outcome.message}; nothing was saved")
     save_checkpoint(
-        out, trainer.model, trainer.objective, dataset=dataset.name,
-        class_names=dataset.class_names, class_weights=trainer.class_weights,
-        training_steps=trainer.step, half=half,
-    )  # fmt: skip
+        out,
+        trainer.model,
+        trainer.objective,
+        dataset=dataset.name,
+        class_names=dataset.class_names,
+        class_weights=trainer.class_weights,
+        training_steps=trainer.step,
+        half=half,
+    )
     n = min(2000, len(dataset) // 3)
-    ratio, _ = quality_ratio(trainer.samples(4 * n, 50), dataset.points, n, seed=1)
+    sampler, sampler_steps = QUALITY_SAMPLER[settings.objective]
+    samples = trainer.samples(4 * n, sampler_steps, sampler)
+    ratio, _ = quality_ratio(samples, dataset.points, n, seed=1)
     print(
         f"{label}: {params} parameters, {outcome.steps} steps in {outcome.seconds:.1f} s, "
-        f"loss {outcome.loss:.4f}, energy distance {ratio:.2f}x data-vs-data -> {out}"
+        f"loss {outcome.loss:.4f}, energy distance {ratio:.2f}x data-vs-data ({sampler}) -> {out}"
     )
 
 
@@ -130,13 +146,14 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.all:
         out_dir = Path(args.out)
         out_dir.mkdir(parents=True, exist_ok=True)
-        steps = args.steps or (None if args.seconds else PRETRAINED_STEPS)
         for name in DATASETS:
             dataset = make_dataset(name, n=PRETRAINED_POINTS, seed=0)
             for objective in PRETRAINED_OBJECTIVES:
+                steps = args.steps or (None if args.seconds else PRETRAINED_STEPS[objective])
                 out = out_dir / model_filename(name, objective)
-                _train_one(dataset, _settings(args, objective), device, args.seconds, steps,
-                           out, half=True)  # fmt: skip
+                _train_one(
+                    dataset, _settings(args, objective), device, args.seconds, steps, out, half=True
+                )
         return
     out = check_output(args.out, (".safetensors",))
     if args.data:
@@ -172,9 +189,15 @@ def cmd_sample(args: argparse.Namespace) -> None:
     device = choose_device(args.device)
     field = _field(args, device)
     trajectory = sample(
-        field, args.n, args.steps, args.sampler, seed=args.seed, eta=args.eta,
-        noise_scale=args.noise_scale, device=device,
-    )  # fmt: skip
+        field,
+        args.n,
+        args.steps,
+        args.sampler,
+        seed=args.seed,
+        eta=args.eta,
+        noise_scale=args.noise_scale,
+        device=device,
+    )
     points = trajectory if args.trajectory else trajectory[-1]
     write_points(out, points.cpu().numpy())
     what = f"{args.steps + 1} steps of " if args.trajectory else ""

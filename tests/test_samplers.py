@@ -56,7 +56,7 @@ def test_ode_samplers_agree_at_many_steps(path):
         ("midpoint", 3.2, 4.8),
         ("heun", 3.2, 4.8),
         ("rk4", 12.0, 20.0),
-    ],  # fmt: skip
+    ],
 )
 def test_ode_samplers_show_their_order(path, sampler, low, high, references, float64):
     """Doubling the steps divides the error by 2^order."""

@@ -72,7 +72,11 @@ class NetworkField(Field):
         self.guidance = float(guidance)
 
     def output(self, x: Tensor, t: Tensor) -> Tensor:
-        """The raw network output at (x, t), guided when a class is set."""
+        """The objective's prediction at (x, t) (network plus skip), guided when a class is
+        set."""
+        return self._network_output(x, t) + self.objective.skip(x, t)
+
+    def _network_output(self, x: Tensor, t: Tensor) -> Tensor:
         if self.label is None or self.guidance == 1.0:
             return self.network(x, t, self.label)
         null = self.network.null_class

@@ -170,10 +170,10 @@ def parameter_shapes(config: NetworkConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def build_network(preset: str | NetworkConfig = "default", num_classes: int = 0) -> MLP:
-    """Build an MLP from a preset name or a config, with ``num_classes`` class labels."""
+def build_network(preset: str | NetworkConfig = "default", num_classes: int | None = None) -> MLP:
+    """Build an MLP from a preset name or a config; ``num_classes`` overrides its classes."""
     config = PRESETS[preset] if isinstance(preset, str) else preset
-    return MLP(config.with_classes(num_classes))
+    return MLP(config if num_classes is None else config.with_classes(num_classes))
 
 
 def count_parameters(network: nn.Module) -> int:

@@ -55,8 +55,21 @@ class Objective:
     def schedule(self) -> str:
         return self.path.name
 
+    def skip(self, x: Tensor, t: Tensor) -> Tensor | float:
+        """The part of the prediction passed straight from x; the network learns the rest.
+
+        For epsilon it is sigma(t) x, the noise estimate for unit-variance data. Near t = 0,
+        where e is almost x, the network then learns the small remainder that carries the data
+        estimate x1 = (x - sigma e) / alpha, instead of reproducing x to three digits: this
+        cuts the error of deterministic samplers from noise several-fold. Zero otherwise.
+        """
+        if self.prediction != "epsilon":
+            return 0.0
+        t = t.reshape(-1, 1) if t.dim() else t
+        return self.path.sigma(t) * x
+
     def target(self, x1: Tensor, noise: Tensor, t: Tensor) -> Tensor:
-        """What the network should output at x_t for this (x1, noise, t)."""
+        """What the prediction (network output plus :meth:`skip`) should be at x_t."""
         t = t.reshape(-1, 1) if t.dim() else t
         a, s, da, ds = self.path.coefficients(t)
         if self.prediction == "velocity":

@@ -10,8 +10,15 @@ from .datasets import DATASETS
 PRETRAINED_OBJECTIVES = ("flow", "diffusion")
 PRETRAINED_POINTS = 20000
 """Training points drawn (seed 0) from each bundled dataset."""
-PRETRAINED_STEPS = 8000
-"""Optimiser steps for every shipped model (a step budget keeps them reproducible)."""
+PRETRAINED_STEPS = {"flow": 8000, "diffusion": 16000}
+"""Optimiser steps for the shipped models (a step budget keeps them reproducible); epsilon
+prediction converges more slowly than flow matching."""
+
+
+QUALITY_SAMPLER = {"flow": ("heun", 50), "diffusion": ("ddpm", 100), "vpred": ("ddpm", 100)}
+"""The sampler and steps that judge a model of each objective: the probability-flow ODE for
+flow matching; ancestral sampling for the VP objectives, whose deterministic samplers start
+from a less accurate data estimate near pure noise."""
 
 
 def models_dir() -> Path:

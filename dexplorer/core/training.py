@@ -160,7 +160,8 @@ class Trainer:
             group["lr"] = self._learning_rate(fraction)
         x1, noise, t, labels = self._batch()
         xt = self.objective.path.sample(x1, noise, t)
-        loss = F.mse_loss(self.network(xt, t, labels), self.objective.target(x1, noise, t))
+        prediction = self.network(xt, t, labels) + self.objective.skip(xt, t)
+        loss = F.mse_loss(prediction, self.objective.target(x1, noise, t))
         value = float(loss.detach())
         if not math.isfinite(value):
             raise TrainingError(f"the loss became {value}")

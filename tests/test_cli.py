@@ -1,0 +1,261 @@
+"""The command line: outputs match the library, user mistakes give one line and exit 2."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dexplorer.cli import main
+from dexplorer.core.checkpoints import load_checkpoint
+from dexplorer.core.datasets import make_dataset
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_user_error(capsys, *argv, match):
+    code, _, err = run(capsys, *argv)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dexplorer: error:"), err
+    assert match in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def flow_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "moons.safetensors"
+    assert main(["train", "--dataset", "moons", "--steps", "40", "--out", str(path)]) == 0
+    return path
+
+
+def test_list_names_everything(capsys):
+    code, out, _ = run(capsys, "list")
+    assert code == 0
+    for name in ("smiley", "eight_gaussians", "custom", "vpred", "euler_maruyama", "original"):
+        assert name in out
+    assert "shipped models" in out
+
+
+def test_no_command_prints_help(capsys):
+    code, out, _ = run(capsys)
+    assert code == 0 and "COMMAND" in out
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".csv"])
+def test_data_export_matches_the_dataset(capsys, tmp_path, suffix):
+    out = tmp_path / f"d{suffix}"
+    code, _, _ = run(
+        capsys, "data", "--dataset", "moons", "-n", "300", "--seed", "4", "--out", str(out)
+    )
+    assert code == 0
+    expected = make_dataset("moons", n=300, seed=4)
+    if suffix == ".npy":
+        points = np.load(out)
+    else:
+        table = np.loadtxt(out, delimiter=",", skiprows=1)
+        points = table[:, :2]
+        assert np.array_equal(table[:, 2], expected.labels)
+    assert np.allclose(points, expected.points, atol=1e-6)
+
+
+def test_train_writes_a_loadable_model(flow_model):
+    checkpoint = load_checkpoint(flow_model)
+    assert checkpoint.dataset == "moons" and checkpoint.training_steps == 40
+    assert checkpoint.conditional and checkpoint.class_names == ("upper moon", "lower moon")
+
+
+def test_sample_final_points_and_trajectory(capsys, tmp_path, flow_model):
+    out = tmp_path / "s.npy"
+    code, _, _ = run(
+        capsys, "sample", "--model", str(flow_model), "-n", "64", "--steps", "5", "--out", str(out)
+    )
+    assert code == 0 and np.load(out).shape == (64, 2)
+    code, _, _ = run(
+        capsys,
+        "sample",
+        "--model",
+        str(flow_model),
+        "-n",
+        "64",
+        "--steps",
+        "5",
+        "--trajectory",
+        "--out",
+        str(out),
+    )
+    trajectory = np.load(out)
+    assert code == 0 and trajectory.shape == (6, 64, 2)
+    csv = tmp_path / "s.csv"
+    run(
+        capsys,
+        "sample",
+        "--model",
+        str(flow_model),
+        "-n",
+        "8",
+        "--steps",
+        "2",
+        "--trajectory",
+        "--out",
+        str(csv),
+    )
+    table = np.loadtxt(csv, delimiter=",", skiprows=1)
+    assert table.shape == (3 * 8, 4) and set(table[:, 0]) == {0, 1, 2}
+
+
+def test_sample_is_reproducible_and_guided(capsys, tmp_path, flow_model):
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    for out in (a, b):
+        run(
+            capsys,
+            "sample",
+            "--model",
+            str(flow_model),
+            "-n",
+            "50",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+        )
+    assert np.array_equal(np.load(a), np.load(b))
+    code, _, _ = run(
+        capsys,
+        "sample",
+        "--model",
+        str(flow_model),
+        "--class",
+        "1",
+        "--guidance",
+        "3",
+        "-n",
+        "20",
+        "--out",
+        str(a),
+    )
+    assert code == 0
+
+
+def test_sample_exact_field_memorises(capsys, tmp_path):
+    out = tmp_path / "e.npy"
+    code, _, _ = run(
+        capsys,
+        "sample",
+        "--exact",
+        "eight_gaussians",
+        "--sampler",
+        "euler",
+        "--steps",
+        "100",
+        "-n",
+        "200",
+        "--out",
+        str(out),
+    )
+    assert code == 0
+    data = make_dataset("eight_gaussians", n=5000, seed=0).points
+    distances = np.linalg.norm(np.load(out)[:, None] - data[None], axis=2).min(1)
+    assert distances.max() < 0.02
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["data", "--dataset", "donut", "--out", "x.npy"], "invalid choice"),
+        (["data", "--dataset", "moons", "--out", "x.txt"], ".npy or .csv"),
+        (["data", "--dataset", "moons", "-n", "0", "--out", "x.npy"], "positive integer"),
+        (["data", "--dataset", "moons", "--out", "/no/such/dir/x.npy"], "does not exist"),
+        (["train", "--dataset", "moons", "--out", "m.pt"], ".safetensors"),
+        (
+            [
+                "train",
+                "--dataset",
+                "moons",
+                "--ot",
+                "--objective",
+                "vpred",
+                "--out",
+                "m.safetensors",
+            ],
+            "flow matching only",
+        ),
+        (["train", "--dataset", "moons", "--seconds", "-1", "--out", "m.safetensors"], "--seconds"),
+        (["train", "--dataset", "moons", "--lr", "0", "--out", "m.safetensors"], "learning rate"),
+        (["train", "--data", "missing.csv", "--out", "m.safetensors"], "missing.csv"),
+        (["sample", "--pretrained", "donut/flow", "--out", "s.npy"], "no shipped model"),
+        (["sample", "--exact", "moons", "--steps", "0", "--out", "s.npy"], "positive integer"),
+        (["sample", "--exact", "moons", "--steps", "1001", "--out", "s.npy"], "between 1 and 1000"),
+        (
+            ["sample", "--exact", "moons", "--sampler", "ddim", "--eta", "2", "--out", "s.npy"],
+            "eta",
+        ),
+        (["sample", "--exact", "moons", "--class", "1", "--out", "s.npy"], "--class"),
+        (["sample", "--model", "nothing.safetensors", "--out", "s.npy"], "no such file"),
+        (["sample", "--exact", "moons", "--device", "cuda", "--out", "s.npy"], "CUDA"),
+        (["sample", "--out", "s.npy"], "required"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_user_mistakes_give_one_line_and_exit_2(capsys, tmp_path, monkeypatch, argv, match):
+    if "--device" in argv and "cuda" in argv:
+        pytest.importorskip("torch")
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+    monkeypatch.chdir(tmp_path)
+    assert_user_error(capsys, *argv, match=match)
+
+
+def test_model_mistakes(capsys, tmp_path, flow_model):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a model at all")
+    assert_user_error(
+        capsys,
+        "sample",
+        "--model",
+        str(bad),
+        "--out",
+        str(tmp_path / "s.npy"),
+        match="cannot load model",
+    )
+    assert_user_error(
+        capsys,
+        "sample",
+        "--model",
+        str(flow_model),
+        "--class",
+        "7",
+        "--out",
+        str(tmp_path / "s.npy"),
+        match="class 7 does not exist",
+    )
+
+
+def test_bad_data_file_is_named(capsys, tmp_path):
+    data = tmp_path / "points.csv"
+    data.write_text("1,2\n3,oops\n")
+    assert_user_error(
+        capsys,
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "m.safetensors"),
+        match="line 2",
+    )
+
+
+def test_module_entry_point_runs():
+    result = subprocess.run(
+        [sys.executable, "-m", "dexplorer", "sample", "--exact", "moons", "--out", "/x/y.txt"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,119 @@
+"""Training: reaches the quality threshold, survives divergence, stops, resumes."""
+
+import math
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from dexplorer.core.coupling import ot_pair, sinkhorn_plan
+from dexplorer.core.datasets import Dataset, make_dataset
+from dexplorer.core.metrics import energy_distance, quality_ratio
+from dexplorer.core.training import Trainer, TrainingError, TrainSettings
+
+
+def test_training_reaches_the_quality_threshold():
+    """Three Gaussian modes, 600 steps: samples as close to the data as a second draw of the
+    data (energy distance within 1.5x of data-vs-data), and far closer than the start."""
+    data = Dataset.custom(make_dataset("three_modes", n=8000, seed=0).points)
+    trainer = Trainer(data, TrainSettings(batch_size=512, learning_rate=3e-3))
+    before, _ = quality_ratio(trainer.samples(4000, 16), data.points, 1000)
+    outcome = trainer.run(steps=600)
+    after, _ = quality_ratio(trainer.samples(4000, 32), data.points, 1000)
+    assert outcome.stopped == "budget" and outcome.steps == 600
+    assert after < 1.5, after
+    assert before > 20 * after
+
+
+def test_conditional_training_learns_each_class():
+    data = make_dataset("eight_gaussians", n=8000, seed=0)
+    trainer = Trainer(data, TrainSettings(batch_size=512, learning_rate=3e-3))
+    trainer.run(steps=400)
+    assert trainer.class_weights == pytest.approx([1 / 8] * 8, abs=0.02)
+    field = trainer.field(label=3)
+    from dexplorer.core.samplers import sample
+
+    final = sample(field, 500, 32, "heun", seed=0)[-1].numpy()
+    centre = data.points[data.labels == 3].mean(0)
+    assert np.mean(np.linalg.norm(final - centre, axis=1) < 0.6) > 0.9
+
+
+def test_a_huge_learning_rate_stops_with_a_message_and_keeps_good_weights():
+    data = Dataset.custom(make_dataset("moons", n=2000, seed=0).points)
+    trainer = Trainer(data, TrainSettings(batch_size=128, learning_rate=1e9, warmup_steps=1))
+    outcome = trainer.run(steps=200)
+    assert outcome.stopped == "diverged"
+    assert "learning rate" in outcome.message and "last good weights" in outcome.message
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    assert np.isfinite(trainer.samples(100, 8)).all()
+
+
+def test_stop_flag_budget_callbacks_and_resume():
+    data = Dataset.custom(make_dataset("spiral", n=1000, seed=0).points)
+    trainer = Trainer(data, TrainSettings(batch_size=64))
+    seen = []
+    outcome = trainer.run(steps=25, callback=lambda p: seen.append(p.step), report_every=10)
+    assert seen == [10, 20] and outcome.steps == 25 and len(outcome.losses) == 25
+    assert trainer.run(steps=5).steps == 5 and trainer.step == 30
+    stop = threading.Event()
+    stop.set()
+    assert trainer.run(seconds=60, stop=stop).stopped == "stopped"
+    assert trainer.step == 30
+    assert trainer.run(seconds=0.2).seconds == pytest.approx(0.2, abs=0.2)
+
+
+def test_preview_samples_come_from_the_current_weights():
+    data = Dataset.custom(make_dataset("moons", n=1000, seed=0).points)
+    trainer = Trainer(data, TrainSettings(batch_size=64))
+    previews = []
+    trainer.run(steps=20, callback=lambda p: previews.append(p.preview(50, 4)), report_every=10)
+    assert len(previews) == 2 and previews[0].shape == (50, 2)
+    assert not np.allclose(previews[0], previews[1])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"learning_rate": 0.0}, "learning rate"),
+        ({"learning_rate": math.nan}, "learning rate"),
+        ({"batch_size": 1}, "batch size"),
+        ({"preset": "huge"}, "unknown preset"),
+        ({"objective": "score"}, "unknown objective"),
+        ({"ema_decay": 1.0}, "EMA"),
+    ],
+)
+def test_bad_settings_are_refused(change, message):
+    data = Dataset.custom(np.zeros((10, 2)))
+    with pytest.raises(TrainingError, match=message):
+        Trainer(data, TrainSettings(**change))
+
+
+def test_budget_must_be_given_and_positive():
+    trainer = Trainer(Dataset.custom(np.zeros((10, 2))), TrainSettings())
+    for budget in ({}, {"steps": 0}, {"seconds": -1.0}):
+        with pytest.raises(TrainingError, match="budget"):
+            trainer.run(**budget)
+
+
+def test_ot_pairing_shortens_the_paths_and_keeps_the_noise():
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(256, 2, generator=g)
+    data = torch.randn(256, 2, generator=g)
+    paired = ot_pair(noise, data, g)
+    # Random pairs of two standard normal draws are 4 apart (squared); OT pairs far closer.
+    random_cost = (noise - data).square().sum(1).mean()
+    ot_cost = (paired - data).square().sum(1).mean()
+    assert ot_cost < 0.3 * random_cost
+    # Pairs are drawn from the noise itself: same distribution, mostly distinct partners.
+    assert energy_distance(paired, noise) < 0.05
+    assert len(torch.unique(paired, dim=0)) > 150
+    plan = sinkhorn_plan(torch.cdist(noise, data).square(), epsilon=0.1)
+    assert torch.allclose(plan.sum(0), torch.full((256,), 1 / 256), atol=1e-5)
+    assert torch.allclose(plan.sum(1), torch.full((256,), 1 / 256), atol=1e-3)
+
+
+def test_ot_coupled_flow_training_runs():
+    data = Dataset.custom(make_dataset("moons", n=2000, seed=0).points)
+    trainer = Trainer(data, TrainSettings(ot_coupling=True, batch_size=128))
+    assert trainer.run(steps=20).stopped == "budget"
