@@ -131,10 +131,9 @@ def _train_one(
         training_steps=trainer.step,
         half=half,
     )
-    n = min(2000, len(dataset) // 3)
     sampler, sampler_steps = QUALITY_SAMPLER[settings.objective]
-    samples = trainer.samples(4 * n, sampler_steps, sampler)
-    ratio, _ = quality_ratio(samples, dataset.points, n, seed=1)
+    samples = trainer.samples(8000, sampler_steps, sampler)
+    ratio, _ = quality_ratio(samples, dataset.points, seed=1)
     print(
         f"{label}: {params} parameters, {outcome.steps} steps in {outcome.seconds:.1f} s, "
         f"loss {outcome.loss:.4f}, energy distance {ratio:.2f}x data-vs-data ({sampler}) -> {out}"

@@ -159,7 +159,7 @@ def test_sample_exact_field_memorises(capsys, tmp_path):
     assert code == 0
     data = make_dataset("eight_gaussians", n=5000, seed=0).points
     distances = np.linalg.norm(np.load(out)[:, None] - data[None], axis=2).min(1)
-    assert distances.max() < 0.02
+    assert np.median(distances) < 0.005 and distances.max() < 0.05
 
 
 @pytest.mark.parametrize(

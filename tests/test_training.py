@@ -18,9 +18,9 @@ def test_training_reaches_the_quality_threshold():
     data (energy distance within 1.5x of data-vs-data), and far closer than the start."""
     data = Dataset.custom(make_dataset("three_modes", n=8000, seed=0).points)
     trainer = Trainer(data, TrainSettings(batch_size=512, learning_rate=3e-3))
-    before, _ = quality_ratio(trainer.samples(4000, 16), data.points, 1000)
+    before, _ = quality_ratio(trainer.samples(4000, 16), data.points)
     outcome = trainer.run(steps=600)
-    after, _ = quality_ratio(trainer.samples(4000, 32), data.points, 1000)
+    after, _ = quality_ratio(trainer.samples(4000, 32), data.points)
     assert outcome.stopped == "budget" and outcome.steps == 600
     assert after < 1.5, after
     assert before > 20 * after

@@ -1,0 +1,189 @@
+"""The app: wires the state, the simulation (engine), the view (scene) and the UI on one
+canvas, a window or an offscreen one."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pygfx as gfx
+import torch
+
+from .engine.devices import describe_device
+from .engine.simulation import Simulation
+from .scene.theme import THEMES
+from .scene.view import View, layout
+from .state import AppState
+from .ui.panels import PANEL_WIDTH, TIME_BAR_HEIGHT, Status, control_panel, time_bar
+
+DENSITY_RESOLUTION = 256
+MESH_COUNT = 15
+VECTOR_COUNT = 21
+CLICK_TOLERANCE = 4.0
+
+
+class App:
+    """Owns the renderer, the simulation, the view and the ImGui overlay on a canvas, and
+    draws a frame: advance time, apply changed settings, update layers, render."""
+
+    def __init__(
+        self,
+        canvas: object,
+        state: AppState,
+        device: torch.device,
+        ui: bool = True,
+        fast: bool = False,
+    ) -> None:
+        self.canvas = canvas
+        self.state = state
+        self.device = device
+        options = {"pixel_ratio": 1, "ppaa": "none"} if fast else {}
+        self.renderer = gfx.WgpuRenderer(canvas, **options)
+        self.simulation = Simulation(
+            state.settings, device, DENSITY_RESOLUTION, MESH_COUNT, VECTOR_COUNT
+        )
+        self.applied = state.revision
+        self.view = self._build_view()
+        self.status = Status(device=describe_device(device))
+        self.ui = None
+        if ui:
+            from wgpu.utils.imgui import ImguiRenderer
+
+            self.ui = ImguiRenderer(self.renderer.device, canvas)
+            self.ui.set_gui(self._gui)
+            canvas.add_event_handler(self._on_key, "key_down")
+            canvas.add_event_handler(self._on_pointer, "pointer_down", "pointer_up")
+        self._press: tuple[float, float] | None = None
+        self._last = time.perf_counter()
+        self._colors_for: tuple | None = None
+
+    # --- building -------------------------------------------------------------------------------
+
+    def _build_view(self) -> View:
+        sim = self.simulation
+        return View(
+            self.renderer,
+            THEMES[self.state.look.theme],
+            sim.positions.array,
+            sim.density.array,
+            sim.source_density(DENSITY_RESOLUTION),
+            sim.data_density(),
+            sim.dataset.points,
+            MESH_COUNT,
+            VECTOR_COUNT,
+        )
+
+    def _apply_settings(self) -> None:
+        if self.state.revision == self.applied:
+            return
+        self.applied = self.state.revision
+        sim = self.simulation
+        positions, dataset = sim.positions, sim.dataset
+        try:
+            sim.apply(self.state.settings)
+        except (ValueError, MemoryError, OSError) as error:
+            self.state.message = str(error)
+            return
+        if sim.positions is not positions:
+            self.view.set_particles(sim.positions.array)
+            self._colors_for = None
+        if sim.dataset is not dataset:
+            self.view.set_data(sim.data_density(), sim.dataset.points)
+
+    # --- per frame --------------------------------------------------------------------------
+
+    def update(self) -> None:
+        """Bring every layer to the state's current time."""
+        now = time.perf_counter()
+        elapsed, self._last = now - self._last, now
+        self.status.fps = 0.9 * self.status.fps + 0.1 / max(elapsed, 1e-6)
+        self.state.advance(elapsed)
+        self._apply_settings()
+        state, sim, view = self.state, self.simulation, self.view
+        left = PANEL_WIDTH if self.ui else 0.0
+        bottom = TIME_BAR_HEIGHT if self.ui else 0.0
+        view.set_layout(layout(*self.renderer.logical_size, left, bottom))
+        t = state.t
+        sim.update_positions(t)
+        sim.positions.sync()
+        view.particles.update()
+        visible = state.look.visible
+        for name, shown in visible.items():
+            view.set_visible(name, shown)
+        if visible["density"]:
+            sim.update_density()
+            sim.density.sync()
+            view.density.update()
+        if visible["mesh"]:
+            view.mesh.update(sim.mesh(t))
+        if visible["vectors"]:
+            points, velocity = sim.vectors(t)
+            view.vectors.update(points, velocity, 0.35)
+        if visible["paths"] and state.selected:
+            paths = sim.paths(state.selected)
+            cut = sim.cache.step_position(t)[0]
+            view.paths.update(paths, cut)
+        view.set_visible("paths", visible["paths"] and bool(state.selected))
+        self._update_colors()
+        view.particles.set_style(state.look.point_size, state.look.opacity)
+        view.time_label.update(t)
+        computed, wanted = sim.progress
+        self.status.computed, self.status.wanted = computed, wanted
+        checkpoint_names = sim.dataset.class_names if state.settings.model != "exact" else ()
+        self.status.class_names = checkpoint_names
+
+    def _update_colors(self) -> None:
+        key = (self.state.look.color_mode, self.state.settings, self.state.look.theme)
+        if key == self._colors_for:
+            return
+        start = self.simulation.cache.particles[0].float().cpu().numpy()
+        theme = THEMES[self.state.look.theme]
+        self.view.particles.set_colors(
+            self.state.look.color_mode, theme.particles, self.simulation.labels, start
+        )
+        self._colors_for = key
+
+    def draw(self) -> None:
+        """One frame: update, render the scene, then the UI on top."""
+        self.update()
+        self.view.render()
+        if self.ui is not None:
+            self.ui.render()
+
+    def screenshot(self) -> np.ndarray:
+        """Draw a frame on an offscreen canvas and return its pixels (H, W, 4)."""
+        return np.asarray(self.canvas.draw())
+
+    # --- input -----------------------------------------------------------------------------
+
+    def _gui(self) -> None:
+        width, height = self.renderer.logical_size
+        control_panel(self.state, self.status, height)
+        time_bar(self.state, width, height)
+
+    def _on_key(self, event: dict) -> None:
+        key = event.get("key")
+        if key == " ":
+            self.state.toggle_play()
+        elif key == "ArrowLeft":
+            self.state.step(-1)
+        elif key == "ArrowRight":
+            self.state.step(+1)
+
+    def _on_pointer(self, event: dict) -> None:
+        x, y = event["x"], event["y"]
+        if event["event_type"] == "pointer_down":
+            self._press = (x, y)
+            return
+        press, self._press = self._press, None
+        if press is None or np.hypot(x - press[0], y - press[1]) > CLICK_TOLERANCE:
+            return
+        if not self.view.viewports["main"].is_inside(x, y):
+            return
+        self.select_at(x, y, add="Shift" in event.get("modifiers", ()))
+
+    def select_at(self, x: float, y: float, add: bool = False) -> int:
+        """Select the particle nearest to canvas pixel (x, y) in the main panel."""
+        index = self.simulation.nearest(*self.view.screen_to_world(x, y))
+        self.state.select(index, add)
+        return index

@@ -1,0 +1,205 @@
+"""The trajectory cache: every particle's position at every step, filled by a background
+thread while the renderer shows what is ready."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from ..core.fields import Field
+from ..core.samplers import SamplerSettings, get_sampler, initial_noise, time_grid
+
+HALF_PRECISION_BYTES = 2 << 30
+"""Caches larger than this (in float32) are kept in float16."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to compute: a field, a sampler and its settings, and the particles.
+
+    ``extra`` are starting points integrated after the N(0, I) particles with the same
+    sampler (the warped mesh); ``extra_field`` is the field they use, when it must differ
+    (a field with one class per particle).
+    """
+
+    field: Field
+    sampler: str = "heun"
+    steps: int = 100
+    n: int = 20000
+    seed: int = 0
+    eta: float = 0.0
+    noise_scale: float = 1.0
+    extra: Tensor | None = None
+    extra_field: Field | None = None
+
+    def __post_init__(self) -> None:
+        get_sampler(self.sampler)
+        time_grid(self.steps)
+        SamplerSettings(eta=self.eta, noise_scale=self.noise_scale)
+        if self.n < 1:
+            raise ValueError(f"the number of particles must be at least 1, got {self.n}")
+
+
+@dataclass
+class CacheState:
+    """Progress of one run, read by the render thread without locking."""
+
+    ready: int = 0
+    """Steps computed and safe to read (0 means only the starting noise)."""
+    done: bool = False
+    error: str = ""
+    seconds: float = 0.0
+    generation: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class TrajectoryCache:
+    """Owns the trajectory tensors ([steps + 1, n, 2] for particles and for extra points) on
+    the torch device, and the worker thread that fills them step by step.
+
+    :meth:`start` cancels any run in progress and begins a new one; the render loop never
+    waits: :meth:`interpolate` reads whatever steps are ready.
+    """
+
+    def __init__(self, device: torch.device | str = "cpu", batch_steps: int = 4) -> None:
+        self.device = torch.device(device)
+        self.batch_steps = batch_steps
+        self.spec: RunSpec | None = None
+        self.particles: Tensor | None = None
+        self.extra: Tensor | None = None
+        self.state = CacheState()
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # --- running ---------------------------------------------------------------------------
+
+    def start(self, spec: RunSpec) -> None:
+        """Cancel the current run and start computing ``spec`` in the background.
+
+        Raises
+        ------
+        MemoryError
+            When the cache for ``spec`` cannot be allocated; the previous run is kept.
+        """
+        particles, extra = self._allocate(spec)
+        self.cancel()
+        with self._lock:
+            self.spec = spec
+            self.particles, self.extra = particles, extra
+            self.state = CacheState(generation=self.state.generation + 1)
+            self._cancel = threading.Event()
+            self._thread = threading.Thread(
+                target=self._run,
+                args=(spec, self.state, self._cancel),
+                daemon=True,
+                name="dexplorer-trajectory",
+            )
+            self._thread.start()
+
+    def cancel(self) -> None:
+        """Stop the current run (if any) and wait for its thread to finish its step."""
+        self._cancel.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the current run is done (for tests, scripts and headless renders)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.state.done
+
+    def _allocate(self, spec: RunSpec) -> tuple[Tensor, Tensor | None]:
+        dtype = torch.float32
+        if (spec.steps + 1) * spec.n * 2 * 4 > HALF_PRECISION_BYTES:
+            dtype = torch.float16
+        try:
+            particles = torch.empty((spec.steps + 1, spec.n, 2), dtype=dtype, device=self.device)
+            extra = None
+            if spec.extra is not None:
+                shape = (spec.steps + 1, len(spec.extra), 2)
+                extra = torch.empty(shape, dtype=dtype, device=self.device)
+        except (
+            RuntimeError,
+            MemoryError,
+        ) as error:  # CUDA raises OutOfMemoryError (a RuntimeError)
+            gib = (spec.steps + 1) * spec.n * 2 * dtype.itemsize / 2**30
+            raise MemoryError(
+                f"{spec.n:,} particles x {spec.steps} steps need {gib:.1f} GiB on "
+                f"{self.device.type}, which is not available ({error.__class__.__name__})"
+            ) from None
+        return particles, extra
+
+    def _run(self, spec: RunSpec, state: CacheState, cancel: threading.Event) -> None:
+        start = time.perf_counter()
+        try:
+            self._integrate(spec, state, cancel)
+        except Exception as error:  # shown in the UI; the app keeps running
+            state.error = f"{type(error).__name__}: {error}"
+        state.seconds = time.perf_counter() - start
+        state.done = not cancel.is_set() and not state.error
+
+    def _integrate(self, spec: RunSpec, state: CacheState, cancel: threading.Event) -> None:
+        particles, extra = self.particles, self.extra
+        x, generator = initial_noise(spec.n, spec.seed, self.device)
+        settings = SamplerSettings(spec.eta, spec.noise_scale, generator)
+        step = get_sampler(spec.sampler)
+        grid = time_grid(spec.steps)
+        particles[0] = x
+        y = None
+        if extra is not None:
+            y = spec.extra.to(self.device, torch.float32)
+            extra[0] = y
+        extra_field = spec.extra_field or spec.field
+        with torch.inference_mode():
+            for i in range(spec.steps):
+                if cancel.is_set():
+                    return
+                x = step(spec.field, x, grid[i], grid[i + 1], settings)
+                particles[i + 1] = x
+                if y is not None:
+                    y = step(extra_field, y, grid[i], grid[i + 1], settings)
+                    extra[i + 1] = y
+                if self.device.type == "cuda" and (i + 1) % self.batch_steps:
+                    continue
+                if self.device.type == "cuda":
+                    torch.cuda.current_stream(self.device).synchronize()
+                state.ready = i + 1
+        state.ready = spec.steps
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def step_position(self, t: float) -> tuple[int, float]:
+        """The cached step at or below time t and the fraction towards the next one, clamped
+        to the steps that are ready."""
+        if self.spec is None:
+            raise RuntimeError("nothing computed yet: call start() first")
+        s = min(max(t, 0.0), 1.0) * self.spec.steps
+        i = min(math.floor(s), self.spec.steps)
+        ready = self.state.ready
+        if i >= ready:
+            return ready, 0.0
+        return i, s - i
+
+    def interpolate(self, t: float, out: Tensor, which: str = "particles") -> Tensor:
+        """Write the positions at time t (linear between cached steps) into ``out`` (n, 2),
+        which may be a strided view of a renderer's array. Returns ``out``."""
+        cache = self.particles if which == "particles" else self.extra
+        i, fraction = self.step_position(t)
+        if fraction == 0.0:
+            out.copy_(cache[i])
+        elif cache.dtype == out.dtype:
+            torch.lerp(cache[i], cache[i + 1], fraction, out=out)
+        else:
+            out.copy_(torch.lerp(cache[i].float(), cache[i + 1].float(), fraction))
+        return out
+
+    def paths(self, indices: Tensor) -> Tensor:
+        """Trajectories of the chosen particles over the ready steps: (ready + 1, k, 2)."""
+        return self.particles[: self.state.ready + 1, indices].float()

@@ -1,0 +1,96 @@
+"""Frames without a window: screenshots and videos through the offscreen canvas, with the
+same scene and UI code as the window."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .state import AppState
+
+
+def prepare_environment() -> None:
+    """Quiet the Vulkan loader's complaint about a missing XDG_RUNTIME_DIR."""
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        path = Path(tempfile.gettempdir()) / f"dexplorer-runtime-{os.getuid()}"
+        path.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(path)
+
+
+def has_display() -> bool:
+    """Whether a window can be opened (glfw aborts the process when it cannot)."""
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """ "1280x720" -> (1280, 720)."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size {text!r}: expected WIDTHxHEIGHT, e.g. 1280x720") from None
+    if not (16 <= width <= 8192 and 16 <= height <= 8192):
+        raise ValueError(f"size {text!r}: width and height must be between 16 and 8192")
+    return width, height
+
+
+def offscreen_app(
+    state: AppState, size: tuple[int, int], device: object, ui: bool = True, fast: bool = True
+):
+    """An :class:`~dexplorer.app.App` on an offscreen canvas of ``size`` logical pixels."""
+    prepare_environment()
+    from rendercanvas.offscreen import RenderCanvas
+
+    from .app import App
+
+    canvas = RenderCanvas(size=size, pixel_ratio=1)
+    app = App(canvas, state, device, ui=ui, fast=fast)
+    canvas.request_draw(app.draw)
+    return app
+
+
+def screenshot(
+    state: AppState, size: tuple[int, int], device: object, out: Path, ui: bool = True
+) -> np.ndarray:
+    """Compute the trajectories, draw one frame at ``state.t`` and save it as PNG."""
+    import imageio.v3 as iio
+
+    app = offscreen_app(state, size, device, ui=ui)
+    app.simulation.cache.wait()
+    image = app.screenshot()
+    iio.imwrite(out, image[..., :3])
+    return image
+
+
+def render_video(
+    state: AppState,
+    size: tuple[int, int],
+    device: object,
+    out: Path,
+    seconds: float,
+    fps: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Render t from 0 to 1 over ``seconds`` into an MP4 (or GIF); returns the frame count."""
+    import imageio.v2 as imageio
+
+    app = offscreen_app(state, size, device)
+    app.simulation.cache.wait()
+    frames = max(2, round(seconds * fps))
+    options = {"fps": fps}
+    if out.suffix.lower() == ".mp4":
+        options.update(codec="libx264", quality=7, macro_block_size=8)
+    with imageio.get_writer(out, **options) as writer:
+        for i in range(frames):
+            state.playing = False
+            state.set_time(i / (frames - 1))
+            writer.append_data(app.screenshot()[..., :3])
+            if progress is not None:
+                progress(i + 1, frames)
+    return frames

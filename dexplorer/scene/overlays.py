@@ -1,0 +1,89 @@
+"""Overlays: the faint data points, the source Gaussian's sigma rings, the time label."""
+
+from __future__ import annotations
+
+import numpy as np
+import pygfx as gfx
+
+
+class DataLayer:
+    """Owns the faint points of the target data."""
+
+    def __init__(
+        self,
+        points: np.ndarray,
+        color: tuple[float, float, float],
+        size: float = 2.5,
+        opacity: float = 0.35,
+    ) -> None:
+        positions = np.zeros((len(points), 3), np.float32)
+        positions[:, :2] = points
+        material = gfx.PointsMaterial(
+            size=size, color=(*color, 1.0), opacity=opacity, aa=True, pick_write=False
+        )
+        material.alpha_mode = "blend"
+        self.points = gfx.Points(gfx.Geometry(positions=positions), material, render_order=0)
+
+    @property
+    def objects(self) -> list[gfx.WorldObject]:
+        return [self.points]
+
+    def set_visible(self, visible: bool) -> None:
+        self.points.visible = visible
+
+
+def circle(radius: float, segments: int = 128) -> np.ndarray:
+    angle = np.linspace(0, 2 * np.pi, segments + 1)
+    return np.stack([radius * np.cos(angle), radius * np.sin(angle), 0 * angle], 1)
+
+
+class SourceRings:
+    """Owns the 1, 2 and 3 sigma circles of the source N(0, I)."""
+
+    def __init__(self, color: tuple[float, float, float]) -> None:
+        rings = [circle(r) for r in (1.0, 2.0, 3.0)]
+        gap = np.full((1, 3), np.nan)
+        positions = np.concatenate([rings[0], gap, rings[1], gap, rings[2]]).astype(np.float32)
+        material = gfx.LineMaterial(
+            thickness=1.5,
+            color=(*color, 1.0),
+            opacity=0.6,
+            aa=True,
+            pick_write=False,
+            dash_pattern=(4, 3),
+        )
+        material.alpha_mode = "blend"
+        self.line = gfx.Line(gfx.Geometry(positions=positions), material, render_order=0)
+
+    @property
+    def objects(self) -> list[gfx.WorldObject]:
+        return [self.line]
+
+    def set_visible(self, visible: bool) -> None:
+        self.line.visible = visible
+
+
+class TimeLabel:
+    """Owns the large "t = 0.50" label in screen space."""
+
+    def __init__(self, color: tuple[float, float, float], font_size: float = 40) -> None:
+        material = gfx.TextMaterial(color=(*color, 1.0), pick_write=False)
+        self.text = gfx.Text(
+            text="t = 0.00",
+            font_size=font_size,
+            screen_space=True,
+            anchor="top-left",
+            material=material,
+            render_order=5,
+        )
+        self._shown = ""
+
+    @property
+    def objects(self) -> list[gfx.WorldObject]:
+        return [self.text]
+
+    def update(self, t: float) -> None:
+        label = f"t = {t:.2f}"
+        if label != self._shown:
+            self.text.set_text(label)
+            self._shown = label

@@ -1,0 +1,51 @@
+"""Colours of the scene: a light page like the original tool, and a dark projector theme."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Theme:
+    """The few colours the scene uses (RGB in 0..1)."""
+
+    name: str
+    background: tuple[float, float, float]
+    particles: tuple[float, float, float]
+    density: tuple[float, float, float]
+    source: tuple[float, float, float]
+    data: tuple[float, float, float]
+    path: tuple[float, float, float]
+    mesh: tuple[float, float, float]
+    vectors: tuple[float, float, float]
+    text: tuple[float, float, float]
+    frame: tuple[float, float, float]
+
+
+LIGHT = Theme(
+    name="light",
+    background=(1.0, 1.0, 1.0),
+    particles=(0.95, 0.45, 0.05),
+    density=(0.95, 0.45, 0.05),
+    source=(0.25, 0.45, 0.85),
+    data=(0.25, 0.45, 0.85),
+    path=(0.85, 0.3, 0.0),
+    mesh=(0.45, 0.45, 0.5),
+    vectors=(0.2, 0.3, 0.55),
+    text=(0.1, 0.1, 0.12),
+    frame=(0.82, 0.84, 0.88),
+)
+DARK = Theme(
+    name="dark",
+    background=(0.07, 0.08, 0.1),
+    particles=(1.0, 0.6, 0.2),
+    density=(1.0, 0.55, 0.15),
+    source=(0.4, 0.6, 1.0),
+    data=(0.4, 0.6, 1.0),
+    path=(1.0, 0.85, 0.3),
+    mesh=(0.55, 0.6, 0.7),
+    vectors=(0.6, 0.75, 1.0),
+    text=(0.95, 0.95, 0.95),
+    frame=(0.25, 0.27, 0.32),
+)
+THEMES = {theme.name: theme for theme in (LIGHT, DARK)}

@@ -1,0 +1,175 @@
+"""The view: three panels (source, the flow, data) on one renderer, and their cameras."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pygfx as gfx
+
+from ..core.samplers import MAX_STEPS
+from .density import DensityLayer
+from .lines import MeshLayer, PathsLayer, VectorsLayer
+from .overlays import DataLayer, SourceRings, TimeLabel
+from .particles import ParticlesLayer
+from .theme import Theme
+
+EXTENT = 3.5
+"""Half-width of the domain every panel shows."""
+MAX_PATHS = 32
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the panels go, in logical pixels: (x, y, w, h) rects."""
+
+    source: tuple[float, float, float, float]
+    main: tuple[float, float, float, float]
+    data: tuple[float, float, float, float]
+
+
+def layout(width: float, height: float, left: float = 0.0, bottom: float = 0.0) -> Layout:
+    """The original's arrangement: a small source panel on the left, the flow large in the
+    centre, a small data panel on the right, inside the area not taken by the UI (``left``
+    pixels of controls, ``bottom`` pixels of time bar)."""
+    area_w, area_h = max(width - left, 1.0), max(height - bottom, 1.0)
+    side = min(area_h * 0.42, area_w * 0.2)
+    main = min(area_h, area_w - 2 * side - 16)
+    main = max(main, 1.0)
+    x0 = left + (area_w - main - 2 * side - 16) / 2
+    y_side = (area_h - side) / 2
+    return Layout(
+        source=(x0, y_side, side, side),
+        main=(x0 + side + 8, (area_h - main) / 2, main, main),
+        data=(x0 + side + main + 16, y_side, side, side),
+    )
+
+
+def _camera() -> gfx.OrthographicCamera:
+    camera = gfx.OrthographicCamera(2 * EXTENT + 0.3, 2 * EXTENT + 0.3, maintain_aspect=True)
+    camera.local.position = (0, 0, 10)
+    return camera
+
+
+class View:
+    """Owns the three scenes and cameras and every layer, and draws them on a renderer.
+
+    The engine's arrays are passed in and drawn without copies: ``positions`` (n, 3) for the
+    particles, ``density`` (R, R) for the current density; ``source_density`` and
+    ``data_density`` fill the side panels once.
+    """
+
+    def __init__(
+        self,
+        renderer: gfx.WgpuRenderer,
+        theme: Theme,
+        positions: np.ndarray,
+        density: np.ndarray,
+        source_density: np.ndarray,
+        data_density: np.ndarray,
+        data_points: np.ndarray,
+        mesh_count: int,
+        vector_count: int,
+    ) -> None:
+        self.renderer = renderer
+        self.theme = theme
+        self.scenes = {name: gfx.Scene() for name in ("source", "main", "data")}
+        self.backgrounds = {}
+        for name, scene in self.scenes.items():
+            self.backgrounds[name] = gfx.Background.from_color((*theme.background, 1.0))
+            scene.add(self.backgrounds[name])
+        self.cameras = {name: _camera() for name in self.scenes}
+        self.viewports = {name: gfx.Viewport(renderer) for name in self.scenes}
+
+        self.source_density = DensityLayer(source_density, EXTENT, theme.source)
+        self.source_rings = SourceRings(theme.source)
+        self.scenes["source"].add(*self.source_density.objects, *self.source_rings.objects)
+        self.data_density = DensityLayer(data_density, EXTENT, theme.data)
+        self.data_points = DataLayer(data_points, theme.data)
+        self.scenes["data"].add(*self.data_density.objects, *self.data_points.objects)
+
+        self.density = DensityLayer(density, EXTENT, theme.density)
+        self.targets = DataLayer(data_points, theme.data, size=2.0, opacity=0.25)
+        self.rings = SourceRings(theme.source)
+        self.mesh = MeshLayer(mesh_count, theme.mesh)
+        self.vectors = VectorsLayer(vector_count, theme.vectors)
+        self.particles = ParticlesLayer(positions)
+        self.paths = PathsLayer(MAX_PATHS, MAX_STEPS, theme.path)
+        self.time_label = TimeLabel(theme.text)
+        self.layers = {
+            "density": self.density,
+            "data": self.targets,
+            "source": self.rings,
+            "mesh": self.mesh,
+            "vectors": self.vectors,
+            "particles": self.particles,
+            "paths": self.paths,
+        }
+        for layer in self.layers.values():
+            self.scenes["main"].add(*layer.objects)
+        self.scenes["main"].add(*self.time_label.objects)
+        self.controller = gfx.PanZoomController(
+            self.cameras["main"], register_events=self.viewports["main"]
+        )
+        self.set_layout(layout(*renderer.logical_size))
+
+    def _swap(self, scene: str, old: object, new: object) -> None:
+        self.scenes[scene].remove(*old.objects)
+        self.scenes[scene].add(*new.objects)
+
+    def set_particles(self, positions: np.ndarray) -> None:
+        """Draw from a new positions array (the number of particles changed)."""
+        old = self.particles
+        self.particles = ParticlesLayer(positions)
+        self.layers["particles"] = self.particles
+        self._swap("main", old, self.particles)
+
+    def set_data(self, density: np.ndarray, points: np.ndarray) -> None:
+        """Show a new dataset in the data panel and as faint targets in the main panel."""
+        theme = self.theme
+        data_density = DensityLayer(density, EXTENT, theme.data)
+        data_points = DataLayer(points, theme.data)
+        targets = DataLayer(points, theme.data, size=2.0, opacity=0.25)
+        self._swap("data", self.data_density, data_density)
+        self._swap("data", self.data_points, data_points)
+        self._swap("main", self.targets, targets)
+        self.data_density, self.data_points, self.targets = data_density, data_points, targets
+        self.layers["data"] = targets
+
+    def set_layout(self, panels: Layout) -> None:
+        self.panels = panels
+        for name in self.scenes:
+            self.viewports[name].rect = getattr(panels, name)
+        x, y, w, _ = panels.main
+        self.time_label.text.local.position = (0, 0, 0)
+        self._label_anchor = (x + 12, y + 8, w)
+
+    def set_visible(self, name: str, visible: bool) -> None:
+        self.layers[name].set_visible(visible)
+
+    def world_to_screen(self, points: np.ndarray) -> np.ndarray:
+        """Logical pixel positions in the canvas of world points in the main panel (with the
+        camera's current pan and zoom)."""
+        camera = self.cameras["main"]
+        x, y, w, h = self.panels.main
+        homogeneous = np.column_stack([points, np.zeros(len(points)), np.ones(len(points))])
+        ndc = homogeneous @ np.asarray(camera.camera_matrix).T
+        ndc = ndc[:, :2] / ndc[:, 3:4]
+        return np.column_stack([x + (ndc[:, 0] + 1) / 2 * w, y + (1 - ndc[:, 1]) / 2 * h])
+
+    def screen_to_world(self, sx: float, sy: float) -> tuple[float, float]:
+        """The world point in the main panel under canvas pixel (sx, sy)."""
+        camera = self.cameras["main"]
+        x, y, w, h = self.panels.main
+        ndc = np.array([(sx - x) / w * 2 - 1, 1 - (sy - y) / h * 2, 0, 1])
+        world = np.linalg.inv(np.asarray(camera.camera_matrix)) @ ndc
+        return float(world[0] / world[3]), float(world[1] / world[3])
+
+    def render(self) -> None:
+        """Draw the three panels (the caller flushes or adds the UI on top)."""
+        label_x, label_y, _ = self._label_anchor
+        world = self.screen_to_world(label_x, label_y)
+        self.time_label.text.local.position = (*world, 1)
+        for name, scene in self.scenes.items():
+            self.viewports[name].render(scene, self.cameras[name])
+        self.renderer.flush()

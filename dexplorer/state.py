@@ -1,0 +1,136 @@
+"""The one state object: the settings the UI edits and the engine reads, the time, the
+selection and the messages. UI actions are methods here, so tests can call them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from .core.datasets import DATASETS
+from .core.samplers import MAX_STEPS, SAMPLERS
+
+LAYERS = ("particles", "density", "mesh", "paths", "vectors", "data", "source")
+MODELS = ("flow", "diffusion", "exact")
+MAX_PARTICLES = 2_000_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides the trajectories; changing one recomputes them."""
+
+    dataset: str = "smiley"
+    model: str = "flow"
+    sampler: str = "heun"
+    steps: int = 100
+    n: int = 20000
+    seed: int = 0
+    eta: float = 0.0
+    noise_scale: float = 1.0
+    guidance: float = 1.0
+    label: int | None = None
+
+    def check(self) -> str:
+        """What is wrong with these settings ('' when nothing)."""
+        if self.dataset not in DATASETS:
+            return f"unknown dataset {self.dataset!r}"
+        if self.model not in MODELS:
+            return f"unknown model {self.model!r}: choose {', '.join(MODELS)}"
+        if self.sampler not in SAMPLERS:
+            return f"unknown sampler {self.sampler!r}"
+        if not 1 <= self.steps <= MAX_STEPS:
+            return f"steps must be between 1 and {MAX_STEPS}"
+        if not 1 <= self.n <= MAX_PARTICLES:
+            return f"particles must be between 1 and {MAX_PARTICLES:,}"
+        if not 0 <= self.eta <= 1:
+            return "eta must be between 0 and 1"
+        if not 0 <= self.noise_scale <= 10:
+            return "noise scale must be between 0 and 10"
+        if not 0 <= self.guidance <= 10:
+            return "guidance must be between 0 and 10"
+        return ""
+
+
+@dataclass
+class Look:
+    """How things are drawn; changing these never recomputes anything."""
+
+    visible: dict[str, bool] = field(
+        default_factory=lambda: {name: name not in ("mesh", "vectors", "source") for name in LAYERS}
+    )
+    color_mode: str = "uniform"
+    point_size: float = 3.0
+    opacity: float = 0.45
+    theme: str = "light"
+
+
+@dataclass
+class AppState:
+    """Settings, look, time and selection; the UI calls the methods, the app reads fields."""
+
+    settings: Settings = field(default_factory=Settings)
+    look: Look = field(default_factory=Look)
+    t: float = 0.0
+    playing: bool = False
+    speed: float = 0.25
+    """Units of t per second of playback."""
+    loop: bool = True
+    selected: list[int] = field(default_factory=list)
+    message: str = ""
+    revision: int = 0
+    """Bumped whenever ``settings`` change, so the engine knows to restart."""
+
+    def change(self, **changes: object) -> bool:
+        """Apply new settings if they are valid; otherwise keep the old ones and set a
+        message. Returns whether anything changed."""
+        proposed = replace(self.settings, **changes)
+        problem = proposed.check()
+        if problem:
+            self.message = problem
+            return False
+        if proposed == self.settings:
+            return False
+        if proposed.dataset != self.settings.dataset or proposed.n != self.settings.n:
+            self.selected.clear()
+        self.settings = proposed
+        self.message = ""
+        self.revision += 1
+        return True
+
+    def toggle_play(self) -> None:
+        if not self.playing and self.t >= 1.0:
+            self.t = 0.0
+        self.playing = not self.playing
+
+    def set_time(self, t: float) -> None:
+        self.t = min(max(float(t), 0.0), 1.0)
+
+    def step(self, direction: int) -> None:
+        """Move one sampler step back (-1) or forward (+1) and pause."""
+        self.playing = False
+        steps = self.settings.steps
+        index = round(self.t * steps) + direction
+        self.set_time(min(max(index, 0), steps) / steps)
+
+    def advance(self, seconds: float) -> None:
+        """Playback: move time forward by ``seconds`` of wall time."""
+        if not self.playing:
+            return
+        t = self.t + self.speed * seconds
+        if t >= 1.0:
+            if self.loop:
+                t = 0.0
+            else:
+                t, self.playing = 1.0, False
+        self.t = t
+
+    def select(self, index: int, add: bool = False) -> None:
+        """Select a particle (shift-click adds to the selection)."""
+        if not add:
+            self.selected = []
+        if index not in self.selected:
+            self.selected.append(index)
+
+    def clear_selection(self) -> None:
+        self.selected = []
+
+    def toggle_layer(self, name: str) -> None:
+        self.look.visible[name] = not self.look.visible[name]

@@ -1,0 +1,134 @@
+"""The control panel (left) and the time bar (bottom), drawn with Dear ImGui each frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imgui_bundle import imgui
+
+from ..core.datasets import DATASETS
+from ..core.samplers import SAMPLERS
+from ..scene.colors import COLOR_MODES
+from ..state import LAYERS, MODELS, AppState
+
+PANEL_WIDTH = 290.0
+TIME_BAR_HEIGHT = 64.0
+PARTICLE_CHOICES = (1000, 5000, 10000, 20000, 50000, 100000, 250000, 1000000)
+FIXED = (
+    imgui.WindowFlags_.no_move
+    | imgui.WindowFlags_.no_resize
+    | imgui.WindowFlags_.no_collapse
+    | imgui.WindowFlags_.no_saved_settings
+)
+
+
+@dataclass
+class Status:
+    """What the panels show but do not edit: the device, frame rate, engine progress."""
+
+    device: str = "cpu"
+    fps: float = 0.0
+    computed: int = 0
+    wanted: int = 1
+    class_names: tuple[str, ...] = ()
+
+
+def _combo(label: str, current: str, choices: tuple[str, ...] | list[str]) -> str:
+    index = list(choices).index(current) if current in choices else 0
+    changed, index = imgui.combo(label, index, list(choices))
+    return list(choices)[index] if changed else current
+
+
+def control_panel(state: AppState, status: Status, height: float) -> None:
+    """The left panel: data, model, sampler and its parameters, particles, layers."""
+    imgui.set_next_window_pos((0, 0))
+    imgui.set_next_window_size((PANEL_WIDTH, height))
+    imgui.begin("dexplorer", None, FIXED)
+    s = state.settings
+    imgui.separator_text("Data and model")
+    dataset = _combo("dataset", s.dataset, list(DATASETS))
+    model = _combo("model", s.model, MODELS)
+    imgui.separator_text("Sampler")
+    sampler = _combo("sampler", s.sampler, list(SAMPLERS))
+    _, steps = imgui.slider_int("steps", s.steps, 1, 500)
+    eta, noise, guidance, label = s.eta, s.noise_scale, s.guidance, s.label
+    if sampler == "ddim":
+        _, eta = imgui.slider_float("eta", s.eta, 0.0, 1.0)
+    if sampler == "euler_maruyama":
+        _, noise = imgui.slider_float("noise scale", s.noise_scale, 0.0, 3.0)
+    if status.class_names and model != "exact":
+        names = ["all (in proportion)", *status.class_names]
+        index = 0 if s.label is None else s.label + 1
+        _, index = imgui.combo("class", index, names)
+        label = None if index == 0 else index - 1
+        if label is not None:
+            _, guidance = imgui.slider_float("guidance", s.guidance, 0.0, 10.0)
+    imgui.separator_text("Particles")
+    choices = [f"{n:,}" for n in PARTICLE_CHOICES]
+    current = PARTICLE_CHOICES.index(s.n) if s.n in PARTICLE_CHOICES else 0
+    _, current = imgui.combo("particles", current, choices)
+    _, seed = imgui.input_int("seed", s.seed)
+    state.change(
+        dataset=dataset,
+        model=model,
+        sampler=sampler,
+        steps=steps,
+        eta=eta,
+        noise_scale=noise,
+        guidance=guidance,
+        label=label,
+        n=PARTICLE_CHOICES[current],
+        seed=max(seed, 0),
+    )
+    imgui.separator_text("Show")
+    for index, name in enumerate(LAYERS):
+        if index % 2:
+            imgui.same_line(PANEL_WIDTH / 2)
+        _, state.look.visible[name] = imgui.checkbox(name, state.look.visible[name])
+    state.look.color_mode = _combo("colour", state.look.color_mode, COLOR_MODES)
+    _, state.look.point_size = imgui.slider_float("size", state.look.point_size, 1.0, 12.0)
+    _, state.look.opacity = imgui.slider_float("opacity", state.look.opacity, 0.05, 1.0)
+    label = f"clear selection ({len(state.selected)})"
+    if imgui.button(label) and state.selected:
+        state.clear_selection()
+    imgui.text_disabled("click: select a particle, shift: add")
+    if state.message:
+        imgui.separator()
+        imgui.push_text_wrap_pos(PANEL_WIDTH - 10)
+        imgui.text_colored((0.9, 0.25, 0.2, 1.0), state.message)
+        imgui.pop_text_wrap_pos()
+    imgui.separator()
+    computing = (
+        ""
+        if status.computed >= status.wanted
+        else (f"   computing {status.computed}/{status.wanted}")
+    )
+    imgui.text_disabled(f"{status.device}   {status.fps:.0f} fps{computing}")
+    imgui.end()
+
+
+def time_bar(state: AppState, width: float, height: float) -> None:
+    """The bottom bar: play/pause, step, the t slider, speed and loop."""
+    imgui.set_next_window_pos((PANEL_WIDTH, height - TIME_BAR_HEIGHT))
+    imgui.set_next_window_size((width - PANEL_WIDTH, TIME_BAR_HEIGHT))
+    imgui.begin("time", None, FIXED | imgui.WindowFlags_.no_title_bar)
+    if imgui.button("<", (32, 32)):
+        state.step(-1)
+    imgui.same_line()
+    if imgui.button("pause" if state.playing else "play", (64, 32)):
+        state.toggle_play()
+    imgui.same_line()
+    if imgui.button(">", (32, 32)):
+        state.step(+1)
+    imgui.same_line()
+    imgui.set_next_item_width(max(width - PANEL_WIDTH - 420, 100))
+    changed, t = imgui.slider_float("##t", state.t, 0.0, 1.0, "t = %.3f")
+    if changed:
+        state.playing = False
+        state.set_time(t)
+    imgui.same_line()
+    imgui.set_next_item_width(90)
+    _, state.speed = imgui.slider_float("speed", state.speed, 0.05, 1.0, "%.2f/s")
+    imgui.same_line()
+    _, state.loop = imgui.checkbox("loop", state.loop)
+    imgui.end()
