@@ -14,9 +14,7 @@ $(STAMP): pyproject.toml .ci/setup
 	touch $@
 
 run: setup
-	$(BIN)/dexplorer list
-	mkdir -p out
-	$(BIN)/dexplorer sample --pretrained smiley/flow --sampler heun --steps 50 -n 10000 --out out/smiley-samples.npy
+	$(BIN)/dexplorer
 
 lint: setup
 	$(BIN)/ruff check .

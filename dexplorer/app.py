@@ -36,7 +36,7 @@ class App:
     ) -> None:
         self.canvas = canvas
         self.state = state
-        self.device = device
+        self.device = device = torch.device(device)
         options = {"pixel_ratio": 1, "ppaa": "none"} if fast else {}
         self.renderer = gfx.WgpuRenderer(canvas, **options)
         self.simulation = Simulation(

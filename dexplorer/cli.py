@@ -84,12 +84,40 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_scene_options(parser: argparse.ArgumentParser, size: str = "1280x720") -> None:
+    """What the window, screenshots and videos show."""
+    parser.add_argument("--dataset", choices=DATASET_CHOICES[:-1], default="smiley")
+    parser.add_argument(
+        "--model",
+        "--objective",
+        dest="model",
+        default="flow",
+        choices=("flow", "diffusion", "exact"),
+        help="a shipped model of the dataset, or its exact field",
+    )
+    parser.add_argument("--sampler", choices=SAMPLER_CHOICES, default="heun")
+    parser.add_argument("--steps", type=positive_int, default=100)
+    parser.add_argument("-n", type=positive_int, default=20000, help="number of particles")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--t", type=float, default=None, help="time in [0, 1] to show")
+    parser.add_argument("--theme", choices=("light", "dark"), default="light")
+    parser.add_argument("--size", default=size, help="WIDTHxHEIGHT in pixels")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog="dexplorer",
-        description="Diffusion Explorer: watch 2D samples flow from noise (t=0) to data (t=1).",
+        description="Diffusion Explorer: watch 2D samples flow from noise (t=0) to data (t=1). "
+        "Without a command it opens the window (or, with no display, renders the demo video).",
     )
     parser.add_argument("--version", action="version", version=f"dexplorer {__version__}")
+    add_scene_options(parser)
+    parser.add_argument(
+        "--demo-out",
+        default="dexplorer-demo.mp4",
+        help="where the demo video goes when there is no display",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     commands.add_parser("list", help="datasets, objectives, samplers, presets, shipped models")
@@ -145,6 +173,17 @@ def build_parser() -> Parser:
     smp.add_argument("--trajectory", action="store_true", help="save every step")
     smp.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     smp.add_argument("--out", required=True, help="output file, .npy or .csv")
+
+    shot = commands.add_parser("screenshot", help="render one frame offscreen to a PNG")
+    add_scene_options(shot)
+    shot.add_argument("--no-ui", action="store_true", help="the scene without the controls")
+    shot.add_argument("--out", required=True, help="output file (.png)")
+
+    render = commands.add_parser("render", help="render t = 0 to 1 to a video (.mp4 or .gif)")
+    add_scene_options(render)
+    render.add_argument("--seconds", type=float, default=8.0)
+    render.add_argument("--fps", type=positive_int, default=30)
+    render.add_argument("--out", required=True, help="output file (.mp4 or .gif)")
     return parser
 
 
@@ -155,9 +194,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        if args.command is None:
-            parser.print_help()
-            return 0
         run_command(args)
     except UserError as error:
         print(f"dexplorer: error: {error}", file=sys.stderr)

@@ -20,6 +20,7 @@ from .core.metrics import quality_ratio
 from .core.networks import PRESET_NOTES, count_parameters
 from .core.objectives import OBJECTIVE_NOTES, make_objective
 from .core.pretrained import (
+    PRETRAINED_LEARNING_RATE,
     PRETRAINED_OBJECTIVES,
     PRETRAINED_POINTS,
     PRETRAINED_STEPS,
@@ -31,13 +32,23 @@ from .core.pretrained import (
 from .core.samplers import SAMPLER_NOTES, sample
 from .core.training import Progress, Trainer, TrainingError, TrainSettings
 from .engine.devices import choose_device
+from .headless import parse_size
+from .state import AppState
 
 DEFAULT_SECONDS = 10.0
 
 
 def run_command(args: argparse.Namespace) -> None:
     """Dispatch a parsed command line; user mistakes raise :class:`UserError`."""
-    handlers = {"list": cmd_list, "data": cmd_data, "train": cmd_train, "sample": cmd_sample}
+    handlers = {
+        None: cmd_window,
+        "list": cmd_list,
+        "data": cmd_data,
+        "train": cmd_train,
+        "sample": cmd_sample,
+        "screenshot": cmd_screenshot,
+        "render": cmd_render,
+    }
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
@@ -150,9 +161,10 @@ def cmd_train(args: argparse.Namespace) -> None:
             for objective in PRETRAINED_OBJECTIVES:
                 steps = args.steps or (None if args.seconds else PRETRAINED_STEPS[objective])
                 out = out_dir / model_filename(name, objective)
-                _train_one(
-                    dataset, _settings(args, objective), device, args.seconds, steps, out, half=True
-                )
+                settings = _settings(args, objective)
+                if args.lr is None:
+                    settings = replace(settings, learning_rate=PRETRAINED_LEARNING_RATE)
+                _train_one(dataset, settings, device, args.seconds, steps, out, half=True)
         return
     out = check_output(args.out, (".safetensors",))
     if args.data:
@@ -201,3 +213,82 @@ def cmd_sample(args: argparse.Namespace) -> None:
     write_points(out, points.cpu().numpy())
     what = f"{args.steps + 1} steps of " if args.trajectory else ""
     print(f"wrote {what}{args.n} particles ({args.sampler}, {args.steps} steps) to {out}")
+
+
+def _scene_state(args: argparse.Namespace, default_t: float) -> AppState:
+    state = AppState()
+    problem = (
+        ""
+        if state.change(
+            dataset=args.dataset,
+            model=args.model,
+            sampler=args.sampler,
+            steps=args.steps,
+            n=args.n,
+            seed=args.seed,
+        )
+        else state.message
+    )
+    if problem:
+        raise UserError(problem)
+    t = default_t if args.t is None else args.t
+    if not 0 <= t <= 1:
+        raise UserError(f"--t must be between 0 and 1, got {t}")
+    state.set_time(t)
+    state.look.theme = args.theme
+    return state
+
+
+def cmd_window(args: argparse.Namespace) -> None:
+    from .headless import has_display
+    from .window import run_window
+
+    state = _scene_state(args, 0.0)
+    size = parse_size(args.size)
+    device = choose_device(args.device)
+    if has_display():
+        state.playing = True
+        run_window(state, device, size)
+        return
+    out = Path(args.demo_out)
+    print(
+        "dexplorer: no display (DISPLAY is not set), so no window can open here; "
+        f"rendering the demo to {out} instead"
+    )
+    _render(state, device, size, out, 8.0, 30)
+
+
+def cmd_screenshot(args: argparse.Namespace) -> None:
+    from .headless import screenshot
+
+    out = check_output(args.out, (".png",))
+    state = _scene_state(args, 0.5)
+    image = screenshot(
+        state, parse_size(args.size), choose_device(args.device), out, ui=not args.no_ui
+    )
+    print(f"wrote {out} ({image.shape[1]}x{image.shape[0]}, t = {state.t:.2f})")
+
+
+def cmd_render(args: argparse.Namespace) -> None:
+    out = check_output(args.out, (".mp4", ".gif"))
+    if not (0 < args.seconds <= 600):
+        raise UserError(f"--seconds must be between 0 and 600, got {args.seconds}")
+    state = _scene_state(args, 0.0)
+    _render(state, choose_device(args.device), parse_size(args.size), out, args.seconds, args.fps)
+
+
+def _render(
+    state: AppState,
+    device: torch.device,
+    size: tuple[int, int],
+    out: Path,
+    seconds: float,
+    fps: int,
+) -> None:
+    from .headless import render_video
+
+    with tqdm(total=round(seconds * fps), desc=f"rendering {out}", unit="frame") as bar:
+        frames = render_video(
+            state, size, device, out, seconds, fps, progress=lambda done, total: bar.update(1)
+        )
+    print(f"wrote {out} ({frames} frames, {size[0]}x{size[1]}, {fps} fps)")

@@ -40,9 +40,13 @@ def test_list_names_everything(capsys):
     assert "shipped models" in out
 
 
-def test_no_command_prints_help(capsys):
-    code, out, _ = run(capsys)
-    assert code == 0 and "COMMAND" in out
+def test_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    out, _ = capsys.readouterr()
+    assert exit_info.value.code == 0
+    for command in ("list", "data", "train", "sample", "screenshot", "render"):
+        assert command in out
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".csv"])

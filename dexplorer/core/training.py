@@ -35,7 +35,7 @@ class TrainSettings:
     schedule: str | None = None
     ot_coupling: bool = False
     preset: str = "default"
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-2
     batch_size: int = 512
     ema_decay: float = 0.995
     cond_dropout: float = 0.1

@@ -3,9 +3,11 @@ thread while the renderer shows what is ready."""
 
 from __future__ import annotations
 
+import atexit
 import math
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -13,9 +15,22 @@ from torch import Tensor
 
 from ..core.fields import Field
 from ..core.samplers import SamplerSettings, get_sampler, initial_noise, time_grid
+from .devices import available_memory
 
 HALF_PRECISION_BYTES = 2 << 30
 """Caches larger than this (in float32) are kept in float16."""
+MEMORY_SHARE = 0.6
+"""A cache may take at most this share of the free memory."""
+
+
+_LIVE: weakref.WeakSet[TrajectoryCache] = weakref.WeakSet()
+
+
+@atexit.register
+def _cancel_all() -> None:
+    """Stop running workers before the interpreter tears torch down under them."""
+    for cache in list(_LIVE):
+        cache.cancel()
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,7 @@ class TrajectoryCache:
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        _LIVE.add(self)
 
     # --- running ---------------------------------------------------------------------------
 
@@ -119,6 +135,14 @@ class TrajectoryCache:
         dtype = torch.float32
         if (spec.steps + 1) * spec.n * 2 * 4 > HALF_PRECISION_BYTES:
             dtype = torch.float16
+        needed = (spec.steps + 1) * spec.n * 2 * dtype.itemsize
+        free = available_memory(self.device)
+        if free is not None and needed > MEMORY_SHARE * free:
+            raise MemoryError(
+                f"{spec.n:,} particles x {spec.steps} steps need {needed / 2**30:.1f} GiB on "
+                f"{self.device.type}; only {free / 2**30:.1f} GiB are free: choose fewer "
+                "particles or steps"
+            )
         try:
             particles = torch.empty((spec.steps + 1, spec.n, 2), dtype=dtype, device=self.device)
             extra = None

@@ -80,6 +80,9 @@ class View:
             scene.add(self.backgrounds[name])
         self.cameras = {name: _camera() for name in self.scenes}
         self.viewports = {name: gfx.Viewport(renderer) for name in self.scenes}
+        self.page = gfx.Scene()
+        self.page.add(gfx.Background.from_color((*theme.background, 1.0)))
+        self.page_camera = gfx.NDCCamera()
 
         self.source_density = DensityLayer(source_density, EXTENT, theme.source)
         self.source_rings = SourceRings(theme.source)
@@ -170,6 +173,7 @@ class View:
         label_x, label_y, _ = self._label_anchor
         world = self.screen_to_world(label_x, label_y)
         self.time_label.text.local.position = (*world, 1)
+        self.renderer.render(self.page, self.page_camera, flush=False)
         for name, scene in self.scenes.items():
             self.viewports[name].render(scene, self.cameras[name])
         self.renderer.flush()

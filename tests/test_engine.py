@@ -1,0 +1,141 @@
+"""The engine: progressive fill, cancellation, interpolation, zero copy, memory limits."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from dexplorer.core.fields import ExactField, Field
+from dexplorer.core.paths import LinearPath
+from dexplorer.engine.buffers import SharedArray
+from dexplorer.engine.grids import DensityGrid, grid_points
+from dexplorer.engine.simulation import Simulation
+from dexplorer.engine.trajectory import RunSpec, TrajectoryCache
+from dexplorer.state import Settings
+
+CENTRES = torch.tensor([[-2.0, 0.0], [2.0, 1.0]])
+
+
+class GatedField(Field):
+    """An exact field that waits for permission before each evaluation."""
+
+    def __init__(self) -> None:
+        self.inner = ExactField(CENTRES, LinearPath(), spread=0.3)
+        self.path = self.inner.path
+        self.gate = threading.Semaphore(0)
+
+    def estimate(self, x, t):
+        assert self.gate.acquire(timeout=10)
+        return self.inner.estimate(x, t)
+
+
+def wait_for(condition, timeout=10.0):
+    end = time.time() + timeout
+    while not condition():
+        assert time.time() < end, "timed out"
+        time.sleep(0.005)
+
+
+def test_cache_fills_progressively_and_shows_what_is_ready():
+    field = GatedField()
+    cache = TrajectoryCache()
+    cache.start(RunSpec(field, "euler", steps=10, n=100))
+    out = torch.empty(100, 2)
+    assert cache.state.ready == 0
+    assert torch.equal(cache.interpolate(0.7, out), cache.particles[0])  # only noise so far
+    for step in range(1, 4):
+        field.gate.release()
+        wait_for(lambda step=step: cache.state.ready == step)
+    assert torch.equal(cache.interpolate(1.0, out), cache.particles[3])
+    field.gate.release(7)
+    assert cache.wait(10) and cache.state.ready == 10 and not cache.state.error
+
+
+def test_new_settings_cancel_the_running_computation():
+    slow = GatedField()
+    cache = TrajectoryCache()
+    cache.start(RunSpec(slow, "euler", steps=50, n=100))
+    slow.gate.release(2)
+    wait_for(lambda: cache.state.ready == 2)
+    first_state = cache.state
+    releaser = threading.Timer(0.05, lambda: slow.gate.release(1))
+    releaser.start()
+    cache.start(RunSpec(ExactField(CENTRES, LinearPath()), "euler", steps=5, n=100))
+    assert cache.wait(10) and cache.state.ready == 5
+    assert not first_state.done and first_state.ready < 50
+    assert cache.state.generation == first_state.generation + 1
+
+
+def test_interpolation_between_cached_steps():
+    cache = TrajectoryCache()
+    cache.start(RunSpec(ExactField(CENTRES, LinearPath(), spread=0.3), "heun", steps=8, n=64))
+    cache.wait()
+    out = torch.empty(64, 2)
+    for i, fraction in ((2, 0.5), (5, 0.25), (0, 0.9)):
+        expected = (1 - fraction) * cache.particles[i] + fraction * cache.particles[i + 1]
+        assert torch.allclose(cache.interpolate((i + fraction) / 8, out), expected, atol=1e-6)
+    assert torch.equal(cache.interpolate(1.0, out), cache.particles[8])
+
+
+def test_cpu_shared_array_is_the_tensor_memory():
+    shared = SharedArray((1000, 3), torch.device("cpu"), slice(0, 2))
+    assert shared.target.data_ptr() == shared.array.ctypes.data
+    shared.target.fill_(7.0)
+    assert (shared.array[:, :2] == 7).all() and (shared.array[:, 2] == 0).all()
+
+
+def test_simulation_writes_positions_in_place_without_copies():
+    sim = Simulation(Settings(n=500, steps=10), density_resolution=32)
+    sim.cache.wait()
+    array = sim.positions.array
+    sim.update_positions(1.0)
+    assert np.shares_memory(array, sim.positions.target.numpy())
+    assert np.allclose(array[:, :2], sim.cache.particles[-1].numpy())
+    from dexplorer.scene.particles import ParticlesLayer
+
+    layer = ParticlesLayer(array)
+    assert layer.positions.data is array  # the renderer uploads this very array
+
+
+def test_too_many_particles_get_a_message_and_the_old_run_stays():
+    sim = Simulation(Settings(n=200, steps=5), density_resolution=32)
+    sim.cache.wait()
+    before = sim.settings
+    with pytest.raises(MemoryError, match="particles"):
+        sim.apply(_huge_settings())
+    assert sim.settings is before and sim.cache.state.done
+
+
+def _huge_settings() -> Settings:
+    # Bypass Settings.check (the UI caps N) to ask for far more than the machine has.
+    settings = Settings(n=2_000_000, steps=1000)
+    object.__setattr__(settings, "n", 10**11)
+    return settings
+
+
+def test_density_grid_counts_particles_where_they_are():
+    grid = DensityGrid(resolution=64, extent=3.5, blur=1.0)
+    points = torch.tensor([[1.0, 2.0]]).repeat(100, 1)
+    out = torch.empty(64, 64)
+    grid.compute(points, out)
+    row, column = np.unravel_index(int(out.argmax()), out.shape)
+    assert abs((column + 0.5) / 64 * 7 - 3.5 - 1.0) < 0.11
+    assert abs((row + 0.5) / 64 * 7 - 3.5 - 2.0) < 0.11
+    assert float(out.max()) == pytest.approx(1.0)
+
+
+def test_grid_points_cover_the_square_row_by_row():
+    points = grid_points(3, 2.0)
+    assert points.tolist() == [
+        [-2, -2],
+        [0, -2],
+        [2, -2],
+        [-2, 0],
+        [0, 0],
+        [2, 0],
+        [-2, 2],
+        [0, 2],
+        [2, 2],
+    ]

@@ -1,0 +1,169 @@
+"""Rendered frames on the CPU (lavapipe): pixels checked against what the scene should show."""
+
+import numpy as np
+import pytest
+
+from dexplorer.state import LAYERS, AppState
+
+pytest.importorskip("pygfx")
+
+
+def _adapter_problem() -> str:
+    import wgpu
+
+    try:
+        wgpu.gpu.request_adapter_sync()
+    except Exception as error:  # the message says what is missing
+        return f"no GPU adapter (install mesa-vulkan-drivers for lavapipe): {error}"
+    return ""
+
+
+pytestmark = pytest.mark.skipif(bool(_adapter_problem()), reason=_adapter_problem())
+
+SIZE = (360, 240)
+
+
+@pytest.fixture(scope="module")
+def app():
+    from dexplorer.headless import offscreen_app
+
+    state = AppState()
+    assert state.change(n=3000, steps=30, dataset="smiley", model="flow", sampler="heun")
+    app = offscreen_app(state, SIZE, "cpu", ui=False)
+    app.simulation.cache.wait()
+    app.view.time_label.text.visible = False  # its ink would count as particles
+    return app
+
+
+def render(app, t, layers, selected=()):
+    for name in LAYERS:
+        app.state.look.visible[name] = name in layers
+    app.state.selected = list(selected)
+    app.state.set_time(t)
+    return app.screenshot()[..., :3].astype(int)
+
+
+def main_mask(app, image, threshold=30):
+    """Pixels of the main panel that differ from the white page."""
+    x, y, w, h = (round(v) for v in app.view.panels.main)
+    ink = 255 - image.min(axis=2)
+    mask = np.zeros(image.shape[:2], bool)
+    mask[y : y + h, x : x + w] = ink[y : y + h, x : x + w] > threshold
+    return mask
+
+
+def world_of(app, mask):
+    rows, cols = np.nonzero(mask)
+    return np.array(
+        [app.view.screen_to_world(c + 0.5, r + 0.5) for r, c in zip(rows, cols, strict=True)]
+    )
+
+
+def dilate(mask, radius):
+    out = mask.copy()
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            out |= np.roll(np.roll(mask, dy, 0), dx, 1)
+    return out
+
+
+def iou(a, b):
+    return (a & b).sum() / max((a | b).sum(), 1)
+
+
+def test_particles_at_t0_look_like_the_standard_gaussian(app):
+    """Covered pixels of N dots of area a drawn from N(0, I) follow the weight
+    1 - exp(-N a p(x)) (dots pile up near the centre): the measured centroid is 0 and the
+    spread matches that weight's, computed on the same pixels, within 12 %."""
+    mask = main_mask(app, render(app, 0.0, {"particles"}))
+    points = world_of(app, mask)
+    assert len(points) > 500
+    assert np.abs(points.mean(0)).max() < 0.15
+    x, y, w, h = (round(v) for v in app.view.panels.main)
+    rows, cols = np.mgrid[y : y + h, x : x + w]
+    world = world_of(
+        app,
+        np.isin(np.arange(mask.size).reshape(mask.shape), (rows * mask.shape[1] + cols).ravel()),
+    )
+    pixel = abs(app.view.screen_to_world(1, 0)[0] - app.view.screen_to_world(0, 0)[0])
+    area = np.pi * (app.state.look.point_size / 2) ** 2 * pixel**2
+    density = np.exp(-0.5 * (world**2).sum(1)) / (2 * np.pi)
+    weight = 1 - np.exp(-app.state.settings.n * area * density)
+    expected = np.sqrt((weight[:, None] * world**2).sum(0) / weight.sum())
+    measured = points.std(0)
+    assert np.all(np.abs(measured / expected - 1) < 0.12), (measured, expected)
+
+
+def test_particles_at_t1_cover_the_smiley(app):
+    """The data's rendered mask and the particles' mask, both dilated by 2 px to close the
+    gaps between separately drawn dots, overlap with IoU > 0.5 at t = 1; at t = 0 (noise)
+    they overlap far less. Measured: about 0.6 at t = 1 and 0.2 at t = 0."""
+    data = dilate(main_mask(app, render(app, 1.0, {"data"}), 10), 2)
+    at_one = dilate(main_mask(app, render(app, 1.0, {"particles"})), 2)
+    at_zero = dilate(main_mask(app, render(app, 0.0, {"particles"})), 2)
+    assert iou(at_one, data) > 0.5
+    assert iou(at_zero, data) < 0.7 * iou(at_one, data)
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_each_layer_changes_the_main_panel_only(app, layer):
+    base = render(app, 0.5, set(), selected=[1, 2, 3])
+    shown = render(app, 0.5, {layer}, selected=[1, 2, 3])
+    changed = np.abs(shown - base).max(axis=2) > 20
+    x, y, w, h = (round(v) for v in app.view.panels.main)
+    inside = np.zeros(changed.shape, bool)
+    inside[y : y + h, x : x + w] = True
+    assert changed[inside].sum() > 30, f"{layer} drew nothing"
+    assert changed[~inside].sum() == 0, f"{layer} drew outside the main panel"
+
+
+def test_density_is_drawn_exactly_where_the_particles_are(app):
+    """Nine in ten particle pixels lie on the density (the rest are lone outliers below its
+    lowest band), and the density reaches no further from the particles than twice its
+    smoothing kernel."""
+    from dexplorer.engine.simulation import EXTENT, density_blur
+
+    resolution = app.simulation.density_resolution
+    kernel = density_blur(app.state.settings.n, resolution) * 2 * EXTENT / resolution
+    pixel = abs(app.view.screen_to_world(1, 0)[0] - app.view.screen_to_world(0, 0)[0])
+    reach = int(np.ceil(2 * kernel / pixel))
+    for t in (0.0, 1.0):
+        particles = main_mask(app, render(app, t, {"particles"}))
+        density = main_mask(app, render(app, t, {"density"}), 10)
+        assert density.sum() > 200
+        assert (particles & dilate(density, 2)).sum() > 0.9 * particles.sum()
+        assert (density & dilate(particles, reach)).sum() > 0.97 * density.sum()
+        assert (density & dilate(particles, 1)).sum() < density.sum()  # a real test
+
+
+def test_side_panels_show_source_and_data(app):
+    image = render(app, 0.5, set())
+    for name in ("source", "data"):
+        x, y, w, h = (round(v) for v in getattr(app.view.panels, name))
+        panel = image[y : y + h, x : x + w]
+        blue = (panel[..., 2] - panel[..., 0]) > 40
+        assert blue.sum() > 100, name
+
+
+def test_selected_particle_paths_end_at_the_particle(app):
+    app.state.clear_selection()
+    index = app.select_at(*app.view.world_to_screen(np.array([[0.0, 0.0]]))[0])
+    assert app.state.selected == [index]
+    image = render(app, 1.0, {"paths"}, selected=[index])
+    end = app.simulation.cache.particles[-1, index].numpy()
+    sx, sy = app.view.world_to_screen(end[None])[0]
+    window = main_mask(app, image)[int(sy) - 4 : int(sy) + 5, int(sx) - 4 : int(sx) + 5]
+    assert window.any()
+
+
+def test_ui_draws_the_controls(tmp_path):
+    from dexplorer.headless import offscreen_app
+
+    state = AppState()
+    state.change(n=500, steps=5)
+    app = offscreen_app(state, (800, 500), "cpu", ui=True)
+    app.simulation.cache.wait()
+    image = app.screenshot()[..., :3].astype(int)
+    panel = image[10:400, 10:280]
+    assert (np.abs(panel - 255).max(axis=2) > 40).mean() > 0.5  # the dark control panel
+    assert app.status.computed == 5
