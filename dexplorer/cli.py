@@ -113,6 +113,7 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"dexplorer {__version__}")
     add_scene_options(parser)
+    parser.add_argument("--paused", action="store_true", help="open the window paused")
     parser.add_argument(
         "--demo-out",
         default="dexplorer-demo.mp4",

@@ -247,7 +247,7 @@ def cmd_window(args: argparse.Namespace) -> None:
     size = parse_size(args.size)
     device = choose_device(args.device)
     if has_display():
-        state.playing = True
+        state.playing = not args.paused
         run_window(state, device, size)
         return
     out = Path(args.demo_out)

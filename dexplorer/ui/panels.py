@@ -33,10 +33,11 @@ class Status:
     class_names: tuple[str, ...] = ()
 
 
-def _combo(label: str, current: str, choices: tuple[str, ...] | list[str]) -> str:
-    index = list(choices).index(current) if current in choices else 0
-    changed, index = imgui.combo(label, index, list(choices))
-    return list(choices)[index] if changed else current
+def _combo(label: str, current: str, choices: tuple[str, ...] | list[str]) -> tuple[bool, str]:
+    """A combo box over names; returns (changed, chosen name)."""
+    names = list(choices)
+    changed, index = imgui.combo(label, names.index(current) if current in names else 0, names)
+    return changed, names[index]
 
 
 def control_panel(state: AppState, status: Status, height: float) -> None:
@@ -45,47 +46,42 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
     imgui.set_next_window_size((PANEL_WIDTH, height))
     imgui.begin("dexplorer", None, FIXED)
     s = state.settings
+    changes: dict[str, object] = {}
+
+    def edit(name: str, result: tuple[bool, object]) -> None:
+        if result[0]:
+            changes[name] = result[1]
+
     imgui.separator_text("Data and model")
-    dataset = _combo("dataset", s.dataset, list(DATASETS))
-    model = _combo("model", s.model, MODELS)
+    edit("dataset", _combo("dataset", s.dataset, list(DATASETS)))
+    edit("model", _combo("model", s.model, MODELS))
     imgui.separator_text("Sampler")
-    sampler = _combo("sampler", s.sampler, list(SAMPLERS))
-    _, steps = imgui.slider_int("steps", s.steps, 1, 500)
-    eta, noise, guidance, label = s.eta, s.noise_scale, s.guidance, s.label
-    if sampler == "ddim":
-        _, eta = imgui.slider_float("eta", s.eta, 0.0, 1.0)
-    if sampler == "euler_maruyama":
-        _, noise = imgui.slider_float("noise scale", s.noise_scale, 0.0, 3.0)
-    if status.class_names and model != "exact":
+    edit("sampler", _combo("sampler", s.sampler, list(SAMPLERS)))
+    edit("steps", imgui.slider_int("steps", s.steps, 1, 500))
+    if s.sampler == "ddim":
+        edit("eta", imgui.slider_float("eta", s.eta, 0.0, 1.0))
+    if s.sampler == "euler_maruyama":
+        edit("noise_scale", imgui.slider_float("noise scale", s.noise_scale, 0.0, 3.0))
+    if status.class_names and s.model != "exact":
         names = ["all (in proportion)", *status.class_names]
-        index = 0 if s.label is None else s.label + 1
-        _, index = imgui.combo("class", index, names)
-        label = None if index == 0 else index - 1
-        if label is not None:
-            _, guidance = imgui.slider_float("guidance", s.guidance, 0.0, 10.0)
+        changed, index = imgui.combo("class", 0 if s.label is None else s.label + 1, names)
+        edit("label", (changed, None if index == 0 else index - 1))
+        if s.label is not None:
+            edit("guidance", imgui.slider_float("guidance", s.guidance, 0.0, 10.0))
     imgui.separator_text("Particles")
-    choices = [f"{n:,}" for n in PARTICLE_CHOICES]
-    current = PARTICLE_CHOICES.index(s.n) if s.n in PARTICLE_CHOICES else 0
-    _, current = imgui.combo("particles", current, choices)
-    _, seed = imgui.input_int("seed", s.seed)
-    state.change(
-        dataset=dataset,
-        model=model,
-        sampler=sampler,
-        steps=steps,
-        eta=eta,
-        noise_scale=noise,
-        guidance=guidance,
-        label=label,
-        n=PARTICLE_CHOICES[current],
-        seed=max(seed, 0),
-    )
+    choices = sorted({*PARTICLE_CHOICES, s.n})
+    changed, index = imgui.combo("particles", choices.index(s.n), [f"{n:,}" for n in choices])
+    edit("n", (changed, choices[index]))
+    changed, seed = imgui.input_int("seed", s.seed)
+    edit("seed", (changed, max(seed, 0)))
+    if changes:
+        state.change(**changes)
     imgui.separator_text("Show")
     for index, name in enumerate(LAYERS):
         if index % 2:
             imgui.same_line(PANEL_WIDTH / 2)
         _, state.look.visible[name] = imgui.checkbox(name, state.look.visible[name])
-    state.look.color_mode = _combo("colour", state.look.color_mode, COLOR_MODES)
+    _, state.look.color_mode = _combo("colour", state.look.color_mode, COLOR_MODES)
     _, state.look.point_size = imgui.slider_float("size", state.look.point_size, 1.0, 12.0)
     _, state.look.opacity = imgui.slider_float("opacity", state.look.opacity, 0.05, 1.0)
     label = f"clear selection ({len(state.selected)})"
