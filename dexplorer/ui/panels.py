@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from imgui_bundle import imgui
 
-from ..core.datasets import DATASETS
+from ..core.datasets import DATASETS, make_dataset
 from ..core.samplers import SAMPLERS
 from ..scene.colors import COLOR_MODES
 from ..state import LAYERS, MODELS, AppState
@@ -40,6 +40,38 @@ def _combo(label: str, current: str, choices: tuple[str, ...] | list[str]) -> tu
     return changed, names[index]
 
 
+PREVIEW_SIZE = 44.0
+_PREVIEWS: dict[str, object] = {}
+
+
+def _preview_points(name: str) -> object:
+    """300 points of a dataset scaled into a unit square (computed once per name)."""
+    if name not in _PREVIEWS:
+        points = make_dataset(name, n=300, seed=0).points
+        _PREVIEWS[name] = (points / (2 * 3.5) + 0.5).clip(0, 1)
+    return _PREVIEWS[name]
+
+
+def dataset_combo(current: str) -> tuple[bool, str]:
+    """The dataset chooser: each entry shows a small preview of its points."""
+    changed, chosen = False, current
+    if imgui.begin_combo("dataset", current, imgui.ComboFlags_.height_largest):
+        color = imgui.get_color_u32((0.95, 0.55, 0.2, 1.0))
+        for name in DATASETS:
+            x, y = imgui.get_cursor_screen_pos()
+            clicked, _ = imgui.selectable(f"##{name}", name == current, 0, (0, PREVIEW_SIZE))
+            if clicked:
+                changed, chosen = True, name
+            draw = imgui.get_window_draw_list()
+            for px, py in _preview_points(name):
+                centre = (x + 2 + px * (PREVIEW_SIZE - 4), y + 2 + (1 - py) * (PREVIEW_SIZE - 4))
+                draw.add_circle_filled(centre, 1.0, color)
+            imgui.same_line(PREVIEW_SIZE + 16)
+            imgui.text(DATASETS[name][0])
+        imgui.end_combo()
+    return changed, chosen
+
+
 def control_panel(state: AppState, status: Status, height: float) -> None:
     """The left panel: data, model, sampler and its parameters, particles, layers."""
     imgui.set_next_window_pos((0, 0))
@@ -53,7 +85,7 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
             changes[name] = result[1]
 
     imgui.separator_text("Data and model")
-    edit("dataset", _combo("dataset", s.dataset, list(DATASETS)))
+    edit("dataset", dataset_combo(s.dataset))
     edit("model", _combo("model", s.model, MODELS))
     imgui.separator_text("Sampler")
     edit("sampler", _combo("sampler", s.sampler, list(SAMPLERS)))
