@@ -139,3 +139,23 @@ def test_grid_points_cover_the_square_row_by_row():
         [0, 2],
         [2, 2],
     ]
+
+
+def test_cache_falls_back_to_half_precision_when_memory_is_tight(monkeypatch):
+    import dexplorer.engine.trajectory as trajectory
+
+    spec = RunSpec(ExactField(CENTRES, LinearPath()), "euler", steps=10, n=1000)
+    needed32 = 11 * 1000 * 2 * 4
+    monkeypatch.setattr(trajectory, "available_memory", lambda device: needed32)  # 60 % fits f16
+    cache = TrajectoryCache()
+    cache.start(spec)
+    cache.wait()
+    assert cache.particles.dtype == torch.float16
+    out = torch.empty(1000, 2)
+    assert torch.allclose(
+        cache.interpolate(0.55, out), cache.particles[5:7].float().mean(0), atol=2e-2
+    )
+    monkeypatch.setattr(trajectory, "available_memory", lambda device: needed32 // 4)
+    with pytest.raises(MemoryError, match="fewer particles"):
+        cache.start(spec)
+    assert cache.particles.dtype == torch.float16 and cache.state.done  # the old run stays

@@ -17,8 +17,6 @@ from ..core.fields import Field
 from ..core.samplers import SamplerSettings, get_sampler, initial_noise, time_grid
 from .devices import available_memory
 
-HALF_PRECISION_BYTES = 2 << 30
-"""Caches larger than this (in float32) are kept in float16."""
 MEMORY_SHARE = 0.6
 """A cache may take at most this share of the free memory."""
 
@@ -132,16 +130,20 @@ class TrajectoryCache:
         return self.state.done
 
     def _allocate(self, spec: RunSpec) -> tuple[Tensor, Tensor | None]:
-        dtype = torch.float32
-        if (spec.steps + 1) * spec.n * 2 * 4 > HALF_PRECISION_BYTES:
-            dtype = torch.float16
-        needed = (spec.steps + 1) * spec.n * 2 * dtype.itemsize
+        """float32 when it fits in MEMORY_SHARE of the free memory, else float16, else a
+        MemoryError that says so (nothing is changed then)."""
+        values = (spec.steps + 1) * (spec.n + (0 if spec.extra is None else len(spec.extra))) * 2
         free = available_memory(self.device)
-        if free is not None and needed > MEMORY_SHARE * free:
+        budget = float("inf") if free is None else MEMORY_SHARE * free
+        if values * 4 <= budget:
+            dtype = torch.float32
+        elif values * 2 <= budget:
+            dtype = torch.float16
+        else:
             raise MemoryError(
-                f"{spec.n:,} particles x {spec.steps} steps need {needed / 2**30:.1f} GiB on "
-                f"{self.device.type}; only {free / 2**30:.1f} GiB are free: choose fewer "
-                "particles or steps"
+                f"{spec.n:,} particles x {spec.steps} steps need {values * 2 / 2**30:.1f} GiB "
+                f"(in float16) on {self.device.type}; only {free / 2**30:.1f} GiB are free: "
+                "choose fewer particles or steps"
             )
         try:
             particles = torch.empty((spec.steps + 1, spec.n, 2), dtype=dtype, device=self.device)
@@ -153,7 +155,7 @@ class TrajectoryCache:
             RuntimeError,
             MemoryError,
         ) as error:  # CUDA raises OutOfMemoryError (a RuntimeError)
-            gib = (spec.steps + 1) * spec.n * 2 * dtype.itemsize / 2**30
+            gib = values * dtype.itemsize / 2**30
             raise MemoryError(
                 f"{spec.n:,} particles x {spec.steps} steps need {gib:.1f} GiB on "
                 f"{self.device.type}, which is not available ({error.__class__.__name__})"
