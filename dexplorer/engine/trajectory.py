@@ -9,6 +9,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -29,6 +30,15 @@ def _cancel_all() -> None:
     """Stop running workers before the interpreter tears torch down under them."""
     for cache in list(_LIVE):
         cache.cancel()
+
+
+class _Run(NamedTuple):
+    """One run's spec, arrays and progress, swapped in as a whole."""
+
+    spec: RunSpec | None
+    particles: Tensor | None
+    extra: Tensor | None
+    state: CacheState
 
 
 @dataclass(frozen=True)
@@ -82,10 +92,7 @@ class TrajectoryCache:
     def __init__(self, device: torch.device | str = "cpu", batch_steps: int = 4) -> None:
         self.device = torch.device(device)
         self.batch_steps = batch_steps
-        self.spec: RunSpec | None = None
-        self.particles: Tensor | None = None
-        self.extra: Tensor | None = None
-        self.state = CacheState()
+        self._current = _Run(None, None, None, CacheState())
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -103,14 +110,19 @@ class TrajectoryCache:
         """
         particles, extra = self._allocate(spec)
         self.cancel()
+        # The starting points are written before anyone can read step 0.
+        x, generator = initial_noise(spec.n, spec.seed, self.device)
+        particles[0] = x
+        if extra is not None:
+            extra[0] = spec.extra
         with self._lock:
-            self.spec = spec
-            self.particles, self.extra = particles, extra
-            self.state = CacheState(generation=self.state.generation + 1)
+            state = CacheState(generation=self.state.generation + 1)
+            # One assignment: a reader never pairs this run's arrays with another's progress.
+            self._current = _Run(spec, particles, extra, state)
             self._cancel = threading.Event()
             self._thread = threading.Thread(
                 target=self._run,
-                args=(spec, self.state, self._cancel),
+                args=(self._current, self._cancel, x, generator),
                 daemon=True,
                 name="dexplorer-trajectory",
             )
@@ -162,26 +174,26 @@ class TrajectoryCache:
             ) from None
         return particles, extra
 
-    def _run(self, spec: RunSpec, state: CacheState, cancel: threading.Event) -> None:
+    def _run(
+        self, run: _Run, cancel: threading.Event, x: Tensor, generator: torch.Generator
+    ) -> None:
+        state = run.state
         start = time.perf_counter()
         try:
-            self._integrate(spec, state, cancel)
+            self._integrate(run, cancel, x, generator)
         except Exception as error:  # shown in the UI; the app keeps running
             state.error = f"{type(error).__name__}: {error}"
         state.seconds = time.perf_counter() - start
         state.done = not cancel.is_set() and not state.error
 
-    def _integrate(self, spec: RunSpec, state: CacheState, cancel: threading.Event) -> None:
-        particles, extra = self.particles, self.extra
-        x, generator = initial_noise(spec.n, spec.seed, self.device)
+    def _integrate(
+        self, run: _Run, cancel: threading.Event, x: Tensor, generator: torch.Generator
+    ) -> None:
+        spec, particles, extra, state = run
         settings = SamplerSettings(spec.eta, spec.noise_scale, generator)
         step = get_sampler(spec.sampler)
         grid = time_grid(spec.steps)
-        particles[0] = x
-        y = None
-        if extra is not None:
-            y = spec.extra.to(self.device, torch.float32)
-            extra[0] = y
+        y = None if extra is None else spec.extra.to(self.device, torch.float32)
         extra_field = spec.extra_field or spec.field
         with torch.inference_mode():
             for i in range(spec.steps):
@@ -201,14 +213,31 @@ class TrajectoryCache:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def step_position(self, t: float) -> tuple[int, float]:
+    @property
+    def spec(self) -> RunSpec | None:
+        return self._current.spec
+
+    @property
+    def particles(self) -> Tensor | None:
+        return self._current.particles
+
+    @property
+    def extra(self) -> Tensor | None:
+        return self._current.extra
+
+    @property
+    def state(self) -> CacheState:
+        return self._current.state
+
+    def step_position(self, t: float, run: _Run | None = None) -> tuple[int, float]:
         """The cached step at or below time t and the fraction towards the next one, clamped
         to the steps that are ready."""
-        if self.spec is None:
+        run = run or self._current
+        if run.spec is None:
             raise RuntimeError("nothing computed yet: call start() first")
-        s = min(max(t, 0.0), 1.0) * self.spec.steps
-        i = min(math.floor(s), self.spec.steps)
-        ready = self.state.ready
+        s = min(max(t, 0.0), 1.0) * run.spec.steps
+        i = min(math.floor(s), run.spec.steps)
+        ready = run.state.ready
         if i >= ready:
             return ready, 0.0
         return i, s - i
@@ -216,8 +245,9 @@ class TrajectoryCache:
     def interpolate(self, t: float, out: Tensor, which: str = "particles") -> Tensor:
         """Write the positions at time t (linear between cached steps) into ``out`` (n, 2),
         which may be a strided view of a renderer's array. Returns ``out``."""
-        cache = self.particles if which == "particles" else self.extra
-        i, fraction = self.step_position(t)
+        run = self._current
+        cache = run.particles if which == "particles" else run.extra
+        i, fraction = self.step_position(t, run)
         if fraction == 0.0:
             out.copy_(cache[i])
         elif cache.dtype == out.dtype:
@@ -228,4 +258,5 @@ class TrajectoryCache:
 
     def paths(self, indices: Tensor) -> Tensor:
         """Trajectories of the chosen particles over the ready steps: (ready + 1, k, 2)."""
-        return self.particles[: self.state.ready + 1, indices].float()
+        run = self._current
+        return run.particles[: run.state.ready + 1, indices].float()
