@@ -10,20 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .core.datasets import DATASETS
+from .core.objectives import OBJECTIVE_NOTES
+from .core.paths import PATHS
+from .core.samplers import SAMPLERS
 
-DATASET_CHOICES = (
-    "smiley",
-    "three_modes",
-    "circles",
-    "moons",
-    "spiral",
-    "checkerboard",
-    "eight_gaussians",
-    "custom",
-)
-OBJECTIVE_CHOICES = ("flow", "diffusion", "vpred")
-SAMPLER_CHOICES = ("euler", "midpoint", "heun", "rk4", "ddpm", "ddim", "euler_maruyama")
-SCHEDULE_CHOICES = ("linear", "cosine", "linear_beta")
+DATASET_CHOICES = (*DATASETS, "custom")
+OBJECTIVE_CHOICES = tuple(OBJECTIVE_NOTES)
+SAMPLER_CHOICES = tuple(SAMPLERS)
+SCHEDULE_CHOICES = tuple(PATHS)
 POINT_SUFFIXES = (".npy", ".csv")
 
 

@@ -217,20 +217,16 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 def _scene_state(args: argparse.Namespace, default_t: float) -> AppState:
     state = AppState()
-    problem = (
-        ""
-        if state.change(
-            dataset=args.dataset,
-            model=args.model,
-            sampler=args.sampler,
-            steps=args.steps,
-            n=args.n,
-            seed=args.seed,
-        )
-        else state.message
+    state.change(
+        dataset=args.dataset,
+        model=args.model,
+        sampler=args.sampler,
+        steps=args.steps,
+        n=args.n,
+        seed=args.seed,
     )
-    if problem:
-        raise UserError(problem)
+    if state.message:
+        raise UserError(state.message)
     t = default_t if args.t is None else args.t
     if not 0 <= t <= 1:
         raise UserError(f"--t must be between 0 and 1, got {t}")

@@ -167,3 +167,24 @@ def test_ui_draws_the_controls(tmp_path):
     panel = image[10:400, 10:280]
     assert (np.abs(panel - 255).max(axis=2) > 40).mean() > 0.5  # the dark control panel
     assert app.status.computed == 5
+
+
+def test_keys_and_clicks_drive_the_state(app):
+    app.state.playing, app.state.t = False, 0.5
+    app._on_key({"key": " "})
+    assert app.state.playing
+    app._on_key({"key": "ArrowRight"})
+    assert not app.state.playing and app.state.t == pytest.approx(16 / 30)
+    app._on_key({"key": "ArrowLeft"})
+    assert app.state.t == pytest.approx(15 / 30)
+    app.state.clear_selection()
+    x, y = app.view.world_to_screen(np.array([[1.0, 1.0]]))[0]
+    app._on_pointer({"event_type": "pointer_down", "x": x, "y": y})
+    app._on_pointer({"event_type": "pointer_up", "x": x, "y": y, "modifiers": ()})
+    first = list(app.state.selected)
+    app._on_pointer({"event_type": "pointer_down", "x": x + 40, "y": y})
+    app._on_pointer({"event_type": "pointer_up", "x": x + 40, "y": y, "modifiers": ("Shift",)})
+    assert len(first) == 1 and len(app.state.selected) == 2
+    app._on_pointer({"event_type": "pointer_down", "x": x, "y": y})
+    app._on_pointer({"event_type": "pointer_up", "x": x + 30, "y": y, "modifiers": ()})
+    assert len(app.state.selected) == 2  # a drag pans, it does not select
