@@ -129,8 +129,8 @@ class App:
         view.time_label.update(t)
         computed, wanted = sim.progress
         self.status.computed, self.status.wanted = computed, wanted
-        checkpoint_names = sim.dataset.class_names if state.settings.model != "exact" else ()
-        self.status.class_names = checkpoint_names
+        exact = state.settings.model == "exact"
+        self.status.class_names = () if exact else sim.dataset.class_names
 
     def _update_colors(self) -> None:
         key = (self.state.look.color_mode, self.state.settings, self.state.look.theme)

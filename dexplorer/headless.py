@@ -8,10 +8,14 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .state import AppState
+
+if TYPE_CHECKING:
+    from .app import App
 
 
 def prepare_environment() -> None:
@@ -42,7 +46,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def offscreen_app(
     state: AppState, size: tuple[int, int], device: object, ui: bool = True, fast: bool = True
-):
+) -> App:
     """An :class:`~dexplorer.app.App` on an offscreen canvas of ``size`` logical pixels."""
     prepare_environment()
     from rendercanvas.offscreen import RenderCanvas

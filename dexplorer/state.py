@@ -131,6 +131,3 @@ class AppState:
 
     def clear_selection(self) -> None:
         self.selected = []
-
-    def toggle_layer(self, name: str) -> None:
-        self.look.visible[name] = not self.look.visible[name]

@@ -127,7 +127,6 @@ SAMPLERS: dict[str, Step] = {
     "ddim": ddim,
     "euler_maruyama": euler_maruyama,
 }
-STOCHASTIC = {"ddpm", "ddim", "euler_maruyama"}
 SAMPLER_NOTES = {
     "euler": "ODE, 1 model call per step, first order",
     "midpoint": "ODE, 2 calls per step, second order",

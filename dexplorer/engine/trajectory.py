@@ -8,7 +8,7 @@ import math
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -78,7 +78,6 @@ class CacheState:
     error: str = ""
     seconds: float = 0.0
     generation: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 class TrajectoryCache:

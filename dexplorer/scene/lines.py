@@ -12,14 +12,13 @@ def _line(
     thickness: float,
     opacity: float,
     segments: bool = False,
-    order: int = 2,
 ) -> gfx.Line:
     material_class = gfx.LineSegmentMaterial if segments else gfx.LineMaterial
     material = material_class(
         thickness=thickness, color=(*color, 1.0), opacity=opacity, aa=True, pick_write=False
     )
     material.alpha_mode = "blend"
-    return gfx.Line(gfx.Geometry(positions=positions), material, render_order=order)
+    return gfx.Line(gfx.Geometry(positions=positions), material, render_order=2)
 
 
 class PathsLayer:

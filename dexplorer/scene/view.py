@@ -144,7 +144,6 @@ class View:
         for name in self.scenes:
             self.viewports[name].rect = getattr(panels, name)
         x, y, w, _ = panels.main
-        self.time_label.text.local.position = (0, 0, 0)
         self._label_anchor = (x + 12, y + 8, w)
 
     def set_visible(self, name: str, visible: bool) -> None:
