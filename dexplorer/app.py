@@ -64,8 +64,8 @@ class App:
         return View(
             self.renderer,
             THEMES[self.state.look.theme],
-            sim.positions.array,
-            sim.density.array,
+            sim.positions.arrays,
+            sim.density.arrays,
             sim.source_density(DENSITY_RESOLUTION),
             sim.data_density(),
             sim.dataset.points,
@@ -85,7 +85,7 @@ class App:
             self.state.message = str(error)
             return
         if sim.positions is not positions:
-            self.view.set_particles(sim.positions.array)
+            self.view.set_particles(sim.positions.arrays)
             self._colors_for = None
         if sim.dataset is not dataset:
             self.view.set_data(sim.data_density(), sim.dataset.points)
@@ -106,14 +106,14 @@ class App:
         t = state.t
         sim.update_positions(t)
         sim.positions.sync()
-        view.particles.update()
+        view.particles.update(sim.positions.array)
         visible = state.look.visible
         for name, shown in visible.items():
             view.set_visible(name, shown)
         if visible["density"]:
             sim.update_density()
             sim.density.sync()
-            view.density.update()
+            view.density.update(sim.density.array)
         if visible["mesh"]:
             view.mesh.update(sim.mesh(t))
         if visible["vectors"]:

@@ -95,7 +95,7 @@ def test_simulation_writes_positions_in_place_without_copies():
     assert np.allclose(array[:, :2], sim.cache.particles[-1].numpy())
     from dexplorer.scene.particles import ParticlesLayer
 
-    layer = ParticlesLayer(array)
+    layer = ParticlesLayer(sim.positions.arrays)
     assert layer.positions.data is array  # the renderer uploads this very array
 
 
@@ -159,3 +159,25 @@ def test_cache_falls_back_to_half_precision_when_memory_is_tight(monkeypatch):
     with pytest.raises(MemoryError, match="fewer particles"):
         cache.start(spec)
     assert cache.particles.dtype == torch.float16 and cache.state.done  # the old run stays
+
+
+def test_copy_path_double_buffers_and_the_layers_follow():
+    """The GPU path (forced here on the CPU): the engine writes a separate tensor, publish
+    copies it into the back array, sync makes that the front one; the renderer's layers
+    switch to whichever array is in front."""
+    from dexplorer.scene.particles import ParticlesLayer
+
+    shared = SharedArray((100, 3), torch.device("cpu"), slice(0, 2), copies=True)
+    assert len(shared.arrays) == 2 and not np.shares_memory(shared.array, shared.target.numpy())
+    layer = ParticlesLayer(shared.arrays)
+    fronts = []
+    for value in (1.0, 2.0, 3.0):
+        shared.target.fill_(value)
+        shared.publish()
+        assert not (shared.array[:, :2] == value).all()  # not shown before sync
+        shared.sync()
+        assert (shared.array[:, :2] == value).all() and (shared.array[:, 2] == 0).all()
+        layer.update(shared.array)
+        assert layer.points.geometry.positions.data is shared.array
+        fronts.append(shared.front)
+    assert fronts == [1, 0, 1]

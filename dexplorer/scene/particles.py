@@ -9,12 +9,16 @@ from .colors import particle_colors
 
 
 class ParticlesLayer:
-    """Owns the pygfx Points of the particles, drawing straight from a shared (n, 3)
-    positions array (the engine writes it in place), and their colour buffer."""
+    """Owns the pygfx Points of the particles, drawing straight from the shared (n, 3)
+    positions arrays (the engine writes them in place; one, or two taking turns), and their
+    colour buffer."""
 
-    def __init__(self, positions: np.ndarray, size: float = 4.0, opacity: float = 0.5) -> None:
-        self.positions = gfx.Buffer(positions)
-        self.colors = gfx.Buffer(np.ones((len(positions), 4), dtype=np.float32))
+    def __init__(
+        self, positions: tuple[np.ndarray, ...], size: float = 4.0, opacity: float = 0.5
+    ) -> None:
+        self.buffers = [gfx.Buffer(array) for array in positions]
+        self.positions = self.buffers[0]
+        self.colors = gfx.Buffer(np.ones((len(positions[0]), 4), dtype=np.float32))
         geometry = gfx.Geometry(positions=self.positions, colors=self.colors)
         material = gfx.PointsMaterial(
             size=size, color_mode="vertex", aa=True, opacity=opacity, pick_write=False
@@ -42,8 +46,11 @@ class ParticlesLayer:
         self.points.material.size = size
         self.points.material.opacity = opacity
 
-    def update(self) -> None:
-        """The positions array was rewritten: upload it."""
+    def update(self, array: np.ndarray) -> None:
+        """``array`` (one of the shared arrays) holds new positions: draw and upload it."""
+        if self.positions.data is not array:
+            self.positions = next(b for b in self.buffers if b.data is array)
+            self.points.geometry.positions = self.positions
         self.positions.update_full()
 
     def set_visible(self, visible: bool) -> None:
