@@ -263,3 +263,44 @@ def test_module_entry_point_runs():
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_render_writes_a_video_with_the_expected_frames(capsys, tmp_path):
+    pytest.importorskip("pygfx")
+    import imageio.v3 as iio
+
+    out = tmp_path / "clip.mp4"
+    code, _, err = run(
+        capsys,
+        "render",
+        "--out",
+        str(out),
+        "--seconds",
+        "0.5",
+        "--fps",
+        "8",
+        "--size",
+        "192x128",
+        "-n",
+        "300",
+        "--steps",
+        "5",
+    )
+    assert code == 0, err
+    frames = iio.imread(out)
+    assert frames.shape == (4, 128, 192, 3)
+    assert frames[0].std() > 5 and not np.array_equal(frames[0], frames[-1])
+
+
+def test_without_a_display_the_main_job_says_so_and_renders_the_demo(capsys, monkeypatch, tmp_path):
+    import dexplorer.commands as commands
+
+    calls = []
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(commands, "_render", lambda *args: calls.append(args))
+    code, out, _ = run(capsys, "--demo-out", str(tmp_path / "demo.mp4"), "-n", "100")
+    assert code == 0 and "no display" in out and "demo.mp4" in out
+    ((state, _device, size, path, seconds, fps),) = calls
+    assert (seconds, fps) == (8.0, 30)
+    assert path == tmp_path / "demo.mp4" and size == (1280, 720) and state.settings.n == 100
