@@ -40,7 +40,13 @@ class App:
         options = {"pixel_ratio": 1, "ppaa": "none"} if fast else {}
         self.renderer = gfx.WgpuRenderer(canvas, **options)
         self.simulation = Simulation(
-            state.settings, device, DENSITY_RESOLUTION, MESH_COUNT, VECTOR_COUNT
+            state.settings,
+            device,
+            DENSITY_RESOLUTION,
+            MESH_COUNT,
+            VECTOR_COUNT,
+            state.custom,
+            state.trained,
         )
         self.applied = state.revision
         self.view = self._build_view()
@@ -80,7 +86,7 @@ class App:
         sim = self.simulation
         positions, dataset = sim.positions, sim.dataset
         try:
-            sim.apply(self.state.settings)
+            sim.apply(self.state.settings, self.state.custom, self.state.trained)
         except (ValueError, MemoryError, OSError) as error:
             self.state.message = str(error)
             return

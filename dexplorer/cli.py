@@ -82,6 +82,7 @@ def positive_int(text: str) -> int:
 def add_scene_options(parser: argparse.ArgumentParser, size: str = "1280x720") -> None:
     """What the window, screenshots and videos show."""
     parser.add_argument("--dataset", choices=DATASET_CHOICES[:-1], default="smiley")
+    parser.add_argument("--data", metavar="FILE", help="show points from a .csv, .json or image")
     parser.add_argument(
         "--model",
         "--objective",

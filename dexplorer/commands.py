@@ -227,6 +227,8 @@ def _scene_state(args: argparse.Namespace, default_t: float) -> AppState:
     )
     if state.message:
         raise UserError(state.message)
+    if args.data:
+        state.use_custom(load_dataset_file(args.data))
     t = default_t if args.t is None else args.t
     if not 0 <= t <= 1:
         raise UserError(f"--t must be between 0 and 1, got {t}")

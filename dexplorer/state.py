@@ -3,13 +3,17 @@ selection and the messages. UI actions are methods here, so tests can call them.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 
-from .core.datasets import DATASETS
+from .core.checkpoints import Checkpoint
+from .core.datasets import DATASETS, Dataset, DatasetError
+from .core.importers import load_dataset_file
 from .core.samplers import MAX_STEPS, SAMPLERS
 
 LAYERS = ("particles", "density", "mesh", "paths", "vectors", "data", "source")
-MODELS = ("flow", "diffusion", "exact")
+MODELS = ("flow", "diffusion", "exact", "trained")
+SHIPPED = ("flow", "diffusion")
 MAX_PARTICLES = 2_000_000
 
 
@@ -30,7 +34,7 @@ class Settings:
 
     def check(self) -> str:
         """What is wrong with these settings ('' when nothing)."""
-        if self.dataset not in DATASETS:
+        if self.dataset not in DATASETS and self.dataset != "custom":
             return f"unknown dataset {self.dataset!r}"
         if self.model not in MODELS:
             return f"unknown model {self.model!r}: choose {', '.join(MODELS)}"
@@ -76,13 +80,18 @@ class AppState:
     selected: list[int] = field(default_factory=list)
     message: str = ""
     revision: int = 0
-    """Bumped whenever ``settings`` change, so the engine knows to restart."""
+    """Bumped whenever ``settings`` (or the custom data or trained model in use) change, so
+    the engine knows to restart."""
+    custom: Dataset | None = None
+    """The custom dataset (imported or drawn), shown when ``settings.dataset == "custom"``."""
+    trained: Checkpoint | None = None
+    """The model trained or loaded in the app, used when ``settings.model == "trained"``."""
 
     def change(self, **changes: object) -> bool:
         """Apply new settings if they are valid; otherwise keep the old ones and set a
         message. Returns whether anything changed."""
         proposed = replace(self.settings, **changes)
-        problem = proposed.check()
+        problem = proposed.check() or self._availability(proposed)
         if problem:
             self.message = problem
             return False
@@ -94,6 +103,49 @@ class AppState:
         self.message = ""
         self.revision += 1
         return True
+
+    def _availability(self, settings: Settings) -> str:
+        """What the settings need that is not there ('' when nothing)."""
+        if settings.dataset == "custom" and self.custom is None:
+            return "there is no custom dataset yet: open a file or draw one"
+        if settings.model == "trained" and self.trained is None:
+            return "there is no trained model yet: train or load one"
+        if settings.dataset == "custom" and settings.model in SHIPPED:
+            return (
+                "the shipped models know only the bundled datasets: "
+                "train a model on this data or use the exact field"
+            )
+        return ""
+
+    def use_custom(self, dataset: Dataset) -> None:
+        """Show a custom dataset (imported or drawn); its exact field until a model is trained."""
+        self.custom = dataset
+        model = self.settings.model if self.settings.model not in SHIPPED else "exact"
+        self.settings = replace(self.settings, dataset="custom", model=model, label=None)
+        self.selected.clear()
+        self.message = ""
+        self.revision += 1
+
+    def open_data(self, path: str) -> bool:
+        """Load a .csv, .json or image file as the custom dataset; on a bad file, say why in
+        ``message`` and keep everything as it was."""
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                dataset = load_dataset_file(path)
+        except DatasetError as error:
+            self.message = str(error)
+            return False
+        self.use_custom(dataset)
+        self.message = "; ".join(str(w.message) for w in caught)
+        return True
+
+    def use_trained(self, checkpoint: Checkpoint) -> None:
+        """Make a trained (or loaded) model the current one."""
+        self.trained = checkpoint
+        self.settings = replace(self.settings, model="trained", label=None)
+        self.message = ""
+        self.revision += 1
 
     def toggle_play(self) -> None:
         if not self.playing and self.t >= 1.0:

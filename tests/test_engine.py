@@ -181,3 +181,20 @@ def test_copy_path_double_buffers_and_the_layers_follow():
         assert layer.points.geometry.positions.data is shared.array
         fronts.append(shared.front)
     assert fronts == [1, 0, 1]
+
+
+def test_simulation_runs_the_exact_field_of_custom_data():
+    from dexplorer.core.datasets import Dataset
+
+    points = np.random.default_rng(0).uniform(-2, 2, (30, 2)).astype(np.float32)
+    sim = Simulation(
+        Settings(dataset="custom", model="exact", n=200, steps=50, sampler="euler"),
+        density_resolution=32,
+        custom=Dataset.custom(points),
+    )
+    sim.cache.wait()
+    final = sim.cache.particles[-1].numpy()
+    nearest = np.linalg.norm(final[:, None] - points[None], axis=2).min(1)
+    assert np.median(nearest) < 0.01  # memorised: the particles land on the points
+    with pytest.raises(ValueError, match="no trained model"):
+        sim.apply(Settings(model="trained"))

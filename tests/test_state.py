@@ -1,5 +1,7 @@
 """The app state: UI actions as methods, bad settings refused with a message."""
 
+import numpy as np
+
 from dexplorer.state import AppState
 
 
@@ -44,3 +46,27 @@ def test_selection_adds_with_shift_and_clears_on_new_data():
     assert state.selected == [7]
     state.change(dataset="spiral")
     assert state.selected == []
+
+
+def test_opening_a_file_shows_it_as_custom_data_and_bad_files_change_nothing(tmp_path):
+    good = tmp_path / "ring.csv"
+    good.write_text(
+        "x,y\n" + "\n".join(f"{np.cos(a):.4f},{np.sin(a):.4f}" for a in np.linspace(0, 6, 50))
+    )
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1,2\n3,x\n")
+    state = AppState()
+    before, revision = state.settings, state.revision
+    assert not state.open_data(str(bad))
+    assert "line 2" in state.message and state.settings is before and state.custom is None
+    assert state.revision == revision
+    assert state.open_data(str(good))
+    assert state.settings.dataset == "custom" and state.settings.model == "exact"
+    assert len(state.custom) == 50 and state.revision == revision + 1
+    assert not state.change(model="flow") and "shipped models" in state.message
+    assert not state.change(model="trained") and "no trained model" in state.message
+
+
+def test_custom_data_and_a_trained_model_need_to_exist():
+    state = AppState()
+    assert not state.change(dataset="custom") and "no custom dataset" in state.message

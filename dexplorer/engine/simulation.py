@@ -18,6 +18,8 @@ from .trajectory import RunSpec, TrajectoryCache
 
 EXTENT = 3.5
 DATA_POINTS = 5000
+MAX_EXACT_POINTS = 20000
+"""A custom dataset larger than this is subsampled for the exact field and the panels."""
 
 
 def density_blur(n: int, resolution: int) -> float:
@@ -39,6 +41,8 @@ class Simulation:
         density_resolution: int = 256,
         mesh_count: int = 15,
         vector_count: int = 21,
+        custom: Dataset | None = None,
+        trained: Checkpoint | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.mesh_count = mesh_count
@@ -52,20 +56,28 @@ class Simulation:
         self.settings: Settings | None = None
         self.labels: np.ndarray | None = None
         self._checkpoints: dict[str, Checkpoint] = {}
-        self.apply(settings)
+        self.apply(settings, custom, trained)
 
     # --- settings ---------------------------------------------------------------------------
 
-    def apply(self, settings: Settings) -> None:
-        """Start computing for new settings (the previous run is cancelled).
+    def apply(
+        self, settings: Settings, custom: Dataset | None = None, trained: Checkpoint | None = None
+    ) -> None:
+        """Start computing for new settings (the previous run is cancelled); ``custom`` and
+        ``trained`` are the custom dataset and the trained model the settings may name.
 
         Raises
         ------
         ValueError, MemoryError, CheckpointError
             When the settings cannot run; nothing changes then.
         """
-        dataset = make_dataset(settings.dataset, n=DATA_POINTS, seed=0)
-        field, labels = self._field(settings, dataset)
+        if settings.dataset == "custom":
+            if custom is None:
+                raise ValueError("there is no custom dataset")
+            dataset = custom.subset(MAX_EXACT_POINTS)
+        else:
+            dataset = make_dataset(settings.dataset, n=DATA_POINTS, seed=0)
+        field, labels = self._field(settings, dataset, trained)
         spec = RunSpec(
             field=field,
             sampler=settings.sampler,
@@ -96,10 +108,17 @@ class Simulation:
             self._checkpoints[name] = load_checkpoint(pretrained_path(name), self.device)
         return self._checkpoints[name]
 
-    def _field(self, settings: Settings, dataset: Dataset) -> tuple[Field, torch.Tensor | None]:
+    def _field(
+        self, settings: Settings, dataset: Dataset, trained: Checkpoint | None
+    ) -> tuple[Field, torch.Tensor | None]:
         if settings.model == "exact":
             return ExactField(dataset.points, LinearPath(), device=self.device), None
-        checkpoint = self._checkpoint(f"{settings.dataset}/{settings.model}")
+        if settings.model == "trained":
+            if trained is None:
+                raise ValueError("there is no trained model")
+            checkpoint = trained
+        else:
+            checkpoint = self._checkpoint(f"{settings.dataset}/{settings.model}")
         if not checkpoint.conditional:
             return checkpoint.field(), None
         if settings.label is not None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from imgui_bundle import imgui
 
-from ..core.datasets import DATASETS, make_dataset
+from ..core.datasets import DATASETS, Dataset, make_dataset
 from ..core.samplers import SAMPLERS
 from ..scene.colors import COLOR_MODES
 from ..state import LAYERS, MODELS, AppState
@@ -31,6 +31,7 @@ class Status:
     computed: int = 0
     wanted: int = 1
     class_names: tuple[str, ...] = ()
+    open_path: str = ""
 
 
 def _combo(label: str, current: str, choices: tuple[str, ...] | list[str]) -> tuple[bool, str]:
@@ -52,12 +53,15 @@ def _preview_points(name: str) -> object:
     return _PREVIEWS[name]
 
 
-def dataset_combo(current: str) -> tuple[bool, str]:
+def dataset_combo(current: str, custom: Dataset | None) -> tuple[bool, str]:
     """The dataset chooser: each entry shows a small preview of its points."""
     changed, chosen = False, current
     if imgui.begin_combo("dataset", current, imgui.ComboFlags_.height_largest):
         color = imgui.get_color_u32((0.95, 0.55, 0.2, 1.0))
-        for name in DATASETS:
+        if custom is not None:
+            _PREVIEWS["custom"] = (custom.subset(300).points / (2 * 3.5) + 0.5).clip(0, 1)
+        names = [*DATASETS, *(["custom"] if custom is not None else [])]
+        for name in names:
             x, y = imgui.get_cursor_screen_pos()
             clicked, _ = imgui.selectable(f"##{name}", name == current, 0, (0, PREVIEW_SIZE))
             if clicked:
@@ -67,7 +71,7 @@ def dataset_combo(current: str) -> tuple[bool, str]:
                 centre = (x + 2 + px * (PREVIEW_SIZE - 4), y + 2 + (1 - py) * (PREVIEW_SIZE - 4))
                 draw.add_circle_filled(centre, 1.0, color)
             imgui.same_line(PREVIEW_SIZE + 16)
-            imgui.text(DATASETS[name][0])
+            imgui.text(DATASETS[name][0] if name in DATASETS else custom.title)
         imgui.end_combo()
     return changed, chosen
 
@@ -85,8 +89,13 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
             changes[name] = result[1]
 
     imgui.separator_text("Data and model")
-    edit("dataset", dataset_combo(s.dataset))
-    edit("model", _combo("model", s.model, MODELS))
+    edit("dataset", dataset_combo(s.dataset, state.custom))
+    models = [m for m in MODELS if m != "trained" or state.trained is not None]
+    edit("model", _combo("model", s.model, models))
+    _, status.open_path = imgui.input_text("##path", status.open_path)
+    imgui.same_line()
+    if imgui.button("open") and status.open_path.strip():
+        state.open_data(status.open_path.strip())
     imgui.separator_text("Sampler")
     edit("sampler", _combo("sampler", s.sampler, list(SAMPLERS)))
     edit("steps", imgui.slider_int("steps", s.steps, 1, 500))
