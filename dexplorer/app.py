@@ -50,12 +50,14 @@ class App:
         )
         self.applied = state.revision
         self.view = self._build_view()
-        self.status = Status(device=describe_device(device))
+        self.status = Status(device=describe_device(device), device_name=device.type)
         self.ui = None
         if ui:
+            from imgui_bundle import implot
             from wgpu.utils.imgui import ImguiRenderer
 
             self.ui = ImguiRenderer(self.renderer.device, canvas)
+            implot.create_context()
             self.ui.set_gui(self._gui)
             canvas.add_event_handler(self._on_key, "key_down")
             canvas.add_event_handler(self._on_pointer, "pointer_down", "pointer_up")
@@ -104,6 +106,7 @@ class App:
         elapsed, self._last = now - self._last, now
         self.status.fps = 0.9 * self.status.fps + 0.1 / max(elapsed, 1e-6)
         self.state.advance(elapsed)
+        self.state.poll_training()
         self._apply_settings()
         state, sim, view = self.state, self.simulation, self.view
         left = PANEL_WIDTH if self.ui else 0.0
@@ -130,6 +133,7 @@ class App:
             cut = sim.cache.step_position(t)[0]
             view.paths.update(paths, cut)
         view.set_visible("paths", visible["paths"] and bool(state.selected))
+        self._show_training_preview()
         self._update_colors()
         view.particles.set_style(state.look.point_size, state.look.opacity)
         view.time_label.update(t)
@@ -137,6 +141,17 @@ class App:
         self.status.computed, self.status.wanted = computed, wanted
         exact = state.settings.model == "exact"
         self.status.class_names = () if exact else sim.dataset.class_names
+
+    def _show_training_preview(self) -> None:
+        """While training runs, the flow panel shows the latest samples of the current
+        weights instead of the particles."""
+        job = self.state.job
+        training = job is not None and job.progress.running and job.progress.preview is not None
+        self.view.preview.set_visible(training)
+        if training:
+            self.view.preview.update(job.progress.preview)
+            self.view.set_visible("particles", False)
+            self.view.set_visible("density", False)
 
     def _update_colors(self) -> None:
         key = (self.state.look.color_mode, self.state.settings, self.state.look.theme)

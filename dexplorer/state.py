@@ -7,13 +7,16 @@ import warnings
 from dataclasses import dataclass, field, replace
 
 from .core.checkpoints import Checkpoint
-from .core.datasets import DATASETS, Dataset, DatasetError
+from .core.datasets import DATASETS, Dataset, DatasetError, make_dataset
 from .core.importers import load_dataset_file
 from .core.samplers import MAX_STEPS, SAMPLERS
+from .core.training import TrainingError, TrainSettings
+from .engine.training_job import TrainingJob
 
 LAYERS = ("particles", "density", "mesh", "paths", "vectors", "data", "source")
 MODELS = ("flow", "diffusion", "exact", "trained")
 SHIPPED = ("flow", "diffusion")
+TRAINING_POINTS = 20000
 MAX_PARTICLES = 2_000_000
 
 
@@ -86,6 +89,11 @@ class AppState:
     """The custom dataset (imported or drawn), shown when ``settings.dataset == "custom"``."""
     trained: Checkpoint | None = None
     """The model trained or loaded in the app, used when ``settings.model == "trained"``."""
+    train_settings: TrainSettings = field(default_factory=TrainSettings)
+    train_seconds: float = 10.0
+    job: TrainingJob | None = None
+    """The training run of the app (resumable), if any."""
+    _job_runs_seen: int = 0
 
     def change(self, **changes: object) -> bool:
         """Apply new settings if they are valid; otherwise keep the old ones and set a
@@ -146,6 +154,50 @@ class AppState:
         self.settings = replace(self.settings, model="trained", label=None)
         self.message = ""
         self.revision += 1
+
+    def training_data(self) -> Dataset:
+        """What the Train button trains on: the custom data, or the bundled dataset."""
+        if self.settings.dataset == "custom" and self.custom is not None:
+            return self.custom
+        return make_dataset(self.settings.dataset, n=TRAINING_POINTS, seed=0)
+
+    def start_training(self, device: str = "cpu") -> bool:
+        """Train on the current data in the background; again after a stop, it resumes.
+        Bad settings leave a message and start nothing."""
+        job = self.job
+        data = self.training_data()
+        same = (
+            job is not None
+            and job.dataset.name == data.name
+            and (job.trainer.settings == self.train_settings and len(job.dataset) == len(data))
+        )
+        if job is not None and job.progress.running:
+            return False
+        try:
+            if not same:
+                job = TrainingJob(data, self.train_settings, device)
+                self._job_runs_seen = 0
+        except TrainingError as error:
+            self.message = str(error)
+            return False
+        self.job = job
+        self.message = ""
+        job.start(seconds=self.train_seconds)
+        return True
+
+    def stop_training(self) -> None:
+        if self.job is not None:
+            self.job.stop()
+
+    def poll_training(self) -> None:
+        """Called every frame: when a run has ended, its model becomes the current one."""
+        job = self.job
+        if job is None or job.progress.finished == self._job_runs_seen:
+            return
+        self._job_runs_seen = job.progress.finished
+        if job.trainer.step:
+            self.use_trained(job.checkpoint())
+        self.message = job.progress.message
 
     def toggle_play(self) -> None:
         if not self.playing and self.t >= 1.0:

@@ -219,3 +219,24 @@ def test_layers_draw_whichever_shared_array_is_in_front():
     centre, right = (60, 60), (60, 60 + round(2.0 / 8 * 120))
     assert frames[0][centre].max() < 60 and frames[1][right].max() < 60  # dark dots moved
     assert frames[0][20, 20].min() > 240 and frames[1][20, 20][2] > frames[1][20, 20][0] + 40
+
+
+def test_training_in_the_app_previews_samples_then_swaps_in_the_model():
+    from dexplorer.headless import offscreen_app
+
+    state = AppState()
+    state.change(dataset="moons", n=500, steps=10)
+    app = offscreen_app(state, (360, 240), "cpu", ui=True)
+    app.simulation.cache.wait()
+    state.train_seconds = 3.0
+    assert state.start_training("cpu")
+    frames, previews = 0, 0
+    while state.job.progress.running:
+        app.screenshot()  # the UI keeps drawing while the model trains
+        frames += 1
+        previews += app.view.preview.points.visible
+    app.screenshot()  # the finished run's model becomes the current one
+    assert frames >= 3 and previews >= 1 and not app.view.preview.points.visible
+    assert state.settings.model == "trained" and app.simulation.settings.model == "trained"
+    assert state.trained.training_steps == state.job.trainer.step > 0
+    assert app.simulation.field.network is state.trained.network

@@ -70,3 +70,22 @@ def test_opening_a_file_shows_it_as_custom_data_and_bad_files_change_nothing(tmp
 def test_custom_data_and_a_trained_model_need_to_exist():
     state = AppState()
     assert not state.change(dataset="custom") and "no custom dataset" in state.message
+
+
+def test_training_mistakes_are_messages_and_divergence_keeps_good_weights():
+    from dataclasses import replace
+
+    state = AppState()
+    state.change(dataset="moons")
+    state.train_settings = replace(state.train_settings, learning_rate=0.0)
+    assert not state.start_training() and "learning rate" in state.message and state.job is None
+    state.train_settings = replace(
+        state.train_settings, learning_rate=1e9, warmup_steps=1, batch_size=64
+    )
+    state.train_seconds = 20.0
+    assert state.start_training()
+    state.job.wait(60)
+    state.poll_training()
+    assert "learning rate" in state.message and "last good weights" in state.message
+    weights = [p.detach().numpy() for p in state.job.checkpoint().network.parameters()]
+    assert all(np.isfinite(w).all() for w in weights)

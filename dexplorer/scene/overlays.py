@@ -32,6 +32,34 @@ class DataLayer:
         self.points.visible = visible
 
 
+class PreviewLayer:
+    """Owns the points of the training preview: samples of the current weights at t = 1."""
+
+    def __init__(self, capacity: int, color: tuple[float, float, float]) -> None:
+        positions = np.full((capacity, 3), np.nan, np.float32)
+        material = gfx.PointsMaterial(
+            size=3.0, color=(*color, 1.0), opacity=0.6, aa=True, pick_write=False
+        )
+        material.alpha_mode = "blend"
+        self.points = gfx.Points(gfx.Geometry(positions=positions), material, render_order=3)
+        self.points.visible = False
+
+    @property
+    def objects(self) -> list[gfx.WorldObject]:
+        return [self.points]
+
+    def update(self, samples: np.ndarray) -> None:
+        data = self.points.geometry.positions.data
+        count = min(len(samples), len(data))
+        data[:] = np.nan
+        data[:count, :2] = samples[:count]
+        data[:count, 2] = 0
+        self.points.geometry.positions.update_full()
+
+    def set_visible(self, visible: bool) -> None:
+        self.points.visible = visible
+
+
 def circle(radius: float, segments: int = 128) -> np.ndarray:
     angle = np.linspace(0, 2 * np.pi, segments + 1)
     return np.stack([radius * np.cos(angle), radius * np.sin(angle), 0 * angle], 1)

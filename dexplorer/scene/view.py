@@ -10,13 +10,14 @@ import pygfx as gfx
 from ..core.samplers import MAX_STEPS
 from .density import DensityLayer
 from .lines import MeshLayer, PathsLayer, VectorsLayer
-from .overlays import DataLayer, SourceRings, TimeLabel
+from .overlays import DataLayer, PreviewLayer, SourceRings, TimeLabel
 from .particles import ParticlesLayer
 from .theme import Theme
 
 EXTENT = 3.5
 """Half-width of the domain every panel shows."""
 MAX_PATHS = 32
+PREVIEW_CAPACITY = 4000
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class View:
         self.particles = ParticlesLayer(positions)
         self.paths = PathsLayer(MAX_PATHS, MAX_STEPS, theme.path)
         self.time_label = TimeLabel(theme.text)
+        self.preview = PreviewLayer(PREVIEW_CAPACITY, theme.particles)
         self.layers = {
             "density": self.density,
             "data": self.targets,
@@ -111,7 +113,7 @@ class View:
         }
         for layer in self.layers.values():
             self.scenes["main"].add(*layer.objects)
-        self.scenes["main"].add(*self.time_label.objects)
+        self.scenes["main"].add(*self.time_label.objects, *self.preview.objects)
         self.controller = gfx.PanZoomController(
             self.cameras["main"], register_events=self.viewports["main"]
         )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from imgui_bundle import imgui
+import numpy as np
+from imgui_bundle import imgui, implot
 
 from ..core.datasets import DATASETS, Dataset, make_dataset
+from ..core.networks import PRESETS
+from ..core.objectives import OBJECTIVE_NOTES
 from ..core.samplers import SAMPLERS
 from ..scene.colors import COLOR_MODES
 from ..state import LAYERS, MODELS, AppState
@@ -32,6 +35,7 @@ class Status:
     wanted: int = 1
     class_names: tuple[str, ...] = ()
     open_path: str = ""
+    device_name: str = "cpu"
 
 
 def _combo(label: str, current: str, choices: tuple[str, ...] | list[str]) -> tuple[bool, str]:
@@ -125,6 +129,7 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
     _, state.look.color_mode = _combo("colour", state.look.color_mode, COLOR_MODES)
     _, state.look.point_size = imgui.slider_float("size", state.look.point_size, 1.0, 12.0)
     _, state.look.opacity = imgui.slider_float("opacity", state.look.opacity, 0.05, 1.0)
+    training_section(state, status)
     label = f"clear selection ({len(state.selected)})"
     if imgui.button(label) and state.selected:
         state.clear_selection()
@@ -142,6 +147,46 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
     )
     imgui.text_disabled(f"{status.device}   {status.fps:.0f} fps{computing}")
     imgui.end()
+
+
+BATCH_CHOICES = (64, 128, 256, 512, 1024, 2048)
+
+
+def training_section(state: AppState, status: Status) -> None:
+    """Train on the current data: settings, Train/Stop, progress, loss curve, quality."""
+    imgui.separator_text("Train")
+    ts = state.train_settings
+    _, preset = _combo("preset", ts.preset, list(PRESETS))
+    _, objective = _combo("objective", ts.objective, list(OBJECTIVE_NOTES))
+    _, state.train_seconds = imgui.slider_float("seconds", state.train_seconds, 1.0, 120.0)
+    _, rate = imgui.input_float("learning rate", ts.learning_rate, 0.0, 0.0, "%.0e")
+    batches = sorted({*BATCH_CHOICES, ts.batch_size})
+    _, index = imgui.combo("batch", batches.index(ts.batch_size), [str(b) for b in batches])
+    state.train_settings = replace(
+        ts, preset=preset, objective=objective, learning_rate=rate, batch_size=batches[index]
+    )
+    job = state.job
+    running = job is not None and job.progress.running
+    if running:
+        if imgui.button("stop"):
+            state.stop_training()
+    else:
+        resumable = job is not None and job.trainer.step > 0
+        if imgui.button("train more" if resumable else "train"):
+            state.start_training(status.device_name)
+    if job is None:
+        return
+    progress = job.progress
+    imgui.same_line()
+    imgui.progress_bar(progress.fraction if running else 1.0, (-1, 0), f"step {job.trainer.step}")
+    if progress.losses and implot.begin_plot("loss", (-1, 110), implot.Flags_.no_legend):
+        implot.setup_axes("step", "", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
+        implot.plot_line(
+            "loss", np.asarray(progress.steps, float), np.asarray(progress.losses, float)
+        )
+        implot.end_plot()
+    if progress.quality is not None:
+        imgui.text(f"energy distance {progress.quality:.2f}x data-vs-data")
 
 
 def time_bar(state: AppState, width: float, height: float) -> None:

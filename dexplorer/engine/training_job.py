@@ -1,0 +1,117 @@
+"""Training in the background while the app keeps drawing: a trainer, its thread, and the
+progress the UI shows (loss curve, preview samples, quality)."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..core.checkpoints import Checkpoint
+from ..core.datasets import Dataset
+from ..core.metrics import quality_ratio
+from ..core.training import Progress, Trainer, TrainSettings
+
+LOSS_EVERY = 10
+PREVIEW_SECONDS = 1.0
+"""Fresh preview samples (and their quality) at most this often, in wall time."""
+PREVIEW_POINTS = 2000
+
+
+@dataclass
+class JobProgress:
+    """What the UI shows; written by the training thread, read by the render loop."""
+
+    steps: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    fraction: float = 0.0
+    preview: np.ndarray | None = None
+    quality: float | None = None
+    message: str = ""
+    running: bool = False
+    finished: int = 0
+    """How many runs have ended (budget spent, stopped or diverged)."""
+
+
+class TrainingJob:
+    """Owns a :class:`~dexplorer.core.training.Trainer` on one dataset and the thread that
+    runs it in budgets; :meth:`start` again resumes where the last run ended."""
+
+    def __init__(
+        self, dataset: Dataset, settings: TrainSettings, device: torch.device | str = "cpu"
+    ) -> None:
+        self.dataset = dataset
+        self.trainer = Trainer(dataset, settings, device)  # raises TrainingError on bad settings
+        self.progress = JobProgress()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._reference = dataset.subset(4000, seed=1).points
+        self._last_preview = 0.0
+
+    def start(self, seconds: float | None = None, steps: int | None = None) -> None:
+        """Train for a budget in the background (resuming from the current weights)."""
+        if self.progress.running:
+            return
+        self._stop = threading.Event()
+        self._last_preview = time.perf_counter()
+        self.progress.running = True
+        self.progress.message = ""
+        self._thread = threading.Thread(
+            target=self._run, args=(seconds, steps), daemon=True, name="dexplorer-training"
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the run to stop after its current step."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _report(self, progress: Progress) -> None:
+        state = self.progress
+        state.fraction = progress.fraction
+        if progress.step % LOSS_EVERY == 0:
+            state.steps.append(progress.step)
+            state.losses.append(progress.loss)
+        if time.perf_counter() - self._last_preview >= PREVIEW_SECONDS:
+            self._preview()
+
+    def _preview(self) -> None:
+        self._last_preview = time.perf_counter()
+        samples = self.trainer.samples(PREVIEW_POINTS, 32, "heun")
+        n = min(len(samples), len(self._reference) // 3)
+        self.progress.quality = quality_ratio(samples, self._reference, n, max_points=2000)[0]
+        self.progress.preview = samples
+
+    def _run(self, seconds: float | None, steps: int | None) -> None:
+        try:
+            outcome = self.trainer.run(seconds, steps, self._report, 1, self._stop)
+            if outcome.stopped == "diverged":
+                self.progress.message = outcome.message
+            if self.trainer.step:
+                self._preview()
+        except Exception as error:  # shown in the UI; the app keeps running
+            self.progress.message = f"training failed: {type(error).__name__}: {error}"
+        finally:
+            self.progress.fraction = 1.0 if not self._stop.is_set() else self.progress.fraction
+            self.progress.running = False
+            self.progress.finished += 1
+
+    def checkpoint(self) -> Checkpoint:
+        """The EMA weights so far as a model the simulation can use (a copy)."""
+        trainer = self.trainer
+        network = copy.deepcopy(trainer.model).eval().requires_grad_(False)
+        return Checkpoint(
+            network,
+            trainer.objective,
+            self.dataset.name,
+            self.dataset.class_names,
+            trainer.class_weights,
+            trainer.step,
+        )
