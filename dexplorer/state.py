@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field, replace
 
-from .core.checkpoints import Checkpoint
+from .core.checkpoints import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .core.datasets import DATASETS, Dataset, DatasetError, make_dataset
 from .core.importers import load_dataset_file
 from .core.samplers import MAX_STEPS, SAMPLERS
@@ -146,6 +146,39 @@ class AppState:
             return False
         self.use_custom(dataset)
         self.message = "; ".join(str(w.message) for w in caught)
+        return True
+
+    def save_model(self, path: str) -> bool:
+        """Save the trained model (safetensors + metadata); a failure is a message."""
+        model = self.trained
+        if model is None:
+            self.message = "there is no trained model to save: train or load one first"
+            return False
+        try:
+            save_checkpoint(
+                path,
+                model.network,
+                model.objective,
+                dataset=model.dataset,
+                class_names=model.class_names,
+                class_weights=model.class_weights,
+                training_steps=model.training_steps,
+            )
+        except (OSError, ValueError) as error:
+            self.message = f"could not save the model to {path}: {error}"
+            return False
+        self.message = f"saved the model to {path}"
+        return True
+
+    def load_model(self, path: str, device: str = "cpu") -> bool:
+        """Load a model file and make it the current model; a bad file is a message and
+        nothing is replaced."""
+        try:
+            checkpoint = load_checkpoint(path, device)
+        except CheckpointError as error:
+            self.message = str(error)
+            return False
+        self.use_trained(checkpoint)
         return True
 
     def use_trained(self, checkpoint: Checkpoint) -> None:

@@ -89,3 +89,24 @@ def test_training_mistakes_are_messages_and_divergence_keeps_good_weights():
     assert "learning rate" in state.message and "last good weights" in state.message
     weights = [p.detach().numpy() for p in state.job.checkpoint().network.parameters()]
     assert all(np.isfinite(w).all() for w in weights)
+
+
+def test_models_save_and_load_and_bad_files_replace_nothing(tmp_path):
+    from dexplorer.core.checkpoints import load_checkpoint
+    from dexplorer.core.pretrained import pretrained_path
+
+    state = AppState()
+    assert not state.save_model(str(tmp_path / "m.safetensors"))
+    assert "no trained model" in state.message
+    assert state.load_model(str(pretrained_path("moons/flow")))
+    assert state.settings.model == "trained" and state.trained.dataset == "moons"
+    loaded = state.trained
+    out = tmp_path / "again.safetensors"
+    assert state.save_model(str(out)) and "saved" in state.message
+    assert load_checkpoint(out).class_names == loaded.class_names
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    revision = state.revision
+    assert not state.load_model(str(bad))
+    assert "cannot load model" in state.message
+    assert state.trained is loaded and state.revision == revision

@@ -35,6 +35,7 @@ class Status:
     wanted: int = 1
     class_names: tuple[str, ...] = ()
     open_path: str = ""
+    model_path: str = "model.safetensors"
     device_name: str = "cpu"
 
 
@@ -174,6 +175,13 @@ def training_section(state: AppState, status: Status) -> None:
         resumable = job is not None and job.trainer.step > 0
         if imgui.button("train more" if resumable else "train"):
             state.start_training(status.device_name)
+    _, status.model_path = imgui.input_text("##model", status.model_path)
+    imgui.same_line()
+    if imgui.button("save") and status.model_path.strip():
+        state.save_model(status.model_path.strip())
+    imgui.same_line()
+    if imgui.button("load") and status.model_path.strip():
+        state.load_model(status.model_path.strip(), status.device_name)
     if job is None:
         return
     progress = job.progress
