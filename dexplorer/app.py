@@ -4,6 +4,7 @@ canvas, a window or an offscreen one."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pygfx as gfx
@@ -14,9 +15,19 @@ from .engine.simulation import Simulation
 from .scene.theme import THEMES
 from .scene.view import View, layout
 from .state import AppState
+from .ui.drawing import Drawing
 from .ui.panels import PANEL_WIDTH, TIME_BAR_HEIGHT, Status, control_panel, time_bar
 
 DENSITY_RESOLUTION = 256
+
+
+def drawing_path() -> Path:
+    """Where the drawing is autosaved: the user data folder (platformdirs)."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("dexplorer", appauthor=False)) / "drawing.json"
+
+
 MESH_COUNT = 15
 VECTOR_COUNT = 21
 CLICK_TOLERANCE = 4.0
@@ -61,7 +72,14 @@ class App:
             self.ui.set_gui(self._gui)
             canvas.add_event_handler(self._on_key, "key_down")
             canvas.add_event_handler(self._on_pointer, "pointer_down", "pointer_up")
+            canvas.add_event_handler(self._on_pointer_move, "pointer_move")
         self._press: tuple[float, float] | None = None
+        if state.drawing is None:
+            state.drawing = Drawing(drawing_path())
+        if state.drawing.problem:
+            state.message = state.drawing.problem
+        elif state.custom is None and len(state.drawing.points) >= 2:
+            state.custom = state.drawing.dataset()  # restored: offered as "custom"
         self._last = time.perf_counter()
         self._colors_for: tuple | None = None
 
@@ -133,6 +151,11 @@ class App:
             cut = sim.cache.step_position(t)[0]
             view.paths.update(paths, cut)
         view.set_visible("paths", visible["paths"] and bool(state.selected))
+        view.controller.enabled = state.mode != "draw"
+        drawing = state.drawing
+        view.drawing.set_visible(state.mode == "draw")
+        if state.mode == "draw":
+            view.drawing.update(drawing.points)
         self._show_training_preview()
         self._update_colors()
         view.particles.set_style(state.look.point_size, state.look.opacity)
@@ -191,8 +214,19 @@ class App:
         elif key == "ArrowRight":
             self.state.step(+1)
 
+    def _on_pointer_move(self, event: dict) -> None:
+        if self.state.mode == "draw":
+            self.state.drawing.extend(*self.view.screen_to_world(event["x"], event["y"]))
+
     def _on_pointer(self, event: dict) -> None:
         x, y = event["x"], event["y"]
+        if self.state.mode == "draw":
+            if event["event_type"] == "pointer_down":
+                if self.view.viewports["main"].is_inside(x, y):
+                    self.state.drawing.begin(*self.view.screen_to_world(x, y))
+            else:
+                self.state.finish_stroke()
+            return
         if event["event_type"] == "pointer_down":
             self._press = (x, y)
             return

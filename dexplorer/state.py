@@ -12,6 +12,7 @@ from .core.importers import load_dataset_file
 from .core.samplers import MAX_STEPS, SAMPLERS
 from .core.training import TrainingError, TrainSettings
 from .engine.training_job import TrainingJob
+from .ui.drawing import Drawing
 
 LAYERS = ("particles", "density", "mesh", "paths", "vectors", "data", "source")
 MODELS = ("flow", "diffusion", "exact", "trained")
@@ -94,6 +95,9 @@ class AppState:
     job: TrainingJob | None = None
     """The training run of the app (resumable), if any."""
     _job_runs_seen: int = 0
+    mode: str = "select"
+    """What a click in the view does: "select" a particle, or "draw" with the brush."""
+    drawing: Drawing | None = None
 
     def change(self, **changes: object) -> bool:
         """Apply new settings if they are valid; otherwise keep the old ones and set a
@@ -180,6 +184,17 @@ class AppState:
             return False
         self.use_trained(checkpoint)
         return True
+
+    def finish_stroke(self) -> None:
+        """End the brush stroke; the drawing becomes the custom dataset shown."""
+        if self.drawing is None or not self.drawing.end():
+            return
+        try:
+            dataset = self.drawing.dataset()
+        except DatasetError as error:
+            self.message = str(error)
+            return
+        self.use_custom(dataset)
 
     def use_trained(self, checkpoint: Checkpoint) -> None:
         """Make a trained (or loaded) model the current one."""

@@ -240,3 +240,28 @@ def test_training_in_the_app_previews_samples_then_swaps_in_the_model():
     assert state.settings.model == "trained" and app.simulation.settings.model == "trained"
     assert state.trained.training_steps == state.job.trainer.step > 0
     assert app.simulation.field.network is state.trained.network
+
+
+def test_draw_mode_paints_with_the_pointer_and_autosaves(tmp_path, monkeypatch):
+    from dexplorer.app import drawing_path
+    from dexplorer.headless import offscreen_app
+
+    state = AppState()
+    state.change(n=300, steps=10)
+    app = offscreen_app(state, (360, 240), "cpu", ui=False)
+    state.mode = "draw"
+    start, end = app.view.world_to_screen(np.array([[-1.5, 0.5], [1.5, 0.5]]))
+    app._on_pointer({"event_type": "pointer_down", "x": start[0], "y": start[1]})
+    for k in range(1, 11):
+        x, y = start + (end - start) * k / 10
+        app._on_pointer_move({"x": x, "y": y})
+    app._on_pointer({"event_type": "pointer_up", "x": end[0], "y": end[1]})
+    points = state.drawing.points
+    assert len(points) > 50 and np.abs(points[:, 1] - 0.5).max() <= state.drawing.radius + 0.05
+    assert points[:, 0].min() < -1.2 and points[:, 0].max() > 1.2
+    assert state.settings.dataset == "custom" and state.settings.model == "exact"
+    assert len(state.custom) == len(points) and drawing_path().exists()
+    app.screenshot()
+    assert not app.view.controller.enabled and app.view.drawing.points.visible
+    app.simulation.cache.wait()
+    assert app.simulation.dataset is not None and len(app.simulation.dataset) == len(points)

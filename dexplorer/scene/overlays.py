@@ -33,7 +33,8 @@ class DataLayer:
 
 
 class PreviewLayer:
-    """Owns the points of the training preview: samples of the current weights at t = 1."""
+    """Owns a fixed-capacity set of points shown over the flow: the training preview
+    (samples of the current weights at t = 1) or the drawing being painted."""
 
     def __init__(self, capacity: int, color: tuple[float, float, float]) -> None:
         positions = np.full((capacity, 3), np.nan, np.float32)

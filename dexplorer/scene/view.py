@@ -18,6 +18,7 @@ EXTENT = 3.5
 """Half-width of the domain every panel shows."""
 MAX_PATHS = 32
 PREVIEW_CAPACITY = 4000
+DRAWING_CAPACITY = 100_000
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class View:
         self.paths = PathsLayer(MAX_PATHS, MAX_STEPS, theme.path)
         self.time_label = TimeLabel(theme.text)
         self.preview = PreviewLayer(PREVIEW_CAPACITY, theme.particles)
+        self.drawing = PreviewLayer(DRAWING_CAPACITY, theme.path)
         self.layers = {
             "density": self.density,
             "data": self.targets,
@@ -113,7 +115,9 @@ class View:
         }
         for layer in self.layers.values():
             self.scenes["main"].add(*layer.objects)
-        self.scenes["main"].add(*self.time_label.objects, *self.preview.objects)
+        self.scenes["main"].add(
+            *self.time_label.objects, *self.preview.objects, *self.drawing.objects
+        )
         self.controller = gfx.PanZoomController(
             self.cameras["main"], register_events=self.viewports["main"]
         )

@@ -130,6 +130,7 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
     _, state.look.color_mode = _combo("colour", state.look.color_mode, COLOR_MODES)
     _, state.look.point_size = imgui.slider_float("size", state.look.point_size, 1.0, 12.0)
     _, state.look.opacity = imgui.slider_float("opacity", state.look.opacity, 0.05, 1.0)
+    drawing_section(state)
     training_section(state, status)
     label = f"clear selection ({len(state.selected)})"
     if imgui.button(label) and state.selected:
@@ -148,6 +149,28 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
     )
     imgui.text_disabled(f"{status.device}   {status.fps:.0f} fps{computing}")
     imgui.end()
+
+
+def drawing_section(state: AppState) -> None:
+    """Draw mode: paint a distribution in the view (it becomes the custom dataset)."""
+    imgui.separator_text("Draw")
+    drawing = state.drawing
+    _, draw = imgui.checkbox("draw mode", state.mode == "draw")
+    state.mode = "draw" if draw else "select"
+    if drawing is None or state.mode != "draw":
+        return
+    imgui.same_line()
+    _, drawing.eraser = imgui.checkbox("eraser", drawing.eraser)
+    _, drawing.radius = imgui.slider_float("brush", drawing.radius, 0.05, 1.0)
+    _, drawing.density = imgui.slider_int("density", drawing.density, 1, 50)
+    _, drawing.label = imgui.combo("stroke class", drawing.label, [f"class {k}" for k in range(4)])
+    for label, action in (("undo", drawing.undo), ("redo", drawing.redo), ("clear", drawing.clear)):
+        if imgui.button(label):
+            action()
+            if len(drawing.points) >= 2:
+                state.use_custom(drawing.dataset())
+        imgui.same_line()
+    imgui.text(f"{len(drawing.points)} points")
 
 
 BATCH_CHOICES = (64, 128, 256, 512, 1024, 2048)

@@ -1,0 +1,167 @@
+"""Draw mode: a distribution painted with a brush, with eraser, undo/redo and an autosave
+file that a crash cannot leave half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..core.datasets import DOMAIN, Dataset, DatasetError
+
+MAX_UNDO = 100
+
+
+class Drawing:
+    """Owns the painted points and their class labels, the undo and redo history, the brush,
+    and the autosave file (rewritten atomically after every stroke).
+
+    Parameters
+    ----------
+    path : Path, optional
+        The autosave file; restored from when it exists. ``None`` keeps nothing on disk.
+    seed : int
+        Seed of the brush's random scatter.
+    """
+
+    def __init__(self, path: Path | None = None, seed: int = 0) -> None:
+        self.path = path
+        self.rng = np.random.default_rng(seed)
+        self.points = np.zeros((0, 2), np.float32)
+        self.labels = np.zeros(0, np.int64)
+        self.radius = 0.25
+        self.density = 12
+        """Points dropped per brush stamp."""
+        self.label = 0
+        self.eraser = False
+        self._undo: list[tuple[np.ndarray, np.ndarray]] = []
+        self._redo: list[tuple[np.ndarray, np.ndarray]] = []
+        self._stroke: list[tuple[float, float]] | None = None
+        self.problem = ""
+        if path is not None and path.exists():
+            self._restore(path)
+
+    # --- strokes -------------------------------------------------------------------------
+
+    def begin(self, x: float, y: float) -> None:
+        """Start a stroke at world point (x, y)."""
+        self._stroke = []
+        self._undo.append((self.points, self.labels))
+        del self._undo[:-MAX_UNDO]
+        self._redo.clear()
+        self.extend(x, y)
+
+    def extend(self, x: float, y: float) -> None:
+        """Move the brush to (x, y): paint there, or erase around it."""
+        if self._stroke is None:
+            return
+        last = self._stroke[-1] if self._stroke else None
+        self._stroke.append((x, y))
+        stamps = [(x, y)]
+        if last is not None:  # fill the gap so a fast stroke stays continuous
+            gap = float(np.hypot(x - last[0], y - last[1]))
+            count = int(gap / (0.5 * self.radius))
+            stamps = [
+                (
+                    last[0] + (x - last[0]) * k / (count + 1),
+                    last[1] + (y - last[1]) * k / (count + 1),
+                )
+                for k in range(1, count + 2)
+            ]
+        for sx, sy in stamps:
+            self._stamp(sx, sy)
+
+    def end(self) -> bool:
+        """Finish the stroke and autosave; returns whether the points changed."""
+        if self._stroke is None:
+            return False
+        self._stroke = None
+        before = self._undo[-1]
+        changed = len(before[0]) != len(self.points) or not np.array_equal(before[0], self.points)
+        if not changed:
+            self._undo.pop()
+        self.save()
+        return changed
+
+    def _stamp(self, x: float, y: float) -> None:
+        if self.eraser:
+            keep = np.hypot(self.points[:, 0] - x, self.points[:, 1] - y) > self.radius
+            self.points, self.labels = self.points[keep], self.labels[keep]
+            return
+        angle = self.rng.uniform(0, 2 * np.pi, self.density)
+        distance = self.radius * np.sqrt(self.rng.uniform(0, 1, self.density))
+        new = np.stack([x + distance * np.cos(angle), y + distance * np.sin(angle)], axis=1)
+        new = new[(np.abs(new) <= DOMAIN).all(axis=1)].astype(np.float32)
+        self.points = np.concatenate([self.points, new])
+        self.labels = np.concatenate([self.labels, np.full(len(new), self.label)])
+
+    # --- history ---------------------------------------------------------------------------
+
+    def undo(self) -> None:
+        if self._undo:
+            self._redo.append((self.points, self.labels))
+            self.points, self.labels = self._undo.pop()
+            self.save()
+
+    def redo(self) -> None:
+        if self._redo:
+            self._undo.append((self.points, self.labels))
+            self.points, self.labels = self._redo.pop()
+            self.save()
+
+    def clear(self) -> None:
+        """Remove every point (undoable)."""
+        if len(self.points):
+            self._undo.append((self.points, self.labels))
+            self._redo.clear()
+            self.points = np.zeros((0, 2), np.float32)
+            self.labels = np.zeros(0, np.int64)
+            self.save()
+
+    # --- as data ---------------------------------------------------------------------------
+
+    def dataset(self) -> Dataset:
+        """The drawing as the ``custom`` dataset; labelled when more than one class is used.
+
+        Raises
+        ------
+        DatasetError
+            With fewer than 2 points.
+        """
+        if len(self.points) < 2:
+            raise DatasetError("the drawing has fewer than 2 points: paint some first")
+        classes = np.unique(self.labels)
+        labels = self.labels if len(classes) > 1 else None
+        names = (
+            [f"class {k}" for k in range(int(self.labels.max()) + 1)]
+            if labels is not None
+            else None
+        )
+        return Dataset.custom(self.points, labels, names, title="Drawing")
+
+    def save(self) -> None:
+        """Write the autosave file atomically (a temporary file, then a rename)."""
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"points": self.points.round(5).tolist(), "labels": self.labels.tolist()}
+        temporary = self.path.with_name(f".{self.path.name}.tmp")
+        with open(temporary, "w") as file:
+            json.dump(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, self.path)
+
+    def _restore(self, path: Path) -> None:
+        try:
+            payload = json.loads(path.read_text())
+            points = np.asarray(payload["points"], np.float32).reshape(-1, 2)
+            labels = np.asarray(payload["labels"], np.int64)
+            if len(labels) != len(points) or not np.isfinite(points).all() or (labels < 0).any():
+                raise ValueError("points and labels do not match")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            self.problem = f"the saved drawing {path} could not be restored: {error}"
+            return
+        self.points, self.labels = points, labels
