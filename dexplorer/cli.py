@@ -83,6 +83,7 @@ def add_scene_options(parser: argparse.ArgumentParser, size: str = "1280x720") -
     """What the window, screenshots and videos show."""
     parser.add_argument("--dataset", choices=DATASET_CHOICES[:-1], default="smiley")
     parser.add_argument("--data", metavar="FILE", help="show points from a .csv, .json or image")
+    parser.add_argument("--session", metavar="FILE", help="open a saved session (.toml)")
     parser.add_argument(
         "--model",
         "--objective",

@@ -229,6 +229,12 @@ def _scene_state(args: argparse.Namespace, default_t: float) -> AppState:
         raise UserError(state.message)
     if args.data:
         state.use_custom(load_dataset_file(args.data))
+    if args.session:
+        from .session import apply_session
+
+        if not apply_session(state, Path(args.session)):
+            raise UserError(state.message)
+        return state
     t = default_t if args.t is None else args.t
     if not 0 <= t <= 1:
         raise UserError(f"--t must be between 0 and 1, got {t}")

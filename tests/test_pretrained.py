@@ -1,5 +1,6 @@
 """The shipped models: one per bundled dataset and objective, small, and good."""
 
+import numpy as np
 import pytest
 
 from dexplorer.core.checkpoints import load_checkpoint
@@ -46,3 +47,18 @@ def test_unknown_pretrained_names_are_refused():
     for name in ("smiley", "smiley/vpred", "donut/flow", "/flow"):
         with pytest.raises(ValueError, match="no shipped model"):
             pretrained_path(name)
+
+
+def test_guidance_puts_nearly_all_samples_in_the_chosen_mode():
+    checkpoint = load_checkpoint(pretrained_path("three_modes/flow"))
+    data = make_dataset("three_modes", n=6000, seed=0)
+    centres = np.stack([data.points[data.labels == k].mean(0) for k in range(3)])
+
+    def share_in_mode(mode, guidance):
+        final = sample(checkpoint.field(mode, guidance), 3000, 50, "heun", seed=0)[-1].numpy()
+        nearest = np.linalg.norm(final[:, None] - centres[None], axis=2).argmin(1)
+        return np.mean(nearest == mode)
+
+    for mode in range(3):
+        assert share_in_mode(mode, 5.0) > 0.98
+    assert 0.2 < share_in_mode(1, 0.0) < 0.5  # w = 0: unconditional, a third in each mode

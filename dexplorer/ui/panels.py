@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 from imgui_bundle import imgui, implot
@@ -36,16 +37,29 @@ class Status:
     class_names: tuple[str, ...] = ()
     open_path: str = ""
     model_path: str = "model.safetensors"
+    session_path: str = "session.toml"
     device_name: str = "cpu"
 
 
-def _combo(label: str, current: str, choices: tuple[str, ...] | list[str]) -> tuple[bool, str]:
-    """A combo box over names; returns (changed, chosen name)."""
+def _combo(
+    label: str,
+    current: str,
+    choices: tuple[str, ...] | list[str],
+    titles: dict[str, str] | None = None,
+) -> tuple[bool, str]:
+    """A combo box over names (shown by their titles); returns (changed, chosen name)."""
     names = list(choices)
-    changed, index = imgui.combo(label, names.index(current) if current in names else 0, names)
+    shown = [(titles or {}).get(name, name) for name in names]
+    changed, index = imgui.combo(label, names.index(current) if current in names else 0, shown)
     return changed, names[index]
 
 
+MODEL_TITLES = {
+    "flow": "flow matching (shipped)",
+    "diffusion": "diffusion (shipped)",
+    "exact": "exact: memorises the data",
+    "trained": "trained here",
+}
 PREVIEW_SIZE = 44.0
 _PREVIEWS: dict[str, object] = {}
 
@@ -96,7 +110,7 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
     imgui.separator_text("Data and model")
     edit("dataset", dataset_combo(s.dataset, state.custom))
     models = [m for m in MODELS if m != "trained" or state.trained is not None]
-    edit("model", _combo("model", s.model, models))
+    edit("model", _combo("model", s.model, models, MODEL_TITLES))
     _, status.open_path = imgui.input_text("##path", status.open_path)
     imgui.same_line()
     if imgui.button("open") and status.open_path.strip():
@@ -130,6 +144,7 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
     _, state.look.color_mode = _combo("colour", state.look.color_mode, COLOR_MODES)
     _, state.look.point_size = imgui.slider_float("size", state.look.point_size, 1.0, 12.0)
     _, state.look.opacity = imgui.slider_float("opacity", state.look.opacity, 0.05, 1.0)
+    session_row(state, status)
     drawing_section(state)
     training_section(state, status)
     label = f"clear selection ({len(state.selected)})"
@@ -149,6 +164,25 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
     )
     imgui.text_disabled(f"{status.device}   {status.fps:.0f} fps{computing}")
     imgui.end()
+
+
+def session_row(state: AppState, status: Status) -> None:
+    """Save or open a session file (settings, data, model)."""
+    from ..session import apply_session, save_session
+
+    imgui.separator_text("Session")
+    _, status.session_path = imgui.input_text("##session", status.session_path)
+    path = status.session_path.strip()
+    imgui.same_line()
+    if imgui.button("save##session") and path:
+        try:
+            save_session(state, Path(path))
+            state.message = f"saved session {path}"
+        except (OSError, ValueError) as error:
+            state.message = f"could not save session {path}: {error}"
+    imgui.same_line()
+    if imgui.button("open##session") and path:
+        apply_session(state, Path(path), status.device_name)
 
 
 def drawing_section(state: AppState) -> None:
