@@ -91,7 +91,10 @@ class AppState:
     trained: Checkpoint | None = None
     """The model trained or loaded in the app, used when ``settings.model == "trained"``."""
     train_settings: TrainSettings = field(default_factory=TrainSettings)
+    train_unit: str = "seconds"
+    """The training budget is counted in "seconds" (wall time) or "steps"."""
     train_seconds: float = 10.0
+    train_steps: int = 2000
     job: TrainingJob | None = None
     """The training run of the app (resumable), if any."""
     _job_runs_seen: int = 0
@@ -230,7 +233,10 @@ class AppState:
             return False
         self.job = job
         self.message = ""
-        job.start(seconds=self.train_seconds)
+        if self.train_unit == "steps":
+            job.start(steps=self.train_steps)
+        else:
+            job.start(seconds=self.train_seconds)
         return True
 
     def stop_training(self) -> None:

@@ -110,3 +110,17 @@ def test_models_save_and_load_and_bad_files_replace_nothing(tmp_path):
     assert not state.load_model(str(bad))
     assert "cannot load model" in state.message
     assert state.trained is loaded and state.revision == revision
+
+
+def test_training_budget_in_steps_trains_exactly_that_many():
+    state = AppState()
+    state.change(dataset="spiral")
+    state.train_unit, state.train_steps = "steps", 40
+    assert state.start_training()
+    state.job.wait(60)
+    state.poll_training()
+    assert state.trained.training_steps == 40 and state.settings.model == "trained"
+    assert state.start_training()  # again: train more, from where it stopped
+    state.job.wait(60)
+    state.poll_training()
+    assert state.trained.training_steps == 80

@@ -216,7 +216,11 @@ def training_section(state: AppState, status: Status) -> None:
     ts = state.train_settings
     _, preset = _combo("preset", ts.preset, list(PRESETS))
     _, objective = _combo("objective", ts.objective, list(OBJECTIVE_NOTES))
-    _, state.train_seconds = imgui.slider_float("seconds", state.train_seconds, 1.0, 120.0)
+    _, state.train_unit = _combo("budget in", state.train_unit, ("seconds", "steps"))
+    if state.train_unit == "steps":
+        _, state.train_steps = imgui.slider_int("steps##train", state.train_steps, 100, 20000)
+    else:
+        _, state.train_seconds = imgui.slider_float("seconds", state.train_seconds, 1.0, 120.0)
     _, rate = imgui.input_float("learning rate", ts.learning_rate, 0.0, 0.0, "%.0e")
     batches = sorted({*BATCH_CHOICES, ts.batch_size})
     _, index = imgui.combo("batch", batches.index(ts.batch_size), [str(b) for b in batches])
