@@ -12,11 +12,19 @@ import torch
 
 from .engine.devices import describe_device
 from .engine.simulation import Simulation
+from .recording import Recorder, stamped
 from .scene.theme import THEMES
 from .scene.view import View, layout
 from .state import AppState
 from .ui.drawing import Drawing
-from .ui.panels import PANEL_WIDTH, TIME_BAR_HEIGHT, Status, control_panel, time_bar
+from .ui.panels import (
+    PANEL_WIDTH,
+    TIME_BAR_HEIGHT,
+    Status,
+    control_panel,
+    keys_window,
+    time_bar,
+)
 
 DENSITY_RESOLUTION = 256
 
@@ -31,6 +39,7 @@ def drawing_path() -> Path:
 MESH_COUNT = 15
 VECTOR_COUNT = 21
 CLICK_TOLERANCE = 4.0
+TIME_LABEL_SIZE = 40.0
 
 
 class App:
@@ -74,6 +83,8 @@ class App:
             canvas.add_event_handler(self._on_pointer, "pointer_down", "pointer_up")
             canvas.add_event_handler(self._on_pointer_move, "pointer_move")
         self._press: tuple[float, float] | None = None
+        self._theme = state.look.theme
+        self.recorder: Recorder | None = None
         if state.drawing is None:
             state.drawing = Drawing(drawing_path())
         if state.drawing.problem:
@@ -127,8 +138,10 @@ class App:
         self.state.poll_training()
         self._apply_settings()
         state, sim, view = self.state, self.simulation, self.view
-        left = PANEL_WIDTH if self.ui else 0.0
-        bottom = TIME_BAR_HEIGHT if self.ui else 0.0
+        self._apply_look()
+        shown = self.ui is not None and state.look.show_ui
+        left = PANEL_WIDTH * state.look.ui_scale if shown else 0.0
+        bottom = TIME_BAR_HEIGHT * state.look.ui_scale if shown else 0.0
         view.set_layout(layout(*self.renderer.logical_size, left, bottom))
         t = state.t
         sim.update_positions(t)
@@ -158,12 +171,28 @@ class App:
             view.drawing.update(drawing.points)
         self._show_training_preview()
         self._update_colors()
-        view.particles.set_style(state.look.point_size, state.look.opacity)
+        view.particles.set_style(state.look.point_size * state.look.ui_scale, state.look.opacity)
         view.time_label.update(t)
         computed, wanted = sim.progress
         self.status.computed, self.status.wanted = computed, wanted
         exact = state.settings.model == "exact"
         self.status.class_names = () if exact else sim.dataset.class_names
+
+    def _apply_look(self) -> None:
+        """Theme and presentation scale, when they changed."""
+        look = self.state.look
+        if look.theme != self._theme:
+            self._theme = look.theme
+            self.view.set_theme(THEMES[look.theme])
+        if look.ui_scale != self.status.scale:
+            if self.ui is not None:
+                from imgui_bundle import imgui
+
+                style = imgui.get_style()
+                style.scale_all_sizes(look.ui_scale / self.status.scale)
+                style.font_scale_main = look.ui_scale
+            self.status.scale = look.ui_scale
+            self.view.time_label.set_size(TIME_LABEL_SIZE * look.ui_scale)
 
     def _show_training_preview(self) -> None:
         """While training runs, the flow panel shows the latest samples of the current
@@ -191,7 +220,9 @@ class App:
         """One frame: update, render the scene, then the UI on top."""
         self.update()
         self.view.render()
-        if self.ui is not None:
+        if self.recorder is not None:
+            self.recorder.add(np.asarray(self.renderer.snapshot()))
+        if self.ui is not None and self.state.look.show_ui:
             self.ui.render()
 
     def screenshot(self) -> np.ndarray:
@@ -203,16 +234,32 @@ class App:
     def _gui(self) -> None:
         width, height = self.renderer.logical_size
         control_panel(self.state, self.status, height)
-        time_bar(self.state, width, height)
+        time_bar(self.state, width, height, self.status.scale)
+        keys_window(self.state)
 
     def _on_key(self, event: dict) -> None:
-        key = event.get("key")
-        if key == " ":
-            self.state.toggle_play()
-        elif key == "ArrowLeft":
-            self.state.step(-1)
-        elif key == "ArrowRight":
-            self.state.step(+1)
+        key, state = event.get("key"), self.state
+        control = "Control" in event.get("modifiers", ())
+        if control and key in ("=", "+"):
+            state.scale_ui(+1)
+        elif control and key == "-":
+            state.scale_ui(-1)
+        elif key == " ":
+            state.toggle_play()
+        elif key in ("ArrowLeft", "ArrowRight"):
+            state.step(-1 if key == "ArrowLeft" else +1)
+        elif key in ("Home", "End"):
+            state.jump(0.0 if key == "Home" else 1.0)
+        elif key in ("h", "H"):
+            state.look.show_ui = not state.look.show_ui
+        elif key == "?":
+            state.look.show_keys = not state.look.show_keys
+        elif key in ("s", "S"):
+            self.save_screenshot()
+        elif key in ("r", "R"):
+            self.toggle_recording()
+        elif key is not None and len(key) == 1 and key.isdigit() and key != "0":
+            state.choose_dataset(int(key) - 1)
 
     def _on_pointer_move(self, event: dict) -> None:
         if self.state.mode == "draw":
@@ -236,6 +283,25 @@ class App:
         if not self.view.viewports["main"].is_inside(x, y):
             return
         self.select_at(x, y, add="Shift" in event.get("modifiers", ()))
+
+    def save_screenshot(self, folder: Path = Path()) -> Path:
+        """Save the scene as it is now as a PNG (the S key)."""
+        import imageio.v3 as iio
+
+        path = stamped(folder, "dexplorer", ".png")
+        iio.imwrite(path, np.asarray(self.renderer.snapshot())[..., :3])
+        self.state.message = f"saved {path}"
+        return path
+
+    def toggle_recording(self, folder: Path = Path()) -> None:
+        """Start or stop recording the scene to an MP4 (the R key)."""
+        if self.recorder is None:
+            self.recorder = Recorder(stamped(folder, "dexplorer", ".mp4"))
+            self.state.message = f"recording to {self.recorder.path} (R stops)"
+            return
+        recorder, self.recorder = self.recorder, None
+        recorder.close()
+        self.state.message = f"saved {recorder.frames} frames to {recorder.path}"
 
     def select_at(self, x: float, y: float, add: bool = False) -> int:
         """Select the particle nearest to canvas pixel (x, y) in the main panel."""

@@ -68,6 +68,10 @@ class Look:
     point_size: float = 3.0
     opacity: float = 0.45
     theme: str = "light"
+    ui_scale: float = 1.0
+    """Presentation scale of the controls, fonts and time label, 1x to 3x."""
+    show_ui: bool = True
+    show_keys: bool = False
 
 
 @dataclass
@@ -252,6 +256,22 @@ class AppState:
         if job.trainer.step:
             self.use_trained(job.checkpoint())
         self.message = job.progress.message
+
+    def scale_ui(self, direction: int) -> None:
+        """Larger (+1) or smaller (-1) controls and text, in quarter steps from 1x to 3x."""
+        self.look.ui_scale = min(max(self.look.ui_scale + 0.25 * direction, 1.0), 3.0)
+
+    def jump(self, t: float) -> None:
+        """Go to time t and pause (Home and End)."""
+        self.playing = False
+        self.set_time(t)
+
+    def choose_dataset(self, index: int) -> bool:
+        """The index-th bundled dataset (the number keys)."""
+        names = list(DATASETS)
+        if not 0 <= index < len(names):
+            return False
+        return self.change(dataset=names[index], label=None)
 
     def toggle_play(self) -> None:
         if not self.playing and self.t >= 1.0:

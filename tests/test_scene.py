@@ -265,3 +265,78 @@ def test_draw_mode_paints_with_the_pointer_and_autosaves(tmp_path, monkeypatch):
     assert not app.view.controller.enabled and app.view.drawing.points.visible
     app.simulation.cache.wait()
     assert app.simulation.dataset is not None and len(app.simulation.dataset) == len(points)
+
+
+def test_themes_change_the_background_and_scale_enlarges_the_time_label():
+    from dexplorer.headless import offscreen_app
+    from dexplorer.scene.theme import THEMES
+
+    state = AppState()
+    state.change(n=300, steps=5)
+    app = offscreen_app(state, (360, 240), "cpu", ui=False)
+    for name, theme in THEMES.items():
+        state.look.theme = name
+        corner = app.screenshot()[2, 2, :3].astype(int)
+        expected = np.round(np.array(theme.background) * 255)
+        assert np.abs(corner - expected).max() <= 2, (name, corner)
+    state.look.theme = "light"
+    for name in LAYERS:
+        state.look.visible[name] = False
+
+    def label_height(scale):
+        state.look.ui_scale = scale
+        image = app.screenshot()[..., :3].astype(int)
+        x, y, w, h = (round(v) for v in app.view.panels.main)
+        ink = (255 - image[y : y + h, x : x + w].min(axis=2)) > 100  # only the label is left
+        rows = np.nonzero(ink.any(axis=1))[0]
+        return rows.max() - rows.min()
+
+    assert label_height(2.0) > 1.6 * label_height(1.0)
+
+
+def test_presentation_keys():
+    from dexplorer.headless import offscreen_app
+
+    state = AppState()
+    state.change(n=300, steps=10)
+    app = offscreen_app(state, (360, 240), "cpu", ui=True)
+    app._on_key({"key": "End"})
+    assert state.t == 1.0 and not state.playing
+    app._on_key({"key": "Home"})
+    assert state.t == 0.0
+    app._on_key({"key": "4"})
+    assert state.settings.dataset == "moons"
+    app._on_key({"key": "=", "modifiers": ("Control",)})
+    app._on_key({"key": "=", "modifiers": ("Control",)})
+    assert state.look.ui_scale == 1.5
+    for _ in range(10):
+        app._on_key({"key": "-", "modifiers": ("Control",)})
+    assert state.look.ui_scale == 1.0
+    app._on_key({"key": "?"})
+    assert state.look.show_keys
+    shown = app.screenshot()[..., :3].astype(int)
+    app._on_key({"key": "h"})
+    hidden = app.screenshot()[..., :3].astype(int)
+    assert not state.look.show_ui
+    assert np.abs(shown[100:200, 20:200] - hidden[100:200, 20:200]).max() > 50  # panel gone
+
+
+def test_s_saves_a_screenshot_and_r_records_a_video(tmp_path, monkeypatch):
+    import imageio.v3 as iio
+
+    from dexplorer.headless import offscreen_app
+
+    monkeypatch.chdir(tmp_path)
+    state = AppState()
+    state.change(n=300, steps=5)
+    app = offscreen_app(state, (320, 192), "cpu", ui=False)
+    app.screenshot()
+    app._on_key({"key": "s"})
+    (png,) = tmp_path.glob("dexplorer-*.png")
+    assert iio.imread(png).shape == (192, 320, 3) and "saved" in state.message
+    app._on_key({"key": "r"})
+    for _ in range(5):
+        app.screenshot()
+    app._on_key({"key": "r"})
+    (mp4,) = tmp_path.glob("dexplorer-*.mp4")
+    assert iio.imread(mp4).shape == (5, 192, 320, 3) and "5 frames" in state.message

@@ -58,6 +58,11 @@ class DensityMaterial(gfx.ImageBasicMaterial):
         self.uniform_buffer.update_full()
 
 
+def _set_density_color(material: DensityMaterial, color: tuple[float, float, float]) -> None:
+    material.uniform_buffer.data["color"] = (*color, 1.0)
+    material.uniform_buffer.update_full()
+
+
 class DensityImage(gfx.Image):
     """An image whose texture holds a density in 0..1."""
 
@@ -100,3 +105,6 @@ class DensityLayer:
 
     def set_visible(self, visible: bool) -> None:
         self.image.visible = visible
+
+    def set_color(self, color: tuple[float, float, float]) -> None:
+        _set_density_color(self.image.material, color)

@@ -111,6 +111,9 @@ class TimeLabel:
     def objects(self) -> list[gfx.WorldObject]:
         return [self.text]
 
+    def set_size(self, font_size: float) -> None:
+        self.text.font_size = font_size
+
     def update(self, t: float) -> None:
         label = f"t = {t:.2f}"
         if label != self._shown:

@@ -48,4 +48,17 @@ DARK = Theme(
     text=(0.95, 0.95, 0.95),
     frame=(0.25, 0.27, 0.32),
 )
-THEMES = {theme.name: theme for theme in (LIGHT, DARK)}
+HIGH_CONTRAST = Theme(
+    name="high contrast",
+    background=(0.0, 0.0, 0.0),
+    particles=(1.0, 0.9, 0.0),
+    density=(1.0, 0.85, 0.0),
+    source=(0.2, 0.85, 1.0),
+    data=(0.2, 0.85, 1.0),
+    path=(1.0, 1.0, 1.0),
+    mesh=(0.85, 0.85, 0.85),
+    vectors=(0.4, 1.0, 0.4),
+    text=(1.0, 1.0, 1.0),
+    frame=(1.0, 1.0, 1.0),
+)
+THEMES = {theme.name: theme for theme in (LIGHT, DARK, HIGH_CONTRAST)}

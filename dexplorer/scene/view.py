@@ -153,6 +153,27 @@ class View:
         x, y, w, _ = panels.main
         self._label_anchor = (x + 12, y + 8, w)
 
+    def set_theme(self, theme: Theme) -> None:
+        """Recolour everything for another theme (the particles' colours are set apart)."""
+        self.theme = theme
+        for background in (*self.backgrounds.values(), self.page.children[0]):
+            background.material.set_colors((*theme.background, 1.0))
+        self.source_density.set_color(theme.source)
+        self.data_density.set_color(theme.data)
+        self.density.set_color(theme.density)
+        colored = [
+            (theme.source, (self.source_rings.line, self.rings.line)),
+            (theme.data, (self.data_points.points, self.targets.points)),
+            (theme.path, (self.paths.future, self.paths.past, self.drawing.points)),
+            (theme.mesh, (self.mesh.line,)),
+            (theme.vectors, (self.vectors.line,)),
+            (theme.particles, (self.preview.points,)),
+            (theme.text, (self.time_label.text,)),
+        ]
+        for color, objects in colored:
+            for item in objects:
+                item.material.color = (*color, 1.0)
+
     def set_visible(self, name: str, visible: bool) -> None:
         self.layers[name].set_visible(visible)
 

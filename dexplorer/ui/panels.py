@@ -13,6 +13,7 @@ from ..core.networks import PRESETS
 from ..core.objectives import OBJECTIVE_NOTES
 from ..core.samplers import SAMPLERS
 from ..scene.colors import COLOR_MODES
+from ..scene.theme import THEMES
 from ..state import LAYERS, MODELS, AppState
 
 PANEL_WIDTH = 290.0
@@ -37,6 +38,7 @@ class Status:
     class_names: tuple[str, ...] = ()
     open_path: str = ""
     model_path: str = "model.safetensors"
+    scale: float = 1.0
     session_path: str = "session.toml"
     device_name: str = "cpu"
 
@@ -98,7 +100,8 @@ def dataset_combo(current: str, custom: Dataset | None) -> tuple[bool, str]:
 def control_panel(state: AppState, status: Status, height: float) -> None:
     """The left panel: data, model, sampler and its parameters, particles, layers."""
     imgui.set_next_window_pos((0, 0))
-    imgui.set_next_window_size((PANEL_WIDTH, height))
+    width = PANEL_WIDTH * status.scale
+    imgui.set_next_window_size((width, height))
     imgui.begin("dexplorer", None, FIXED)
     s = state.settings
     changes: dict[str, object] = {}
@@ -139,9 +142,10 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
     imgui.separator_text("Show")
     for index, name in enumerate(LAYERS):
         if index % 2:
-            imgui.same_line(PANEL_WIDTH / 2)
+            imgui.same_line(width / 2)
         _, state.look.visible[name] = imgui.checkbox(name, state.look.visible[name])
     _, state.look.color_mode = _combo("colour", state.look.color_mode, COLOR_MODES)
+    _, state.look.theme = _combo("theme", state.look.theme, list(THEMES))
     _, state.look.point_size = imgui.slider_float("size", state.look.point_size, 1.0, 12.0)
     _, state.look.opacity = imgui.slider_float("opacity", state.look.opacity, 0.05, 1.0)
     session_row(state, status)
@@ -153,7 +157,7 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
     imgui.text_disabled("click: select a particle, shift: add")
     if state.message:
         imgui.separator()
-        imgui.push_text_wrap_pos(PANEL_WIDTH - 10)
+        imgui.push_text_wrap_pos(width - 10)
         imgui.text_colored((0.9, 0.25, 0.2, 1.0), state.message)
         imgui.pop_text_wrap_pos()
     imgui.separator()
@@ -258,27 +262,54 @@ def training_section(state: AppState, status: Status) -> None:
         imgui.text(f"energy distance {progress.quality:.2f}x data-vs-data")
 
 
-def time_bar(state: AppState, width: float, height: float) -> None:
+KEYS = (
+    ("space", "play / pause"),
+    ("left / right", "one step back / forward"),
+    ("Home / End", "t = 0 / t = 1"),
+    ("1 - 7", "choose a dataset"),
+    ("ctrl + / ctrl -", "larger / smaller (1x to 3x)"),
+    ("H", "hide / show the controls"),
+    ("S", "save a screenshot (PNG)"),
+    ("R", "start / stop recording (MP4)"),
+    ("?", "show / hide these keys"),
+    ("click", "follow a particle (shift: add)"),
+)
+
+
+def keys_window(state: AppState) -> None:
+    """The list of keys, shown with ?."""
+    if not state.look.show_keys:
+        return
+    imgui.set_next_window_pos((PANEL_WIDTH + 40, 40), imgui.Cond_.first_use_ever)
+    opened, state.look.show_keys = imgui.begin("keys", True, imgui.WindowFlags_.always_auto_resize)
+    if opened:
+        for key, action in KEYS:
+            imgui.text(f"{key:>16}   {action}")
+    imgui.end()
+
+
+def time_bar(state: AppState, width: float, height: float, scale: float = 1.0) -> None:
     """The bottom bar: play/pause, step, the t slider, speed and loop."""
-    imgui.set_next_window_pos((PANEL_WIDTH, height - TIME_BAR_HEIGHT))
-    imgui.set_next_window_size((width - PANEL_WIDTH, TIME_BAR_HEIGHT))
+    left, bar = PANEL_WIDTH * scale, TIME_BAR_HEIGHT * scale
+    imgui.set_next_window_pos((left, height - bar))
+    imgui.set_next_window_size((width - left, bar))
     imgui.begin("time", None, FIXED | imgui.WindowFlags_.no_title_bar)
-    if imgui.button("<", (32, 32)):
+    if imgui.button("<", (32 * scale, 32 * scale)):
         state.step(-1)
     imgui.same_line()
-    if imgui.button("pause" if state.playing else "play", (64, 32)):
+    if imgui.button("pause" if state.playing else "play", (64 * scale, 32 * scale)):
         state.toggle_play()
     imgui.same_line()
-    if imgui.button(">", (32, 32)):
+    if imgui.button(">", (32 * scale, 32 * scale)):
         state.step(+1)
     imgui.same_line()
-    imgui.set_next_item_width(max(width - PANEL_WIDTH - 420, 100))
+    imgui.set_next_item_width(max(width - left - 420 * scale, 100))
     changed, t = imgui.slider_float("##t", state.t, 0.0, 1.0, "t = %.3f")
     if changed:
         state.playing = False
         state.set_time(t)
     imgui.same_line()
-    imgui.set_next_item_width(90)
+    imgui.set_next_item_width(90 * scale)
     _, state.speed = imgui.slider_float("speed", state.speed, 0.05, 1.0, "%.2f/s")
     imgui.same_line()
     _, state.loop = imgui.checkbox("loop", state.loop)
