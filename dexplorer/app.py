@@ -22,6 +22,7 @@ from .ui.panels import (
     TIME_BAR_HEIGHT,
     Status,
     control_panel,
+    explain_window,
     keys_window,
     time_bar,
 )
@@ -73,11 +74,13 @@ class App:
         self.status = Status(device=describe_device(device), device_name=device.type)
         self.ui = None
         if ui:
-            from imgui_bundle import implot
+            from imgui_bundle import imgui_md, implot
             from wgpu.utils.imgui import ImguiRenderer
 
             self.ui = ImguiRenderer(self.renderer.device, canvas)
             implot.create_context()
+            imgui_md.initialize_markdown()
+            imgui_md.get_font_loader_function()()
             self.ui.set_gui(self._gui)
             canvas.add_event_handler(self._on_key, "key_down")
             canvas.add_event_handler(self._on_pointer, "pointer_down", "pointer_up")
@@ -236,6 +239,7 @@ class App:
         control_panel(self.state, self.status, height)
         time_bar(self.state, width, height, self.status.scale)
         keys_window(self.state)
+        explain_window(self.state, self.status.scale)
 
     def _on_key(self, event: dict) -> None:
         key, state = event.get("key"), self.state
@@ -252,6 +256,8 @@ class App:
             state.jump(0.0 if key == "Home" else 1.0)
         elif key in ("h", "H"):
             state.look.show_ui = not state.look.show_ui
+        elif key in ("e", "E"):
+            state.look.show_explain = not state.look.show_explain
         elif key == "?":
             state.look.show_keys = not state.look.show_keys
         elif key in ("s", "S"):

@@ -72,6 +72,7 @@ class Look:
     """Presentation scale of the controls, fonts and time label, 1x to 3x."""
     show_ui: bool = True
     show_keys: bool = False
+    show_explain: bool = False
 
 
 @dataclass
@@ -256,6 +257,13 @@ class AppState:
         if job.trainer.step:
             self.use_trained(job.checkpoint())
         self.message = job.progress.message
+
+    @property
+    def objective(self) -> str:
+        """The objective of the current model ("flow", "diffusion", "vpred" or "exact")."""
+        if self.settings.model == "trained" and self.trained is not None:
+            return self.trained.objective.name
+        return self.settings.model
 
     def scale_ui(self, direction: int) -> None:
         """Larger (+1) or smaller (-1) controls and text, in quarter steps from 1x to 3x."""

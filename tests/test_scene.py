@@ -340,3 +340,22 @@ def test_s_saves_a_screenshot_and_r_records_a_video(tmp_path, monkeypatch):
     app._on_key({"key": "r"})
     (mp4,) = tmp_path.glob("dexplorer-*.mp4")
     assert iio.imread(mp4).shape == (5, 192, 320, 3) and "5 frames" in state.message
+
+
+def test_explain_panel_opens_with_e():
+    from dexplorer.headless import offscreen_app
+
+    state = AppState()
+    state.change(n=300, steps=5)
+    app = offscreen_app(state, (900, 560), "cpu", ui=True)
+    for _ in range(2):
+        closed = app.screenshot()[..., :3].astype(int)
+    app._on_key({"key": "e"})
+    for _ in range(3):  # a new ImGui window appears on its second frame
+        opened = app.screenshot()[..., :3].astype(int)
+    assert state.look.show_explain
+    x, y = round(app.view.panels.main[0]) + 40, 120
+    assert (
+        np.abs(opened[y - 40 : y + 40, x : x + 200] - closed[y - 40 : y + 40, x : x + 200]).max()
+        > 60
+    )

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from imgui_bundle import imgui, implot
+from imgui_bundle import imgui, imgui_md, implot
 
 from ..core.datasets import DATASETS, Dataset, make_dataset
 from ..core.networks import PRESETS
@@ -15,6 +15,7 @@ from ..core.samplers import SAMPLERS
 from ..scene.colors import COLOR_MODES
 from ..scene.theme import THEMES
 from ..state import LAYERS, MODELS, AppState
+from .explain import explain
 
 PANEL_WIDTH = 290.0
 TIME_BAR_HEIGHT = 64.0
@@ -146,6 +147,7 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
         _, state.look.visible[name] = imgui.checkbox(name, state.look.visible[name])
     _, state.look.color_mode = _combo("colour", state.look.color_mode, COLOR_MODES)
     _, state.look.theme = _combo("theme", state.look.theme, list(THEMES))
+    _, state.look.show_explain = imgui.checkbox("explain (E)", state.look.show_explain)
     _, state.look.point_size = imgui.slider_float("size", state.look.point_size, 1.0, 12.0)
     _, state.look.opacity = imgui.slider_float("opacity", state.look.opacity, 0.05, 1.0)
     session_row(state, status)
@@ -269,11 +271,25 @@ KEYS = (
     ("1 - 7", "choose a dataset"),
     ("ctrl + / ctrl -", "larger / smaller (1x to 3x)"),
     ("H", "hide / show the controls"),
+    ("E", "show / hide the explanation"),
     ("S", "save a screenshot (PNG)"),
     ("R", "start / stop recording (MP4)"),
     ("?", "show / hide these keys"),
     ("click", "follow a particle (shift: add)"),
 )
+
+
+def explain_window(state: AppState, scale: float) -> None:
+    """The explain panel (E): the current objective, sampler and layers in plain words."""
+    if not state.look.show_explain:
+        return
+    imgui.set_next_window_pos((PANEL_WIDTH * scale + 20, 20), imgui.Cond_.first_use_ever)
+    imgui.set_next_window_size((460 * scale, 420 * scale), imgui.Cond_.first_use_ever)
+    opened, state.look.show_explain = imgui.begin("explain", True)
+    if opened:
+        visible = [name for name, shown in state.look.visible.items() if shown]
+        imgui_md.render(explain(state.objective, state.settings.sampler, visible))
+    imgui.end()
 
 
 def keys_window(state: AppState) -> None:

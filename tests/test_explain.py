@@ -1,0 +1,23 @@
+"""The explain panel says what the current objective, sampler and layers do."""
+
+import pytest
+
+from dexplorer.core.samplers import SAMPLERS
+from dexplorer.state import AppState
+from dexplorer.ui.explain import explain
+
+
+@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
+def test_every_sampler_has_its_update_rule(sampler):
+    text = explain("flow", sampler, ["particles"])
+    assert "x' =" in text and "sampler" in text
+
+
+def test_objective_and_layers_follow_the_state():
+    state = AppState()
+    state.change(model="exact", sampler="ddim")
+    text = explain(state.objective, state.settings.sampler, ["mesh", "vectors"])
+    assert text.startswith("# Exact field: memorises the data")
+    assert "eta = 0 is deterministic" in text
+    assert "mesh:" in text and "vectors:" in text and "density:" not in text
+    assert explain("diffusion", "heun", []).startswith("# Diffusion (epsilon prediction)")
