@@ -79,6 +79,8 @@ class App:
 
             self.ui = ImguiRenderer(self.renderer.device, canvas)
             implot.create_context()
+            # imgui_md keeps its fonts globally: bind them to this ImGui context's atlas.
+            imgui_md.de_initialize_markdown()
             imgui_md.initialize_markdown()
             imgui_md.get_font_loader_function()()
             self.ui.set_gui(self._gui)

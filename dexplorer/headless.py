@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from .app import App
 
 
+MIN_UI_WIDTH = 640
+
+
 def prepare_environment() -> None:
     """Quiet the Vulkan loader's complaint about a missing XDG_RUNTIME_DIR."""
     if not os.environ.get("XDG_RUNTIME_DIR"):
@@ -47,14 +50,15 @@ def parse_size(text: str) -> tuple[int, int]:
 def offscreen_app(
     state: AppState, size: tuple[int, int], device: object, ui: bool = True, fast: bool = True
 ) -> App:
-    """An :class:`~dexplorer.app.App` on an offscreen canvas of ``size`` logical pixels."""
+    """An :class:`~dexplorer.app.App` on an offscreen canvas of ``size`` logical pixels
+    (without the controls below ``MIN_UI_WIDTH``, where they would cover the scene)."""
     prepare_environment()
     from rendercanvas.offscreen import RenderCanvas
 
     from .app import App
 
     canvas = RenderCanvas(size=size, pixel_ratio=1)
-    app = App(canvas, state, device, ui=ui, fast=fast)
+    app = App(canvas, state, device, ui=ui and size[0] >= MIN_UI_WIDTH, fast=fast)
     canvas.request_draw(app.draw)
     return app
 

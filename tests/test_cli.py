@@ -304,3 +304,29 @@ def test_without_a_display_the_main_job_says_so_and_renders_the_demo(capsys, mon
     ((state, _device, size, path, seconds, fps),) = calls
     assert (seconds, fps) == (8.0, 30)
     assert path == tmp_path / "demo.mp4" and size == (1280, 720) and state.settings.n == 100
+
+
+def test_render_writes_a_gif_that_loads_back(capsys, tmp_path):
+    pytest.importorskip("pygfx")
+    import imageio.v3 as iio
+
+    out = tmp_path / "clip.gif"
+    code, _, err = run(
+        capsys,
+        "render",
+        "--out",
+        str(out),
+        "--seconds",
+        "0.6",
+        "--fps",
+        "5",
+        "--size",
+        "160x96",
+        "-n",
+        "200",
+        "--steps",
+        "4",
+    )
+    assert code == 0, err
+    frames = iio.imread(out, index=None)
+    assert frames.shape[0] == 3 and frames.shape[1:3] == (96, 160)

@@ -226,7 +226,7 @@ def test_training_in_the_app_previews_samples_then_swaps_in_the_model():
 
     state = AppState()
     state.change(dataset="moons", n=500, steps=10)
-    app = offscreen_app(state, (360, 240), "cpu", ui=True)
+    app = offscreen_app(state, (720, 400), "cpu", ui=True)
     app.simulation.cache.wait()
     state.train_seconds = 3.0
     assert state.start_training("cpu")
@@ -299,7 +299,7 @@ def test_presentation_keys():
 
     state = AppState()
     state.change(n=300, steps=10)
-    app = offscreen_app(state, (360, 240), "cpu", ui=True)
+    app = offscreen_app(state, (720, 400), "cpu", ui=True)
     app._on_key({"key": "End"})
     assert state.t == 1.0 and not state.playing
     app._on_key({"key": "Home"})
