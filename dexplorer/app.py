@@ -4,6 +4,7 @@ canvas, a window or an offscreen one."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,8 @@ class App:
         self._press: tuple[float, float] | None = None
         self._theme = state.look.theme
         self.recorder: Recorder | None = None
+        self.on_fullscreen: Callable[[], None] | None = None
+        """Set by the window (an offscreen canvas has no fullscreen)."""
         if state.drawing is None:
             state.drawing = Drawing(drawing_path())
         if state.drawing.problem:
@@ -262,6 +265,8 @@ class App:
             state.look.show_explain = not state.look.show_explain
         elif key == "?":
             state.look.show_keys = not state.look.show_keys
+        elif key == "F11" and self.on_fullscreen is not None:
+            self.on_fullscreen()
         elif key in ("s", "S"):
             self.save_screenshot()
         elif key in ("r", "R"):

@@ -1,4 +1,5 @@
-"""A real glfw window under Xvfb: it opens, renders, and a click on play moves time."""
+"""A real glfw window under Xvfb: it opens, renders, a click on play moves time, and F11
+goes fullscreen."""
 
 import os
 import shutil
@@ -56,6 +57,12 @@ def grab(display, window, box):
     return iio.imread(png).astype(int)
 
 
+def size_of(display, window):
+    shell = run(display, "xdotool", "getwindowgeometry", "--shell", window).stdout.decode()
+    where = dict(line.split("=") for line in shell.split())
+    return int(where["WIDTH"]), int(where["HEIGHT"])
+
+
 def test_window_opens_renders_and_play_moves_time(display, tmp_path):
     env = {**os.environ, "DISPLAY": display}
     app = subprocess.Popen(
@@ -106,6 +113,11 @@ def test_window_opens_renders_and_play_moves_time(display, tmp_path):
                 shot = grab(display, window, (0, 0, WIDTH, HEIGHT)).astype(np.uint8)
                 iio.imwrite(tmp_path / "window.png", shot)
                 pytest.fail(f"clicking play did not move time (screenshot in {tmp_path})")
+            time.sleep(0.5)
+        run(display, "xdotool", "key", "--window", window, "F11")
+        deadline = time.time() + 60
+        while size_of(display, window) != (1280, 800):  # the whole Xvfb screen
+            assert time.time() < deadline, f"F11 did not go fullscreen: {size_of(display, window)}"
             time.sleep(0.5)
     finally:
         app.terminate()

@@ -271,6 +271,7 @@ KEYS = (
     ("1 - 7", "choose a dataset"),
     ("ctrl + / ctrl -", "larger / smaller (1x to 3x)"),
     ("H", "hide / show the controls"),
+    ("F11", "fullscreen"),
     ("E", "show / hide the explanation"),
     ("S", "save a screenshot (PNG)"),
     ("R", "start / stop recording (MP4)"),
