@@ -12,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from .cli import POINT_SUFFIXES, UserError, check_output, write_points
-from .core.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from .core.checkpoints import CheckpointError, load_checkpoint
 from .core.datasets import DATASETS, Dataset, DatasetError, make_dataset
 from .core.fields import ExactField, Field
 from .core.importers import load_dataset_file
@@ -132,16 +132,7 @@ def _train_one(
         print(f"dexplorer: warning: {outcome.message}")
         if trainer.step == 0:
             raise TrainingError(f"{outcome.message}; nothing was saved")
-    save_checkpoint(
-        out,
-        trainer.model,
-        trainer.objective,
-        dataset=dataset.name,
-        class_names=dataset.class_names,
-        class_weights=trainer.class_weights,
-        training_steps=trainer.step,
-        half=half,
-    )
+    trainer.checkpoint().save(out, half=half)
     sampler, sampler_steps = QUALITY_SAMPLER[settings.objective]
     samples = trainer.samples(8000, sampler_steps, sampler)
     ratio, _ = quality_ratio(samples, dataset.points, seed=1)

@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import fields, replace
 from pathlib import Path
 
-from .core.checkpoints import Checkpoint, load_checkpoint, save_checkpoint
+from .core.checkpoints import Checkpoint, load_checkpoint
 from .core.datasets import Dataset
 from .core.importers import load_dataset_file
 from .state import AppState, Settings
@@ -68,16 +68,7 @@ def save_session(state: AppState, path: Path) -> None:
         files.append(f"data = {_toml_value(data.name)}")
     if state.trained is not None:
         model = path.with_name(f"{path.stem}.model.safetensors")
-        m = state.trained
-        save_checkpoint(
-            model,
-            m.network,
-            m.objective,
-            dataset=m.dataset,
-            class_names=m.class_names,
-            class_weights=m.class_weights,
-            training_steps=m.training_steps,
-        )
+        state.trained.save(model)
         files.append(f"model = {_toml_value(model.name)}")
     if files:
         lines += ["", "[files]", *files]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field, replace
 
-from .core.checkpoints import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from .core.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from .core.datasets import DATASETS, Dataset, DatasetError, make_dataset
 from .core.importers import load_dataset_file
 from .core.samplers import MAX_STEPS, SAMPLERS
@@ -167,15 +167,7 @@ class AppState:
             self.message = "there is no trained model to save: train or load one first"
             return False
         try:
-            save_checkpoint(
-                path,
-                model.network,
-                model.objective,
-                dataset=model.dataset,
-                class_names=model.class_names,
-                class_weights=model.class_weights,
-                training_steps=model.training_steps,
-            )
+            model.save(path)
         except (OSError, ValueError) as error:
             self.message = f"could not save the model to {path}: {error}"
             return False

@@ -114,6 +114,19 @@ class Checkpoint:
         """
         return NetworkField(self.network, self.objective, label, guidance)
 
+    def save(self, path: str | os.PathLike[str], half: bool = False) -> None:
+        """Write this model to ``path`` (see :func:`save_checkpoint`)."""
+        save_checkpoint(
+            path,
+            self.network,
+            self.objective,
+            dataset=self.dataset,
+            class_names=self.class_names,
+            class_weights=self.class_weights,
+            training_steps=self.training_steps,
+            half=half,
+        )
+
     def particle_labels(self, n: int, seed: int, device: str | torch.device = "cpu") -> Tensor:
         """One class per particle drawn from the training proportions (conditional only)."""
         if not self.conditional:

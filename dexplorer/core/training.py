@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from .checkpoints import Checkpoint
 from .coupling import ot_pair
 from .datasets import Dataset
 from .fields import NetworkField, draw_labels
@@ -120,6 +121,18 @@ class Trainer:
     def field(self, label: int | Tensor | None = None, guidance: float = 1.0) -> NetworkField:
         """The EMA model as a field for the samplers."""
         return NetworkField(self.model, self.objective, label, guidance)
+
+    def checkpoint(self) -> Checkpoint:
+        """The EMA weights so far as a model (a copy: training can go on)."""
+        network = copy.deepcopy(self.model).eval().requires_grad_(False)
+        return Checkpoint(
+            network,
+            self.objective,
+            self.dataset.name,
+            self.dataset.class_names,
+            self.class_weights,
+            self.step,
+        )
 
     def samples(self, n: int, steps: int = 32, sampler: str = "heun", seed: int = 0) -> np.ndarray:
         """n samples at t = 1 from the EMA model (of every class, in the data's proportions)."""

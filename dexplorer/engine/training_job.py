@@ -3,7 +3,6 @@ progress the UI shows (loss curve, preview samples, quality)."""
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from dataclasses import dataclass, field
@@ -105,13 +104,4 @@ class TrainingJob:
 
     def checkpoint(self) -> Checkpoint:
         """The EMA weights so far as a model the simulation can use (a copy)."""
-        trainer = self.trainer
-        network = copy.deepcopy(trainer.model).eval().requires_grad_(False)
-        return Checkpoint(
-            network,
-            trainer.objective,
-            self.dataset.name,
-            self.dataset.class_names,
-            trainer.class_weights,
-            trainer.step,
-        )
+        return self.trainer.checkpoint()
