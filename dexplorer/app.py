@@ -128,6 +128,7 @@ class App:
             sim.apply(self.state.settings, self.state.custom, self.state.trained)
         except (ValueError, MemoryError, OSError) as error:
             self.state.message = str(error)
+            self.state.settings = sim.settings  # the controls show what still runs
             return
         if sim.positions is not positions:
             self.view.set_particles(sim.positions.arrays)

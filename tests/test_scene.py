@@ -359,3 +359,20 @@ def test_explain_panel_opens_with_e():
         np.abs(opened[y - 40 : y + 40, x : x + 200] - closed[y - 40 : y + 40, x : x + 200]).max()
         > 60
     )
+
+
+def test_settings_that_do_not_fit_leave_the_previous_run_and_say_why(monkeypatch):
+    import dexplorer.engine.trajectory as trajectory
+    from dexplorer.headless import offscreen_app
+
+    state = AppState()
+    state.change(n=300, steps=10)
+    app = offscreen_app(state, (360, 240), "cpu", ui=False)
+    app.simulation.cache.wait()
+    before = state.settings
+    monkeypatch.setattr(trajectory, "available_memory", lambda device: 10_000)
+    assert state.change(n=100_000)
+    app.screenshot()
+    assert "fewer particles" in state.message
+    assert state.settings == before and app.simulation.settings == before
+    assert app.simulation.cache.state.done  # the previous run is still shown
