@@ -6,9 +6,11 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field, replace
 
+from .comparison import PANEL_PARTICLES, VIEW_COUNTS, Panel, default_panel, parse_panel
 from .core.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from .core.datasets import DATASETS, Dataset, DatasetError, make_dataset
 from .core.importers import load_dataset_file
+from .core.pretrained import pretrained_path
 from .core.samplers import MAX_STEPS, SAMPLERS
 from .core.training import TrainingError, TrainSettings
 from .engine.training_job import TrainingJob
@@ -19,6 +21,7 @@ MODELS = ("flow", "diffusion", "exact", "trained")
 SHIPPED = ("flow", "diffusion")
 TRAINING_POINTS = 20000
 MAX_PARTICLES = 2_000_000
+_SHIPPED_CLASSES: dict[str, tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,14 @@ class AppState:
     mode: str = "select"
     """What a click in the view does: "select" a particle, or "draw" with the brush."""
     drawing: Drawing | None = None
+    panels: list[Panel] = field(default_factory=list)
+    """The comparison panels (2 or 4), or none for the single view."""
+    sweep: int = 0
+    """The quality-vs-steps measurement asked for (a new number for each request), 0 for
+    none; any change of settings or panels cancels it."""
+    _sweeps: int = 0
+    _parked: list[Panel] = field(default_factory=list)
+    """The panels of the last comparison, back when the view has panels again."""
 
     def change(self, **changes: object) -> bool:
         """Apply new settings if they are valid; otherwise keep the old ones and set a
@@ -119,9 +130,13 @@ class AppState:
             return False
         if proposed.dataset != self.settings.dataset or proposed.n != self.settings.n:
             self.selected.clear()
+        dataset_changed = proposed.dataset != self.settings.dataset
         self.settings = proposed
         self.message = ""
         self.revision += 1
+        self.sweep = 0
+        if dataset_changed:
+            self._fit_panels()
         return True
 
     def _availability(self, settings: Settings) -> str:
@@ -145,6 +160,8 @@ class AppState:
         self.selected.clear()
         self.message = ""
         self.revision += 1
+        self.sweep = 0
+        self._fit_panels()
 
     def open_data(self, path: str) -> bool:
         """Load a .csv, .json or image file as the custom dataset; on a bad file, say why in
@@ -202,6 +219,8 @@ class AppState:
         self.settings = replace(self.settings, model="trained", label=None)
         self.message = ""
         self.revision += 1
+        self.sweep = 0
+        self._fit_panels()
 
     def training_data(self) -> Dataset:
         """What the Train button trains on: the custom data, or the bundled dataset."""
@@ -282,9 +301,11 @@ class AppState:
         self.t = min(max(float(t), 0.0), 1.0)
 
     def step(self, direction: int) -> None:
-        """Move one sampler step back (-1) or forward (+1) and pause."""
+        """Move one sampler step back (-1) or forward (+1) and pause (the finest panel's
+        step when comparing)."""
         self.playing = False
-        steps = self.settings.steps
+        panels = self.panels
+        steps = max(panel.steps for panel in panels) if panels else self.settings.steps
         index = round(self.t * steps) + direction
         self.set_time(min(max(index, 0), steps) / steps)
 
@@ -309,3 +330,128 @@ class AppState:
 
     def clear_selection(self) -> None:
         self.selected = []
+
+    # --- comparison --------------------------------------------------------------------------
+
+    def set_view(self, count: int) -> bool:
+        """The single view (1), or 2 or 4 comparison panels; the panels of the last
+        comparison are kept and new ones start from the defaults."""
+        if count not in VIEW_COUNTS:
+            self.message = f"a comparison has 2 or 4 panels, not {count}"
+            return False
+        wanted = 0 if count == 1 else count
+        if wanted == len(self.panels):
+            return False
+        shipped = self.settings.dataset != "custom"
+        kept = (self.panels or self._parked)[:wanted]
+        if not wanted:
+            self._parked = self.panels
+        self.panels = kept + [default_panel(i, shipped) for i in range(len(kept), wanted)]
+        self._fit_panels()
+        self.sweep = 0
+        self.message = ""
+        return True
+
+    def cycle_view(self) -> None:
+        """Single view, then 2 panels, then 4, then the single view again (the C key)."""
+        index = VIEW_COUNTS.index(max(len(self.panels), 1))
+        self.set_view(VIEW_COUNTS[(index + 1) % len(VIEW_COUNTS)])
+
+    def set_panels(self, specs: list[str]) -> bool:
+        """Compare the panels named by ``specs`` (see :mod:`dexplorer.comparison`); on a bad
+        spec, say which and why in ``message`` and keep the panels as they were."""
+        if len(specs) not in (2, 4):
+            self.message = f"a comparison needs 2 or 4 panels, got {len(specs)}"
+            return False
+        panels = []
+        for spec in specs:
+            try:
+                panel = parse_panel(spec)
+            except ValueError as error:
+                self.message = f"{spec!r}: {error}"
+                return False
+            problem = self.panel_problem(panel)
+            if problem:
+                self.message = f"{spec!r}: {problem}"
+                return False
+            panels.append(panel)
+        self.panels = panels
+        self.sweep = 0
+        self.message = ""
+        return True
+
+    def change_panel(self, index: int, **changes: object) -> bool:
+        """Edit one panel if the result can run; otherwise keep it and set a message."""
+        proposed = replace(self.panels[index], **changes)
+        problem = proposed.check() or self.panel_problem(proposed)
+        if problem:
+            self.message = f"panel {index + 1}: {problem}"
+            return False
+        if proposed == self.panels[index]:
+            return False
+        self.panels[index] = proposed
+        self.sweep = 0
+        self.message = ""
+        return True
+
+    def panel_problem(self, panel: Panel) -> str:
+        """What keeps ``panel`` from running on the current data ('' when nothing)."""
+        problem = panel.check() or self._availability(replace(self.settings, model=panel.model))
+        if problem:
+            return problem
+        if panel.label is None and panel.guidance is None:
+            return ""
+        classes = self.model_classes(panel.model)
+        if not classes:
+            what = "the exact field" if panel.model == "exact" else f"the {panel.model} model"
+            return (
+                f"{what} of {self.settings.dataset} has no classes: it takes no class or guidance"
+            )
+        if panel.label is not None and panel.label >= len(classes):
+            return f"class {panel.label} does not exist: choose 0 to {len(classes) - 1}"
+        return ""
+
+    def model_classes(self, model: str) -> tuple[str, ...]:
+        """The class names a model of the current data takes (none for the exact field)."""
+        if model == "exact":
+            return ()
+        if model == "trained":
+            return () if self.trained is None else self.trained.class_names
+        name = f"{self.settings.dataset}/{model}"
+        if name not in _SHIPPED_CLASSES:
+            _SHIPPED_CLASSES[name] = load_checkpoint(pretrained_path(name)).class_names
+        return _SHIPPED_CLASSES[name]
+
+    def panel_settings(self, index: int) -> Settings:
+        """The settings panel ``index`` runs: the shared data, seed and particles (at most
+        ``PANEL_PARTICLES`` of them) with the panel's model and sampler."""
+        panel = self.panels[index]
+        return replace(
+            self.settings,
+            model=panel.model,
+            sampler=panel.sampler,
+            steps=panel.steps,
+            eta=panel.eta,
+            noise_scale=panel.noise_scale,
+            guidance=1.0 if panel.guidance is None else panel.guidance,
+            label=panel.label,
+            n=min(self.settings.n, PANEL_PARTICLES[len(self.panels)]),
+        )
+
+    def _fit_panels(self) -> None:
+        """After the data or the model changed: panels that cannot run any more fall back to
+        the exact field, without a class."""
+        for index, panel in enumerate(self.panels):
+            plain = replace(panel, label=None, guidance=None)
+            if self.panel_problem(panel):
+                self.panels[index] = (
+                    plain if not self.panel_problem(plain) else replace(plain, model="exact")
+                )
+
+    def measure_sweep(self) -> None:
+        """Ask for the quality-vs-steps measurement of the panels' samplers."""
+        self._sweeps += 1
+        self.sweep = self._sweeps
+
+    def cancel_sweep(self) -> None:
+        self.sweep = 0
