@@ -11,9 +11,11 @@ import numpy as np
 import pygfx as gfx
 import torch
 
+from .engine.comparison import Comparison, PanelRun
 from .engine.devices import describe_device
 from .engine.simulation import Simulation
 from .recording import Recorder, stamped
+from .scene.compare import ComparePanel, CompareView, compare_layout
 from .scene.theme import THEMES
 from .scene.view import View, layout
 from .state import AppState
@@ -101,6 +103,10 @@ class App:
             state.custom = state.drawing.dataset()  # restored: offered as "custom"
         self._last = time.perf_counter()
         self._colors_for: tuple | None = None
+        self.comparison: Comparison | None = None
+        """The comparison panels' engine, while the state has panels."""
+        self.compare_view: CompareView | None = None
+        self._panel_colors: list[tuple | None] = []
 
     # --- building -------------------------------------------------------------------------------
 
@@ -151,6 +157,8 @@ class App:
         shown = self.ui is not None and state.look.show_ui
         left = PANEL_WIDTH * state.look.ui_scale if shown else 0.0
         bottom = TIME_BAR_HEIGHT * state.look.ui_scale if shown else 0.0
+        if self._update_compare(left, bottom):
+            return
         view.set_layout(layout(*self.renderer.logical_size, left, bottom))
         t = state.t
         sim.update_positions(t)
@@ -193,6 +201,8 @@ class App:
         if look.theme != self._theme:
             self._theme = look.theme
             self.view.set_theme(THEMES[look.theme])
+            if self.compare_view is not None:
+                self.compare_view.set_theme(THEMES[look.theme])
         if look.ui_scale != self.status.scale:
             if self.ui is not None:
                 from imgui_bundle import imgui
@@ -225,10 +235,96 @@ class App:
         )
         self._colors_for = key
 
+    # --- comparison ------------------------------------------------------------------------
+
+    @property
+    def comparing(self) -> bool:
+        """Whether the main area shows the comparison panels."""
+        return self.compare_view is not None
+
+    def _update_compare(self, left: float, bottom: float) -> bool:
+        """Bring the comparison panels to the state's time (and build or drop them as the
+        state's panels come and go). Returns whether the comparison is shown."""
+        state = self.state
+        if state.panels and self.comparison is None:
+            self.comparison = Comparison(self.device)
+        if self.comparison is not None:
+            self.comparison.sync(state)  # may give up and clear the panels, with a message
+        if not state.panels:
+            if self.comparison is not None:
+                self.comparison.close()
+            self.comparison, self.compare_view = None, None
+            return False
+        if self.compare_view is None:
+            self.compare_view = CompareView(self.renderer, THEMES[state.look.theme])
+        view, runs, scale = self.compare_view, self.comparison.runs, state.look.ui_scale
+        view.remove_panels(len(runs))
+        del self._panel_colors[len(runs) :]
+        for index, run in enumerate(runs):
+            sim = run.simulation
+            if index == len(view.panels):
+                view.add_panel(sim.positions.arrays, sim.density.arrays, sim.dataset.points)
+                self._panel_colors.append(None)
+            self._update_panel(index, run, view.panels[index])
+        size = TIME_LABEL_SIZE * scale
+        if view.time_label.text.font_size != size:
+            view.time_label.set_size(size)
+        view.time_label.update(state.t)
+        width, height = self.renderer.logical_size
+        view.set_layout(compare_layout(width, height, len(runs), left, bottom, scale, size))
+        self.status.computed = sum(run.simulation.progress[0] for run in runs)
+        self.status.wanted = sum(run.simulation.progress[1] for run in runs)
+        self.status.sweep = self.comparison.sweep
+        return True
+
+    def _update_panel(self, index: int, run: PanelRun, panel: ComparePanel) -> None:
+        """One panel at the state's time: positions, density, layers, colours, caption."""
+        state, sim, look = self.state, run.simulation, self.state.look
+        if panel.positions is not sim.positions.arrays:
+            panel.set_particles(sim.positions.arrays)
+            self._panel_colors[index] = None
+        if panel.data_points is not sim.dataset.points:
+            panel.set_data(sim.dataset.points, THEMES[look.theme])
+        sim.update_positions(state.t)
+        sim.positions.sync()
+        panel.particles.update(sim.positions.array)
+        for name, layer in panel.layers.items():
+            layer.set_visible(look.visible[name])
+        if look.visible["density"]:
+            sim.update_density()
+            sim.density.sync()
+            panel.density.update(sim.density.array)
+        panel.particles.set_style(look.point_size * look.ui_scale, look.opacity)
+        key = (look.color_mode, sim.settings, look.theme)
+        if key != self._panel_colors[index]:
+            start = sim.cache.particles[0].float().cpu().numpy()
+            theme = THEMES[look.theme]
+            panel.particles.set_colors(look.color_mode, theme.particles, sim.labels, start)
+            self._panel_colors[index] = key
+        cache = sim.cache.state
+        if cache.error:
+            detail = cache.error
+        elif run.quality is not None:
+            detail = run.quality.text
+        elif cache.done:
+            detail = "measuring the energy distance..."
+        else:
+            detail = f"computing {cache.ready}/{sim.settings.steps}"
+        self.compare_view.set_caption(index, f"{run.panel.title}\n{detail}", look.ui_scale)
+
+    def settle(self) -> None:
+        """Block until what the next frame shows is computed and measured (headless)."""
+        self.simulation.cache.wait()
+        if self.state.panels:
+            if self.comparison is None:
+                self.comparison = Comparison(self.device)
+            self.comparison.sync(self.state)
+            self.comparison.wait()
+
     def draw(self) -> None:
         """One frame: update, render the scene, then the UI on top."""
         self.update()
-        self.view.render()
+        (self.compare_view or self.view).render()
         if self.recorder is not None:
             self.recorder.add(np.asarray(self.renderer.snapshot()))
         if self.ui is not None and self.state.look.show_ui:
@@ -272,6 +368,8 @@ class App:
             self.save_screenshot()
         elif key in ("r", "R"):
             self.toggle_recording()
+        elif key in ("c", "C"):
+            state.cycle_view()
         elif key is not None and len(key) == 1 and key.isdigit() and key != "0":
             state.choose_dataset(int(key) - 1)
 
@@ -280,6 +378,8 @@ class App:
             self.state.drawing.extend(*self.view.screen_to_world(event["x"], event["y"]))
 
     def _on_pointer(self, event: dict) -> None:
+        if self.comparing:
+            return  # the panels are for watching: selecting and drawing are single-view
         x, y = event["x"], event["y"]
         if self.state.mode == "draw":
             if event["event_type"] == "pointer_down":

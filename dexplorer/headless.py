@@ -70,7 +70,7 @@ def screenshot(
     import imageio.v3 as iio
 
     app = offscreen_app(state, size, device, ui=ui)
-    app.simulation.cache.wait()
+    app.settle()
     image = app.screenshot()
     iio.imwrite(out, image[..., :3])
     return image
@@ -89,7 +89,7 @@ def render_video(
     import imageio.v2 as imageio
 
     app = offscreen_app(state, size, device)
-    app.simulation.cache.wait()
+    app.settle()
     frames = max(2, round(seconds * fps))
     options = {"fps": fps}
     if out.suffix.lower() == ".mp4":

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from imgui_bundle import imgui, imgui_md, implot
 
+from ..comparison import PANEL_MODELS, PANEL_PARTICLES, VIEW_COUNTS
 from ..core.datasets import DATASETS, Dataset, make_dataset
 from ..core.networks import PRESETS
 from ..core.objectives import OBJECTIVE_NOTES
@@ -16,6 +19,9 @@ from ..scene.colors import COLOR_MODES
 from ..scene.theme import THEMES
 from ..state import LAYERS, MODELS, AppState
 from .explain import explain
+
+if TYPE_CHECKING:
+    from ..engine.comparison import QualitySweep
 
 PANEL_WIDTH = 290.0
 TIME_BAR_HEIGHT = 64.0
@@ -42,6 +48,7 @@ class Status:
     scale: float = 1.0
     session_path: str = "session.toml"
     device_name: str = "cpu"
+    sweep: QualitySweep | None = None
 
 
 def _combo(
@@ -111,31 +118,29 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
         if result[0]:
             changes[name] = result[1]
 
+    views = [f"{count} panels" if count > 1 else "single" for count in VIEW_COUNTS]
+    changed, index = imgui.combo("view (C)", VIEW_COUNTS.index(max(len(state.panels), 1)), views)
+    if changed:
+        state.set_view(VIEW_COUNTS[index])
     imgui.separator_text("Data and model")
     edit("dataset", dataset_combo(s.dataset, state.custom))
     models = [m for m in MODELS if m != "trained" or state.trained is not None]
-    edit("model", _combo("model", s.model, models, MODEL_TITLES))
+    if not state.panels:
+        edit("model", _combo("model", s.model, models, MODEL_TITLES))
     _, status.open_path = imgui.input_text("##path", status.open_path)
     imgui.same_line()
     if imgui.button("open") and status.open_path.strip():
         state.open_data(status.open_path.strip())
-    imgui.separator_text("Sampler")
-    edit("sampler", _combo("sampler", s.sampler, list(SAMPLERS)))
-    edit("steps", imgui.slider_int("steps", s.steps, 1, 500))
-    if s.sampler == "ddim":
-        edit("eta", imgui.slider_float("eta", s.eta, 0.0, 1.0))
-    if s.sampler == "euler_maruyama":
-        edit("noise_scale", imgui.slider_float("noise scale", s.noise_scale, 0.0, 3.0))
-    if status.class_names and s.model != "exact":
-        names = ["all (in proportion)", *status.class_names]
-        changed, index = imgui.combo("class", 0 if s.label is None else s.label + 1, names)
-        edit("label", (changed, None if index == 0 else index - 1))
-        if s.label is not None:
-            edit("guidance", imgui.slider_float("guidance", s.guidance, 0.0, 10.0))
+    if state.panels:
+        compare_section(state, status, models)
+    else:
+        sampler_section(state, status, edit)
     imgui.separator_text("Particles")
     choices = sorted({*PARTICLE_CHOICES, s.n})
     changed, index = imgui.combo("particles", choices.index(s.n), [f"{n:,}" for n in choices])
     edit("n", (changed, choices[index]))
+    if state.panels:
+        imgui.text_disabled(f"at most {PANEL_PARTICLES[len(state.panels)]:,} per panel")
     changed, seed = imgui.input_int("seed", s.seed)
     edit("seed", (changed, max(seed, 0)))
     if changes:
@@ -170,6 +175,86 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
     )
     imgui.text_disabled(f"{status.device}   {status.fps:.0f} fps{computing}")
     imgui.end()
+
+
+def sampler_section(
+    state: AppState, status: Status, edit: Callable[[str, tuple[bool, object]], None]
+) -> None:
+    """The single view's sampler and its parameters (``edit`` collects the changes)."""
+    s = state.settings
+    imgui.separator_text("Sampler")
+    edit("sampler", _combo("sampler", s.sampler, list(SAMPLERS)))
+    edit("steps", imgui.slider_int("steps", s.steps, 1, 500))
+    if s.sampler == "ddim":
+        edit("eta", imgui.slider_float("eta", s.eta, 0.0, 1.0))
+    if s.sampler == "euler_maruyama":
+        edit("noise_scale", imgui.slider_float("noise scale", s.noise_scale, 0.0, 3.0))
+    if status.class_names and s.model != "exact":
+        names = ["all (in proportion)", *status.class_names]
+        changed, index = imgui.combo("class", 0 if s.label is None else s.label + 1, names)
+        edit("label", (changed, None if index == 0 else index - 1))
+        if s.label is not None:
+            edit("guidance", imgui.slider_float("guidance", s.guidance, 0.0, 10.0))
+
+
+def compare_section(state: AppState, status: Status, models: list[str]) -> None:
+    """Each panel's model, sampler and parameters, and the quality-vs-steps plot."""
+    imgui.separator_text("Compare")
+    models = [m for m in PANEL_MODELS if m in models]
+    for index, panel in enumerate(state.panels):
+        if not imgui.tree_node(f"{index + 1}. {panel.title}###panel{index}"):
+            continue
+        changes: dict[str, object] = {}
+
+        def edit(name: str, result: tuple[bool, object], changes: dict = changes) -> None:
+            if result[0]:
+                changes[name] = result[1]
+
+        edit("model", _combo(f"model##{index}", panel.model, models, MODEL_TITLES))
+        edit("sampler", _combo(f"sampler##{index}", panel.sampler, list(SAMPLERS)))
+        edit("steps", imgui.slider_int(f"steps##{index}", panel.steps, 1, 500))
+        if panel.sampler == "ddim":
+            edit("eta", imgui.slider_float(f"eta##{index}", panel.eta, 0.0, 1.0))
+        if panel.sampler == "euler_maruyama":
+            noise = imgui.slider_float(f"noise scale##{index}", panel.noise_scale, 0.0, 3.0)
+            edit("noise_scale", noise)
+        classes = state.model_classes(panel.model)
+        if classes:
+            names = ["all (in proportion)", *classes]
+            current = 0 if panel.label is None else panel.label + 1
+            changed, chosen = imgui.combo(f"class##{index}", current, names)
+            edit("label", (changed, None if chosen == 0 else chosen - 1))
+            guidance = 1.0 if panel.guidance is None else panel.guidance
+            edit("guidance", imgui.slider_float(f"guidance##{index}", guidance, 0.0, 10.0))
+        if changes:
+            state.change_panel(index, **changes)
+        imgui.tree_pop()
+    sweep_plot(state, status.sweep)
+
+
+def sweep_plot(state: AppState, sweep: QualitySweep | None) -> None:
+    """The button that measures quality against steps, its progress, and the plot."""
+    running = sweep is not None and sweep.running
+    if running:
+        if imgui.button("cancel##sweep"):
+            state.cancel_sweep()
+        imgui.same_line()
+        imgui.progress_bar(sweep.done / sweep.total, (-1, 0), f"{sweep.done}/{sweep.total}")
+    elif imgui.button("quality vs steps"):
+        state.measure_sweep()
+    if sweep is None:
+        return
+    if sweep.error:
+        imgui.text_colored((0.9, 0.25, 0.2, 1.0), sweep.error)
+    if sweep.done and implot.begin_plot("energy distance vs steps", (-1, 160)):
+        implot.setup_axes("steps", "x data", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
+        implot.setup_axis_scale(implot.ImAxis_.x1, implot.Scale_.log10)
+        implot.setup_axis_scale(implot.ImAxis_.y1, implot.Scale_.log10)
+        for curve in sweep.curves:
+            if curve.steps:
+                steps = np.asarray(curve.steps, float)
+                implot.plot_line(curve.title, steps, np.asarray(curve.ratios, float))
+        implot.end_plot()
 
 
 def session_row(state: AppState, status: Status) -> None:
@@ -269,6 +354,7 @@ KEYS = (
     ("left / right", "one step back / forward"),
     ("Home / End", "t = 0 / t = 1"),
     ("1 - 7", "choose a dataset"),
+    ("C", "single view / 2 panels / 4 panels"),
     ("ctrl + / ctrl -", "larger / smaller (1x to 3x)"),
     ("H", "hide / show the controls"),
     ("F11", "fullscreen"),
