@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .comparison import SPEC_SYNTAX
 from .core.datasets import DATASETS
 from .core.objectives import OBJECTIVE_NOTES
 from .core.paths import PATHS
@@ -97,6 +98,16 @@ def add_scene_options(parser: argparse.ArgumentParser, size: str = "1280x720") -
     parser.add_argument("-n", type=positive_int, default=20000, help="number of particles")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--t", type=float, default=None, help="time in [0, 1] to show")
+    parser.add_argument(
+        "--compare",
+        action="append",
+        metavar="SPEC",
+        help=f"a comparison panel, {SPEC_SYNTAX}; give it 2 or 4 times. MODEL is flow, "
+        "diffusion or exact; eta is for ddim, noise for euler_maruyama, class and guidance "
+        "for conditional models. The panels share the dataset, seed and starting particles "
+        "(at most 10,000 per panel, 5,000 with 4 panels), "
+        "e.g. --compare flow:heun:50 --compare diffusion:ddim:50:eta=0",
+    )
     parser.add_argument("--theme", choices=("light", "dark"), default="light")
     parser.add_argument("--size", default=size, help="WIDTHxHEIGHT in pixels")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))

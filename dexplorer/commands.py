@@ -225,13 +225,21 @@ def _scene_state(args: argparse.Namespace, default_t: float) -> AppState:
 
         if not apply_session(state, Path(args.session)):
             raise UserError(state.message)
+        _compare(state, args)
         return state
+    _compare(state, args)
     t = default_t if args.t is None else args.t
     if not 0 <= t <= 1:
         raise UserError(f"--t must be between 0 and 1, got {t}")
     state.set_time(t)
     state.look.theme = args.theme
     return state
+
+
+def _compare(state: AppState, args: argparse.Namespace) -> None:
+    """The comparison panels of ``--compare`` (none: the single view)."""
+    if args.compare and not state.set_panels(args.compare):
+        raise UserError(f"--compare {state.message}")
 
 
 def cmd_window(args: argparse.Namespace) -> None:
