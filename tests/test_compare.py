@@ -1,0 +1,278 @@
+"""Side-by-side comparison: panel specs, the state's actions, the panels' engine (same start,
+own ends, energy distance), the quality-vs-steps sweep, the rendered panels and the CLI."""
+
+from itertools import pairwise
+
+import numpy as np
+import pytest
+
+from dexplorer.cli import main
+from dexplorer.comparison import Panel, parse_panel
+from dexplorer.engine.comparison import Comparison, QualitySweep, measure
+from dexplorer.state import AppState
+
+
+def compare_state(*specs, n=400, dataset="smiley"):
+    state = AppState()
+    assert state.change(n=n, dataset=dataset)
+    assert state.set_panels(list(specs)), state.message
+    return state
+
+
+# --- specs and state -----------------------------------------------------------------------
+
+
+def test_good_specs_parse_and_round_trip():
+    panel = parse_panel("diffusion:ddim:50:eta=0.5")
+    assert panel == Panel("diffusion", "ddim", 50, eta=0.5)
+    assert parse_panel(panel.spec) == panel
+    assert parse_panel("flow:euler_maruyama:20:noise=0.3").noise_scale == 0.3
+    guided = parse_panel("flow:heun:40:class=1:guidance=4")
+    assert (guided.label, guided.guidance) == (1, 4.0)
+    assert guided.title == "flow · heun 40, class 1, w 4"
+
+
+@pytest.mark.parametrize(
+    ("specs", "dataset", "match"),
+    [
+        (["flow:warp:50", "flow:heun:50"], "smiley", "'flow:warp:50': unknown sampler 'warp'"),
+        (["flow:heun:5000", "flow:heun:50"], "smiley", "steps 5000 out of range: 1 to 1000"),
+        (["flow:heun:0", "flow:heun:50"], "smiley", "steps 0 out of range"),
+        (["flow:heun:ten", "flow:heun:50"], "smiley", "steps 'ten' is not a whole number"),
+        (["flow:heun", "flow:heun:50"], "smiley", "expected MODEL:SAMPLER:STEPS"),
+        (["magic:heun:50", "flow:heun:50"], "smiley", "unknown model 'magic'"),
+        (["flow:heun:50"] * 3, "smiley", "2 or 4 panels, got 3"),
+        (["flow:heun:50"], "smiley", "2 or 4 panels, got 1"),
+        (["flow:heun:50:eta=0.5", "flow:heun:50"], "smiley", "eta applies only to the ddim"),
+        (["flow:ddim:50:noise=1", "flow:heun:50"], "smiley", "noise applies only to the euler"),
+        (["diffusion:ddim:50:eta=2", "flow:heun:50"], "smiley", "eta 2 out of range"),
+        (["flow:heun:50:guidance=3", "flow:heun:50"], "smiley", "flow model of smiley has no"),
+        (["exact:heun:50:class=1", "flow:heun:50"], "moons", "exact field of moons has no"),
+        (["flow:heun:50:class=7", "flow:heun:50"], "moons", "class 7 does not exist"),
+        (["flow:heun:50:speed=2", "flow:heun:50"], "smiley", "unknown option 'speed=2'"),
+    ],
+)
+def test_bad_specs_say_which_part_and_keep_the_panels(specs, dataset, match):
+    state = AppState()
+    state.change(dataset=dataset)
+    state.set_view(2)
+    before = list(state.panels)
+    assert not state.set_panels(specs)
+    assert match in state.message and "\n" not in state.message
+    assert state.panels == before
+
+
+def test_view_and_panel_actions():
+    state = AppState()
+    assert state.set_view(2) and [p.model for p in state.panels] == ["flow", "diffusion"]
+    state.change_panel(1, sampler="ddpm", steps=30)
+    state.set_view(4)
+    assert len(state.panels) == 4 and state.panels[1] == Panel("diffusion", "ddpm", 30)
+    state.cycle_view()
+    assert state.panels == []
+    state.cycle_view()
+    assert len(state.panels) == 2 and state.panels[1].sampler == "ddpm"  # kept
+    assert not state.set_view(3) and "2 or 4" in state.message
+
+
+def test_bad_panel_edits_keep_the_panel_and_say_why():
+    state = AppState()
+    state.set_view(2)
+    before = state.panels[0]
+    assert not state.change_panel(0, steps=0)
+    assert state.panels[0] == before and "panel 1: steps 0" in state.message
+    assert not state.change_panel(0, label=1)
+    assert state.panels[0] == before and "no classes" in state.message
+    assert state.change_panel(0, sampler="rk4") and state.message == ""
+
+
+def test_panels_share_data_seed_and_particles_but_run_their_own_sampler():
+    state = compare_state("flow:heun:50", "diffusion:ddim:30:eta=0.5", n=50000)
+    first, second = state.panel_settings(0), state.panel_settings(1)
+    assert (first.dataset, first.seed, first.n) == (second.dataset, second.seed, second.n)
+    assert first.n == 10000  # capped per panel
+    assert (second.model, second.sampler, second.steps, second.eta) == (
+        "diffusion",
+        "ddim",
+        30,
+        0.5,
+    )
+
+
+def test_custom_data_turns_shipped_panels_into_the_exact_field():
+    from dexplorer.core.datasets import make_dataset
+
+    state = compare_state("flow:heun:50", "exact:euler:10")
+    state.use_custom(make_dataset("moons", n=300))
+    assert [p.model for p in state.panels] == ["exact", "exact"]
+
+
+def test_changes_cancel_the_sweep():
+    state = compare_state("flow:heun:50", "diffusion:ddim:50")
+    state.measure_sweep()
+    assert state.sweep
+    state.change_panel(0, steps=20)
+    assert state.sweep == 0
+    state.measure_sweep()
+    state.change(seed=3)
+    assert state.sweep == 0
+
+
+# --- engine ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    state = compare_state("flow:heun:20", "diffusion:ddim:20:eta=0")
+    engine = Comparison("cpu")
+    engine.sync(state)
+    engine.wait()
+    yield engine
+    engine.close()
+
+
+def test_panels_start_from_the_same_particles_and_end_apart(comparison):
+    flow, diffusion = (run.simulation.cache.particles for run in comparison.runs)
+    assert np.array_equal(flow[0], diffusion[0])
+    assert (flow[-1] - diffusion[-1]).norm(dim=1).mean() > 0.05
+
+
+def test_each_panel_measures_its_energy_distance_to_the_data(comparison):
+    for run in comparison.runs:
+        sim = run.simulation
+        direct = measure(sim.cache.particles[-1].numpy(), sim.dataset.points)
+        assert run.quality is not None and np.isfinite(run.quality.distance)
+        assert run.quality == direct
+        assert 0.5 < run.quality.ratio < 5.0  # trained models: near the data
+        assert run.quality.text.startswith("ED ") and "x data" in run.quality.text
+
+
+def test_quality_improves_with_steps_on_the_exact_field():
+    """Heun on the exact field (memorised data): more steps are never much worse, and at 64
+    steps the samples are as close to the data as 1.5 draws of the data."""
+    state = compare_state("exact:heun:10", "exact:euler:10", n=1500)
+    engine = Comparison("cpu")
+    engine.sync(state)
+    sweep = QualitySweep(engine.runs[:1], engine.device, steps=(2, 4, 8, 16, 32, 64))
+    assert sweep.wait(timeout=300) and not sweep.error
+    (curve,) = sweep.curves
+    assert curve.title == "exact · heun" and curve.steps == [2, 4, 8, 16, 32, 64]
+    ratios = curve.ratios
+    assert all(b <= 1.25 * a for a, b in pairwise(ratios)), ratios
+    assert ratios[-1] < 1.5 and ratios[0] > 2 * ratios[-1], ratios
+    engine.close()
+
+
+def test_the_sweep_starts_on_request_and_stops_when_the_panels_change():
+    state = compare_state("exact:euler:5", "exact:heun:5", n=300)
+    engine = Comparison("cpu")
+    engine.sync(state)
+    state.measure_sweep()
+    engine.sync(state)
+    sweep = engine.sweep
+    assert sweep is not None and sweep.total == 2 * 6
+    state.change_panel(0, steps=6)
+    engine.sync(state)
+    assert engine.sweep is None and not sweep.running
+    engine.close()
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def _adapter_problem() -> str:
+    try:
+        import wgpu
+
+        wgpu.gpu.request_adapter_sync()
+    except Exception as error:  # the message says what is missing
+        return f"no GPU adapter: {error}"
+    return ""
+
+
+needs_gpu = pytest.mark.skipif(bool(_adapter_problem()), reason=_adapter_problem())
+
+
+def panel_pixels(app, image, index):
+    x, y, w, h = (round(v) for v in app.compare_view.layout.panels[index])
+    return image[y : y + h, x : x + w]
+
+
+@needs_gpu
+def test_rendered_panels_agree_at_t0_and_differ_at_t1():
+    from dexplorer.headless import offscreen_app
+
+    state = compare_state("flow:heun:20", "diffusion:ddim:20:eta=0", n=2000)
+    app = offscreen_app(state, (400, 240), "cpu", ui=False)
+    app.settle()
+    state.set_time(0.0)
+    image = app.screenshot()[..., :3].astype(int)
+    first, second = panel_pixels(app, image, 0), panel_pixels(app, image, 1)
+    assert first.shape == second.shape and first.shape[0] > 100
+    assert first.std() > 5
+    # Alike up to the rasteriser's rounding (one level in a few edge pixels).
+    assert np.abs(first - second).max() <= 1 and (first != second).any(axis=2).mean() < 0.005
+    state.set_time(1.0)
+    image = app.screenshot()[..., :3].astype(int)
+    first, second = panel_pixels(app, image, 0), panel_pixels(app, image, 1)
+    assert np.abs(first - second).max(axis=2).astype(bool).mean() > 0.01
+    for index, run in enumerate(app.comparison.runs):
+        caption = app.compare_view.texts[index]
+        assert caption == f"{run.panel.title}\n{run.quality.text}"
+        x, y = (round(v) for v in app.compare_view.layout.captions[index])
+        ink = 255 - image[y : y + 20, x : x + 120].min(axis=2)
+        assert (ink > 100).sum() > 30  # the caption is drawn above its panel
+
+
+@needs_gpu
+def test_four_panels_sit_in_an_aligned_grid_beside_the_controls():
+    from dexplorer.headless import offscreen_app
+    from dexplorer.ui.panels import PANEL_WIDTH, TIME_BAR_HEIGHT
+
+    state = compare_state("flow:heun:5", "flow:euler:5", "exact:heun:5", "exact:euler:5", n=300)
+    app = offscreen_app(state, (960, 600), "cpu")
+    app.settle()
+    app.screenshot()
+    panels = app.compare_view.layout.panels
+    assert len(panels) == 4 and len({(w, h) for _, _, w, h in panels}) == 1
+    assert panels[0][0] == panels[2][0] and panels[1][0] == panels[3][0]
+    assert panels[0][1] == panels[1][1] and panels[2][1] == panels[3][1]
+    for x, y, w, h in panels:
+        assert x >= PANEL_WIDTH and y >= 0 and x + w <= 960 and y + h <= 600 - TIME_BAR_HEIGHT
+    x0, _, w0, _ = panels[0]
+    assert panels[1][0] >= x0 + w0  # no overlap
+    state.set_view(1)
+    app.screenshot()
+    assert not app.comparing and app.comparison is None
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def test_compare_specs_on_the_command_line_fail_with_one_line(capsys, tmp_path):
+    out = str(tmp_path / "x.png")
+    cases = [
+        (["flow:heun:50", "flow:warp:50"], "--compare 'flow:warp:50': unknown sampler 'warp'"),
+        (["flow:heun:50"] * 3, "--compare a comparison needs 2 or 4 panels, got 3"),
+        (["flow:heun:50:eta=0", "flow:heun:9"], "eta applies only to the ddim sampler"),
+        (["flow:heun:50:guidance=2", "flow:heun:9"], "has no classes"),
+        (["flow:heun:2000", "flow:heun:9"], "steps 2000 out of range"),
+    ]
+    for specs, match in cases:
+        argv = ["screenshot", "--out", out, *(a for spec in specs for a in ("--compare", spec))]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert match in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@needs_gpu
+def test_render_compare_writes_the_expected_frames(capsys, tmp_path):
+    import imageio.v3 as iio
+
+    out = tmp_path / "compare.mp4"
+    argv = ["render", "--out", str(out), "--seconds", "0.5", "--fps", "8", "--size", "320x200"]
+    argv += ["-n", "300", "--compare", "flow:heun:5", "--compare", "diffusion:ddim:5:eta=0"]
+    assert main(argv) == 0, capsys.readouterr().err
+    frames = iio.imread(out)
+    assert frames.shape == (4, 200, 320, 3)
+    assert not np.array_equal(frames[0], frames[-1])
