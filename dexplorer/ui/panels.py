@@ -246,8 +246,10 @@ def sweep_plot(state: AppState, sweep: QualitySweep | None) -> None:
         return
     if sweep.error:
         imgui.text_colored((0.9, 0.25, 0.2, 1.0), sweep.error)
-    if sweep.done and implot.begin_plot("energy distance vs steps", (-1, 160)):
+    height = (150 + 18 * len(sweep.curves)) * imgui.get_style().font_scale_main
+    if sweep.done and implot.begin_plot("energy distance vs steps", (-1, height)):
         implot.setup_axes("steps", "x data", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
+        implot.setup_legend(implot.Location_.south, implot.LegendFlags_.outside)
         implot.setup_axis_scale(implot.ImAxis_.x1, implot.Scale_.log10)
         implot.setup_axis_scale(implot.ImAxis_.y1, implot.Scale_.log10)
         for curve in sweep.curves:
