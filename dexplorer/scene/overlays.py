@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pygfx as gfx
 
+from .particles import SplatPoints, points_buffer
 
-class DataLayer:
+
+class DataLayer(SplatPoints):
     """Owns the faint points of the target data."""
 
     def __init__(
@@ -16,49 +18,26 @@ class DataLayer:
         size: float = 2.5,
         opacity: float = 0.35,
     ) -> None:
-        positions = np.zeros((len(points), 3), np.float32)
-        positions[:, :2] = points
-        material = gfx.PointsMaterial(
-            size=size, color=(*color, 1.0), opacity=opacity, aa=True, pick_write=False
-        )
-        material.alpha_mode = "blend"
-        self.points = gfx.Points(gfx.Geometry(positions=positions), material, render_order=0)
-
-    @property
-    def objects(self) -> list[gfx.WorldObject]:
-        return [self.points]
-
-    def set_visible(self, visible: bool) -> None:
-        self.points.visible = visible
+        super().__init__(points_buffer(points), color, size, opacity, render_order=0)
 
 
-class PreviewLayer:
+class PreviewLayer(SplatPoints):
     """Owns a fixed-capacity set of points shown over the flow: the training preview
     (samples of the current weights at t = 1) or the drawing being painted."""
 
     def __init__(self, capacity: int, color: tuple[float, float, float]) -> None:
-        positions = np.full((capacity, 3), np.nan, np.float32)
-        material = gfx.PointsMaterial(
-            size=3.0, color=(*color, 1.0), opacity=0.6, aa=True, pick_write=False
-        )
-        material.alpha_mode = "blend"
-        self.points = gfx.Points(gfx.Geometry(positions=positions), material, render_order=3)
-        self.points.visible = False
-
-    @property
-    def objects(self) -> list[gfx.WorldObject]:
-        return [self.points]
+        empty = np.zeros((0, 2), np.float32)
+        super().__init__(points_buffer(empty, capacity), color, 3.0, 0.6, render_order=3)
+        self.set_visible(False)
 
     def update(self, samples: np.ndarray) -> None:
-        data = self.points.geometry.positions.data
+        buffer = self.points.geometry.positions
+        data = buffer.data
         count = min(len(samples), len(data))
         data[:] = np.nan
         data[:count, :2] = samples[:count]
         data[:count, 2] = 0
-        self.points.geometry.positions.update_full()
-
-    def set_visible(self, visible: bool) -> None:
-        self.points.visible = visible
+        buffer.update_full()
 
 
 def circle(radius: float, segments: int = 128) -> np.ndarray:

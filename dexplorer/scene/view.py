@@ -11,7 +11,7 @@ from ..core.samplers import MAX_STEPS
 from .density import DensityLayer
 from .lines import MeshLayer, PathsLayer, VectorsLayer
 from .overlays import DataLayer, PreviewLayer, SourceRings, TimeLabel
-from .particles import ParticlesLayer
+from .particles import ParticlesLayer, fit_splats
 from .theme import Theme
 
 EXTENT = 3.5
@@ -76,11 +76,8 @@ class View:
     ) -> None:
         self.renderer = renderer
         self.theme = theme
+        # The page's background covers the panels too: one full-window quad, not four.
         self.scenes = {name: gfx.Scene() for name in ("source", "main", "data")}
-        self.backgrounds = {}
-        for name, scene in self.scenes.items():
-            self.backgrounds[name] = gfx.Background.from_color((*theme.background, 1.0))
-            scene.add(self.backgrounds[name])
         self.cameras = {name: _camera() for name in self.scenes}
         self.viewports = {name: gfx.Viewport(renderer) for name in self.scenes}
         self.page = gfx.Scene()
@@ -156,18 +153,22 @@ class View:
     def set_theme(self, theme: Theme) -> None:
         """Recolour everything for another theme (the particles' colours are set apart)."""
         self.theme = theme
-        for background in (*self.backgrounds.values(), self.page.children[0]):
-            background.material.set_colors((*theme.background, 1.0))
+        self.page.children[0].material.set_colors((*theme.background, 1.0))
         self.source_density.set_color(theme.source)
         self.data_density.set_color(theme.data)
         self.density.set_color(theme.density)
+        for color, layers in (
+            (theme.data, (self.data_points, self.targets)),
+            (theme.path, (self.drawing,)),
+            (theme.particles, (self.preview,)),
+        ):
+            for layer in layers:
+                layer.set_color(color)
         colored = [
             (theme.source, (self.source_rings.line, self.rings.line)),
-            (theme.data, (self.data_points.points, self.targets.points)),
-            (theme.path, (self.paths.future, self.paths.past, self.drawing.points)),
+            (theme.path, (self.paths.future, self.paths.past)),
             (theme.mesh, (self.mesh.line,)),
             (theme.vectors, (self.vectors.line,)),
-            (theme.particles, (self.preview.points,)),
             (theme.text, (self.time_label.text,)),
         ]
         for color, objects in colored:
@@ -200,6 +201,7 @@ class View:
         label_x, label_y, _ = self._label_anchor
         world = self.screen_to_world(label_x, label_y)
         self.time_label.text.local.position = (*world, 1)
+        fit_splats(self.scenes.values(), self.renderer.physical_size)
         self.renderer.render(self.page, self.page_camera, flush=False)
         for name, scene in self.scenes.items():
             self.viewports[name].render(scene, self.cameras[name])

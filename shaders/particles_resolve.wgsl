@@ -1,0 +1,66 @@
+// Particles, step 2 of 2: one quad over the panel turns each pixel's accumulated optical depth
+// D into alpha = 1 - exp(-D), with the uniform colour or the depth-weighted mean colour of the
+// particles there (see particles_splat.wgsl). It also zeroes each pixel it reads, so the
+// accumulator is clear for the next frame's splat without a pass of its own.
+
+{$ include 'pygfx.std.wgsl' $}
+
+@group(0) @binding(5)
+var<storage, read_write> s_accum: array<u32>;
+
+const SCALE: f32 = 512.0;
+
+@vertex
+fn vs_main(@builtin(vertex_index) index: u32) -> Varyings {
+    var corners = array<vec2<f32>, 4>(
+        vec2<f32>(-1.0, -1.0),
+        vec2<f32>(1.0, -1.0),
+        vec2<f32>(-1.0, 1.0),
+        vec2<f32>(1.0, 1.0),
+    );
+    let corner = corners[index];
+    let size = u_stdinfo.physical_size;
+    var varyings: Varyings;
+    varyings.position = vec4<f32>(corner, 0.0, 1.0);
+    varyings.pixel = vec2<f32>((corner.x * 0.5 + 0.5) * size.x, (0.5 - corner.y * 0.5) * size.y);
+    return varyings;
+}
+
+@fragment
+fn fs_main(varyings: Varyings) -> FragmentOutput {
+    let size = vec2<u32>(u_stdinfo.physical_size);
+    if (size.x * size.y > u32(u_material.capacity)) {
+        discard;
+    }
+    let pixel = min(vec2<u32>(max(varyings.pixel, vec2<f32>(0.0))), size - 1u);
+    let index = pixel.y * size.x + pixel.x;
+    $$ if colored
+        let base = index * 4u;
+        let sum = s_accum[base];
+        let weighted = vec3<f32>(
+            f32(s_accum[base + 1u]), f32(s_accum[base + 2u]), f32(s_accum[base + 3u])
+        );
+        if (sum == 0u) {
+            discard;
+        }
+        s_accum[base] = 0u;
+        s_accum[base + 1u] = 0u;
+        s_accum[base + 2u] = 0u;
+        s_accum[base + 3u] = 0u;
+    $$ else
+        let sum = s_accum[index];
+        if (sum == 0u) {
+            discard;
+        }
+        s_accum[index] = 0u;
+    $$ endif
+    let alpha = 1.0 - exp(-f32(sum) / SCALE);
+    $$ if colored
+        let color = weighted / f32(sum);
+    $$ else
+        let color = u_material.color.rgb;
+    $$ endif
+    var out: FragmentOutput;
+    out.color = vec4<f32>(srgb2physical(color), alpha);
+    return out;
+}

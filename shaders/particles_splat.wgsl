@@ -1,0 +1,75 @@
+// Particles, step 1 of 2: splat every particle into the per-pixel accumulator (compute, one
+// invocation per particle; the accumulator starts at zero, and step 2 zeroes what it reads).
+//
+// The accumulator has one entry per pixel of the panel (u_stdinfo.physical_size).
+// A particle is a round point of `size` logical pixels with an anti-aliased edge. A pixel it
+// covers by a fraction c receives the optical depth -ln(1 - opacity * c), in fixed point. Step 2
+// (particles_resolve.wgsl) turns a pixel's sum D into alpha = 1 - exp(-D), which is exactly
+// what drawing the points over one another would give, in any order, since the factors
+// (1 - opacity * c) multiply. With colours per particle, the colour channels accumulate
+// colour * depth, and the pixel shows their depth-weighted mean.
+//
+// Why not triangles: on a software rasterizer (lavapipe) each point drawn as a quad costs
+// triangle set-up and binning; a compute splat costs a few atomic adds per covered pixel.
+
+{{ bindings_code }}
+
+@group(0) @binding(5)
+var<storage, read_write> s_accum: array<atomic<u32>>;
+
+const SCALE: f32 = 512.0;
+const WORKGROUP: u32 = 256u;
+
+fn add(index: u32, depth: u32, color: vec3<f32>) {
+    $$ if colored
+        let base = index * 4u;
+        atomicAdd(&s_accum[base], depth);
+        let weighted = vec3<u32>(color * f32(depth) + 0.5);
+        atomicAdd(&s_accum[base + 1u], weighted.r);
+        atomicAdd(&s_accum[base + 2u], weighted.g);
+        atomicAdd(&s_accum[base + 3u], weighted.b);
+    $$ else
+        atomicAdd(&s_accum[index], depth);
+    $$ endif
+}
+
+@compute @workgroup_size(256)
+fn main(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let i = gid.y * groups.x * WORKGROUP + gid.x;
+    if (i >= arrayLength(&s_positions) / 3u) {
+        return;
+    }
+    let world = u_wobject.world_transform * vec4<f32>(load_s_positions(i32(i)), 1.0);
+    let clip = u_stdinfo.projection_transform * u_stdinfo.cam_transform * world;
+    let ndc = clip.xy / clip.w;
+    if (!(abs(ndc.x) < 2.0 && abs(ndc.y) < 2.0)) {
+        return;  // far outside the panel, or not a number
+    }
+    let size = u_stdinfo.physical_size;
+    if (u32(size.x) * u32(size.y) > u32(u_material.capacity)) {
+        return;  // the panel outgrew the accumulator: the layer grows it before the next frame
+    }
+    let centre = vec2<f32>((ndc.x * 0.5 + 0.5) * size.x, (0.5 - ndc.y * 0.5) * size.y);
+    let radius = max(0.5 * u_material.size * size.y / u_stdinfo.logical_size.y, 0.5);
+    let lo = max(vec2<i32>(floor(centre - radius)), vec2<i32>(0, 0));
+    let hi = min(vec2<i32>(floor(centre + radius)), vec2<i32>(size) - 1);
+    let opacity = clamp(u_material.opacity, 0.0, 0.999);
+    $$ if colored
+        let color = clamp(load_s_colors(i32(i)).rgb, vec3<f32>(0.0), vec3<f32>(1.0));
+    $$ else
+        let color = vec3<f32>(0.0);
+    $$ endif
+    for (var y = lo.y; y <= hi.y; y = y + 1) {
+        for (var x = lo.x; x <= hi.x; x = x + 1) {
+            let d = distance(vec2<f32>(f32(x) + 0.5, f32(y) + 0.5), centre);
+            let coverage = clamp(radius + 0.5 - d, 0.0, 1.0);
+            if (coverage > 0.0) {
+                let depth = u32(-log(1.0 - opacity * coverage) * SCALE + 0.5);
+                add(u32(y) * u32(size.x) + u32(x), depth, color);
+            }
+        }
+    }
+}

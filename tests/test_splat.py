@@ -1,0 +1,116 @@
+"""The splatted points (compute pass + resolve): shape, alpha, colour and clearing, checked
+pixel by pixel on lavapipe against what the over operator gives."""
+
+import numpy as np
+import pytest
+from test_scene import _adapter_problem
+
+pytest.importorskip("pygfx")
+pytestmark = pytest.mark.skipif(bool(_adapter_problem()), reason=_adapter_problem())
+
+SIZE = 64
+"""Canvas pixels; the camera shows [-1, 1]^2, so a world unit is 32 pixels."""
+
+
+def srgb_to_linear(value):
+    value = np.asarray(value, float)
+    return np.where(value <= 0.04045, value / 12.92, ((value + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(value):
+    value = np.asarray(value, float)
+    return np.where(value <= 0.0031308, value * 12.92, 1.055 * value ** (1 / 2.4) - 0.055)
+
+
+class Stage:
+    """A white canvas with one splatted cloud on it."""
+
+    def __init__(self, points, color=(0.0, 0.0, 0.0), size=5.0, opacity=0.5):
+        import pygfx as gfx
+        from rendercanvas.offscreen import RenderCanvas
+
+        from dexplorer.scene.particles import SplatPoints, fit_splats, points_buffer
+
+        self.canvas = RenderCanvas(size=(SIZE, SIZE), pixel_ratio=1)
+        self.renderer = gfx.WgpuRenderer(self.canvas, pixel_ratio=1, ppaa="none")
+        self.scene = gfx.Scene()
+        self.scene.add(gfx.Background.from_color((1, 1, 1, 1)))
+        self.layer = SplatPoints(
+            points_buffer(np.asarray(points, np.float32)), color, size, opacity, 1
+        )
+        self.scene.add(*self.layer.objects)
+        self.camera = gfx.OrthographicCamera(2, 2)
+        self.fit = lambda: fit_splats([self.scene], self.renderer.physical_size)
+        self.canvas.request_draw(lambda: self.renderer.render(self.scene, self.camera))
+
+    def move(self, points):
+        buffer = self.layer.points.geometry.positions
+        buffer.data[:, :2] = points
+        buffer.update_full()
+
+    def draw(self):
+        return np.asarray(self.canvas.draw())[..., :3].astype(float)
+
+
+def test_a_point_is_a_round_disc_of_its_size_where_it_belongs():
+    stage = Stage([[0.25, -0.25]], size=11.0, opacity=1.0)
+    image = stage.draw()
+    ink = 1 - image.mean(axis=2) / 255
+    assert ink.sum() == pytest.approx(np.pi * 5.5**2, rel=0.08)  # area, with partial pixels
+    rows, cols = np.nonzero(ink > 0.01)
+    # world (0.25, -0.25) is pixel (40, 40) in x and y (y grows downwards)
+    weights = ink[rows, cols]
+    assert np.average(cols + 0.5, weights=weights) == pytest.approx(40, abs=0.3)
+    assert np.average(rows + 0.5, weights=weights) == pytest.approx(40, abs=0.3)
+    # round: the farthest inked pixel centre is no farther than the radius plus a pixel
+    distance = np.hypot(cols + 0.5 - 40, rows + 0.5 - 40)
+    assert distance.max() <= 5.5 + 1.0
+    assert ink[40, 40] > 0.98  # opacity is capped at 0.999
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_overlapping_points_compose_as_the_over_operator(count):
+    stage = Stage(np.zeros((count, 2)), size=9.0, opacity=0.5)
+    centre = stage.draw()[32, 32]
+    transmitted = 0.5**count  # black over white, count times
+    expected = 255 * linear_to_srgb(transmitted)
+    assert centre == pytest.approx(np.full(3, expected), abs=2.5)
+
+
+def test_each_point_can_have_its_own_colour_and_a_pixel_shows_their_mean():
+    stage = Stage([[0.0, 0.0], [0.0, 0.0], [0.5, 0.5]], size=9.0, opacity=1.0)
+    stage.layer.set_own_colors(np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.6, 0.0]]))
+    image = stage.draw()
+    assert image[32, 32] == pytest.approx([127.5, 0, 127.5], abs=3)  # red and blue
+    assert image[16, 48] == pytest.approx([0, 153, 0], abs=3)  # world (0.5, 0.5) alone
+    stage.layer.set_own_colors(None)
+    assert stage.draw()[16, 48] == pytest.approx([0, 0, 0], abs=3)  # the uniform colour
+
+
+def test_the_accumulator_is_clear_for_every_frame():
+    stage = Stage([[-0.5, 0.5]], size=9.0, opacity=0.5)
+    first = stage.draw()
+    assert first[16, 16].mean() < 200
+    again = stage.draw()
+    assert np.array_equal(first, again)  # nothing left over from the frame before
+    stage.move([[0.5, -0.5]])
+    moved = stage.draw()
+    assert moved[16, 16] == pytest.approx([255, 255, 255], abs=1)
+    assert moved[48, 48].mean() == pytest.approx(first[16, 16].mean(), abs=1)
+
+
+def test_nan_points_are_not_drawn_and_finite_ones_are():
+    stage = Stage([[np.nan, np.nan], [0.0, 0.0], [np.inf, 0.0]], size=9.0, opacity=1.0)
+    image = stage.draw()
+    ink = 1 - image.mean(axis=2) / 255
+    assert ink[32, 32] > 0.98
+    assert ink.sum() == pytest.approx(np.pi * 4.5**2, rel=0.1)
+
+
+def test_a_panel_larger_than_the_accumulator_waits_for_fit():
+    stage = Stage([[0.0, 0.0]], size=9.0, opacity=1.0)
+    stage.layer.points.allocate(16)  # smaller than the 64x64 panel
+    assert stage.draw().min() == 255  # nothing drawn, nothing broken
+    stage.fit()
+    assert stage.layer.points.capacity == SIZE * SIZE
+    assert stage.draw()[32, 32].max() < 5
