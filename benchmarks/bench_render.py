@@ -1,7 +1,12 @@
-"""Frames per second of the full scene (engine update + upload + draw + UI), offscreen, against
-N, with plain pygfx Points of the same particles as the baseline measured in the same run.
+"""Frames per second of the full scene and of each layer alone, offscreen, against N and the
+canvas size, with plain pygfx Points of the same particles as the baseline measured in the
+same run.
 
     python benchmarks/bench_render.py --quick --json out/bench_render.json
+
+Every frame moves t, so the engine interpolates, the density is recomputed and uploaded, and
+the frame is drawn and read back (an offscreen canvas reads every frame back to memory; a
+window presents it instead: see bench_frame.py for the frame as the window draws it).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from rendercanvas.offscreen import RenderCanvas
 
 from dexplorer.engine.devices import choose_device
 from dexplorer.headless import offscreen_app, parse_size, prepare_environment
-from dexplorer.state import AppState
+from dexplorer.state import LAYERS, AppState
 
 
 def frames_per_second(draw, frames: int) -> float:
@@ -26,32 +31,41 @@ def frames_per_second(draw, frames: int) -> float:
     return frames / (time.perf_counter() - start)
 
 
-def full_scene_fps(n: int, size: tuple[int, int], device, frames: int) -> tuple[float, float]:
-    """(fps, trajectory particle-steps per second) of the app with every default layer."""
+def scene_app(n: int, size: tuple[int, int], device, ui: bool, steps: int):
     state = AppState()
-    state.change(n=n, steps=100)
-    app = offscreen_app(state, size, device, ui=True)
+    state.change(n=n, steps=steps)
+    app = offscreen_app(state, size, device, ui=ui)
     app.simulation.cache.wait()
-    seconds = app.simulation.cache.state.seconds
-    throughput = n * 100 / seconds
+    return app
+
+
+def app_fps(app, frames: int, layers: tuple[str, ...] | None = None) -> float:
+    """Frames per second of the app with ``layers`` shown (all the default ones if None)."""
+    state = app.state
+    if layers is not None:
+        for name in LAYERS:
+            state.look.visible[name] = name in layers
+    if "paths" in (layers or ()):
+        state.selected = list(range(16))
 
     def draw() -> None:
         state.set_time((state.t + 0.01) % 1.0)
         app.canvas.draw()
 
-    return frames_per_second(draw, frames), throughput
+    return frames_per_second(draw, frames)
 
 
 def plain_points_fps(n: int, size: tuple[int, int], frames: int) -> float:
+    """Baseline: pygfx's own Points, round and translucent like the particles."""
     canvas = RenderCanvas(size=size, pixel_ratio=1)
     renderer = gfx.WgpuRenderer(canvas, pixel_ratio=1, ppaa="none")
     scene = gfx.Scene()
     scene.add(gfx.Background.from_color("#fff"))
     positions = np.zeros((n, 3), np.float32)
     positions[:, :2] = np.random.default_rng(0).standard_normal((n, 2))
-    points = gfx.Points(
-        gfx.Geometry(positions=positions), gfx.PointsMaterial(size=3, color=(1, 0.5, 0, 0.45))
-    )
+    material = gfx.PointsMaterial(size=3, color=(1, 0.5, 0, 1), opacity=0.45, aa=True)
+    material.alpha_mode = "blend"
+    points = gfx.Points(gfx.Geometry(positions=positions), material)
     scene.add(points)
     camera = gfx.OrthographicCamera(7.6, 7.6)
     canvas.request_draw(lambda: renderer.render(scene, camera))
@@ -65,34 +79,56 @@ def plain_points_fps(n: int, size: tuple[int, int], frames: int) -> float:
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--size", default="1280x720")
+    p.add_argument("--size", action="append", help="canvas size(s), default 1280x720 1920x1080")
+    p.add_argument("--n", type=int, action="append", help="particle count(s) to measure")
     args = p.parse_args()
     prepare_environment()
     device = choose_device(args.device)
-    size = parse_size(args.size)
-    sizes = [10_000, 50_000] if args.quick else [10_000, 50_000, 200_000, 1_000_000]
-    frames = 10 if args.quick else 40
-    rows = []
-    for n in sizes:
-        baseline = plain_points_fps(n, size, frames)
-        fps, throughput = full_scene_fps(n, size, device, frames)
-        rows.append(
-            {
+    sizes = args.size or (["1280x720"] if args.quick else ["1280x720", "1920x1080"])
+    counts = args.n or ([10_000, 50_000] if args.quick else [10_000, 50_000, 200_000, 1_000_000])
+    frames = 10 if args.quick else 30
+    rows, layer_rows = [], []
+    for size_text in sizes:
+        size = parse_size(size_text)
+        for n in counts:
+            baseline = plain_points_fps(n, size, frames)
+            app = scene_app(n, size, device, ui=True, steps=20 if args.quick else 100)
+            fps = app_fps(app, frames)
+            row = {
                 "n": n,
-                "size": args.size,
+                "size": size_text,
                 "full_scene_fps": fps,
                 "pygfx_points_fps": baseline,
                 "full_vs_points": fps / baseline,
-                "engine_particle_steps_per_s": throughput,
             }
-        )
-        print(f"{n:>8}: full scene {fps:.1f} fps, plain Points {baseline:.1f} fps", flush=True)
+            rows.append(row)
+            print(f"{size_text} {n:>8}: full scene {fps:.1f} fps, plain Points {baseline:.1f} fps")
+            if n == 50_000 or not args.quick:
+                app.state.look.show_ui = False
+                empty = app_fps(app, frames, ())
+                for layer in ("empty", *LAYERS):
+                    shown = () if layer == "empty" else (layer,)
+                    alone = empty if layer == "empty" else app_fps(app, frames, shown)
+                    layer_rows.append(
+                        {
+                            "n": n,
+                            "size": size_text,
+                            "layer": layer,
+                            "fps": alone,
+                            "ms_over_empty": 1000 / alone - 1000 / empty,
+                            "vs_points": alone / baseline,
+                        }
+                    )
     print()
     print_table(rows, list(rows[0]))
-    payload = {"benchmark": "render", "device": device.type, "results": rows}
+    print()
+    print("each layer alone, no UI (ms_over_empty: its cost per frame)")
+    print_table(layer_rows, list(layer_rows[0]))
+    payload = {"benchmark": "render", "device": device.type, "results": rows, "layers": layer_rows}
     for row in rows:
-        payload[f"full_scene_fps_{row['n'] // 1000}k"] = row["full_scene_fps"]
-        payload[f"pygfx_points_fps_{row['n'] // 1000}k"] = row["pygfx_points_fps"]
+        if row["size"] == "1280x720":
+            payload[f"full_scene_fps_{row['n'] // 1000}k"] = row["full_scene_fps"]
+            payload[f"pygfx_points_fps_{row['n'] // 1000}k"] = row["pygfx_points_fps"]
     write_json(args.json, payload)
 
 
