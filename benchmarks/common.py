@@ -33,9 +33,13 @@ def machine() -> dict:
     return info
 
 
-def timed(function: Callable[[], object], device: torch.device, repeats: int = 3) -> float:
-    """Best wall time of ``repeats`` calls (after one warm-up call), synchronising CUDA."""
-    function()
+def timed(
+    function: Callable[[], object], device: torch.device, repeats: int = 3, warm_up: bool = True
+) -> float:
+    """Best wall time of ``repeats`` calls (after one warm-up call unless ``warm_up`` is
+    false), synchronising CUDA."""
+    if warm_up:
+        function()
     best = float("inf")
     for _ in range(repeats):
         if device.type == "cuda":

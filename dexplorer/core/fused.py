@@ -15,11 +15,12 @@ from torch.nn import functional as F
 
 from .networks import MLP
 
-CPU_CHUNK = 4096
-"""Particles per chunk on a CPU: 4096 x 64 float32 activations (1 MiB for two layers) stay
-in L2."""
-GPU_CHUNK = 1 << 18
-"""Particles per chunk on a GPU, where a chunk must be large to fill the device."""
+CPU_CHUNK_VALUES = 1 << 18
+"""Activations per chunk on a CPU (4096 particles of a width-64 network, 2048 of width
+128): the two layers' buffers, 2 MiB of float32, stay in the cores' L2 caches."""
+GPU_CHUNK_VALUES = 1 << 27
+"""Activations per chunk on a GPU (512 MiB of float32 per layer buffer): chunks large
+enough that kernel launches are a small share of the time."""
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ class ChunkedMLP:
     network : MLP
         The network to evaluate.
     chunk : int, optional
-        Particles per chunk; by default ``CPU_CHUNK`` or ``GPU_CHUNK`` after the device.
+        Particles per chunk; by default ``CPU_CHUNK_VALUES / width`` on a CPU and
+        ``GPU_CHUNK_VALUES / width`` on a GPU.
     compile : str, optional
         A ``torch.compile`` mode (``"default"``, ``"reduce-overhead"``, ...) to run each
         chunk through a compiled kernel; when compiling fails the eager kernel is used from
@@ -99,7 +101,8 @@ class ChunkedMLP:
         with torch.no_grad():
             bias, rows = self.first_bias(t, labels)
             n = x.shape[0]
-            chunk = self.chunk or (CPU_CHUNK if x.device.type == "cpu" else GPU_CHUNK)
+            values = CPU_CHUNK_VALUES if x.device.type == "cpu" else GPU_CHUNK_VALUES
+            chunk = self.chunk or max(256, values // self.network.config.width)
             size = min(n, chunk)
             out = torch.empty((n, 2), dtype=x.dtype, device=x.device)
             if self.compiled is not None and rows is None:
