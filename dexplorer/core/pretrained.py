@@ -17,7 +17,7 @@ prediction converges more slowly than flow matching."""
 
 PRETRAINED_LEARNING_RATE = 3e-3
 """The learning rate the shipped models were made with (slower than the default, which is
-tuned for a 10 s budget, and steadier over their long step budget)."""
+tuned for budgets of a few seconds, and steadier over their long step budget)."""
 QUALITY_SAMPLER = {"flow": ("heun", 50), "diffusion": ("ddpm", 100), "vpred": ("ddpm", 100)}
 """The sampler and steps that judge a model of each objective: the probability-flow ODE for
 flow matching; ancestral sampling for the VP objectives, whose deterministic samplers start
