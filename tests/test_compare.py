@@ -177,6 +177,23 @@ def test_the_sweep_starts_on_request_and_stops_when_the_panels_change():
     engine.close()
 
 
+def test_a_panel_that_does_not_fit_goes_back_and_says_why(monkeypatch):
+    import dexplorer.engine.trajectory as trajectory
+
+    state = compare_state("exact:euler:5", "exact:heun:5", n=300)
+    engine = Comparison("cpu")
+    engine.sync(state)
+    engine.wait()
+    before = state.panels[0]
+    monkeypatch.setattr(trajectory, "available_memory", lambda device: 10_000)
+    assert state.change_panel(0, steps=900)
+    engine.sync(state)
+    assert "panel 1:" in state.message and "fewer particles" in state.message
+    assert state.panels[0] == before and engine.runs[0].simulation.settings.steps == 5
+    assert engine.runs[0].simulation.cache.state.done  # the previous run is still shown
+    engine.close()
+
+
 # --- rendering -------------------------------------------------------------------------------
 
 

@@ -218,7 +218,7 @@ class Comparison:
                     self.runs.append(PanelRun(panel, simulation))
                 elif stale or settings != self.runs[index].simulation.settings:
                     self.runs[index].simulation.apply(settings, custom, trained)
-                    self.runs[index].panel = panel
+                self.runs[index].panel = panel
             except (ValueError, MemoryError, OSError) as error:
                 state.message = f"panel {index + 1}: {error}"
                 if index < len(self.runs):
