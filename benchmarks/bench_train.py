@@ -66,7 +66,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = choose_device(args.device)
     if args.quick:
-        datasets, budgets = ["smiley"], [1.0, 2.0, 3.0, 4.0]
+        datasets, budgets = ["smiley"], [1.5, 3.0]
         cases = [("default", "current"), ("default", "previous"), ("original", "current")]
     else:
         datasets = ["smiley", "moons", "checkerboard", "spiral"]
