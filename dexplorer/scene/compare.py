@@ -10,7 +10,7 @@ import pygfx as gfx
 
 from .density import DensityLayer
 from .overlays import DataLayer, SourceRings, TimeLabel
-from .particles import ParticlesLayer
+from .particles import ParticlesLayer, fit_splats
 from .theme import Theme
 
 EXTENT = 3.5
@@ -89,7 +89,7 @@ def _camera() -> gfx.OrthographicCamera:
 
 
 class ComparePanel:
-    """Owns one panel's scene, background, camera and viewport, and its layers: the density,
+    """Owns one panel's scene, camera and viewport, and its layers: the density,
     the faint data, the source rings and the particles (drawn from the engine's arrays)."""
 
     def __init__(
@@ -100,9 +100,7 @@ class ComparePanel:
         density: tuple[np.ndarray, ...],
         data_points: np.ndarray,
     ) -> None:
-        self.scene = gfx.Scene()
-        self.background = gfx.Background.from_color((*theme.background, 1.0))
-        self.scene.add(self.background)
+        self.scene = gfx.Scene()  # on the page's background
         self.camera = _camera()
         self.viewport = gfx.Viewport(renderer)
         self.positions = positions
@@ -140,9 +138,8 @@ class ComparePanel:
         self.scene.add(*layer.objects)
 
     def set_theme(self, theme: Theme) -> None:
-        self.background.material.set_colors((*theme.background, 1.0))
         self.density.set_color(theme.density)
-        self.layers["data"].points.material.color = (*theme.data, 1.0)
+        self.layers["data"].set_color(theme.data)
         self.layers["source"].line.material.color = (*theme.source, 1.0)
 
 
@@ -208,13 +205,8 @@ class CompareView:
         """Place the panels, captions, frames and time label (logical pixels)."""
         self.layout = layout
         width, height = self.renderer.logical_size
-        ratio = self.renderer.pixel_ratio
         for panel, rect in zip(self.panels, layout.panels, strict=False):
             panel.viewport.rect = rect
-            # A particle renderer that draws through a panel-sized buffer is told its size.
-            set_target = getattr(panel.particles, "set_target", None)
-            if set_target is not None:
-                set_target((round(rect[2] * ratio), round(rect[3] * ratio)), ratio)
         for caption, (x, y) in zip(self.captions, layout.captions, strict=False):
             caption.local.position = self._ndc(x, y, width, height)
         self.time_label.text.local.position = self._ndc(*layout.time, width, height)
@@ -241,6 +233,7 @@ class CompareView:
 
     def render(self) -> None:
         """Draw the page, then each panel (the caller adds the UI on top)."""
+        fit_splats((panel.scene for panel in self.panels), self.renderer.physical_size)
         self.renderer.render(self.page, self.page_camera, flush=False)
         for panel in self.panels:
             panel.viewport.render(panel.scene, panel.camera)
