@@ -103,6 +103,8 @@ class App:
             state.custom = state.drawing.dataset()  # restored: offered as "custom"
         self._last = time.perf_counter()
         self._colors_for: tuple | None = None
+        self._positions_for: tuple | None = None
+        """What the particles and density show: (run, t, steps ready, density shown)."""
         self.comparison: Comparison | None = None
         """The comparison panels' engine, while the state has panels."""
         self.compare_view: CompareView | None = None
@@ -161,16 +163,21 @@ class App:
             return
         view.set_layout(layout(*self.renderer.logical_size, left, bottom))
         t = state.t
-        sim.update_positions(t)
-        sim.positions.sync()
-        view.particles.update(sim.positions.array)
         visible = state.look.visible
         for name, shown in visible.items():
             view.set_visible(name, shown)
-        if visible["density"]:
-            sim.update_density()
-            sim.density.sync()
-            view.density.update(sim.density.array)
+        run = sim.cache.state
+        key = (run, t, run.ready, visible["density"])
+        drawn = self._positions_for  # paused on a finished run: nothing to redo
+        if drawn is None or drawn[0] is not run or drawn[1:] != key[1:]:
+            self._positions_for = key
+            sim.update_positions(t)
+            sim.positions.sync()
+            view.particles.update(sim.positions.array)
+            if visible["density"]:
+                sim.update_density()
+                sim.density.sync()
+                view.density.update(sim.density.array)
         if visible["mesh"]:
             view.mesh.update(sim.mesh(t))
         if visible["vectors"]:

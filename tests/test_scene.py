@@ -376,3 +376,24 @@ def test_settings_that_do_not_fit_leave_the_previous_run_and_say_why(monkeypatch
     assert "fewer particles" in state.message
     assert state.settings == before and app.simulation.settings == before
     assert app.simulation.cache.state.done  # the previous run is still shown
+
+
+def test_a_paused_frame_does_not_recompute_positions_or_density(app, monkeypatch):
+    calls = []
+    sim = app.simulation
+    for name in ("update_positions", "update_density"):
+        original = getattr(sim, name)
+        monkeypatch.setattr(sim, name, lambda *a, f=original, n=name: (calls.append(n), f(*a)))
+    app.state.playing = False
+    app.state.look.visible["density"] = True
+    app.state.set_time(0.3)
+    app.update()
+    assert calls == ["update_positions", "update_density"]
+    app.update()
+    assert len(calls) == 2  # same t, same finished run
+    app.state.set_time(0.4)
+    app.update()
+    assert len(calls) == 4
+    expected = np.asarray(app.simulation.positions.array).copy()
+    app.simulation.update_positions(0.4)
+    assert np.array_equal(np.asarray(app.simulation.positions.array), expected)
