@@ -10,6 +10,7 @@ import pygfx as gfx
 
 from .density import DensityLayer
 from .overlays import DataLayer, SourceRings, TimeLabel
+from .page import paint_page
 from .particles import ParticlesLayer, fit_splats
 from .theme import Theme
 
@@ -150,9 +151,8 @@ class CompareView:
     def __init__(self, renderer: gfx.WgpuRenderer, theme: Theme) -> None:
         self.renderer = renderer
         self.theme = theme
-        self.page = gfx.Scene()
-        self.background = gfx.Background.from_color((*theme.background, 1.0))
-        self.page.add(self.background)
+        paint_page(renderer, theme.background)
+        self.page = gfx.Scene()  # drawn first, and never empty: its frames are always shown
         self.page_camera = gfx.NDCCamera()
         self.time_label = TimeLabel(theme.text)
         self.page.add(*self.time_label.objects)
@@ -224,7 +224,7 @@ class CompareView:
     def set_theme(self, theme: Theme) -> None:
         """Recolour the page and every panel (the particles' colours are set apart)."""
         self.theme = theme
-        self.background.material.set_colors((*theme.background, 1.0))
+        paint_page(self.renderer, theme.background)
         self.frames.material.color = (*theme.frame, 1.0)
         for item in (self.time_label.text, *self.captions):
             item.material.color = (*theme.text, 1.0)

@@ -11,6 +11,7 @@ from ..core.samplers import MAX_STEPS
 from .density import DensityLayer
 from .lines import MeshLayer, PathsLayer, VectorsLayer
 from .overlays import DataLayer, PreviewLayer, SourceRings, TimeLabel
+from .page import paint_page
 from .particles import ParticlesLayer, fit_splats
 from .theme import Theme
 
@@ -76,13 +77,10 @@ class View:
     ) -> None:
         self.renderer = renderer
         self.theme = theme
-        # The page's background covers the panels too: one full-window quad, not four.
+        paint_page(renderer, theme.background)  # the panels show the page through them
         self.scenes = {name: gfx.Scene() for name in ("source", "main", "data")}
         self.cameras = {name: _camera() for name in self.scenes}
         self.viewports = {name: gfx.Viewport(renderer) for name in self.scenes}
-        self.page = gfx.Scene()
-        self.page.add(gfx.Background.from_color((*theme.background, 1.0)))
-        self.page_camera = gfx.NDCCamera()
 
         self.source_density = DensityLayer((source_density,), EXTENT, theme.source)
         self.source_rings = SourceRings(theme.source)
@@ -153,7 +151,7 @@ class View:
     def set_theme(self, theme: Theme) -> None:
         """Recolour everything for another theme (the particles' colours are set apart)."""
         self.theme = theme
-        self.page.children[0].material.set_colors((*theme.background, 1.0))
+        paint_page(self.renderer, theme.background)
         self.source_density.set_color(theme.source)
         self.data_density.set_color(theme.data)
         self.density.set_color(theme.density)
@@ -202,7 +200,7 @@ class View:
         world = self.screen_to_world(label_x, label_y)
         self.time_label.text.local.position = (*world, 1)
         fit_splats(self.scenes.values(), self.renderer.physical_size)
-        self.renderer.render(self.page, self.page_camera, flush=False)
+        # The source panel comes first and always draws its density, so the frame is cleared.
         for name, scene in self.scenes.items():
             self.viewports[name].render(scene, self.cameras[name])
         self.renderer.flush()
