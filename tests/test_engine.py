@@ -126,6 +126,28 @@ def test_density_grid_counts_particles_where_they_are():
     assert float(out.max()) == pytest.approx(1.0)
 
 
+def test_density_blur_is_the_separable_gaussian_with_zeros_beyond_the_edges():
+    grid = DensityGrid(resolution=32, extent=3.5, blur=1.5)
+    points = torch.randn(500, 2, generator=torch.Generator().manual_seed(0)) * 2.5
+    out = torch.empty(32, 32)
+    grid.compute(points, out)
+    cells = ((points + 3.5) * (32 / 7)).floor().long()
+    counts = np.zeros((32, 32))
+    for x, y in cells.tolist():
+        if 0 <= x < 32 and 0 <= y < 32:
+            counts[y, x] += 1
+    kernel = grid.kernel.numpy().astype(float)
+    pad = len(kernel) // 2
+    padded = np.pad(counts, pad)
+    rows = np.array(
+        [[padded[i, j : j + len(kernel)] @ kernel for j in range(32)] for i in range(32 + 2 * pad)]
+    )
+    blurred = np.array(
+        [[rows[i : i + len(kernel), j] @ kernel for j in range(32)] for i in range(32)]
+    )
+    np.testing.assert_allclose(out.numpy(), blurred / blurred.max(), atol=1e-5)
+
+
 def test_grid_points_cover_the_square_row_by_row():
     points = grid_points(3, 2.0)
     assert points.tolist() == [
