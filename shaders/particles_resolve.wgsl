@@ -1,7 +1,8 @@
 // Particles, step 2 of 2: one quad over the panel turns each pixel's accumulated optical depth
 // D into alpha = 1 - exp(-D), with the uniform colour or the depth-weighted mean colour of the
-// particles there (see particles_splat.wgsl). It also zeroes each pixel it reads, so the
-// accumulator is clear for the next frame's splat without a pass of its own.
+// particles there (see particles_splat.wgsl), over the "under" cloud when there is one. It
+// also zeroes each pixel it reads, so the accumulator is clear for the next frame's splat
+// without a pass of its own.
 
 {$ include 'pygfx.std.wgsl' $}
 
@@ -33,34 +34,35 @@ fn fs_main(varyings: Varyings) -> FragmentOutput {
         discard;
     }
     let pixel = min(vec2<u32>(max(varyings.pixel, vec2<f32>(0.0))), size - 1u);
-    let index = pixel.y * size.x + pixel.x;
+    let base = (pixel.y * size.x + pixel.x) * {{ channels }}u;
+    let sum = s_accum[base];
     $$ if colored
-        let base = index * 4u;
-        let sum = s_accum[base];
         let weighted = vec3<f32>(
             f32(s_accum[base + 1u]), f32(s_accum[base + 2u]), f32(s_accum[base + 3u])
         );
-        if (sum == 0u) {
-            discard;
-        }
-        s_accum[base] = 0u;
-        s_accum[base + 1u] = 0u;
-        s_accum[base + 2u] = 0u;
-        s_accum[base + 3u] = 0u;
-    $$ else
-        let sum = s_accum[index];
-        if (sum == 0u) {
-            discard;
-        }
-        s_accum[index] = 0u;
     $$ endif
+    $$ if under
+        let under_sum = s_accum[base + {{ channels - 1 }}u];
+    $$ else
+        let under_sum = 0u;
+    $$ endif
+    if (sum == 0u && under_sum == 0u) {
+        discard;
+    }
+    for (var c = 0u; c < {{ channels }}u; c = c + 1u) {
+        s_accum[base + c] = 0u;
+    }
     let alpha = 1.0 - exp(-f32(sum) / SCALE);
     $$ if colored
-        let color = weighted / f32(sum);
+        let color = srgb2physical(weighted / max(f32(sum), 1.0));
     $$ else
-        let color = u_material.color.rgb;
+        let color = srgb2physical(u_material.color.rgb);
     $$ endif
+    // the under cloud goes below: over(points, under)
+    let under_alpha = (1.0 - exp(-f32(under_sum) / SCALE)) * (1.0 - alpha);
+    let under_color = srgb2physical(u_material.under_color.rgb);
+    let total = alpha + under_alpha;
     var out: FragmentOutput;
-    out.color = vec4<f32>(srgb2physical(color), alpha);
+    out.color = vec4<f32>((color * alpha + under_color * under_alpha) / total, total);
     return out;
 }

@@ -7,7 +7,9 @@
 // (particles_resolve.wgsl) turns a pixel's sum D into alpha = 1 - exp(-D), which is exactly
 // what drawing the points over one another would give, in any order, since the factors
 // (1 - opacity * c) multiply. With colours per particle, the colour channels accumulate
-// colour * depth, and the pixel shows their depth-weighted mean.
+// colour * depth, and the pixel shows their depth-weighted mean. A second, fainter cloud of
+// one colour ("under", e.g. the data under the particles) has a channel of its own, filled by
+// a second dispatch of this shader, and is composited under the first by step 2.
 //
 // Why not triangles: on a software rasterizer (lavapipe) each point drawn as a quad costs
 // triangle set-up and binning; a compute splat costs a few atomic adds per covered pixel.
@@ -21,15 +23,13 @@ const SCALE: f32 = 512.0;
 const WORKGROUP: u32 = 256u;
 
 fn add(index: u32, depth: u32, color: vec3<f32>) {
+    let base = index * {{ channels }}u + {{ offset }}u;
+    atomicAdd(&s_accum[base], depth);
     $$ if colored
-        let base = index * 4u;
-        atomicAdd(&s_accum[base], depth);
         let weighted = vec3<u32>(color * f32(depth) + 0.5);
         atomicAdd(&s_accum[base + 1u], weighted.r);
         atomicAdd(&s_accum[base + 2u], weighted.g);
         atomicAdd(&s_accum[base + 3u], weighted.b);
-    $$ else
-        atomicAdd(&s_accum[index], depth);
     $$ endif
 }
 
@@ -53,10 +53,16 @@ fn main(
         return;  // the panel outgrew the accumulator: the layer grows it before the next frame
     }
     let centre = vec2<f32>((ndc.x * 0.5 + 0.5) * size.x, (0.5 - ndc.y * 0.5) * size.y);
-    let radius = max(0.5 * u_material.size * size.y / u_stdinfo.logical_size.y, 0.5);
+    $$ if cloud == "under"
+        let point_size = u_material.under_size;
+        let opacity = clamp(u_material.under_opacity, 0.0, 0.999);
+    $$ else
+        let point_size = u_material.size;
+        let opacity = clamp(u_material.opacity, 0.0, 0.999);
+    $$ endif
+    let radius = max(0.5 * point_size * size.y / u_stdinfo.logical_size.y, 0.5);
     let lo = max(vec2<i32>(floor(centre - radius)), vec2<i32>(0, 0));
     let hi = min(vec2<i32>(floor(centre + radius)), vec2<i32>(size) - 1);
-    let opacity = clamp(u_material.opacity, 0.0, 0.999);
     $$ if colored
         let color = clamp(load_s_colors(i32(i)).rgb, vec3<f32>(0.0), vec3<f32>(1.0));
     $$ else

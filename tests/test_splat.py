@@ -114,3 +114,24 @@ def test_a_panel_larger_than_the_accumulator_waits_for_fit():
     stage.fit()
     assert stage.layer.points.capacity == SIZE * SIZE
     assert stage.draw()[32, 32].max() < 5
+
+
+def test_the_under_cloud_is_composited_below_and_each_cloud_hides_alone():
+    stage = Stage([[0.0, 0.0]], color=(0.0, 0.0, 0.0), size=9.0, opacity=0.5)
+    stage.layer.set_under([[0.0, 0.0], [0.5, 0.5]], (1.0, 0.0, 0.0), 9.0, 0.5)
+    stage.layer.set_under_visible(True)
+    image = stage.draw()
+    # black at 0.5 over red at 0.5 over white, in linear light
+    red, white = np.array([1.0, 0.0, 0.0]), np.ones(3)
+    expected = 255 * linear_to_srgb(0.5 * (0.5 * red + 0.5 * white))
+    assert image[32, 32] == pytest.approx(expected, abs=3)
+    alone = 255 * linear_to_srgb(0.5 * red + 0.5 * white)
+    assert image[16, 48] == pytest.approx(alone, abs=3)  # world (0.5, 0.5): red only
+    stage.layer.set_visible(False)
+    image = stage.draw()
+    assert image[32, 32] == pytest.approx(alone, abs=3)  # the under cloud stays
+    stage.layer.set_visible(True)
+    stage.layer.set_under_visible(False)
+    image = stage.draw()
+    assert image[16, 48] == pytest.approx([255, 255, 255], abs=1)
+    assert image[32, 32] == pytest.approx(np.full(3, 255 * linear_to_srgb(0.5)), abs=3)

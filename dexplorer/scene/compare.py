@@ -9,10 +9,11 @@ import numpy as np
 import pygfx as gfx
 
 from .density import DensityLayer
-from .overlays import DataLayer, SourceRings, TimeLabel
+from .overlays import SourceRings, TimeLabel
 from .page import paint_page
-from .particles import ParticlesLayer, fit_splats
+from .particles import ParticlesLayer, UnderLayer, fit_splats
 from .theme import Theme
+from .view import TARGETS_LOOK
 
 EXTENT = 3.5
 GAP = 14.0
@@ -106,11 +107,12 @@ class ComparePanel:
         self.viewport = gfx.Viewport(renderer)
         self.positions = positions
         self.data_points = data_points
+        particles = ParticlesLayer(positions)
         self.layers = {
             "density": DensityLayer(density, EXTENT, theme.density),
-            "data": DataLayer(data_points, theme.data, size=2.0, opacity=0.25),
+            "data": UnderLayer(particles, data_points, theme.data, *TARGETS_LOOK),
             "source": SourceRings(theme.source),
-            "particles": ParticlesLayer(positions),
+            "particles": particles,
         }
         for layer in self.layers.values():
             self.scene.add(*layer.objects)
@@ -125,12 +127,19 @@ class ComparePanel:
 
     def set_particles(self, positions: tuple[np.ndarray, ...]) -> None:
         """Draw from new positions arrays (the number of particles changed)."""
+        old, data = self.particles, self.layers["data"]
         self._swap("particles", ParticlesLayer(positions))
+        self.particles.set_visible(old.material.main)
+        self.layers["data"] = UnderLayer(
+            self.particles, data.points, self.theme_data, *TARGETS_LOOK, data.visible
+        )
         self.positions = positions
 
     def set_data(self, points: np.ndarray, theme: Theme) -> None:
         """Show new data points faintly under the particles."""
-        self._swap("data", DataLayer(points, theme.data, size=2.0, opacity=0.25))
+        visible = self.layers["data"].visible
+        self.layers["data"] = UnderLayer(self.particles, points, theme.data, *TARGETS_LOOK, visible)
+        self.theme_data = theme.data
         self.data_points = points
 
     def _swap(self, name: str, layer: object) -> None:
@@ -141,6 +150,7 @@ class ComparePanel:
     def set_theme(self, theme: Theme) -> None:
         self.density.set_color(theme.density)
         self.layers["data"].set_color(theme.data)
+        self.theme_data = theme.data
         self.layers["source"].line.material.color = (*theme.source, 1.0)
 
 

@@ -31,17 +31,49 @@ DEFAULT_CAPACITY = 1280 * 720
 
 class SplatMaterial(gfx.Material):
     """Point size (logical pixels), opacity, the uniform colour, whether each point has its
-    own colour, and how many pixels the accumulator holds."""
+    own colour, the look of the "under" cloud and whether it is drawn, and how many pixels
+    the accumulator holds."""
 
     uniform_type: ClassVar[dict[str, str]] = dict(
-        gfx.Material.uniform_type, color="4xf4", size="f4", capacity="i4"
+        gfx.Material.uniform_type,
+        color="4xf4",
+        under_color="4xf4",
+        size="f4",
+        under_size="f4",
+        under_opacity="f4",
+        capacity="i4",
     )
 
     def __init__(self, size: float, opacity: float, color: tuple[float, float, float]) -> None:
         super().__init__(opacity=opacity, alpha_mode="blend", depth_test=False, pick_write=False)
         self._store.colored = False
+        self._store.under = False
+        self._store.main = True
         self.set_uniform("color", (*color, 1.0))
         self.set_uniform("size", size)
+
+    @property
+    def main(self) -> bool:
+        """Whether the main cloud is drawn."""
+        return self._store.main
+
+    @main.setter
+    def main(self, value: bool) -> None:
+        self._store.main = bool(value)
+
+    @property
+    def under(self) -> bool:
+        """Whether the under cloud is drawn."""
+        return self._store.under
+
+    @under.setter
+    def under(self, value: bool) -> None:
+        self._store.under = bool(value)
+
+    @property
+    def channels(self) -> int:
+        """Accumulator entries per pixel."""
+        return (4 if self.colored else 1) + (1 if self.under else 0)
 
     @property
     def colored(self) -> bool:
@@ -58,14 +90,15 @@ class SplatMaterial(gfx.Material):
 
 
 class SplattedPoints(gfx.WorldObject):
-    """A world object whose geometry holds ``positions`` (n, 3), ``colors`` (n, 4) and the
-    ``accum`` buffer the passes share, with room for ``capacity`` pixels."""
+    """A world object whose geometry holds ``positions`` (n, 3), ``colors`` (n, 4), the
+    ``under`` cloud's positions (m, 3) and the ``accum`` buffer the passes share, with room
+    for ``capacity`` pixels."""
 
     capacity = 0
 
     def allocate(self, capacity: int) -> None:
         """A fresh (zeroed) accumulator of ``capacity`` pixels."""
-        items = capacity * (4 if self.material.colored else 1)
+        items = capacity * self.material.channels
         self.geometry.accum = gfx.Buffer(nbytes=items * 4, nitems=items, format="u4")
         self.capacity = capacity
         self.material.set_uniform("capacity", capacity)
@@ -85,12 +118,14 @@ class _SplatShader(BaseShader):
     def get_bindings(self, wobject: SplattedPoints, shared: object, scene: object) -> dict:
         geometry, material = wobject.geometry, wobject.material
         compute = self.type == "compute"
+        under = self["cloud"] == "under"
+        positions = geometry.under if under else geometry.positions
         extra = {"visibility": wgpu.ShaderStage.COMPUTE} if compute else {}
         bindings = {
             0: Binding("u_stdinfo", "buffer/uniform", shared.uniform_buffer, **extra),
             1: Binding("u_wobject", "buffer/uniform", wobject.uniform_buffer, **extra),
             2: Binding("u_material", "buffer/uniform", material.uniform_buffer, **extra),
-            3: Binding("s_positions", "buffer/read_only_storage", geometry.positions, **extra),
+            3: Binding("s_positions", "buffer/read_only_storage", positions, **extra),
             4: Binding("s_colors", "buffer/read_only_storage", geometry.colors, **extra),
         }
         self.define_bindings(0, bindings)
@@ -98,7 +133,11 @@ class _SplatShader(BaseShader):
         # writable storage is allowed in the compute and fragment stages only.
         stage = wgpu.ShaderStage.COMPUTE if compute else wgpu.ShaderStage.FRAGMENT
         bindings[5] = Binding("s_accum", "buffer/storage", geometry.accum, visibility=stage)
-        self["colored"] = material.colored
+        channels = material.channels
+        self["channels"] = channels
+        self["under"] = material.under
+        self["colored"] = material.colored and not under
+        self["offset"] = channels - 1 if under else 0
         return {0: bindings}
 
     def get_code(self) -> str:
@@ -106,7 +145,8 @@ class _SplatShader(BaseShader):
 
 
 class SplatShader(_SplatShader):
-    """Adds each point's disc to the accumulator, one invocation per point."""
+    """Adds each point's disc to the accumulator, one invocation per point (of the main
+    cloud, or of the under cloud with ``cloud="under"``)."""
 
     type = "compute"
     wgsl = "particles_splat.wgsl"
@@ -115,7 +155,10 @@ class SplatShader(_SplatShader):
         return {}
 
     def get_render_info(self, wobject: SplattedPoints, shared: object) -> dict:
-        groups = max(1, math.ceil(wobject.geometry.positions.nitems / SPLAT_WORKGROUP))
+        positions = (
+            wobject.geometry.under if self["cloud"] == "under" else wobject.geometry.positions
+        )
+        groups = max(1, math.ceil(positions.nitems / SPLAT_WORKGROUP))
         columns = min(groups, MAX_WORKGROUPS)
         return {"indices": (columns, math.ceil(groups / columns), 1)}
 
@@ -139,7 +182,10 @@ class ResolveShader(_SplatShader):
 
 @register_wgpu_render_function(SplattedPoints, SplatMaterial)
 def _render_splat(wobject: SplattedPoints) -> list[BaseShader]:
-    return [SplatShader(wobject), ResolveShader(wobject)]
+    shaders = [SplatShader(wobject, cloud="main")] if wobject.material.main else []
+    if wobject.material.under:
+        shaders.append(SplatShader(wobject, cloud="under"))
+    return [*shaders, ResolveShader(wobject, cloud="main")]
 
 
 class SplatPoints:
@@ -156,7 +202,7 @@ class SplatPoints:
     ) -> None:
         self.colors = gfx.Buffer(np.ones((positions.nitems, 4), dtype=np.float32))
         self.material = SplatMaterial(size, opacity, color)
-        geometry = gfx.Geometry(positions=positions, colors=self.colors)
+        geometry = gfx.Geometry(positions=positions, colors=self.colors, under=points_buffer([]))
         self.points = SplattedPoints(geometry, self.material, render_order=render_order)
         self.points.allocate(DEFAULT_CAPACITY)
 
@@ -177,6 +223,29 @@ class SplatPoints:
             self.material.colored = colored
             self.points.allocate(self.points.capacity)
 
+    def set_under(
+        self,
+        points: np.ndarray,
+        color: tuple[float, float, float],
+        size: float,
+        opacity: float,
+    ) -> None:
+        """Draw 2D ``points`` of one colour under these, in the same passes (cheaper than a
+        cloud of their own: one quad less over the panel)."""
+        self.points.geometry.under = points_buffer(points)
+        self.material.set_uniform("under_size", size)
+        self.material.set_uniform("under_opacity", opacity)
+        self.set_under_color(color)
+
+    def set_under_color(self, color: tuple[float, float, float]) -> None:
+        self.material.set_uniform("under_color", (*color, 1.0))
+
+    def set_under_visible(self, visible: bool) -> None:
+        if visible != self.material.under:
+            self.material.under = visible
+            self.points.allocate(self.points.capacity)
+        self.points.visible = self.material.main or visible
+
     def set_style(self, size: float, opacity: float) -> None:
         if float(self.material.uniform_buffer.data["size"]) != size:
             self.material.set_uniform("size", size)
@@ -184,7 +253,8 @@ class SplatPoints:
             self.material.opacity = opacity
 
     def set_visible(self, visible: bool) -> None:
-        self.points.visible = visible
+        self.material.main = visible
+        self.points.visible = visible or self.material.under
 
 
 def fit_splats(scenes: Iterable[gfx.Scene], physical_size: tuple[int, int]) -> None:
@@ -195,13 +265,15 @@ def fit_splats(scenes: Iterable[gfx.Scene], physical_size: tuple[int, int]) -> N
                 child.fit(physical_size)
 
 
-def points_buffer(points: np.ndarray, capacity: int | None = None) -> gfx.Buffer:
+def points_buffer(points: np.ndarray | list, capacity: int | None = None) -> gfx.Buffer:
     """A (capacity, 3) float32 buffer holding 2D ``points`` at z = 0 (NaN rows beyond them
     are not drawn)."""
+    points = np.asarray(points, np.float32).reshape(-1, 2)
     count = len(points) if capacity is None else capacity
+    shown = min(len(points), count)
     positions = np.full((max(count, 1), 3), np.nan, np.float32)
-    positions[: len(points), :2] = points[:count]
-    positions[: len(points), 2] = 0
+    positions[:shown, :2] = points[:shown]
+    positions[:shown, 2] = 0
     return gfx.Buffer(positions)
 
 
@@ -236,3 +308,34 @@ class ParticlesLayer(SplatPoints):
             self.positions = next(b for b in self.buffers if b.data is array)
             self.points.geometry.positions = self.positions
         self.positions.update_full()
+
+
+class UnderLayer:
+    """The faint points of one colour drawn under a cloud, in that cloud's passes (the data
+    under the particles). Owns their visibility; the host layer owns the drawing."""
+
+    def __init__(
+        self,
+        host: SplatPoints,
+        points: np.ndarray,
+        color: tuple[float, float, float],
+        size: float,
+        opacity: float,
+        visible: bool = True,
+    ) -> None:
+        self.host = host
+        self.points = points
+        self.visible = visible
+        host.set_under(points, color, size, opacity)
+        host.set_under_visible(visible)
+
+    @property
+    def objects(self) -> list[gfx.WorldObject]:
+        return []
+
+    def set_visible(self, visible: bool) -> None:
+        self.visible = visible
+        self.host.set_under_visible(visible)
+
+    def set_color(self, color: tuple[float, float, float]) -> None:
+        self.host.set_under_color(color)

@@ -12,7 +12,7 @@ from .density import DensityLayer
 from .lines import MeshLayer, PathsLayer, VectorsLayer
 from .overlays import DataLayer, PreviewLayer, SourceRings, TimeLabel
 from .page import paint_page
-from .particles import ParticlesLayer, fit_splats
+from .particles import ParticlesLayer, UnderLayer, fit_splats
 from .theme import Theme
 
 EXTENT = 3.5
@@ -20,6 +20,8 @@ EXTENT = 3.5
 MAX_PATHS = 32
 PREVIEW_CAPACITY = 4000
 DRAWING_CAPACITY = 100_000
+TARGETS_LOOK = (2.0, 0.25)
+"""Size and opacity of the faint data under the particles."""
 
 
 @dataclass(frozen=True)
@@ -90,11 +92,11 @@ class View:
         self.scenes["data"].add(*self.data_density.objects, *self.data_points.objects)
 
         self.density = DensityLayer(density, EXTENT, theme.density)
-        self.targets = DataLayer(data_points, theme.data, size=2.0, opacity=0.25)
         self.rings = SourceRings(theme.source)
         self.mesh = MeshLayer(mesh_count, theme.mesh)
         self.vectors = VectorsLayer(vector_count, theme.vectors)
         self.particles = ParticlesLayer(positions)
+        self.targets = UnderLayer(self.particles, data_points, theme.data, *TARGETS_LOOK)
         self.paths = PathsLayer(MAX_PATHS, MAX_STEPS, theme.path)
         self.time_label = TimeLabel(theme.text)
         self.preview = PreviewLayer(PREVIEW_CAPACITY, theme.particles)
@@ -126,18 +128,25 @@ class View:
         """Draw from new positions arrays (the number of particles changed)."""
         old = self.particles
         self.particles = ParticlesLayer(positions)
+        self.particles.set_visible(old.material.main)
         self.layers["particles"] = self.particles
         self._swap("main", old, self.particles)
+        targets = self.targets
+        self.targets = UnderLayer(
+            self.particles, targets.points, self.theme.data, *TARGETS_LOOK, targets.visible
+        )
+        self.layers["data"] = self.targets
 
     def set_data(self, density: np.ndarray, points: np.ndarray) -> None:
         """Show a new dataset in the data panel and as faint targets in the main panel."""
         theme = self.theme
         data_density = DensityLayer((density,), EXTENT, theme.data)
         data_points = DataLayer(points, theme.data)
-        targets = DataLayer(points, theme.data, size=2.0, opacity=0.25)
+        targets = UnderLayer(
+            self.particles, points, theme.data, *TARGETS_LOOK, self.targets.visible
+        )
         self._swap("data", self.data_density, data_density)
         self._swap("data", self.data_points, data_points)
-        self._swap("main", self.targets, targets)
         self.data_density, self.data_points, self.targets = data_density, data_points, targets
         self.layers["data"] = targets
 
