@@ -50,8 +50,10 @@ class PathsLayer:
             past.data[row : row + cut + 1, :2] = paths[: cut + 1, k]
             past.data[row : row + cut + 1, 2] = 0
             row += steps + 2
-        future.update_full()
-        past.update_full()
+        # Only the rows written are drawn: a line vertex costs the rasterizer even when NaN.
+        for buffer in (future, past):
+            buffer.draw_range = 0, max(row, 1)
+            buffer.update_range(0, max(row, 1))
 
     def set_visible(self, visible: bool) -> None:
         self.future.visible = self.past.visible = visible
