@@ -33,6 +33,8 @@ models: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_sampling.py --quick --json out/bench_sampling.json
 	$(BIN)/python benchmarks/bench_train.py --quick --json out/bench_train.json
+	$(BIN)/python benchmarks/bench_render.py --quick --json out/bench_render.json
+	$(BIN)/python benchmarks/bench_frame.py --quick --json out/bench_frame.json
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis
