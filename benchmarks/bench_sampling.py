@@ -8,10 +8,16 @@ Implementations (``--impls``, comma-separated):
   compiled         ChunkedMLP with a torch.compile'd chunk kernel (mode "default")
   reduce-overhead  the same with mode "reduce-overhead" (CUDA graphs; CUDA only)
   bf16             the module under bfloat16 autocast; error_vs_eager shows the accuracy kept
+  triton           dexplorer.core.triton_sampler: the whole trajectory in one Triton kernel,
+                   hidden layers in tf32 (CUDA; euler, midpoint and heun only)
+  triton-bf16      the same with bfloat16 hidden layers
+                   (their tensor-core GFLOP/s exceed the float32 matmul peak: vs_peak > 1)
 
     python benchmarks/bench_sampling.py --quick --json out/bench_sampling.json
     python benchmarks/bench_sampling.py --device cuda \
         --impls eager,chunked,compiled,reduce-overhead,bf16
+    python benchmarks/bench_sampling.py --device cuda --presets original --samplers midpoint \
+        --sizes 1000000,4000000 --steps 50 --impls eager,bf16,triton,triton-bf16
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ import time
 import torch
 from common import parser, print_table, timed, write_json
 
+from dexplorer.core import triton_sampler
 from dexplorer.core.fields import NetworkField
 from dexplorer.core.fused import ChunkedMLP
 from dexplorer.core.networks import PRESETS, NetworkConfig, build_network
 from dexplorer.core.objectives import make_objective
-from dexplorer.core.samplers import SAMPLERS, sample
+from dexplorer.core.samplers import SAMPLERS, initial_noise, sample
 from dexplorer.engine.devices import choose_device
 
 EVALUATIONS = {
@@ -39,7 +46,8 @@ EVALUATIONS = {
     "euler_maruyama": 2,
 }
 """Network evaluations per step (Euler-Maruyama asks for the velocity and the noise)."""
-IMPLS = ("eager", "chunked", "compiled", "reduce-overhead", "bf16")
+TRITON_PRECISIONS = {"triton": "tf32", "triton-bf16": "bf16"}
+IMPLS = ("eager", "chunked", "compiled", "reduce-overhead", "bf16", *TRITON_PRECISIONS)
 HEADLINE = ("original", "midpoint", 50_000, 200)
 
 
@@ -62,7 +70,7 @@ def make_field(preset: str, impl: str, device: torch.device) -> NetworkField:
     torch.manual_seed(0)
     network = build_network(preset).to(device).eval().requires_grad_(False)
     field = NetworkField(network, make_objective("flow"))
-    if impl in ("eager", "bf16"):
+    if impl in ("eager", "bf16", *TRITON_PRECISIONS):
         field.fast = None
     elif impl in ("compiled", "reduce-overhead"):
         field.fast = ChunkedMLP(network, compile="default" if impl == "compiled" else impl)
@@ -80,6 +88,10 @@ def measure(preset: str, sampler: str, impl: str, n: int, steps: int, device, re
     )
 
     def run() -> None:
+        if impl in TRITON_PRECISIONS:
+            x0, _ = initial_noise(n, 0, device)  # sample()'s noise: the same trajectories
+            triton_sampler.sample(field, x0, steps, sampler, out, TRITON_PRECISIONS[impl])
+            return
         with autocast:
             sample(field, n, steps, sampler, device=device, out=out)
 
@@ -98,6 +110,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--sizes", help="comma-separated particle counts instead of the defaults")
     p.add_argument("--samplers", help="comma-separated samplers instead of the defaults")
+    p.add_argument(
+        "--presets", help=f"comma-separated presets (default: all of {', '.join(PRESETS)})"
+    )
     p.add_argument("--steps", type=int, help="steps per run instead of 4 to 50 after N")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -123,12 +138,15 @@ def main() -> None:
         sizes = [int(n) for n in args.sizes.split(",")]
     if args.samplers:
         samplers = args.samplers.split(",")
+    presets = args.presets.split(",") if args.presets else list(PRESETS)
+    if set(presets) - set(PRESETS):
+        raise SystemExit(f"--presets takes any of {', '.join(PRESETS)}")
     peak = matmul_peak(device)
     print(f"matmul peak: {peak:.1f} GFLOP/s on {device.type}, {torch.get_num_threads()} threads")
     plan = [
         (preset, sampler, n, args.steps or (10 if args.quick else max(4, min(50, 2_000_000 // n))))
         for n in sizes
-        for preset in PRESETS
+        for preset in presets
         for sampler in samplers
     ]
     plan.insert(0, (*HEADLINE[:3], headline_steps))
@@ -136,6 +154,13 @@ def main() -> None:
     for index, (preset, sampler, n, steps) in enumerate(plan):
         baseline = reference = None
         for impl in impls:
+            if impl in TRITON_PRECISIONS:
+                reason = triton_sampler.unsupported(
+                    make_field(preset, impl, device), sampler, device
+                )
+                if reason:
+                    print(f"  ({impl} skipped for {preset} {sampler}: {reason})")
+                    continue
             rate, final, first = measure(preset, sampler, impl, n, steps, device, repeats)
             baseline = baseline or rate
             reference = final if reference is None else reference

@@ -1,0 +1,137 @@
+"""The Triton trajectory kernel against the eager samplers: on a GPU when there is one, else
+in Triton's CPU interpreter. Skipped where triton is not installed (as on CI)."""
+
+import importlib
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+if DEVICE == "cpu" and "triton" not in sys.modules:
+    # Triton reads this when it is imported (its own library functions are decorated then):
+    # without CUDA the kernels run in its interpreter, for the rest of the test session.
+    os.environ["TRITON_INTERPRET"] = "1"
+triton = pytest.importorskip("triton")
+if DEVICE == "cpu" and not isinstance(
+    importlib.import_module("dexplorer.core._triton_kernels").sample_kernel,
+    triton.runtime.interpreter.InterpretedFunction,
+):
+    pytest.skip(
+        "triton was imported before its interpreter could be chosen", allow_module_level=True
+    )
+
+from dexplorer.core import triton_sampler  # noqa: E402
+from dexplorer.core.fields import NetworkField  # noqa: E402
+from dexplorer.core.networks import build_network  # noqa: E402
+from dexplorer.core.objectives import make_objective  # noqa: E402
+from dexplorer.core.samplers import initial_noise, sample  # noqa: E402
+
+N = 300  # not a multiple of the block: the last program is partly masked
+STEPS = 5
+SEED = 3
+PRECISION = "ieee" if DEVICE == "cpu" else "tf32"
+"""The interpreter runs both exactly; on a GPU "ieee" takes half a minute to compile."""
+TOLERANCE = 1e-5 if DEVICE == "cpu" else 3e-2
+"""A GPU's tf32 rounds the hidden layers' inputs to 11 significant bits."""
+
+
+@pytest.fixture
+def bf16_dot(monkeypatch):
+    """Let the interpreter multiply bfloat16 matrices (it would multiply their raw bits)."""
+    if DEVICE == "cuda":
+        return
+    builder = triton.runtime.interpreter.InterpreterBuilder
+    plain = builder.create_dot
+
+    def widened(handle):
+        if handle.dtype.scalar != triton.language.bfloat16:
+            return handle
+        data = (handle.data.astype(np.uint32) << 16).view(np.float32)
+        return triton.runtime.interpreter.TensorHandle(data, triton.language.float32)
+
+    def create_dot(self, a, b, d, input_precision, max_num_imprecise_acc):
+        return plain(self, widened(a), widened(b), d, input_precision, max_num_imprecise_acc)
+
+    monkeypatch.setattr(builder, "create_dot", create_dot)
+
+
+def network(preset="original", num_classes=0):
+    torch.manual_seed(1)
+    net = build_network(preset, num_classes).eval().requires_grad_(False)
+    with torch.no_grad():  # larger weights: the activations' negative side is used
+        for p in net.parameters():
+            p.mul_(2.0)
+    return net.to(DEVICE)
+
+
+def compare(field, sampler, precision=PRECISION, **options):
+    """(Triton trajectory, eager trajectory) from the same noise."""
+    eager = NetworkField(field.network, field.objective, field.label, field.guidance)
+    eager.fast = None
+    reference = sample(eager, N, STEPS, sampler, seed=SEED, device=DEVICE)
+    x0, _ = initial_noise(N, SEED, DEVICE)
+    got = triton_sampler.sample(field, x0, STEPS, sampler, precision=precision, **options)
+    return got, reference
+
+
+def flow_field(net, label=None, guidance=1.0):
+    return NetworkField(net, make_objective("flow"), label, guidance)
+
+
+@pytest.mark.parametrize("sampler", triton_sampler.SAMPLERS)
+def test_original_matches_eager(sampler):
+    got, reference = compare(flow_field(network()), sampler, block=128)
+    assert got.shape == (STEPS + 1, N, 2)
+    assert torch.equal(got[0], reference[0])
+    assert (got - reference).abs().max() < TOLERANCE
+
+
+def test_bf16_stays_close(bf16_dot):
+    """bfloat16 hidden layers: within a few hundredths of float32 (weights scaled up 2x)."""
+    got, reference = compare(flow_field(network()), "midpoint", "bf16", block=64)
+    error = (got - reference).abs().max()
+    assert 0 < error < 0.1
+
+
+def test_wide_network_with_fourier_time():
+    got, reference = compare(flow_field(network("default")), "midpoint", block=32)
+    assert (got - reference).abs().max() < TOLERANCE
+
+
+@pytest.mark.parametrize(("label", "guidance"), [(1, 1.0), (2, 0.0), (None, 1.0)])
+def test_one_class_or_the_null_class(label, guidance):
+    got, reference = compare(flow_field(network(num_classes=3), label, guidance), "euler")
+    assert (got - reference).abs().max() < TOLERANCE
+
+
+def test_writes_into_out():
+    x0, _ = initial_noise(N, SEED, DEVICE)
+    out = torch.full((STEPS + 1, N, 2), float("nan"), device=DEVICE)
+    result = triton_sampler.sample(flow_field(network()), x0, STEPS, out=out)
+    assert result is out
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize(
+    ("field", "sampler", "reason"),
+    [
+        (NetworkField(network(), make_objective("diffusion")), "midpoint", "velocity"),
+        (flow_field(network()), "rk4", "sampler"),
+        (flow_field(network(num_classes=3), torch.tensor([0, 1])), "euler", "one class"),
+        (flow_field(network(num_classes=3), 1, 2.0), "euler", "guidance"),
+    ],
+)
+def test_unsupported_cases_say_why(field, sampler, reason):
+    assert reason in triton_sampler.unsupported(field, sampler, DEVICE)
+    assert not triton_sampler.available(field, sampler, DEVICE)
+    x0, _ = initial_noise(N, SEED, DEVICE)
+    with pytest.raises(ValueError, match=reason):
+        triton_sampler.sample(field, x0, STEPS, sampler)
+
+
+def test_cpu_needs_the_interpreter(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    assert "CUDA" in triton_sampler.unsupported(flow_field(network()), "midpoint", "cpu")
