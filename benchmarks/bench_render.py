@@ -11,6 +11,7 @@ window presents it instead: see bench_frame.py for the frame as the window draws
 
 from __future__ import annotations
 
+import gc
 import time
 
 import numpy as np
@@ -25,6 +26,7 @@ from dexplorer.state import LAYERS, AppState
 
 def frames_per_second(draw, frames: int) -> float:
     draw()  # warm-up: pipelines compile
+    gc.collect()  # what earlier runs left must not be collected while timing
     start = time.perf_counter()
     for _ in range(frames):
         draw()
@@ -86,7 +88,7 @@ def main() -> None:
     device = choose_device(args.device)
     sizes = args.size or (["1280x720"] if args.quick else ["1280x720", "1920x1080"])
     counts = args.n or ([10_000, 50_000] if args.quick else [10_000, 50_000, 200_000, 1_000_000])
-    frames = 10 if args.quick else 30
+    frames = 20 if args.quick else 30
     rows, layer_rows = [], []
     for size_text in sizes:
         size = parse_size(size_text)
@@ -119,6 +121,9 @@ def main() -> None:
                             "vs_points": alone / baseline,
                         }
                     )
+            app.canvas.close()  # its GPU objects must not weigh on the next app
+            del app
+            gc.collect()
     print()
     print_table(rows, list(rows[0]))
     print()
