@@ -106,7 +106,11 @@ def measure(preset: str, sampler: str, impl: str, n: int, steps: int, device, re
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--impls", default="eager,chunked,compiled", help=", ".join(IMPLS))
+    p.add_argument(
+        "--impls",
+        help=f"eager plus any of {', '.join(IMPLS)} (default: eager,chunked,compiled; "
+        "--quick leaves compiled out: compiling takes 5-30 s here)",
+    )
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--sizes", help="comma-separated particle counts instead of the defaults")
     p.add_argument("--samplers", help="comma-separated samplers instead of the defaults")
@@ -119,7 +123,8 @@ def main() -> None:
     # One compiled kernel per preset, chunk shape and mode: more than dynamo's default limit.
     torch._dynamo.config.cache_size_limit = 64
     device = choose_device(args.device)
-    impls = [i for i in args.impls.split(",") if i]
+    default_impls = "eager,chunked" if args.quick else "eager,chunked,compiled"
+    impls = [i for i in (args.impls or default_impls).split(",") if i]
     unknown = set(impls) - set(IMPLS)
     if unknown or "eager" not in impls:
         raise SystemExit(f"--impls takes eager plus any of {', '.join(IMPLS)}")
