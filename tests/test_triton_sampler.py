@@ -135,3 +135,45 @@ def test_unsupported_cases_say_why(field, sampler, reason):
 def test_cpu_needs_the_interpreter(monkeypatch):
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     assert "CUDA" in triton_sampler.unsupported(flow_field(network()), "midpoint", "cpu")
+
+
+def test_the_trajectory_cache_computes_supported_runs_in_one_launch(monkeypatch):
+    from dexplorer.engine.grids import grid_points
+    from dexplorer.engine.trajectory import RunSpec, TrajectoryCache
+
+    launches = []
+    plain = triton_sampler.sample
+    monkeypatch.setattr(
+        triton_sampler, "sample", lambda *a, **k: (launches.append(a[3]), plain(*a, **k))[1]
+    )
+    field = flow_field(network())
+    mesh = grid_points(3, 2.0, DEVICE)
+    spec = RunSpec(field, "heun", STEPS, N, SEED, extra=mesh)
+    whole = TrajectoryCache(DEVICE, whole_runs=True)
+    whole.start(spec)
+    assert whole.wait(120) and launches == ["heun"]
+    stepwise = TrajectoryCache(DEVICE, whole_runs=False)
+    stepwise.start(spec)
+    assert stepwise.wait(120) and launches == ["heun"]
+    assert (whole.particles - stepwise.particles).abs().max() < TOLERANCE
+    assert torch.equal(whole.extra, stepwise.extra)  # the mesh goes step by step in both
+    assert whole.state.ready == STEPS
+
+
+def test_the_cache_steps_through_runs_the_kernel_cannot_do():
+    from dexplorer.engine.trajectory import RunSpec, TrajectoryCache, whole_run_kernel
+
+    labels = torch.arange(N, device=DEVICE) % 3
+    cases = [
+        RunSpec(flow_field(network()), "rk4", STEPS, N),
+        RunSpec(flow_field(network(num_classes=3), labels), "midpoint", STEPS, N),
+    ]
+    for spec in cases:
+        particles = torch.empty(STEPS + 1, N, 2, device=DEVICE)
+        assert whole_run_kernel(spec, particles) is None
+        assert whole_run_kernel(RunSpec(flow_field(network()), "heun", STEPS, N), particles)
+        half = particles.half()
+        assert whole_run_kernel(RunSpec(flow_field(network()), "heun", STEPS, N), half) is None
+    cache = TrajectoryCache(DEVICE, whole_runs=True)
+    cache.start(cases[0])
+    assert cache.wait(120) and cache.state.ready == STEPS

@@ -8,13 +8,15 @@ import math
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from ..core.fields import Field
+from ..core.fields import Field, NetworkField
 from ..core.samplers import SamplerSettings, get_sampler, initial_noise, time_grid
 from .devices import available_memory
 
@@ -80,6 +82,21 @@ class CacheState:
     generation: int = 0
 
 
+def whole_run_kernel(spec: RunSpec, particles: Tensor) -> Callable[..., Tensor] | None:
+    """The Triton kernel that computes every step in one launch, where it can run this
+    spec (a flow network field on a GPU, one class for all particles, euler, midpoint or
+    heun, a float32 cache), else ``None``. tf32 on a GPU keeps positions within 3e-4 of
+    float32 (core/triton_sampler.py)."""
+    from ..core import triton_sampler
+
+    if not isinstance(spec.field, NetworkField) or particles.dtype != torch.float32:
+        return None
+    if triton_sampler.unsupported(spec.field, spec.sampler, particles.device) is not None:
+        return None
+    precision = "tf32" if particles.device.type == "cuda" else "ieee"  # ieee: interpreter
+    return partial(triton_sampler.sample, precision=precision)
+
+
 class TrajectoryCache:
     """Owns the trajectory tensors ([steps + 1, n, 2] for particles and for extra points) on
     the torch device, and the worker thread that fills them step by step.
@@ -88,9 +105,17 @@ class TrajectoryCache:
     waits: :meth:`interpolate` reads whatever steps are ready.
     """
 
-    def __init__(self, device: torch.device | str = "cpu", batch_steps: int = 4) -> None:
+    def __init__(
+        self,
+        device: torch.device | str = "cpu",
+        batch_steps: int = 4,
+        whole_runs: bool | None = None,
+    ) -> None:
         self.device = torch.device(device)
         self.batch_steps = batch_steps
+        self.whole_runs = self.device.type == "cuda" if whole_runs is None else whole_runs
+        """Whether runs the Triton kernel supports are computed in one launch (on a GPU;
+        on the CPU only under Triton's interpreter, for tests)."""
         self._current = _Run(None, None, None, CacheState())
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
@@ -194,12 +219,16 @@ class TrajectoryCache:
         grid = time_grid(spec.steps)
         y = None if extra is None else spec.extra.to(self.device, torch.float32)
         extra_field = spec.extra_field or spec.field
+        whole = whole_run_kernel(spec, particles) if self.whole_runs else None
         with torch.inference_mode():
+            if whole is not None:  # every step at once; the loop below does the mesh
+                whole(spec.field, x, spec.steps, spec.sampler, out=particles)
             for i in range(spec.steps):
                 if cancel.is_set():
                     return
-                x = step(spec.field, x, grid[i], grid[i + 1], settings)
-                particles[i + 1] = x
+                if whole is None:
+                    x = step(spec.field, x, grid[i], grid[i + 1], settings)
+                    particles[i + 1] = x
                 if y is not None:
                     y = step(extra_field, y, grid[i], grid[i + 1], settings)
                     extra[i + 1] = y
