@@ -1,5 +1,6 @@
-"""Session files (TOML): the settings, the look, the time, and where the custom data and the
-trained model are, so a lesson can be reopened exactly as it was left."""
+"""Session files (TOML): the settings, the look, the time, the comparison's panels, and where
+the custom data and the trained model are, so a lesson can be reopened exactly as it was
+left."""
 
 from __future__ import annotations
 
@@ -42,7 +43,10 @@ def save_session(state: AppState, path: Path) -> None:
     """Write ``path`` (TOML) and, beside it, the custom points (JSON) and the trained model
     (safetensors) when the session uses them."""
     path = Path(path)
-    lines = [f"format = {_toml_value(FORMAT)}", "version = 1", f"t = {state.t!r}", ""]
+    lines = [f"format = {_toml_value(FORMAT)}", "version = 1", f"t = {state.t!r}"]
+    if state.panels:  # the comparison on screen, as --compare specs
+        lines.append(f"compare = [{', '.join(_toml_value(p.spec) for p in state.panels)}]")
+    lines.append("")
     lines.append("[settings]")
     for item in fields(Settings):
         value = getattr(state.settings, item.name)
@@ -115,11 +119,17 @@ def apply_session(state: AppState, path: Path, device: str = "cpu") -> bool:
         return False
     trial = AppState(custom=custom, trained=trained)
     trial.change(**{f.name: getattr(settings, f.name) for f in fields(Settings)})
+    compare = info.get("compare", [])
+    if not isinstance(compare, list) or not all(isinstance(spec, str) for spec in compare):
+        trial.message = f"compare = {compare!r} must be a list of panel specs"
+    elif compare and not trial.message:
+        trial.set_panels(compare)
     if trial.message:
         state.message = f"session {path}: {trial.message}"
         return False
     state.custom, state.trained = custom, trained
     state.settings = trial.settings
+    state.panels = trial.panels
     look = info.get("look", {})
     for name, shown in look.get("visible", {}).items():
         if name in state.look.visible:

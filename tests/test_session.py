@@ -50,6 +50,9 @@ def test_a_saved_session_reopens_as_it_was(lesson):
         ('format = "dexplorer-session"\n[settings]\ndataset = "custom"', "no custom dataset"),
         ('format = "dexplorer-session"\n[files]\ndata = "gone.json"', "gone.json"),
         ('format = "dexplorer-session"\n[files]\nmodel = "gone.safetensors"', "gone.safetensors"),
+        ('format = "dexplorer-session"\ncompare = "flow"', "list of panel specs"),
+        ('format = "dexplorer-session"\ncompare = ["flow:heun:50"]', "2 or 4 panels"),
+        ('format = "dexplorer-session"\ncompare = ["flow:heun:50", "flow:warp:9"]', "warp"),
     ],
 )
 def test_bad_sessions_say_why_and_change_nothing(tmp_path, text, reason):
@@ -61,6 +64,21 @@ def test_bad_sessions_say_why_and_change_nothing(tmp_path, text, reason):
     assert not apply_session(state, path)
     assert reason in state.message
     assert state.settings is before and state.revision == revision and state.custom is None
+
+
+def test_a_comparison_is_saved_and_reopened(tmp_path):
+    state = AppState()
+    specs = ["flow:heun:50", "diffusion:ddim:20:eta=0.3", "exact:euler:8", "diffusion:ddpm:100"]
+    assert state.set_panels(specs), state.message
+    path = tmp_path / "compare.toml"
+    save_session(state, path)
+    reopened = AppState()
+    assert apply_session(reopened, path), reopened.message
+    assert [panel.spec for panel in reopened.panels] == specs
+    assert reopened.panels == state.panels
+    single = AppState()
+    save_session(single, path)
+    assert apply_session(reopened, path) and reopened.panels == []
 
 
 def test_cli_opens_a_session_or_says_why(lesson, capsys, tmp_path):
