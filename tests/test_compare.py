@@ -144,7 +144,7 @@ def test_each_panel_measures_its_energy_distance_to_the_data(comparison):
         assert run.quality is not None and np.isfinite(run.quality.distance)
         assert run.quality == direct
         assert 0.5 < run.quality.ratio < 5.0  # trained models: near the data
-        assert run.quality.text.startswith("ED ") and "x data" in run.quality.text
+        assert run.quality.text == f"ED {run.quality.ratio:.1f}x data-vs-data"
 
 
 def test_quality_improves_with_steps_on_the_exact_field():
