@@ -68,12 +68,20 @@ fn main(
     $$ else
         let color = vec3<f32>(0.0);
     $$ endif
+    // Pixels wholly inside the disc share one depth; only the rim needs a logarithm.
+    let inner = u32(-log(1.0 - opacity) * SCALE + 0.5);
+    let outer = (radius + 0.5) * (radius + 0.5);
+    let core = max(radius - 0.5, 0.0) * max(radius - 0.5, 0.0);
     for (var y = lo.y; y <= hi.y; y = y + 1) {
         for (var x = lo.x; x <= hi.x; x = x + 1) {
-            let d = distance(vec2<f32>(f32(x) + 0.5, f32(y) + 0.5), centre);
-            let coverage = clamp(radius + 0.5 - d, 0.0, 1.0);
-            if (coverage > 0.0) {
-                let depth = u32(-log(1.0 - opacity * coverage) * SCALE + 0.5);
+            let offset = vec2<f32>(f32(x) + 0.5, f32(y) + 0.5) - centre;
+            let d2 = dot(offset, offset);
+            if (d2 < outer) {
+                var depth = inner;
+                if (d2 > core) {
+                    let coverage = clamp(radius + 0.5 - sqrt(d2), 0.0, 1.0);
+                    depth = u32(-log(1.0 - opacity * coverage) * SCALE + 0.5);
+                }
                 add(u32(y) * u32(size.x) + u32(x), depth, color);
             }
         }
