@@ -397,3 +397,25 @@ def test_a_paused_frame_does_not_recompute_positions_or_density(app, monkeypatch
     expected = np.asarray(app.simulation.positions.array).copy()
     app.simulation.update_positions(0.4)
     assert np.array_equal(np.asarray(app.simulation.positions.array), expected)
+
+
+def test_side_panels_are_cached_and_redrawn_when_theme_or_data_change():
+    from dexplorer.headless import offscreen_app
+    from dexplorer.scene.theme import THEMES
+
+    state = AppState()
+    state.change(n=300, steps=5)
+    app = offscreen_app(state, (360, 240), "cpu", ui=False)
+    x, y, w, h = (round(v) for v in app.view.panels.data)
+    for name, theme in THEMES.items():
+        state.look.theme = name
+        image = app.screenshot()[..., :3].astype(int)
+        corner = image[y + 1, x + 1]  # inside the data panel, outside the smiley
+        assert np.abs(corner - np.round(np.array(theme.background) * 255)).max() <= 2, name
+    state.look.theme = "light"
+    before = app.screenshot()[y : y + h, x : x + w, :3].astype(int)
+    cache = app.view.caches["data"]
+    assert not cache.stale  # drawn once, then shown as it is
+    assert state.change(dataset="moons")
+    after = app.screenshot()[y : y + h, x : x + w, :3].astype(int)
+    assert np.abs(after - before).max(axis=2).mean() > 1  # the new data is drawn

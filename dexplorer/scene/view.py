@@ -8,6 +8,7 @@ import numpy as np
 import pygfx as gfx
 
 from ..core.samplers import MAX_STEPS
+from .cache import PanelCache
 from .density import DensityLayer
 from .lines import MeshLayer, PathsLayer, VectorsLayer
 from .overlays import DataLayer, PreviewLayer, SourceRings, TimeLabel
@@ -20,6 +21,8 @@ EXTENT = 3.5
 MAX_PATHS = 32
 PREVIEW_CAPACITY = 4000
 DRAWING_CAPACITY = 100_000
+SIDE_PANELS = ("source", "data")
+"""Panels that change only with the data, the theme or their size (drawn from a cache)."""
 TARGETS_LOOK = (2.0, 0.25)
 """Size and opacity of the faint data under the particles."""
 
@@ -115,6 +118,7 @@ class View:
         self.scenes["main"].add(
             *self.time_label.objects, *self.preview.objects, *self.drawing.objects
         )
+        self.caches = {name: PanelCache(renderer, theme.background) for name in SIDE_PANELS}
         self.controller = gfx.PanZoomController(
             self.cameras["main"], register_events=self.viewports["main"]
         )
@@ -148,6 +152,7 @@ class View:
         self._swap("data", self.data_density, data_density)
         self._swap("data", self.data_points, data_points)
         self.data_density, self.data_points, self.targets = data_density, data_points, targets
+        self.caches["data"].mark_stale()
         self.layers["data"] = targets
 
     def set_layout(self, panels: Layout) -> None:
@@ -161,6 +166,8 @@ class View:
         """Recolour everything for another theme (the particles' colours are set apart)."""
         self.theme = theme
         paint_page(self.renderer, theme.background)
+        for cache in self.caches.values():
+            cache.mark_stale(theme.background)
         self.source_density.set_color(theme.source)
         self.data_density.set_color(theme.data)
         self.density.set_color(theme.density)
@@ -209,7 +216,10 @@ class View:
         world = self.screen_to_world(label_x, label_y)
         self.time_label.text.local.position = (*world, 1)
         fit_splats(self.scenes.values(), self.renderer.physical_size)
-        # The source panel comes first and always draws its density, so the frame is cleared.
+        # The source panel comes first and always draws something, so the frame is cleared.
         for name, scene in self.scenes.items():
-            self.viewports[name].render(scene, self.cameras[name])
+            if name in self.caches:
+                self.caches[name].show(self.viewports[name], scene, self.cameras[name])
+            else:
+                self.viewports[name].render(scene, self.cameras[name])
         self.renderer.flush()
