@@ -291,7 +291,7 @@ class App:
             panel.set_particles(sim.positions.arrays)
             self._panel_colors[index] = None
         if panel.data_points is not sim.dataset.points:
-            panel.set_data(sim.dataset.points, THEMES[look.theme])
+            panel.set_data(sim.dataset.points)
         sim.update_positions(state.t)
         sim.positions.sync()
         panel.particles.update(sim.positions.array)

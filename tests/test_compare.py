@@ -5,6 +5,7 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
+from test_scene import _adapter_problem
 
 from dexplorer.cli import main
 from dexplorer.comparison import Panel, parse_panel
@@ -195,16 +196,6 @@ def test_a_panel_that_does_not_fit_goes_back_and_says_why(monkeypatch):
 
 
 # --- rendering -------------------------------------------------------------------------------
-
-
-def _adapter_problem() -> str:
-    try:
-        import wgpu
-
-        wgpu.gpu.request_adapter_sync()
-    except Exception as error:  # the message says what is missing
-        return f"no GPU adapter: {error}"
-    return ""
 
 
 needs_gpu = pytest.mark.skipif(bool(_adapter_problem()), reason=_adapter_problem())

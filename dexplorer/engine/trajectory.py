@@ -16,6 +16,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from ..core import triton_sampler
 from ..core.fields import Field, NetworkField
 from ..core.samplers import SamplerSettings, get_sampler, initial_noise, time_grid
 from .devices import available_memory
@@ -87,8 +88,6 @@ def whole_run_kernel(spec: RunSpec, particles: Tensor) -> Callable[..., Tensor] 
     spec (a flow network field on a GPU, one class for all particles, euler, midpoint or
     heun, a float32 cache), else ``None``. tf32 on a GPU keeps positions within 3e-4 of
     float32 (core/triton_sampler.py)."""
-    from ..core import triton_sampler
-
     if not isinstance(spec.field, NetworkField) or particles.dtype != torch.float32:
         return None
     if triton_sampler.unsupported(spec.field, spec.sampler, particles.device) is not None:

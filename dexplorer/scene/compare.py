@@ -127,19 +127,15 @@ class ComparePanel:
 
     def set_particles(self, positions: tuple[np.ndarray, ...]) -> None:
         """Draw from new positions arrays (the number of particles changed)."""
-        old, data = self.particles, self.layers["data"]
+        old = self.particles
         self._swap("particles", ParticlesLayer(positions))
         self.particles.set_visible(old.material.main)
-        self.layers["data"] = UnderLayer(
-            self.particles, data.points, self.theme_data, *TARGETS_LOOK, data.visible
-        )
+        self.layers["data"] = self.layers["data"].moved_to(self.particles)
         self.positions = positions
 
-    def set_data(self, points: np.ndarray, theme: Theme) -> None:
+    def set_data(self, points: np.ndarray) -> None:
         """Show new data points faintly under the particles."""
-        visible = self.layers["data"].visible
-        self.layers["data"] = UnderLayer(self.particles, points, theme.data, *TARGETS_LOOK, visible)
-        self.theme_data = theme.data
+        self.layers["data"].set_points(points)
         self.data_points = points
 
     def _swap(self, name: str, layer: object) -> None:
@@ -150,7 +146,6 @@ class ComparePanel:
     def set_theme(self, theme: Theme) -> None:
         self.density.set_color(theme.density)
         self.layers["data"].set_color(theme.data)
-        self.theme_data = theme.data
         self.layers["source"].line.material.color = (*theme.source, 1.0)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pygfx as gfx
 
-from .particles import SplatPoints, points_buffer
+from .particles import SplatPoints, fill_points, points_buffer
 
 
 class DataLayer(SplatPoints):
@@ -32,11 +32,7 @@ class PreviewLayer(SplatPoints):
 
     def update(self, samples: np.ndarray) -> None:
         buffer = self.points.geometry.positions
-        data = buffer.data
-        count = min(len(samples), len(data))
-        data[:] = np.nan
-        data[:count, :2] = samples[:count]
-        data[:count, 2] = 0
+        fill_points(buffer.data, samples)
         buffer.update_full()
 
 

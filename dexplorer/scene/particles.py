@@ -265,15 +265,21 @@ def fit_splats(scenes: Iterable[gfx.Scene], physical_size: tuple[int, int]) -> N
                 child.fit(physical_size)
 
 
-def points_buffer(points: np.ndarray | list, capacity: int | None = None) -> gfx.Buffer:
-    """A (capacity, 3) float32 buffer holding 2D ``points`` at z = 0 (NaN rows beyond them
-    are not drawn)."""
+def fill_points(positions: np.ndarray, points: np.ndarray | list) -> None:
+    """Write 2D ``points`` at z = 0 into the (m, 3) ``positions`` (as many as fit), and NaN
+    (not drawn) in the rows after them."""
     points = np.asarray(points, np.float32).reshape(-1, 2)
-    count = len(points) if capacity is None else capacity
-    shown = min(len(points), count)
-    positions = np.full((max(count, 1), 3), np.nan, np.float32)
+    shown = min(len(points), len(positions))
+    positions[shown:] = np.nan
     positions[:shown, :2] = points[:shown]
     positions[:shown, 2] = 0
+
+
+def points_buffer(points: np.ndarray | list, capacity: int | None = None) -> gfx.Buffer:
+    """A (capacity, 3) float32 buffer holding 2D ``points`` (all of them by default)."""
+    count = len(np.asarray(points).reshape(-1, 2)) if capacity is None else capacity
+    positions = np.empty((max(count, 1), 3), np.float32)
+    fill_points(positions, points)
     return gfx.Buffer(positions)
 
 
@@ -324,18 +330,27 @@ class UnderLayer:
         visible: bool = True,
     ) -> None:
         self.host = host
-        self.points = points
+        self.color, self.size, self.opacity = color, size, opacity
         self.visible = visible
-        host.set_under(points, color, size, opacity)
+        self.set_points(points)
         host.set_under_visible(visible)
 
     @property
     def objects(self) -> list[gfx.WorldObject]:
         return []
 
+    def set_points(self, points: np.ndarray) -> None:
+        self.points = points
+        self.host.set_under(points, self.color, self.size, self.opacity)
+
+    def moved_to(self, host: SplatPoints) -> UnderLayer:
+        """The same points, look and visibility under another host (new particles)."""
+        return UnderLayer(host, self.points, self.color, self.size, self.opacity, self.visible)
+
     def set_visible(self, visible: bool) -> None:
         self.visible = visible
         self.host.set_under_visible(visible)
 
     def set_color(self, color: tuple[float, float, float]) -> None:
+        self.color = color
         self.host.set_under_color(color)

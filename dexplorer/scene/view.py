@@ -135,25 +135,18 @@ class View:
         self.particles.set_visible(old.material.main)
         self.layers["particles"] = self.particles
         self._swap("main", old, self.particles)
-        targets = self.targets
-        self.targets = UnderLayer(
-            self.particles, targets.points, self.theme.data, *TARGETS_LOOK, targets.visible
-        )
-        self.layers["data"] = self.targets
+        self.targets = self.layers["data"] = self.targets.moved_to(self.particles)
 
     def set_data(self, density: np.ndarray, points: np.ndarray) -> None:
         """Show a new dataset in the data panel and as faint targets in the main panel."""
         theme = self.theme
         data_density = DensityLayer((density,), EXTENT, theme.data)
         data_points = DataLayer(points, theme.data)
-        targets = UnderLayer(
-            self.particles, points, theme.data, *TARGETS_LOOK, self.targets.visible
-        )
+        self.targets.set_points(points)
         self._swap("data", self.data_density, data_density)
         self._swap("data", self.data_points, data_points)
-        self.data_density, self.data_points, self.targets = data_density, data_points, targets
+        self.data_density, self.data_points = data_density, data_points
         self.caches["data"].mark_stale()
-        self.layers["data"] = targets
 
     def set_layout(self, panels: Layout) -> None:
         self.panels = panels
@@ -215,7 +208,7 @@ class View:
         label_x, label_y, _ = self._label_anchor
         world = self.screen_to_world(label_x, label_y)
         self.time_label.text.local.position = (*world, 1)
-        fit_splats(self.scenes.values(), self.renderer.physical_size)
+        fit_splats([self.scenes["main"]], self.renderer.physical_size)  # the side panels: cached
         # The source panel comes first and always draws something, so the frame is cleared.
         for name, scene in self.scenes.items():
             if name in self.caches:
