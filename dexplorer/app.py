@@ -4,6 +4,7 @@ canvas, a window or an offscreen one."""
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from .engine.devices import describe_device
 from .engine.simulation import Simulation
 from .recording import Recorder, stamped
 from .scene.compare import ComparePanel, CompareView, compare_layout
+from .scene.density import DensityLayer
+from .scene.particles import ParticlesLayer
 from .scene.theme import THEMES
 from .scene.view import View, layout
 from .state import AppState
@@ -103,8 +106,8 @@ class App:
             state.custom = state.drawing.dataset()  # restored: offered as "custom"
         self._last = time.perf_counter()
         self._colors_for: tuple | None = None
-        self._positions_for: tuple | None = None
-        """What the particles and density show: (run, t, steps ready, density shown)."""
+        self._shown: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        """What each particles layer and its density show: (run, t, steps ready, density)."""
         self.comparison: Comparison | None = None
         """The comparison panels' engine, while the state has panels."""
         self.compare_view: CompareView | None = None
@@ -166,18 +169,7 @@ class App:
         visible = state.look.visible
         for name, shown in visible.items():
             view.set_visible(name, shown)
-        run = sim.cache.state
-        key = (run, t, run.ready, visible["density"])
-        drawn = self._positions_for  # paused on a finished run: nothing to redo
-        if drawn is None or drawn[0] is not run or drawn[1:] != key[1:]:
-            self._positions_for = key
-            sim.update_positions(t)
-            sim.positions.sync()
-            view.particles.update(sim.positions.array)
-            if visible["density"]:
-                sim.update_density()
-                sim.density.sync()
-                view.density.update(sim.density.array)
+        self._show_time(sim, view.particles, view.density, t, visible["density"])
         if visible["mesh"]:
             view.mesh.update(sim.mesh(t))
         if visible["vectors"]:
@@ -201,6 +193,30 @@ class App:
         self.status.computed, self.status.wanted = computed, wanted
         exact = state.settings.model == "exact"
         self.status.class_names = () if exact else sim.dataset.class_names
+
+    def _show_time(
+        self,
+        sim: Simulation,
+        particles: ParticlesLayer,
+        density: DensityLayer,
+        t: float,
+        with_density: bool,
+    ) -> None:
+        """Bring ``particles`` (and ``density`` when shown) to time t from ``sim``, unless
+        they already show t of the same run with the same steps ready (paused)."""
+        run = sim.cache.state
+        key = (t, run.ready, with_density)
+        drawn = self._shown.get(particles)
+        if drawn is not None and drawn[0] is run and drawn[1:] == key:
+            return
+        self._shown[particles] = (run, *key)
+        sim.update_positions(t)
+        sim.positions.sync()
+        particles.update(sim.positions.array)
+        if with_density:
+            sim.update_density()
+            sim.density.sync()
+            density.update(sim.density.array)
 
     def _apply_look(self) -> None:
         """Theme and presentation scale, when they changed."""
@@ -292,15 +308,9 @@ class App:
             self._panel_colors[index] = None
         if panel.data_points is not sim.dataset.points:
             panel.set_data(sim.dataset.points)
-        sim.update_positions(state.t)
-        sim.positions.sync()
-        panel.particles.update(sim.positions.array)
+        self._show_time(sim, panel.particles, panel.density, state.t, look.visible["density"])
         for name, layer in panel.layers.items():
             layer.set_visible(look.visible[name])
-        if look.visible["density"]:
-            sim.update_density()
-            sim.density.sync()
-            panel.density.update(sim.density.array)
         panel.particles.set_style(look.point_size * look.ui_scale, look.opacity)
         key = (look.color_mode, sim.settings, look.theme)
         if key != self._panel_colors[index]:

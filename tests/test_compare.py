@@ -207,6 +207,31 @@ def panel_pixels(app, image, index):
 
 
 @needs_gpu
+def test_a_paused_comparison_does_not_recompute_its_panels(monkeypatch):
+    from dexplorer.headless import offscreen_app
+
+    state = AppState()
+    state.change(n=400, steps=6, dataset="moons")
+    assert state.set_panels(["flow:euler:6", "flow:heun:6"])
+    app = offscreen_app(state, (400, 240), "cpu", ui=False)
+    app.settle()
+    calls = []
+    for run in app.comparison.runs:
+        sim = run.simulation
+        original = sim.update_positions
+        monkeypatch.setattr(sim, "update_positions", lambda t, f=original: (calls.append(t), f(t)))
+    state.playing = False
+    state.set_time(0.5)
+    app.update()
+    assert calls == [0.5, 0.5]
+    app.update()
+    assert calls == [0.5, 0.5]  # same t, same finished runs
+    state.set_time(0.75)
+    app.update()
+    assert calls == [0.5, 0.5, 0.75, 0.75]
+
+
+@needs_gpu
 def test_rendered_panels_agree_at_t0_and_differ_at_t1():
     from dexplorer.headless import offscreen_app
 
