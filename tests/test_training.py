@@ -120,11 +120,12 @@ def test_ot_coupled_flow_training_runs():
 
 
 def test_default_settings_learn_the_smiley_in_a_short_step_budget():
-    """The defaults are tuned for runs of a few seconds: 600 steps (about 3 s on two CPU
-    cores) reach the quality threshold on a held-out draw of the smiley face."""
+    """The defaults are tuned for runs of a few seconds: 800 steps reach the quality
+    threshold on a held-out draw of the smiley face. That is 3 s at 3.75 ms a step; two CPU
+    cores here take 2.1-3.5 ms (``benchmarks/bench_train.py`` times it)."""
     data = make_dataset("smiley", n=20000, seed=0)
     trainer = Trainer(data, TrainSettings())
-    assert trainer.run(steps=600).stopped == "budget"
+    assert trainer.run(steps=800).stopped == "budget"
     held_out = make_dataset("smiley", n=20000, seed=1).points
     ratio, _ = quality_ratio(trainer.samples(4000, 32), held_out, 2000, seed=1)
     assert ratio < 1.5, ratio

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import Tensor
-from torch.nn import functional as F
 
+from .backprop import MSEBackprop
 from .checkpoints import Checkpoint
 from .coupling import ot_pair
 from .datasets import Dataset
@@ -118,6 +118,7 @@ class Trainer:
             fused=self.device.type in ("cpu", "cuda"),
         )
         self.generator = torch.Generator(self.device).manual_seed(settings.seed)
+        self.backprop = MSEBackprop(self.network)
         self.points = torch.as_tensor(dataset.points, device=self.device)
         labels = dataset.labels
         self.labels = None if labels is None else torch.as_tensor(labels, device=self.device)
@@ -183,20 +184,20 @@ class Trainer:
             group["lr"] = self._learning_rate(fraction)
         x1, noise, t, labels = self._batch()
         xt = self.objective.path.sample(x1, noise, t)
-        prediction = self.network(xt, t, labels) + self.objective.skip(xt, t)
-        loss = F.mse_loss(prediction, self.objective.target(x1, noise, t))
-        value = float(loss.detach())
+        target = self.objective.target(x1, noise, t)
+        loss = self.backprop(xt, t, labels, self.objective.skip(xt, t), target)
+        value = float(loss)
         if not math.isfinite(value):
             raise TrainingError(f"the loss became {value}")
         # Only weights whose loss came out finite enter the average.
         decay = min(self.settings.ema_decay, (1 + self.step) / (10 + self.step))
         with torch.no_grad():
             torch._foreach_lerp_(self.averages, self.parameters, 1 - decay)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(self.parameters, 1.0, foreach=True)
-        if not torch.isfinite(norm):
-            raise TrainingError("the gradient became infinite")
+            gradients = [p.grad for p in self.parameters]
+            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(gradients)))
+            if not torch.isfinite(norm):
+                raise TrainingError("the gradient became infinite")
+            torch._foreach_mul_(gradients, torch.clamp(1.0 / (norm + 1e-6), max=1.0))
         self.optimizer.step()
         self.step += 1
         return value

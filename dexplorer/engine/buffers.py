@@ -47,7 +47,10 @@ class SharedArray:
         self.front = 0
         self._pending: int | None = None
         if self.copies:
-            self.target: Tensor = torch.zeros(self.hosts[0][..., columns].shape, device=self.device)
+            # The device tensor has the host arrays' full shape, so each copy is one
+            # contiguous (asynchronous) transfer; the engine writes its columns.
+            self.source = torch.zeros(shape, device=self.device)
+            self.target: Tensor = self.source[..., columns]
             self._events = [torch.cuda.Event() if pinned else None for _ in range(count)]
         else:
             self.target = self.hosts[0][..., columns]
@@ -62,7 +65,7 @@ class SharedArray:
         if not self.copies:
             return
         back = 1 - self.front
-        self.hosts[back][..., self.columns].copy_(self.target, non_blocking=True)
+        self.hosts[back].copy_(self.source, non_blocking=True)
         if self._events[back] is not None:
             self._events[back].record()
         self._pending = back
