@@ -400,7 +400,7 @@ class App:
         x, y = event["x"], event["y"]
         if self.state.mode == "draw":
             if event["event_type"] == "pointer_down":
-                if self.view.viewports["main"].is_inside(x, y):
+                if self.view.viewport.is_inside(x, y):
                     self.state.drawing.begin(*self.view.screen_to_world(x, y))
             else:
                 self.state.finish_stroke()
@@ -411,7 +411,7 @@ class App:
         press, self._press = self._press, None
         if press is None or np.hypot(x - press[0], y - press[1]) > CLICK_TOLERANCE:
             return
-        if not self.view.viewports["main"].is_inside(x, y):
+        if not self.view.viewport.is_inside(x, y):
             return
         self.select_at(x, y, add="Shift" in event.get("modifiers", ()))
 

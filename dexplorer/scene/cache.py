@@ -1,8 +1,10 @@
-"""Panels drawn once into a texture and shown as one quad until something in them changes.
+"""Panels drawn once into a texture and shown as quads until something in them changes.
 
 The side panels (the source and the data) change only with the data, the theme or their
 size, but a frame clears the whole target and would draw their densities, rings and points
-again; on a software rasterizer that is several milliseconds a frame.
+again; on a software rasterizer that is several milliseconds a frame. Their textures are
+shown by one render call for all of them (each render call has a cost of its own, about
+2-3 ms on a software rasterizer).
 """
 
 from __future__ import annotations
@@ -16,18 +18,15 @@ from .particles import fit_splats
 
 class PanelCache:
     """Owns a texture of one panel's size, the renderer that draws the panel's scene into it
-    when it is marked stale, and the textured quad (with its scene and camera) that shows it
-    in the panel's viewport."""
+    when it is marked stale, and the textured quad that shows it (in the logical pixels of
+    a :class:`CachedPanels` frame)."""
 
     def __init__(self, renderer: gfx.WgpuRenderer, background: tuple[float, float, float]):
         self.renderer = renderer
         self.background = background
         self.size = (0, 0)
         self.stale = True
-        self.quad = gfx.Mesh(gfx.plane_geometry(2, 2), gfx.MeshBasicMaterial(pick_write=False))
-        self.scene = gfx.Scene()
-        self.scene.add(self.quad)
-        self.camera = gfx.OrthographicCamera(2, 2, maintain_aspect=False)
+        self.quad = gfx.Mesh(gfx.plane_geometry(1, 1), gfx.MeshBasicMaterial(pick_write=False))
         self._target: gfx.WgpuRenderer | None = None
 
     def mark_stale(self, background: tuple[float, float, float] | None = None) -> None:
@@ -36,11 +35,14 @@ class PanelCache:
             self.background = background
         self.stale = True
 
-    def show(self, viewport: gfx.Viewport, scene: gfx.Scene, camera: gfx.Camera) -> None:
-        """Draw ``scene`` into the texture if it is stale or the panel changed size, then
-        show the texture in ``viewport``."""
+    def refresh(
+        self, rect: tuple[float, float, float, float], scene: gfx.Scene, camera: gfx.Camera
+    ) -> None:
+        """Draw ``scene`` into the texture if it is stale or the panel changed size, and put
+        the quad over ``rect`` (x, y, w, h in logical pixels, y down)."""
+        x, y, w, h = rect
         ratio = self.renderer.pixel_ratio
-        size = tuple(max(int(v * ratio + 0.4999), 1) for v in viewport.rect[2:])
+        size = (max(int(w * ratio + 0.4999), 1), max(int(h * ratio + 0.4999), 1))
         if size != self.size:
             self._resize(size, ratio)
         if self.stale:
@@ -48,7 +50,8 @@ class PanelCache:
             fit_splats([scene], size)
             self._target.render(scene, camera)
             self.stale = False
-        viewport.render(self.scene, self.camera)
+        self.quad.local.position = (x + w / 2, y + h / 2, 0)
+        self.quad.local.scale = (w, -h, 1)  # y runs down the frame, up the texture
 
     def _resize(self, size: tuple[int, int], ratio: float) -> None:
         usage = wgpu.TextureUsage.RENDER_ATTACHMENT | wgpu.TextureUsage.TEXTURE_BINDING
@@ -60,3 +63,40 @@ class PanelCache:
         self.quad.material.map = gfx.TextureMap(texture, filter="nearest")
         self.size = size
         self.stale = True
+
+
+class CachedPanels:
+    """Owns the :class:`PanelCache` of each cached panel and the frame scene (with its
+    screen-pixel camera) that shows all of their quads in one render call."""
+
+    def __init__(
+        self, renderer: gfx.WgpuRenderer, names: tuple[str, ...], background: tuple
+    ) -> None:
+        self.renderer = renderer
+        self.panels = {name: PanelCache(renderer, background) for name in names}
+        self.scene = gfx.Scene()
+        self.scene.add(*(panel.quad for panel in self.panels.values()))
+        self.camera = gfx.ScreenCoordsCamera(invert_y=True)
+
+    def __getitem__(self, name: str) -> PanelCache:
+        return self.panels[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.panels
+
+    def mark_stale(self, background: tuple[float, float, float] | None = None) -> None:
+        """Draw every panel again before they are next shown."""
+        for panel in self.panels.values():
+            panel.mark_stale(background)
+
+    def render(
+        self,
+        rects: dict[str, tuple[float, float, float, float]],
+        scenes: dict[str, gfx.Scene],
+        cameras: dict[str, gfx.Camera],
+    ) -> None:
+        """Bring each panel's texture up to date and show them all (over the whole canvas,
+        which this first render of a frame clears to the page colour)."""
+        for name, panel in self.panels.items():
+            panel.refresh(rects[name], scenes[name], cameras[name])
+        self.renderer.render(self.scene, self.camera, flush=False)

@@ -8,7 +8,7 @@ import numpy as np
 import pygfx as gfx
 
 from ..core.samplers import MAX_STEPS
-from .cache import PanelCache
+from .cache import CachedPanels
 from .density import DensityLayer
 from .lines import MeshLayer, PathsLayer, VectorsLayer
 from .overlays import DataLayer, PreviewLayer, SourceRings, TimeLabel
@@ -85,7 +85,8 @@ class View:
         paint_page(renderer, theme.background)  # the panels show the page through them
         self.scenes = {name: gfx.Scene() for name in ("source", "main", "data")}
         self.cameras = {name: _camera() for name in self.scenes}
-        self.viewports = {name: gfx.Viewport(renderer) for name in self.scenes}
+        self.viewport = gfx.Viewport(renderer)
+        """The main panel's viewport (the side panels are shown by their caches)."""
 
         self.source_density = DensityLayer((source_density,), EXTENT, theme.source)
         self.source_rings = SourceRings(theme.source)
@@ -118,9 +119,9 @@ class View:
         self.scenes["main"].add(
             *self.time_label.objects, *self.preview.objects, *self.drawing.objects
         )
-        self.caches = {name: PanelCache(renderer, theme.background) for name in SIDE_PANELS}
+        self.caches = CachedPanels(renderer, SIDE_PANELS, theme.background)
         self.controller = gfx.PanZoomController(
-            self.cameras["main"], register_events=self.viewports["main"]
+            self.cameras["main"], register_events=self.viewport
         )
         self.set_layout(layout(*renderer.logical_size))
 
@@ -150,8 +151,7 @@ class View:
 
     def set_layout(self, panels: Layout) -> None:
         self.panels = panels
-        for name in self.scenes:
-            self.viewports[name].rect = getattr(panels, name)
+        self.viewport.rect = panels.main
         x, y, w, _ = panels.main
         self._label_anchor = (x + 12, y + 8, w)
 
@@ -159,8 +159,7 @@ class View:
         """Recolour everything for another theme (the particles' colours are set apart)."""
         self.theme = theme
         paint_page(self.renderer, theme.background)
-        for cache in self.caches.values():
-            cache.mark_stale(theme.background)
+        self.caches.mark_stale(theme.background)
         self.source_density.set_color(theme.source)
         self.data_density.set_color(theme.data)
         self.density.set_color(theme.density)
@@ -209,10 +208,8 @@ class View:
         world = self.screen_to_world(label_x, label_y)
         self.time_label.text.local.position = (*world, 1)
         fit_splats([self.scenes["main"]], self.renderer.physical_size)  # the side panels: cached
-        # The source panel comes first and always draws something, so the frame is cleared.
-        for name, scene in self.scenes.items():
-            if name in self.caches:
-                self.caches[name].show(self.viewports[name], scene, self.cameras[name])
-            else:
-                self.viewports[name].render(scene, self.cameras[name])
+        # The side panels come first, and clear the frame.
+        rects = {name: getattr(self.panels, name) for name in SIDE_PANELS}
+        self.caches.render(rects, self.scenes, self.cameras)
+        self.viewport.render(self.scenes["main"], self.cameras["main"])
         self.renderer.flush()
