@@ -126,6 +126,15 @@ def test_density_grid_counts_particles_where_they_are():
     assert float(out.max()) == pytest.approx(1.0)
 
 
+def test_density_ignores_particles_outside_the_grid_and_nan():
+    grid = DensityGrid(resolution=32, extent=3.5, blur=1.0)
+    inside = torch.tensor([[1.0, 2.0], [-1.0, 0.5], [0.2, 0.2]])
+    outside = torch.tensor([[9.0, 0.0], [0.0, -3.6], [float("nan"), 1.0], [3.5, 3.5]])
+    expected = grid.compute(inside, torch.empty(32, 32))
+    mixed = grid.compute(torch.cat([outside, inside, outside]), torch.empty(32, 32))
+    assert torch.equal(mixed, expected)
+
+
 def test_density_blur_is_the_separable_gaussian_with_zeros_beyond_the_edges():
     grid = DensityGrid(resolution=32, extent=3.5, blur=1.5)
     points = torch.randn(500, 2, generator=torch.Generator().manual_seed(0)) * 2.5

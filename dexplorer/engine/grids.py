@@ -61,8 +61,12 @@ class DensityGrid:
         r = self.resolution
         cells = ((positions.float() + self.extent) * (r / (2 * self.extent))).floor().long()
         inside = ((cells >= 0) & (cells < r)).all(dim=1)
-        index = cells[inside, 1] * r + cells[inside, 0]
-        counts = torch.bincount(index, minlength=r * r).float().view(r, r)
+        # Particles outside the grid (or NaN) count in one extra cell. No step here depends
+        # on how many there are, so a GPU never waits for the host in the middle.
+        index = torch.where(inside, cells[:, 1] * r + cells[:, 0], r * r)
+        one = torch.ones((), device=positions.device).expand(len(index))
+        counts = torch.zeros(r * r + 1, device=positions.device)
+        counts = counts.index_put_((index,), one, accumulate=True)[: r * r].view(r, r)
         image = self.blur @ counts @ self.blur.T
         out.copy_(image / image.max().clamp_min(1e-12))
         return out
