@@ -26,18 +26,20 @@ from dexplorer.state import AppState
 
 
 class PygfxPointsLayer(ParticlesLayer):
-    """The baseline: the particles drawn as pygfx Points (quads on the rasterizer)."""
+    """The baseline: the particles drawn as pygfx Points (quads on the rasterizer), from
+    (n, 3) positions (pygfx's layout) filled from the engine's (n, 2) array each frame."""
 
     def __init__(self, positions: tuple[np.ndarray, ...], size: float = 4.0, opacity=0.5):
         super().__init__(positions, size, opacity)
         material = gfx.PointsMaterial(size=size, color=(1, 0.5, 0, 1), aa=True, opacity=opacity)
         material.alpha_mode = "blend"
-        geometry = gfx.Geometry(positions=self.positions)
+        self.xyz = gfx.Buffer(np.zeros((len(positions[0]), 3), np.float32))
+        geometry = gfx.Geometry(positions=self.xyz)
         self.points = gfx.Points(geometry, material, render_order=3)
 
     def update(self, array: np.ndarray) -> None:
-        super().update(array)
-        self.points.geometry.positions = self.positions
+        self.xyz.data[:, :2] = array
+        self.xyz.update_full()
 
     def set_colors(self, *args: object, **kwargs: object) -> None:
         """Uniform orange: the baseline measures drawing, not colouring."""

@@ -39,10 +39,10 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
     let i = gid.y * groups.x * WORKGROUP + gid.x;
-    if (i >= arrayLength(&s_positions) / 3u) {
+    if (i >= arrayLength(&s_positions)) {
         return;
     }
-    let world = u_wobject.world_transform * vec4<f32>(load_s_positions(i32(i)), 1.0);
+    let world = u_wobject.world_transform * vec4<f32>(load_s_positions(i32(i)), 0.0, 1.0);
     let clip = u_stdinfo.projection_transform * u_stdinfo.cam_transform * world;
     let ndc = clip.xy / clip.w;
     if (!(abs(ndc.x) < 2.0 && abs(ndc.y) < 2.0)) {

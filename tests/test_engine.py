@@ -80,10 +80,10 @@ def test_interpolation_between_cached_steps():
 
 
 def test_cpu_shared_array_is_the_tensor_memory():
-    shared = SharedArray((1000, 3), torch.device("cpu"), slice(0, 2))
+    shared = SharedArray((1000, 2), torch.device("cpu"))
     assert shared.target.data_ptr() == shared.array.ctypes.data
     shared.target.fill_(7.0)
-    assert (shared.array[:, :2] == 7).all() and (shared.array[:, 2] == 0).all()
+    assert (shared.array == 7).all()
 
 
 def test_simulation_writes_positions_in_place_without_copies():
@@ -92,7 +92,7 @@ def test_simulation_writes_positions_in_place_without_copies():
     array = sim.positions.array
     sim.update_positions(1.0)
     assert np.shares_memory(array, sim.positions.target.numpy())
-    assert np.allclose(array[:, :2], sim.cache.particles[-1].numpy())
+    assert np.allclose(array, sim.cache.particles[-1].numpy())
     from dexplorer.scene.particles import ParticlesLayer
 
     layer = ParticlesLayer(sim.positions.arrays)
@@ -198,18 +198,18 @@ def test_copy_path_double_buffers_and_the_layers_follow():
     switch to whichever array is in front."""
     from dexplorer.scene.particles import ParticlesLayer
 
-    shared = SharedArray((100, 3), torch.device("cpu"), slice(0, 2), copies=True)
+    shared = SharedArray((100, 2), torch.device("cpu"), copies=True)
     assert len(shared.arrays) == 2 and not np.shares_memory(shared.array, shared.target.numpy())
     layer = ParticlesLayer(shared.arrays)
     fronts = []
     for value in (1.0, 2.0, 3.0):
         shared.target.fill_(value)
         shared.publish()
-        assert not (shared.array[:, :2] == value).all()  # not shown before sync
+        assert not (shared.array == value).all()  # not shown before sync
         shared.sync()
-        assert (shared.array[:, :2] == value).all() and (shared.array[:, 2] == 0).all()
+        assert (shared.array == value).all()
         layer.update(shared.array)
-        assert layer.points.geometry.positions.data is shared.array
+        assert layer.points.geometry.points.data is shared.array
         fronts.append(shared.front)
     assert fronts == [1, 0, 1]
 

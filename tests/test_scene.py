@@ -198,7 +198,7 @@ def test_layers_draw_whichever_shared_array_is_in_front():
     from dexplorer.scene.density import DensityLayer
     from dexplorer.scene.particles import ParticlesLayer
 
-    positions = (np.zeros((50, 3), np.float32), np.zeros((50, 3), np.float32))
+    positions = (np.zeros((50, 2), np.float32), np.zeros((50, 2), np.float32))
     positions[1][:, 0] = 2.0  # the second array's points sit to the right
     density = (np.zeros((32, 32), np.float32), np.ones((32, 32), np.float32))
     canvas = RenderCanvas(size=(120, 120), pixel_ratio=1)

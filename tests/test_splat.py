@@ -44,8 +44,8 @@ class Stage:
         self.canvas.request_draw(lambda: self.renderer.render(self.scene, self.camera))
 
     def move(self, points):
-        buffer = self.layer.points.geometry.positions
-        buffer.data[:, :2] = points
+        buffer = self.layer.points.geometry.points
+        buffer.data[:] = points
         buffer.update_full()
 
     def draw(self):

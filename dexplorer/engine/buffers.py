@@ -19,11 +19,9 @@ class SharedArray:
     Parameters
     ----------
     shape : tuple of int
-        Shape of a host array, e.g. (n, 3) for point positions.
+        Shape of a host array, e.g. (n, 2) for point positions.
     device : torch.device
         Where the engine computes.
-    columns : slice
-        Which trailing columns the engine writes (e.g. x and y of (x, y, z) positions).
     copies : bool, optional
         Force the double-buffered copy path (the default on any device but the CPU).
     """
@@ -32,11 +30,9 @@ class SharedArray:
         self,
         shape: tuple[int, ...],
         device: torch.device,
-        columns: slice = slice(None),
         copies: bool | None = None,
     ) -> None:
         self.device = torch.device(device)
-        self.columns = columns
         self.copies = self.device.type != "cpu" if copies is None else copies
         pinned = self.device.type == "cuda"
         count = 2 if self.copies else 1
@@ -47,13 +43,10 @@ class SharedArray:
         self.front = 0
         self._pending: int | None = None
         if self.copies:
-            # The device tensor has the host arrays' full shape, so each copy is one
-            # contiguous (asynchronous) transfer; the engine writes its columns.
-            self.source = torch.zeros(shape, device=self.device)
-            self.target: Tensor = self.source[..., columns]
+            self.target: Tensor = torch.zeros(shape, device=self.device)
             self._events = [torch.cuda.Event() if pinned else None for _ in range(count)]
         else:
-            self.target = self.hosts[0][..., columns]
+            self.target = self.hosts[0]
 
     @property
     def array(self) -> np.ndarray:
@@ -65,7 +58,7 @@ class SharedArray:
         if not self.copies:
             return
         back = 1 - self.front
-        self.hosts[back].copy_(self.source, non_blocking=True)
+        self.hosts[back].copy_(self.target, non_blocking=True)
         if self._events[back] is not None:
             self._events[back].record()
         self._pending = back

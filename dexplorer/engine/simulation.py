@@ -97,7 +97,7 @@ class Simulation:
             self.device,
         )
         if self.positions is None or self.positions.array.shape[0] != settings.n:
-            self.positions = SharedArray((settings.n, 3), self.device, slice(0, 2))
+            self.positions = SharedArray((settings.n, 2), self.device)
         self.settings = settings
         self.dataset = dataset
         self.field = field

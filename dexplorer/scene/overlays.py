@@ -31,7 +31,7 @@ class PreviewLayer(SplatPoints):
         self.set_visible(False)
 
     def update(self, samples: np.ndarray) -> None:
-        buffer = self.points.geometry.positions
+        buffer = self.points.geometry.points
         fill_points(buffer.data, samples)
         buffer.update_full()
 

@@ -90,8 +90,8 @@ class SplatMaterial(gfx.Material):
 
 
 class SplattedPoints(gfx.WorldObject):
-    """A world object whose geometry holds ``positions`` (n, 3), ``colors`` (n, 4), the
-    ``under`` cloud's positions (m, 3) and the ``accum`` buffer the passes share, with room
+    """A world object whose geometry holds the 2D ``points`` (n, 2), ``colors`` (n, 4), the
+    ``under`` cloud's positions (m, 2) and the ``accum`` buffer the passes share, with room
     for ``capacity`` pixels."""
 
     capacity = 0
@@ -119,7 +119,7 @@ class _SplatShader(BaseShader):
         geometry, material = wobject.geometry, wobject.material
         compute = self.type == "compute"
         under = self["cloud"] == "under"
-        positions = geometry.under if under else geometry.positions
+        positions = geometry.under if under else geometry.points
         extra = {"visibility": wgpu.ShaderStage.COMPUTE} if compute else {}
         bindings = {
             0: Binding("u_stdinfo", "buffer/uniform", shared.uniform_buffer, **extra),
@@ -155,9 +155,7 @@ class SplatShader(_SplatShader):
         return {}
 
     def get_render_info(self, wobject: SplattedPoints, shared: object) -> dict:
-        positions = (
-            wobject.geometry.under if self["cloud"] == "under" else wobject.geometry.positions
-        )
+        positions = wobject.geometry.under if self["cloud"] == "under" else wobject.geometry.points
         groups = max(1, math.ceil(positions.nitems / SPLAT_WORKGROUP))
         columns = min(groups, MAX_WORKGROUPS)
         return {"indices": (columns, math.ceil(groups / columns), 1)}
@@ -190,7 +188,7 @@ def _render_splat(wobject: SplattedPoints) -> list[BaseShader]:
 
 class SplatPoints:
     """Owns one cloud of splatted points: the world object, its material, its colour buffer
-    and its accumulator. ``positions`` is the (n, 3) float32 buffer drawn."""
+    and its accumulator. ``positions`` is the (n, 2) float32 buffer drawn."""
 
     def __init__(
         self,
@@ -202,7 +200,7 @@ class SplatPoints:
     ) -> None:
         self.colors = gfx.Buffer(np.ones((positions.nitems, 4), dtype=np.float32))
         self.material = SplatMaterial(size, opacity, color)
-        geometry = gfx.Geometry(positions=positions, colors=self.colors, under=points_buffer([]))
+        geometry = gfx.Geometry(points=positions, colors=self.colors, under=points_buffer([]))
         self.points = SplattedPoints(geometry, self.material, render_order=render_order)
         self.points.allocate(DEFAULT_CAPACITY)
 
@@ -266,25 +264,24 @@ def fit_splats(scenes: Iterable[gfx.Scene], physical_size: tuple[int, int]) -> N
 
 
 def fill_points(positions: np.ndarray, points: np.ndarray | list) -> None:
-    """Write 2D ``points`` at z = 0 into the (m, 3) ``positions`` (as many as fit), and NaN
-    (not drawn) in the rows after them."""
+    """Write 2D ``points`` into the (m, 2) ``positions`` (as many as fit), and NaN (not
+    drawn) in the rows after them."""
     points = np.asarray(points, np.float32).reshape(-1, 2)
     shown = min(len(points), len(positions))
     positions[shown:] = np.nan
-    positions[:shown, :2] = points[:shown]
-    positions[:shown, 2] = 0
+    positions[:shown] = points[:shown]
 
 
 def points_buffer(points: np.ndarray | list, capacity: int | None = None) -> gfx.Buffer:
-    """A (capacity, 3) float32 buffer holding 2D ``points`` (all of them by default)."""
+    """A (capacity, 2) float32 buffer holding 2D ``points`` (all of them by default)."""
     count = len(np.asarray(points).reshape(-1, 2)) if capacity is None else capacity
-    positions = np.empty((max(count, 1), 3), np.float32)
+    positions = np.empty((max(count, 1), 2), np.float32)
     fill_points(positions, points)
     return gfx.Buffer(positions)
 
 
 class ParticlesLayer(SplatPoints):
-    """Owns the particles: their positions buffers, drawn straight from the shared (n, 3)
+    """Owns the particles: their positions buffers, drawn straight from the shared (n, 2)
     arrays (the engine writes them in place; one, or two taking turns), their colours and
     their accumulator."""
 
@@ -312,7 +309,7 @@ class ParticlesLayer(SplatPoints):
         """``array`` (one of the shared arrays) holds new positions: draw and upload it."""
         if self.positions.data is not array:
             self.positions = next(b for b in self.buffers if b.data is array)
-            self.points.geometry.positions = self.positions
+            self.points.geometry.points = self.positions
         self.positions.update_full()
 
 

@@ -62,7 +62,7 @@ def _camera() -> gfx.OrthographicCamera:
 class View:
     """Owns the three scenes and cameras and every layer, and draws them on a renderer.
 
-    The engine's arrays are passed in and drawn without copies: ``positions``, arrays (n, 3)
+    The engine's arrays are passed in and drawn without copies: ``positions``, arrays (n, 2)
     for the particles, ``density``, arrays (R, R) for the current density (one array each on
     the CPU, two taking turns on a GPU); ``source_density`` and ``data_density`` fill the
     side panels once.
@@ -120,9 +120,7 @@ class View:
             *self.time_label.objects, *self.preview.objects, *self.drawing.objects
         )
         self.caches = CachedPanels(renderer, SIDE_PANELS, theme.background)
-        self.controller = gfx.PanZoomController(
-            self.cameras["main"], register_events=self.viewport
-        )
+        self.controller = gfx.PanZoomController(self.cameras["main"], register_events=self.viewport)
         self.set_layout(layout(*renderer.logical_size))
 
     def _swap(self, scene: str, old: object, new: object) -> None:
