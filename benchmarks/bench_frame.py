@@ -29,16 +29,16 @@ class PygfxPointsLayer(ParticlesLayer):
     """The baseline: the particles drawn as pygfx Points (quads on the rasterizer), from
     (n, 3) positions (pygfx's layout) filled from the engine's (n, 2) array each frame."""
 
-    def __init__(self, positions: tuple[np.ndarray, ...], size: float = 4.0, opacity=0.5):
+    def __init__(self, positions: np.ndarray, size: float = 4.0, opacity=0.5):
         super().__init__(positions, size, opacity)
         material = gfx.PointsMaterial(size=size, color=(1, 0.5, 0, 1), aa=True, opacity=opacity)
         material.alpha_mode = "blend"
-        self.xyz = gfx.Buffer(np.zeros((len(positions[0]), 3), np.float32))
+        self.xyz = gfx.Buffer(np.zeros((len(positions), 3), np.float32))
         geometry = gfx.Geometry(positions=self.xyz)
         self.points = gfx.Points(geometry, material, render_order=3)
 
-    def update(self, array: np.ndarray) -> None:
-        self.xyz.data[:, :2] = array
+    def update(self) -> None:
+        self.xyz.data[:, :2] = self.positions.data
         self.xyz.update_full()
 
     def set_colors(self, *args: object, **kwargs: object) -> None:
@@ -93,7 +93,7 @@ def measure(n: int, size: tuple[int, int], device, frames: int, baseline: bool) 
     app = offscreen_app(state, size, device, ui=True)
     app.simulation.cache.wait()
     if baseline:
-        app.view.particles = PygfxPointsLayer(app.simulation.positions.arrays, 3.0, 0.45)
+        app.view.particles = PygfxPointsLayer(app.simulation.positions.array, 3.0, 0.45)
         old = app.view.layers["particles"]
         app.view.layers["particles"] = app.view.particles
         app.view._swap("main", old, app.view.particles)

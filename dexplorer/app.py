@@ -120,8 +120,8 @@ class App:
         return View(
             self.renderer,
             THEMES[self.state.look.theme],
-            sim.positions.arrays,
-            sim.density.arrays,
+            sim.positions.array,
+            sim.density.array,
             sim.source_density(DENSITY_RESOLUTION),
             sim.data_density(),
             sim.dataset.points,
@@ -142,7 +142,7 @@ class App:
             self.state.settings = sim.settings  # the controls show what still runs
             return
         if sim.positions is not positions:
-            self.view.set_particles(sim.positions.arrays)
+            self.view.set_particles(sim.positions.array)
             self._colors_for = None
         if sim.dataset is not dataset:
             self.view.set_data(sim.data_density(), sim.dataset.points)
@@ -212,11 +212,11 @@ class App:
         self._shown[particles] = (run, *key)
         sim.update_positions(t)
         sim.positions.sync()
-        particles.update(sim.positions.array)
+        particles.update()
         if with_density:
             sim.update_density()
             sim.density.sync()
-            density.update(sim.density.array)
+            density.update()
 
     def _apply_look(self) -> None:
         """Theme and presentation scale, when they changed."""
@@ -286,7 +286,7 @@ class App:
         for index, run in enumerate(runs):
             sim = run.simulation
             if index == len(view.panels):
-                view.add_panel(sim.positions.arrays, sim.density.arrays, sim.dataset.points)
+                view.add_panel(sim.positions.array, sim.density.array, sim.dataset.points)
                 self._panel_colors.append(None)
             self._update_panel(index, run, view.panels[index])
         size = TIME_LABEL_SIZE * scale
@@ -303,8 +303,8 @@ class App:
     def _update_panel(self, index: int, run: PanelRun, panel: ComparePanel) -> None:
         """One panel at the state's time: positions, density, layers, colours, caption."""
         state, sim, look = self.state, run.simulation, self.state.look
-        if panel.positions is not sim.positions.arrays:
-            panel.set_particles(sim.positions.arrays)
+        if panel.positions is not sim.positions.array:
+            panel.set_particles(sim.positions.array)
             self._panel_colors[index] = None
         if panel.data_points is not sim.dataset.points:
             panel.set_data(sim.dataset.points)

@@ -95,7 +95,7 @@ def test_simulation_writes_positions_in_place_without_copies():
     assert np.allclose(array, sim.cache.particles[-1].numpy())
     from dexplorer.scene.particles import ParticlesLayer
 
-    layer = ParticlesLayer(sim.positions.arrays)
+    layer = ParticlesLayer(sim.positions.array)
     assert layer.positions.data is array  # the renderer uploads this very array
 
 
@@ -192,26 +192,23 @@ def test_cache_falls_back_to_half_precision_when_memory_is_tight(monkeypatch):
     assert cache.particles.dtype == torch.float16 and cache.state.done  # the old run stays
 
 
-def test_copy_path_double_buffers_and_the_layers_follow():
+def test_copy_path_copies_into_the_array_the_layer_draws():
     """The GPU path (forced here on the CPU): the engine writes a separate tensor, publish
-    copies it into the back array, sync makes that the front one; the renderer's layers
-    switch to whichever array is in front."""
+    copies it into the array, sync waits for the copy; the renderer's layer keeps drawing
+    from that one array."""
     from dexplorer.scene.particles import ParticlesLayer
 
     shared = SharedArray((100, 2), torch.device("cpu"), copies=True)
-    assert len(shared.arrays) == 2 and not np.shares_memory(shared.array, shared.target.numpy())
-    layer = ParticlesLayer(shared.arrays)
-    fronts = []
+    assert not np.shares_memory(shared.array, shared.target.numpy())
+    layer = ParticlesLayer(shared.array)
+    buffer = layer.points.geometry.points
     for value in (1.0, 2.0, 3.0):
         shared.target.fill_(value)
         shared.publish()
-        assert not (shared.array == value).all()  # not shown before sync
         shared.sync()
         assert (shared.array == value).all()
-        layer.update(shared.array)
-        assert layer.points.geometry.points.data is shared.array
-        fronts.append(shared.front)
-    assert fronts == [1, 0, 1]
+        layer.update()
+        assert layer.points.geometry.points is buffer and buffer.data is shared.array
 
 
 def test_simulation_runs_the_exact_field_of_custom_data():

@@ -190,17 +190,17 @@ def test_keys_and_clicks_drive_the_state(app):
     assert len(app.state.selected) == 2  # a drag pans, it does not select
 
 
-def test_layers_draw_whichever_shared_array_is_in_front():
-    """Two arrays taking turns (the GPU path): after a swap the frame shows the new one."""
+def test_layers_draw_what_the_engine_writes_into_their_arrays():
+    """The engine writes the shared arrays in place; after ``update`` the frame shows the new
+    contents, from the same buffers (no pipeline is rebuilt)."""
     import pygfx as gfx
     from rendercanvas.offscreen import RenderCanvas
 
     from dexplorer.scene.density import DensityLayer
     from dexplorer.scene.particles import ParticlesLayer
 
-    positions = (np.zeros((50, 2), np.float32), np.zeros((50, 2), np.float32))
-    positions[1][:, 0] = 2.0  # the second array's points sit to the right
-    density = (np.zeros((32, 32), np.float32), np.ones((32, 32), np.float32))
+    positions = np.zeros((50, 2), np.float32)
+    density = np.zeros((32, 32), np.float32)
     canvas = RenderCanvas(size=(120, 120), pixel_ratio=1)
     renderer = gfx.WgpuRenderer(canvas, pixel_ratio=1, ppaa="none")
     scene = gfx.Scene()
@@ -212,10 +212,13 @@ def test_layers_draw_whichever_shared_array_is_in_front():
     camera = gfx.OrthographicCamera(8, 8)
     canvas.request_draw(lambda: renderer.render(scene, camera))
     frames = []
-    for k in (0, 1):
-        particles.update(positions[k])
-        layer.update(density[k])
+    buffers = (particles.points.geometry.points, layer.texture)
+    for x, value in ((0.0, 0.0), (2.0, 1.0)):  # then the points sit to the right
+        positions[:, 0], density[:] = x, value
+        particles.update()
+        layer.update()
         frames.append(np.asarray(canvas.draw())[..., :3].astype(int))
+    assert buffers == (particles.points.geometry.points, layer.image.geometry.grid)
     centre, right = (60, 60), (60, 60 + round(2.0 / 8 * 120))
     assert frames[0][centre].max() < 60 and frames[1][right].max() < 60  # dark dots moved
     assert frames[0][20, 20].min() > 240 and frames[1][20, 20][2] > frames[1][20, 20][0] + 40

@@ -66,7 +66,7 @@ class DensityGrid:
         index = torch.where(inside, cells[:, 1] * r + cells[:, 0], r * r)
         one = torch.ones((), device=positions.device).expand(len(index))
         counts = torch.zeros(r * r + 1, device=positions.device)
-        counts = counts.index_put_((index,), one, accumulate=True)[: r * r].view(r, r)
+        counts = counts.index_add_(0, index, one)[: r * r].view(r, r)
         image = self.blur @ counts @ self.blur.T
         out.copy_(image / image.max().clamp_min(1e-12))
         return out

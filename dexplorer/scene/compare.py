@@ -98,8 +98,8 @@ class ComparePanel:
         self,
         renderer: gfx.WgpuRenderer,
         theme: Theme,
-        positions: tuple[np.ndarray, ...],
-        density: tuple[np.ndarray, ...],
+        positions: np.ndarray,
+        density: np.ndarray,
         data_points: np.ndarray,
     ) -> None:
         self.scene = gfx.Scene()  # on the page's background
@@ -125,8 +125,8 @@ class ComparePanel:
     def density(self) -> DensityLayer:
         return self.layers["density"]
 
-    def set_particles(self, positions: tuple[np.ndarray, ...]) -> None:
-        """Draw from new positions arrays (the number of particles changed)."""
+    def set_particles(self, positions: np.ndarray) -> None:
+        """Draw from a new positions array (the number of particles changed)."""
         old = self.particles
         self._swap("particles", ParticlesLayer(positions))
         self.particles.set_visible(old.material.main)
@@ -172,8 +172,8 @@ class CompareView:
 
     def add_panel(
         self,
-        positions: tuple[np.ndarray, ...],
-        density: tuple[np.ndarray, ...],
+        positions: np.ndarray,
+        density: np.ndarray,
         data_points: np.ndarray,
     ) -> ComparePanel:
         """A new panel at the end, drawing from the engine's arrays."""

@@ -76,15 +76,14 @@ class DensityShader(ImageShader):
 
 
 class DensityLayer:
-    """Owns the density image over [-extent, extent]^2 and its (R, R) float32 textures, one
-    per shared array the engine fills in place (row 0 at y = -extent)."""
+    """Owns the density image over [-extent, extent]^2 and its (R, R) float32 texture, on
+    the array the engine fills in place (row 0 at y = -extent)."""
 
     def __init__(
-        self, density: tuple[np.ndarray, ...], extent: float, color: tuple[float, float, float]
+        self, density: np.ndarray, extent: float, color: tuple[float, float, float]
     ) -> None:
-        self.textures = [gfx.Texture(array, dim=2) for array in density]
-        self.texture = self.textures[0]
-        resolution = density[0].shape[0]
+        self.texture = gfx.Texture(density, dim=2)
+        resolution = density.shape[0]
         self.image = DensityImage(
             gfx.Geometry(grid=self.texture), DensityMaterial(color), render_order=1
         )
@@ -96,11 +95,8 @@ class DensityLayer:
     def objects(self) -> list[gfx.WorldObject]:
         return [self.image]
 
-    def update(self, array: np.ndarray) -> None:
-        """``array`` (one of the shared arrays) holds a new density: draw and upload it."""
-        if self.texture.data is not array:
-            self.texture = next(t for t in self.textures if t.data is array)
-            self.image.geometry.grid = self.texture
+    def update(self) -> None:
+        """The engine wrote a new density into the array: upload it."""
         self.texture.update_full()
 
     def set_visible(self, visible: bool) -> None:

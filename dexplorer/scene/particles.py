@@ -281,15 +281,11 @@ def points_buffer(points: np.ndarray | list, capacity: int | None = None) -> gfx
 
 
 class ParticlesLayer(SplatPoints):
-    """Owns the particles: their positions buffers, drawn straight from the shared (n, 2)
-    arrays (the engine writes them in place; one, or two taking turns), their colours and
-    their accumulator."""
+    """Owns the particles: their positions buffer, drawn straight from the shared (n, 2)
+    array the engine writes in place, their colours and their accumulator."""
 
-    def __init__(
-        self, positions: tuple[np.ndarray, ...], size: float = 4.0, opacity: float = 0.5
-    ) -> None:
-        self.buffers = [gfx.Buffer(array) for array in positions]
-        self.positions = self.buffers[0]
+    def __init__(self, positions: np.ndarray, size: float = 4.0, opacity: float = 0.5) -> None:
+        self.positions = gfx.Buffer(positions)
         super().__init__(self.positions, (1.0, 1.0, 1.0), size, opacity, render_order=3)
 
     def set_colors(
@@ -305,11 +301,8 @@ class ParticlesLayer(SplatPoints):
         rgb = None if mode == "uniform" else particle_colors(mode, count, uniform, labels, start)
         self.set_own_colors(rgb)
 
-    def update(self, array: np.ndarray) -> None:
-        """``array`` (one of the shared arrays) holds new positions: draw and upload it."""
-        if self.positions.data is not array:
-            self.positions = next(b for b in self.buffers if b.data is array)
-            self.points.geometry.points = self.positions
+    def update(self) -> None:
+        """The engine wrote new positions into the array: upload it."""
         self.positions.update_full()
 
 

@@ -62,18 +62,17 @@ def _camera() -> gfx.OrthographicCamera:
 class View:
     """Owns the three scenes and cameras and every layer, and draws them on a renderer.
 
-    The engine's arrays are passed in and drawn without copies: ``positions``, arrays (n, 2)
-    for the particles, ``density``, arrays (R, R) for the current density (one array each on
-    the CPU, two taking turns on a GPU); ``source_density`` and ``data_density`` fill the
-    side panels once.
+    The engine's arrays are passed in and drawn without copies: ``positions`` (n, 2) for the
+    particles, ``density`` (R, R) for the current density; ``source_density`` and
+    ``data_density`` fill the side panels once.
     """
 
     def __init__(
         self,
         renderer: gfx.WgpuRenderer,
         theme: Theme,
-        positions: tuple[np.ndarray, ...],
-        density: tuple[np.ndarray, ...],
+        positions: np.ndarray,
+        density: np.ndarray,
         source_density: np.ndarray,
         data_density: np.ndarray,
         data_points: np.ndarray,
@@ -88,10 +87,10 @@ class View:
         self.viewport = gfx.Viewport(renderer)
         """The main panel's viewport (the side panels are shown by their caches)."""
 
-        self.source_density = DensityLayer((source_density,), EXTENT, theme.source)
+        self.source_density = DensityLayer(source_density, EXTENT, theme.source)
         self.source_rings = SourceRings(theme.source)
         self.scenes["source"].add(*self.source_density.objects, *self.source_rings.objects)
-        self.data_density = DensityLayer((data_density,), EXTENT, theme.data)
+        self.data_density = DensityLayer(data_density, EXTENT, theme.data)
         self.data_points = DataLayer(data_points, theme.data)
         self.scenes["data"].add(*self.data_density.objects, *self.data_points.objects)
 
@@ -127,8 +126,8 @@ class View:
         self.scenes[scene].remove(*old.objects)
         self.scenes[scene].add(*new.objects)
 
-    def set_particles(self, positions: tuple[np.ndarray, ...]) -> None:
-        """Draw from new positions arrays (the number of particles changed)."""
+    def set_particles(self, positions: np.ndarray) -> None:
+        """Draw from a new positions array (the number of particles changed)."""
         old = self.particles
         self.particles = ParticlesLayer(positions)
         self.particles.set_visible(old.material.main)
@@ -139,7 +138,7 @@ class View:
     def set_data(self, density: np.ndarray, points: np.ndarray) -> None:
         """Show a new dataset in the data panel and as faint targets in the main panel."""
         theme = self.theme
-        data_density = DensityLayer((density,), EXTENT, theme.data)
+        data_density = DensityLayer(density, EXTENT, theme.data)
         data_points = DataLayer(points, theme.data)
         self.targets.set_points(points)
         self._swap("data", self.data_density, data_density)
