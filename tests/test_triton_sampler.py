@@ -23,7 +23,7 @@ if DEVICE == "cpu" and not isinstance(
         "triton was imported before its interpreter could be chosen", allow_module_level=True
     )
 
-from dexplorer.core import triton_sampler  # noqa: E402
+from dexplorer.core import triton_sampler, whole_run  # noqa: E402
 from dexplorer.core.fields import NetworkField  # noqa: E402
 from dexplorer.core.networks import build_network  # noqa: E402
 from dexplorer.core.objectives import make_objective  # noqa: E402
@@ -81,7 +81,7 @@ def flow_field(net, label=None, guidance=1.0):
     return NetworkField(net, make_objective("flow"), label, guidance)
 
 
-@pytest.mark.parametrize("sampler", triton_sampler.SAMPLERS)
+@pytest.mark.parametrize("sampler", whole_run.SAMPLERS)
 def test_original_matches_eager(sampler):
     got, reference = compare(flow_field(network()), sampler, block=128)
     assert got.shape == (STEPS + 1, N, 2)

@@ -26,21 +26,15 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-from itertools import pairwise
 from types import ModuleType
 
 import torch
 from torch import Tensor
 
 from .fields import NetworkField
-from .fused import ChunkedMLP
-from .samplers import time_grid
+from .whole_run import evaluation_times, field_unsupported, kernel_weights
 
-SAMPLERS = ("euler", "midpoint", "heun")
 PRECISIONS = ("tf32", "bf16", "ieee")
-ACTIVATIONS = ("elu", "silu", "relu")
-WIDTHS = (16, 32, 64, 128)
-DEPTH = 3
 
 
 def interpreted() -> bool:
@@ -54,36 +48,15 @@ def triton_installed() -> bool:
 
 
 def unsupported(field: NetworkField, sampler: str, device: torch.device | str) -> str | None:
-    """Why :func:`sample` cannot run this field, sampler and device, or ``None`` if it can.
-
-    Parameters
-    ----------
-    field : NetworkField
-        The field to integrate: a velocity-predicting objective (flow matching), an MLP of
-        depth 3 and a width in ``WIDTHS``, an activation in ``ACTIVATIONS``, and no class,
-        one class for every particle, or guidance 0 (the null class).
-    sampler : str
-        One of ``SAMPLERS``.
-    device : torch.device or str
-        Where the particles are: CUDA, or the CPU under Triton's interpreter.
-    """
+    """Why :func:`sample` cannot run this field, sampler and device, or ``None`` if it can:
+    the field and sampler as :func:`~dexplorer.core.whole_run.field_unsupported` asks, on
+    CUDA, or on the CPU under Triton's interpreter."""
     device = torch.device(device)
-    config = field.network.config
-    reasons = {
-        "triton is not installed": not triton_installed(),
-        "needs a CUDA device (or TRITON_INTERPRET=1 on the CPU)": (
-            device.type != "cuda" and not (device.type == "cpu" and interpreted())
-        ),
-        f"sampler must be one of {SAMPLERS}": sampler not in SAMPLERS,
-        "needs a velocity-predicting (flow) objective": field.objective.prediction != "velocity",
-        f"needs a network of depth {DEPTH}": config.depth != DEPTH,
-        f"network width must be one of {WIDTHS}": config.width not in WIDTHS,
-        f"activation must be one of {ACTIVATIONS}": config.activation not in ACTIVATIONS,
-        "needs one class for all particles": isinstance(field.label, Tensor)
-        and field.label.dim() > 0,
-        "needs guidance 0 or 1": field.label is not None and field.guidance not in (0.0, 1.0),
-    }
-    return next((reason for reason, applies in reasons.items() if applies), None)
+    if not triton_installed():
+        return "triton is not installed"
+    if device.type != "cuda" and not (device.type == "cpu" and interpreted()):
+        return "needs a CUDA device (or TRITON_INTERPRET=1 on the CPU)"
+    return field_unsupported(field, sampler)
 
 
 def available(field: NetworkField, sampler: str, device: torch.device | str) -> bool:
@@ -93,22 +66,6 @@ def available(field: NetworkField, sampler: str, device: torch.device | str) -> 
 
 def _kernels() -> ModuleType:
     return importlib.import_module("dexplorer.core._triton_kernels")
-
-
-def evaluation_times(steps: int, sampler: str) -> tuple[list[float], list[float]]:
-    """The time of each network evaluation (in order) and the length of each step, on the
-    samplers' uniform grid, computed as the eager samplers compute them."""
-    times: list[float] = []
-    lengths: list[float] = []
-    for t, t_next in pairwise(time_grid(steps)):
-        dt = t_next - t
-        lengths.append(dt)
-        times.append(t)
-        if sampler == "midpoint":
-            times.append(t + 0.5 * dt)
-        elif sampler == "heun":
-            times.append(t_next)
-    return times, lengths
 
 
 def sample(
@@ -167,28 +124,23 @@ def sample(
     elif out.shape != shape or out.dtype != torch.float32 or not out.is_contiguous():
         raise ValueError(f"out must be contiguous float32 of shape {shape}")
     network = field.network
-    width = network.config.width
-    label = field.label if field.guidance == 1.0 else network.null_class
+    weights = kernel_weights(field, times, x0.device)
+    hidden = weights.hidden.transpose(1, 2)
     kernels = _kernels()
     with torch.no_grad():
-        as_float = {"dtype": torch.float32, "device": x0.device}
-        bias, _ = ChunkedMLP(network).first_bias(torch.tensor(times, **as_float), label)
-        first, *hidden = network.hidden
-        weights = torch.stack([layer.weight.t() for layer in hidden])
-        weights = weights.to(torch.bfloat16 if precision == "bf16" else torch.float32)
         kernels.sample_kernel[(-(-n // block),)](
             x0.contiguous(),
             out,
-            bias.contiguous(),
-            torch.tensor(lengths, **as_float),
-            first.weight[:, :2].t().contiguous(),
-            weights.contiguous(),
-            torch.stack([layer.bias for layer in hidden]).contiguous(),
-            network.output.weight.contiguous(),
-            network.output.bias.contiguous(),
+            weights.bias,
+            torch.tensor(lengths, dtype=torch.float32, device=x0.device),
+            weights.first.t().contiguous(),
+            hidden.to(torch.bfloat16 if precision == "bf16" else torch.float32).contiguous(),
+            weights.hidden_bias,
+            weights.output,
+            weights.output_bias,
             n,
             steps,
-            WIDTH=width,
+            WIDTH=network.config.width,
             BLOCK=block,
             SAMPLER=kernels.SAMPLER_CODES[sampler],
             ACTIVATION=kernels.ACTIVATION_CODES[network.config.activation],
