@@ -12,6 +12,9 @@ Implementations (``--impls``, comma-separated):
                    hidden layers in tf32 (CUDA; euler, midpoint and heun only)
   triton-bf16      the same with bfloat16 hidden layers
                    (their tensor-core GFLOP/s exceed the float32 matmul peak: vs_peak > 1)
+  wgsl             dexplorer.engine.wgsl_sampler: the whole trajectory in one WGSL compute
+                   dispatch on the wgpu adapter (the GPU through Vulkan; lavapipe on a
+                   machine without one, where it is far slower than torch), float32
 
     python benchmarks/bench_sampling.py --quick --json out/bench_sampling.json
     python benchmarks/bench_sampling.py --device cuda \
@@ -23,6 +26,7 @@ Implementations (``--impls``, comma-separated):
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 
 import torch
@@ -34,6 +38,7 @@ from dexplorer.core.fused import ChunkedMLP
 from dexplorer.core.networks import PRESETS, NetworkConfig, build_network
 from dexplorer.core.objectives import make_objective
 from dexplorer.core.samplers import SAMPLERS, initial_noise, sample
+from dexplorer.core.whole_run import field_unsupported
 from dexplorer.engine.devices import choose_device
 
 EVALUATIONS = {
@@ -47,7 +52,7 @@ EVALUATIONS = {
 }
 """Network evaluations per step (Euler-Maruyama asks for the velocity and the noise)."""
 TRITON_PRECISIONS = {"triton": "tf32", "triton-bf16": "bf16"}
-IMPLS = ("eager", "chunked", "compiled", "reduce-overhead", "bf16", *TRITON_PRECISIONS)
+IMPLS = ("eager", "chunked", "compiled", "reduce-overhead", "bf16", *TRITON_PRECISIONS, "wgsl")
 HEADLINE = ("original", "midpoint", 50_000, 200)
 
 
@@ -66,11 +71,21 @@ def matmul_peak(device: torch.device) -> float:
     return 2 * 2048 * 1024 * 1024 / seconds / 1e9
 
 
+@functools.cache
+def wgsl_sampler():
+    """The WGSL sampler, on a wgpu device of its own (created once)."""
+    from dexplorer.engine.wgsl_sampler import WgslSampler
+
+    sampler = WgslSampler()
+    print(f"  (wgsl runs on {sampler.adapter_summary})")
+    return sampler
+
+
 def make_field(preset: str, impl: str, device: torch.device) -> NetworkField:
     torch.manual_seed(0)
     network = build_network(preset).to(device).eval().requires_grad_(False)
     field = NetworkField(network, make_objective("flow"))
-    if impl in ("eager", "bf16", *TRITON_PRECISIONS):
+    if impl in ("eager", "bf16", "wgsl", *TRITON_PRECISIONS):
         field.fast = None
     elif impl in ("compiled", "reduce-overhead"):
         field.fast = ChunkedMLP(network, compile="default" if impl == "compiled" else impl)
@@ -88,6 +103,12 @@ def measure(preset: str, sampler: str, impl: str, n: int, steps: int, device, re
     )
 
     def run() -> None:
+        if impl == "wgsl":
+            x0, _ = initial_noise(n, 0, device)
+            buffer = wgsl_sampler().run(field, x0, steps, sampler)
+            final = wgsl_sampler().device.queue.read_buffer(buffer, steps * n * 8, n * 8)
+            out[-1].copy_(torch.frombuffer(bytearray(final), dtype=torch.float32).view(n, 2))
+            return
         if impl in TRITON_PRECISIONS:
             x0, _ = initial_noise(n, 0, device)  # sample()'s noise: the same trajectories
             triton_sampler.sample(field, x0, steps, sampler, out, TRITON_PRECISIONS[impl])
@@ -159,13 +180,16 @@ def main() -> None:
     for index, (preset, sampler, n, steps) in enumerate(plan):
         baseline = reference = None
         for impl in impls:
+            reason = None
             if impl in TRITON_PRECISIONS:
                 reason = triton_sampler.unsupported(
                     make_field(preset, impl, device), sampler, device
                 )
-                if reason:
-                    print(f"  ({impl} skipped for {preset} {sampler}: {reason})")
-                    continue
+            elif impl == "wgsl":
+                reason = field_unsupported(make_field(preset, impl, device), sampler)
+            if reason:
+                print(f"  ({impl} skipped for {preset} {sampler}: {reason})")
+                continue
             rate, final, first = measure(preset, sampler, impl, n, steps, device, repeats)
             baseline = baseline or rate
             reference = final if reference is None else reference
