@@ -2,10 +2,15 @@
 work as the Triton kernel, on any GPU wgpu can use (Vulkan, Metal, D3D12, or lavapipe on a
 CPU), with no CUDA and no torch on the device.
 
-The positions it writes are a wgpu buffer on the device that also draws, which is what a
-sampler feeding the renderer without any copy needs; the app does not use it yet (its
-trajectory cache is torch's), so today it is a benchmarked alternative to the torch paths
-(``benchmarks/bench_sampling.py --impls wgsl``). Float32 throughout.
+The positions it writes are a wgpu buffer, which on the renderer's device is what a sampler
+feeding the renderer without any copy needs. The app does not use it (its trajectory cache
+is torch's): it is a benchmarked alternative to the torch paths
+(``benchmarks/bench_sampling.py --impls wgsl``), float32 throughout, equal to the eager
+samplers within 1e-6. Measured (original preset, midpoint): on an H100 through Vulkan,
+5.1e7 particle-steps/s at 1M x 50, against 2.9e8 for eager torch and 3.5e9 for the Triton
+kernel; on lavapipe (2 CPU cores) 1.6e4, against 6e5 for eager torch, after about 10 s of
+compiling. One invocation per particle reads every weight from storage for each
+multiply-add, with no tiling through workgroup memory and no tensor cores.
 """
 
 from __future__ import annotations
