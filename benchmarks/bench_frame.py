@@ -90,7 +90,9 @@ def device_wait(app) -> float:
 def measure(n: int, size: tuple[int, int], device, frames: int, baseline: bool) -> dict:
     state = AppState()
     state.change(n=n, steps=20)
-    app = offscreen_app(state, size, device, ui=True)
+    # The window's render options: pygfx's defaults on a GPU, 1x without antialiasing on a
+    # CPU adapter (App chooses).
+    app = offscreen_app(state, size, device, ui=True, fast=False)
     app.simulation.cache.wait()
     if baseline:
         app.view.particles = PygfxPointsLayer(app.simulation.positions.array, 3.0, 0.45)

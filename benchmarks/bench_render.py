@@ -36,7 +36,7 @@ def frames_per_second(draw, frames: int) -> float:
 def scene_app(n: int, size: tuple[int, int], device, ui: bool, steps: int):
     state = AppState()
     state.change(n=n, steps=steps)
-    app = offscreen_app(state, size, device, ui=ui)
+    app = offscreen_app(state, size, device, ui=ui, fast=False)  # the window's render options
     app.simulation.cache.wait()
     return app
 

@@ -43,6 +43,14 @@ def drawing_path() -> Path:
     return Path(user_data_dir("dexplorer", appauthor=False)) / "drawing.json"
 
 
+def software_adapter() -> bool:
+    """Whether pygfx draws on a CPU adapter (lavapipe). There the renderer's defaults, twice
+    the pixels in each direction plus an antialiasing pass, make a window of 50k particles
+    draw 1 frame a second instead of 18; the app then draws at the screen's own pixels."""
+    adapter = gfx.renderers.wgpu.get_shared().adapter
+    return str(adapter.info.get("adapter_type", "")).upper() == "CPU"
+
+
 MESH_COUNT = 15
 VECTOR_COUNT = 21
 CLICK_TOLERANCE = 4.0
@@ -51,7 +59,11 @@ TIME_LABEL_SIZE = 40.0
 
 class App:
     """Owns the renderer, the simulation, the view and the ImGui overlay on a canvas, and
-    draws a frame: advance time, apply changed settings, update layers, render."""
+    draws a frame: advance time, apply changed settings, update layers, render.
+
+    With ``fast`` (always on a CPU adapter, see :func:`software_adapter`) the renderer draws
+    at the canvas's own pixels without antialiasing; otherwise with pygfx's defaults.
+    """
 
     def __init__(
         self,
@@ -64,6 +76,7 @@ class App:
         self.canvas = canvas
         self.state = state
         self.device = device = torch.device(device)
+        fast = fast or software_adapter()
         options = {"pixel_ratio": 1, "ppaa": "none"} if fast else {}
         self.renderer = gfx.WgpuRenderer(canvas, **options)
         self.simulation = Simulation(

@@ -422,3 +422,15 @@ def test_side_panels_are_cached_and_redrawn_when_theme_or_data_change():
     assert state.change(dataset="moons")
     after = app.screenshot()[y : y + h, x : x + w, :3].astype(int)
     assert np.abs(after - before).max(axis=2).mean() > 1  # the new data is drawn
+
+
+def test_on_a_software_adapter_the_app_draws_at_the_screens_pixels():
+    """pygfx's defaults (twice the pixels each way, an antialiasing pass) made a lavapipe
+    window of 50k particles draw 1 frame a second; the app chooses 1x, no antialiasing."""
+    from dexplorer.app import software_adapter
+    from dexplorer.headless import offscreen_app
+
+    if not software_adapter():
+        pytest.skip("a GPU adapter keeps pygfx's defaults")
+    app = offscreen_app(AppState(), SIZE, "cpu", ui=False, fast=False)
+    assert app.renderer.pixel_ratio == 1 and app.renderer.ppaa == "none"
