@@ -1,8 +1,8 @@
 // Whole trajectories on any GPU: every step of an Euler, midpoint or Heun sampler for a
 // flow network (a depth-3 MLP predicting the velocity), one invocation per particle.
 //
-// Each invocation keeps its particle and the network's activations in registers and reads
-// the weights (the same for all invocations, so the loads are uniform and cached). The
+// Each invocation keeps its particle and the network's activations in private memory and
+// reads the weights (the same for all invocations, so the loads are uniform and cached). The
 // time, and a single class, are folded into the first layer's bias of each evaluation
 // (`bias_first`, one row per evaluation). With `record` set, the positions after every
 // step go to `out` (step k at rows k*n..k*n+n-1, step 0 being x0); without it, only the
@@ -50,7 +50,8 @@ fn activate(z: f32) -> f32 {
 }
 
 // The hidden layers' activations, four units to a vector (the products are dot products
-// of vec4s), declared once per invocation.
+// of vec4s), declared once per invocation. Scalar arrays of 64 or more floats came out
+// wrong on lavapipe from a network's second evaluation on; vec4 arrays come out right.
 const QUADS: u32 = WIDTH / 4u;
 var<private> a: array<vec4<f32>, QUADS>;
 var<private> b: array<vec4<f32>, QUADS>;

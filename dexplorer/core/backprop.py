@@ -79,6 +79,8 @@ class MSEBackprop:
                     grad = _activation_backward(self.activation, grad, before[index - 1])
             if network.config.num_classes:
                 embedding = network.class_embedding.weight
-                start = embedding.shape[1]
-                embedding.grad = torch.zeros_like(embedding).index_add_(0, labels, grad[:, -start:])
+                features = embedding.shape[1]  # the class embedding's columns come last
+                embedding.grad = torch.zeros_like(embedding).index_add_(
+                    0, labels, grad[:, -features:]
+                )
         return loss

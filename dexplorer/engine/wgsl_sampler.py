@@ -36,13 +36,9 @@ WORKGROUP = 64
 MAX_WORKGROUPS = 65535
 
 
-def _limits(adapter: wgpu.GPUAdapter) -> dict[str, int]:
-    """The largest buffers the adapter allows (trajectories are big: 1M x 51 steps is
-    408 MB, over WebGPU's default of 256 MB)."""
-    return {
-        "max-buffer-size": adapter.limits["max-buffer-size"],
-        "max-storage-buffer-binding-size": adapter.limits["max-storage-buffer-binding-size"],
-    }
+BUFFER_LIMITS = ("max-buffer-size", "max-storage-buffer-binding-size")
+"""The limits on the output buffer. A sampler's device asks for the adapter's largest:
+trajectories are big (1M x 51 steps is 408 MB, over WebGPU's default of 256 MB)."""
 
 
 class WgslSampler:
@@ -59,7 +55,8 @@ class WgslSampler:
     def __init__(self, device: wgpu.GPUDevice | None = None) -> None:
         if device is None:
             adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
-            device = adapter.request_device_sync(required_limits=_limits(adapter))
+            limits = {name: adapter.limits[name] for name in BUFFER_LIMITS}
+            device = adapter.request_device_sync(required_limits=limits)
         self.device = device
         self._pipelines: dict[tuple[int, str, str], wgpu.GPUComputePipeline] = {}
         self._source = (data_dir("shaders") / "mlp_sampler.wgsl").read_text()
@@ -82,11 +79,9 @@ class WgslSampler:
             )
         return self._pipelines[key]
 
-    def _storage(self, array: np.ndarray, usage: int = 0) -> wgpu.GPUBuffer:
+    def _storage(self, array: np.ndarray) -> wgpu.GPUBuffer:
         data = np.ascontiguousarray(array, dtype=np.float32)
-        return self.device.create_buffer_with_data(
-            data=data, usage=wgpu.BufferUsage.STORAGE | usage
-        )
+        return self.device.create_buffer_with_data(data=data, usage=wgpu.BufferUsage.STORAGE)
 
     def run(
         self, field: NetworkField, x0: Tensor, steps: int, sampler: str, record: bool = True
@@ -106,10 +101,7 @@ class WgslSampler:
             reason = f"x0 must have shape (N, 2), got {tuple(x0.shape)}"
         n = x0.shape[0]
         size = (steps + 1 if record else 1) * n * 8
-        limit = min(
-            self.device.limits["max-buffer-size"],
-            self.device.limits["max-storage-buffer-binding-size"],
-        )
+        limit = min(self.device.limits[name] for name in BUFFER_LIMITS)
         if reason is None and size > limit:
             reason = f"the output needs {size / 2**20:.0f} MiB, over the device's "
             reason += f"{limit / 2**20:.0f}"

@@ -81,9 +81,6 @@ class CachedPanels:
     def __getitem__(self, name: str) -> PanelCache:
         return self.panels[name]
 
-    def __contains__(self, name: str) -> bool:
-        return name in self.panels
-
     def mark_stale(self, background: tuple[float, float, float] | None = None) -> None:
         """Draw every panel again before they are next shown."""
         for panel in self.panels.values():

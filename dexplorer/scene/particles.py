@@ -96,6 +96,10 @@ class SplattedPoints(gfx.WorldObject):
 
     capacity = 0
 
+    def cloud(self, name: str) -> gfx.Buffer:
+        """The points of the ``"main"`` or the ``"under"`` cloud."""
+        return self.geometry.under if name == "under" else self.geometry.points
+
     def allocate(self, capacity: int) -> None:
         """A fresh (zeroed) accumulator of ``capacity`` pixels."""
         items = capacity * self.material.channels
@@ -119,7 +123,7 @@ class _SplatShader(BaseShader):
         geometry, material = wobject.geometry, wobject.material
         compute = self.type == "compute"
         under = self["cloud"] == "under"
-        positions = geometry.under if under else geometry.points
+        positions = wobject.cloud(self["cloud"])
         extra = {"visibility": wgpu.ShaderStage.COMPUTE} if compute else {}
         bindings = {
             0: Binding("u_stdinfo", "buffer/uniform", shared.uniform_buffer, **extra),
@@ -155,8 +159,7 @@ class SplatShader(_SplatShader):
         return {}
 
     def get_render_info(self, wobject: SplattedPoints, shared: object) -> dict:
-        positions = wobject.geometry.under if self["cloud"] == "under" else wobject.geometry.points
-        groups = max(1, math.ceil(positions.nitems / SPLAT_WORKGROUP))
+        groups = max(1, math.ceil(wobject.cloud(self["cloud"]).nitems / SPLAT_WORKGROUP))
         columns = min(groups, MAX_WORKGROUPS)
         return {"indices": (columns, math.ceil(groups / columns), 1)}
 
