@@ -12,6 +12,8 @@ Implementations (``--impls``, comma-separated):
                    hidden layers in tf32 (CUDA; euler, midpoint and heun only)
   triton-bf16      the same with bfloat16 hidden layers
                    (their tensor-core GFLOP/s exceed the float32 matmul peak: vs_peak > 1)
+  native           dexplorer.core.native_sampler: the whole trajectory in a compiled C kernel
+                   on the CPU threads (what the app uses on a CPU; euler, midpoint, heun)
   wgsl             dexplorer.engine.wgsl_sampler: the whole trajectory in one WGSL compute
                    dispatch on the wgpu adapter (the GPU through Vulkan; lavapipe on a
                    machine without one, where it is far slower than torch), float32
@@ -32,7 +34,7 @@ import time
 import torch
 from common import parser, print_table, timed, write_json
 
-from dexplorer.core import triton_sampler
+from dexplorer.core import native_sampler, triton_sampler
 from dexplorer.core.fields import NetworkField
 from dexplorer.core.fused import ChunkedMLP
 from dexplorer.core.networks import PRESETS, NetworkConfig, build_network
@@ -52,7 +54,16 @@ EVALUATIONS = {
 }
 """Network evaluations per step (Euler-Maruyama asks for the velocity and the noise)."""
 TRITON_PRECISIONS = {"triton": "tf32", "triton-bf16": "bf16"}
-IMPLS = ("eager", "chunked", "compiled", "reduce-overhead", "bf16", *TRITON_PRECISIONS, "wgsl")
+IMPLS = (
+    "eager",
+    "chunked",
+    "compiled",
+    "reduce-overhead",
+    "bf16",
+    *TRITON_PRECISIONS,
+    "native",
+    "wgsl",
+)
 HEADLINE = ("original", "midpoint", 50_000, 200)
 
 
@@ -85,7 +96,7 @@ def make_field(preset: str, impl: str, device: torch.device) -> NetworkField:
     torch.manual_seed(0)
     network = build_network(preset).to(device).eval().requires_grad_(False)
     field = NetworkField(network, make_objective("flow"))
-    if impl in ("eager", "bf16", "wgsl", *TRITON_PRECISIONS):
+    if impl in ("eager", "bf16", "native", "wgsl", *TRITON_PRECISIONS):
         field.fast = None
     elif impl in ("compiled", "reduce-overhead"):
         field.fast = ChunkedMLP(network, compile="default" if impl == "compiled" else impl)
@@ -113,6 +124,10 @@ def measure(preset: str, sampler: str, impl: str, n: int, steps: int, device, re
             x0, _ = initial_noise(n, 0, device)  # sample()'s noise: the same trajectories
             triton_sampler.sample(field, x0, steps, sampler, out, TRITON_PRECISIONS[impl])
             return
+        if impl == "native":
+            x0, _ = initial_noise(n, 0, device)
+            native_sampler.sample(field, x0, steps, sampler, out)
+            return
         with autocast:
             sample(field, n, steps, sampler, device=device, out=out)
 
@@ -129,8 +144,8 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument(
         "--impls",
-        help=f"eager plus any of {', '.join(IMPLS)} (default: eager,chunked,compiled; "
-        "--quick leaves compiled out: compiling takes 5-30 s here)",
+        help=f"eager plus any of {', '.join(IMPLS)} (default: eager,chunked,compiled, and "
+        "native on a CPU; --quick leaves compiled out: compiling takes 5-30 s here)",
     )
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--sizes", help="comma-separated particle counts instead of the defaults")
@@ -145,6 +160,8 @@ def main() -> None:
     torch._dynamo.config.cache_size_limit = 64
     device = choose_device(args.device)
     default_impls = "eager,chunked" if args.quick else "eager,chunked,compiled"
+    if device.type == "cpu":
+        default_impls += ",native"
     impls = [i for i in (args.impls or default_impls).split(",") if i]
     unknown = set(impls) - set(IMPLS)
     if unknown or "eager" not in impls:
@@ -183,6 +200,10 @@ def main() -> None:
             reason = None
             if impl in TRITON_PRECISIONS:
                 reason = triton_sampler.unsupported(
+                    make_field(preset, impl, device), sampler, device
+                )
+            elif impl == "native":
+                reason = native_sampler.unsupported(
                     make_field(preset, impl, device), sampler, device
                 )
             elif impl == "wgsl":

@@ -146,7 +146,7 @@ def test_the_trajectory_cache_samples_through_the_chunked_path(monkeypatch):
 
     monkeypatch.setattr(ChunkedMLP, "__call__", counted)
     field = NetworkField(network("original"), make_objective("flow"))
-    cache = TrajectoryCache("cpu")
+    cache = TrajectoryCache("cpu", native=False)  # not the compiled kernel
     cache.start(RunSpec(field, "midpoint", steps=5, n=300))
     assert cache.wait(30)
     assert calls == [300] * 10

@@ -16,13 +16,16 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ..core import triton_sampler
+from ..core import native_sampler, triton_sampler
 from ..core.fields import Field, NetworkField
 from ..core.samplers import SamplerSettings, get_sampler, initial_noise, time_grid
 from .devices import available_memory
 
 MEMORY_SHARE = 0.6
 """A cache may take at most this share of the free memory."""
+NATIVE_PARTICLE_STEPS = 200_000
+"""Particle-steps per call of the native CPU kernel (about 60 ms on two cores): the cache
+shows its progress and can be cancelled between calls."""
 
 
 _LIVE: weakref.WeakSet[TrajectoryCache] = weakref.WeakSet()
@@ -83,6 +86,14 @@ class CacheState:
     generation: int = 0
 
 
+class ChunkedRun(NamedTuple):
+    """A kernel that computes many steps per call: ``compute(start, stop)`` fills the
+    trajectory's rows start + 1 to stop from row start, ``chunk`` steps at most per call."""
+
+    compute: Callable[[int, int], object]
+    chunk: int
+
+
 def whole_run_kernel(spec: RunSpec, particles: Tensor) -> Callable[..., Tensor] | None:
     """The Triton kernel that computes every step in one launch, where it can run this
     spec (a flow network field on a GPU, one class for all particles, euler, midpoint or
@@ -94,6 +105,17 @@ def whole_run_kernel(spec: RunSpec, particles: Tensor) -> Callable[..., Tensor] 
         return None
     precision = "tf32" if particles.device.type == "cuda" else "ieee"  # ieee: interpreter
     return partial(triton_sampler.sample, precision=precision)
+
+
+def native_kernel(spec: RunSpec, particles: Tensor) -> ChunkedRun | None:
+    """The compiled CPU kernel (core/native_sampler.py) where it can run this spec (the
+    Triton kernel's cases, on the CPU, with a C compiler at hand), else ``None``."""
+    if not isinstance(spec.field, NetworkField) or particles.dtype != torch.float32:
+        return None
+    if native_sampler.unsupported(spec.field, spec.sampler, particles.device) is not None:
+        return None
+    compute = partial(native_sampler.sample_steps, spec.field, particles, spec.sampler)
+    return ChunkedRun(compute, max(1, NATIVE_PARTICLE_STEPS // spec.n))
 
 
 class TrajectoryCache:
@@ -109,12 +131,15 @@ class TrajectoryCache:
         device: torch.device | str = "cpu",
         batch_steps: int = 4,
         whole_runs: bool | None = None,
+        native: bool = True,
     ) -> None:
         self.device = torch.device(device)
         self.batch_steps = batch_steps
         self.whole_runs = self.device.type == "cuda" if whole_runs is None else whole_runs
         """Whether runs the Triton kernel supports are computed in one launch (on a GPU;
         on the CPU only under Triton's interpreter, for tests)."""
+        self.native = native
+        """Whether runs on the CPU that the compiled kernel supports are computed by it."""
         self._current = _Run(None, None, None, CacheState())
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
@@ -219,13 +244,17 @@ class TrajectoryCache:
         y = None if extra is None else spec.extra.to(self.device, torch.float32)
         extra_field = spec.extra_field or spec.field
         whole = whole_run_kernel(spec, particles) if self.whole_runs else None
+        native = native_kernel(spec, particles) if self.native and whole is None else None
         with torch.inference_mode():
             if whole is not None:  # every step at once; the loop below does the mesh
                 whole(spec.field, x, spec.steps, spec.sampler, out=particles)
             for i in range(spec.steps):
                 if cancel.is_set():
                     return
-                if whole is None:
+                if native is not None:
+                    if i % native.chunk == 0:
+                        native.compute(i, min(i + native.chunk, spec.steps))
+                elif whole is None:
                     x = step(spec.field, x, grid[i], grid[i + 1], settings)
                     particles[i + 1] = x
                 if y is not None:

@@ -1,0 +1,200 @@
+"""Whole trajectories on the CPU in a compiled C kernel (``mlp_sampler.c``): every step of an
+Euler, midpoint or Heun sampler, network evaluations included, for a flow network field.
+
+Each thread owns a share of the particles and runs them 24 at a time through every step,
+with the activations in the core's L1 cache and the positions in registers; the time (and a
+single class) enters as the first layer's bias, as for the Triton kernel
+(:func:`~dexplorer.core.whole_run.kernel_weights`). The kernel is built on first use
+(:mod:`dexplorer.core.native_build`); without a C compiler :func:`unsupported` says so and
+the callers use torch.
+
+On the 2-core AMD EPYC (Zen 3) development machine, ``original`` preset, midpoint, 50k
+particles x 200 steps, 2 threads: 3.5e6 particle-steps/s, about 3x eager torch, with final
+positions within 1e-6 of torch's.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
+
+import torch
+from torch import Tensor
+
+from .fields import NetworkField
+from .native_build import load
+from .whole_run import evaluation_times, field_unsupported, kernel_weights
+
+TILE = 24
+"""Particles per tile in the kernel: thread shares are multiples of it."""
+ROWS = 4
+"""Output units per block in the kernel: the hidden weights are packed in groups of it."""
+SAMPLER_CODES = {"euler": 0, "midpoint": 1, "heun": 2}
+ACTIVATION_CODES = {"elu": 0, "silu": 1, "relu": 2}
+
+_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="dexplorer-cpu")
+
+
+def _kernel() -> Callable[..., int] | str:
+    """The kernel's entry point, or why it cannot be had."""
+    build = load("mlp_sampler")
+    if build.library is None:
+        return f"the native sampler is not built: {build.reason}"
+    function = build.library.dx_sample_mlp
+    if function.argtypes is None:
+        pointer = ctypes.c_void_p
+        function.argtypes = [ctypes.c_int] * 3 + [pointer] * 9 + [ctypes.c_int64] * 2
+        function.argtypes += [ctypes.c_int]
+        function.restype = ctypes.c_int
+    return function
+
+
+def unsupported(field: NetworkField, sampler: str, device: torch.device | str) -> str | None:
+    """Why :func:`sample` cannot run this field, sampler and device, or ``None`` if it can:
+    the field and sampler as :func:`~dexplorer.core.whole_run.field_unsupported` asks, on
+    the CPU, with the kernel built."""
+    if torch.device(device).type != "cpu":
+        return "runs on the CPU only"
+    reason = field_unsupported(field, sampler)
+    if reason is not None:
+        return reason
+    kernel = _kernel()
+    return kernel if isinstance(kernel, str) else None
+
+
+def available(field: NetworkField, sampler: str, device: torch.device | str) -> bool:
+    """Whether :func:`sample` can run this field, sampler and device."""
+    return unsupported(field, sampler, device) is None
+
+
+def sample(
+    field: NetworkField,
+    x0: Tensor,
+    steps: int,
+    sampler: str = "midpoint",
+    out: Tensor | None = None,
+    threads: int | None = None,
+) -> Tensor:
+    """Integrate ``x0`` from t = 0 to t = 1 and return the trajectory.
+
+    Parameters
+    ----------
+    field : NetworkField
+        A field that :func:`unsupported` accepts.
+    x0 : Tensor
+        Positions at t = 0, shape (N, 2), float32, on the CPU.
+    steps : int
+        Steps on the uniform time grid.
+    sampler : str
+        ``"euler"``, ``"midpoint"`` or ``"heun"``.
+    out : Tensor, optional
+        Where to write the trajectory, shape (steps + 1, N, 2), float32, contiguous.
+    threads : int, optional
+        Threads to share the particles (default: ``torch.get_num_threads()``).
+
+    Returns
+    -------
+    Tensor
+        Shape (steps + 1, N, 2): ``out`` when given, else a new tensor. Row 0 is ``x0``.
+
+    Raises
+    ------
+    ValueError
+        For an unsupported field, sampler, device or shape.
+    """
+    shape = (steps + 1, *x0.shape)
+    if x0.dim() != 2 or x0.shape[1] != 2 or x0.dtype != torch.float32:
+        got = f"{x0.dtype} {tuple(x0.shape)}"
+        raise ValueError(f"the native sampler needs float32 x0 of shape (N, 2), got {got}")
+    if out is None:
+        out = torch.empty(shape, dtype=torch.float32)
+    _check(field, sampler, out, steps)
+    out[0] = x0
+    sample_steps(field, out, sampler, 0, steps, threads)
+    return out
+
+
+def sample_steps(
+    field: NetworkField,
+    out: Tensor,
+    sampler: str,
+    start: int,
+    stop: int,
+    threads: int | None = None,
+) -> None:
+    """Fill rows ``start + 1`` to ``stop`` of the trajectory ``out`` (steps + 1, N, 2) from
+    row ``start``: a run computed a few steps at a time, so that its caller can show the
+    steps done and stop between calls. The network's weights are read at each call.
+
+    Raises
+    ------
+    ValueError
+        For an unsupported field, sampler or trajectory, or steps outside it.
+    """
+    steps = out.shape[0] - 1
+    _check(field, sampler, out, steps)
+    if not 0 <= start <= stop <= steps:
+        raise ValueError(f"steps {start} to {stop} are not within the {steps} of the trajectory")
+    if start == stop:
+        return
+    times, lengths = evaluation_times(steps, sampler)
+    evaluations = len(times) // steps
+    weights = kernel_weights(field, times[start * evaluations : stop * evaluations], out.device)
+    width = field.network.config.width
+    packed = weights.hidden.view(2, width // ROWS, ROWS, width).transpose(2, 3).contiguous()
+    step_lengths = torch.tensor(lengths[start:stop], dtype=torch.float32)
+    n = out.shape[1]
+    threads = max(1, min(threads or torch.get_num_threads(), -(-n // TILE)))
+    bounds = [n * i // threads // TILE * TILE for i in range(threads)] + [n]
+    kernel = _kernel()
+    constants = (
+        width,
+        ACTIVATION_CODES[field.network.config.activation],
+        SAMPLER_CODES[sampler],
+        *(
+            tensor.data_ptr()
+            for tensor in (
+                weights.bias,
+                step_lengths,
+                weights.first,
+                packed,
+                weights.hidden_bias,
+                weights.output,
+                weights.output_bias,
+            )
+        ),
+    )
+
+    def run(begin: int, end: int) -> int:
+        return kernel(
+            *constants,
+            out[start, begin:].data_ptr(),
+            out[start + 1, begin:].data_ptr(),
+            end - begin,
+            2 * n,
+            stop - start,
+        )
+
+    shares = [_pool.submit(run, a, b) for a, b in pairwise(bounds) if b > a]
+    if any(share.result() != 0 for share in shares):
+        raise ValueError("the native sampler refused the network's shape")
+
+
+def _check(field: NetworkField, sampler: str, out: Tensor, steps: int) -> None:
+    reason = unsupported(field, sampler, out.device)
+    if reason is None and (
+        out.dim() != 3
+        or out.shape[2] != 2
+        or out.dtype != torch.float32
+        or not out.is_contiguous()
+        or steps < 1
+    ):
+        reason = (
+            "the trajectory must be contiguous float32 of shape (steps + 1, N, 2) with at "
+            f"least 1 step, got {out.dtype} {tuple(out.shape)}"
+        )
+    if reason is not None:
+        raise ValueError(f"the native sampler cannot run this: {reason}")
