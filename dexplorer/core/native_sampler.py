@@ -1,8 +1,9 @@
 """Whole trajectories on the CPU in a compiled C kernel (``mlp_sampler.c``): every step of an
 Euler, midpoint or Heun sampler, network evaluations included, for a flow network field.
 
-Each thread owns a share of the particles and runs them 24 at a time through every step,
-with the activations in the core's L1 cache and the positions in registers; the time (and a
+The particles are cut into pieces that the threads take in turn; a thread runs its piece 24
+particles at a time through every step, with the activations in the core's L1 cache and the
+positions in registers; the time (and a
 single class) enters as the first layer's bias, as for the Triton kernel
 (:func:`~dexplorer.core.whole_run.kernel_weights`). The kernel is built on first use
 (:mod:`dexplorer.core.native_build`); without a C compiler :func:`unsupported` says so and
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
@@ -32,6 +34,8 @@ TILE = 24
 """Particles per tile in the kernel: thread shares are multiples of it."""
 ROWS = 4
 """Output units per block in the kernel: the hidden weights are packed in groups of it."""
+PIECES_PER_THREAD = 8
+"""The particles are cut into this many pieces per thread, taken in turn by the threads."""
 SAMPLER_CODES = {"euler": 0, "midpoint": 1, "heun": 2}
 ACTIVATION_CODES = {"elu": 0, "silu": 1, "relu": 2}
 
@@ -147,8 +151,12 @@ def sample_steps(
     packed = weights.hidden.view(2, width // ROWS, ROWS, width).transpose(2, 3).contiguous()
     step_lengths = torch.tensor(lengths[start:stop], dtype=torch.float32)
     n = out.shape[1]
-    threads = max(1, min(threads or torch.get_num_threads(), -(-n // TILE)))
-    bounds = [n * i // threads // TILE * TILE for i in range(threads)] + [n]
+    tiles = -(-n // TILE)
+    threads = max(1, min(threads or torch.get_num_threads(), tiles))
+    pieces = min(tiles, PIECES_PER_THREAD * threads)
+    bounds = [tiles * i // pieces * TILE for i in range(pieces)] + [n]
+    queue = iter(pairwise(bounds))
+    lock = threading.Lock()
     kernel = _kernel()
     constants = (
         width,
@@ -168,18 +176,21 @@ def sample_steps(
         ),
     )
 
-    def run(begin: int, end: int) -> int:
-        return kernel(
-            *constants,
-            out[start, begin:].data_ptr(),
-            out[start + 1, begin:].data_ptr(),
-            end - begin,
-            2 * n,
-            stop - start,
-        )
+    def work() -> bool:
+        """Run pieces until none is left (a core slowed by other work takes fewer);
+        whether the kernel accepted them all."""
+        while True:
+            with lock:
+                piece = next(queue, None)
+            if piece is None:
+                return True
+            begin, end = piece
+            rows = out[start, begin:].data_ptr(), out[start + 1, begin:].data_ptr()
+            if kernel(*constants, *rows, end - begin, 2 * n, stop - start) != 0:
+                return False
 
-    shares = [_pool.submit(run, a, b) for a, b in pairwise(bounds) if b > a]
-    if any(share.result() != 0 for share in shares):
+    workers = [_pool.submit(work) for _ in range(threads)]
+    if not all(worker.result() for worker in workers):
         raise ValueError("the native sampler refused the network's shape")
 
 
