@@ -4,7 +4,11 @@ trajectory cache using it, or torch when there is no compiler."""
 
 from __future__ import annotations
 
+import platform
 import stat
+import tempfile
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -102,16 +106,17 @@ def test_a_single_particle_and_a_single_step():
 
 @needs_compiler
 @pytest.mark.parametrize(
-    ("field", "sampler", "device", "reason"),
+    ("options", "sampler", "device", "reason"),
     [
-        (flow_field(), "rk4", "cpu", "sampler must be one of"),
-        (flow_field(width=48), "euler", "cpu", "network width must be one of"),
-        (flow_field(activation="gelu"), "euler", "cpu", "activation must be one of"),
-        (flow_field(num_classes=3, label=torch.arange(N) % 3), "euler", "cpu", "one class"),
-        (flow_field(), "euler", "cuda", "runs on the CPU only"),
+        ({}, "rk4", "cpu", "sampler must be one of"),
+        ({"width": 48}, "euler", "cpu", "network width must be one of"),
+        ({"activation": "gelu"}, "euler", "cpu", "activation must be one of"),
+        ({"num_classes": 3, "label": torch.arange(N) % 3}, "euler", "cpu", "one class"),
+        ({}, "euler", "cuda", "runs on the CPU only"),
     ],
 )
-def test_what_it_cannot_run_is_refused_with_the_reason(field, sampler, device, reason):
+def test_what_it_cannot_run_is_refused_with_the_reason(options, sampler, device, reason):
+    field = flow_field(**options)
     assert reason in native_sampler.unsupported(field, sampler, device)
     assert not native_sampler.available(field, sampler, device)
     if device == "cpu":
@@ -124,6 +129,8 @@ def test_bad_trajectories_and_step_ranges_are_refused():
     field = flow_field()
     with pytest.raises(ValueError, match="shape"):
         native_sampler.sample(field, torch.zeros(10, 3), STEPS, "euler")
+    with pytest.raises(ValueError, match=r"out must have shape \(13, 10, 2\)"):
+        native_sampler.sample(field, torch.zeros(10, 2), STEPS, "euler", torch.zeros(11, 10, 2))
     with pytest.raises(ValueError, match="contiguous float32"):
         native_sampler.sample_steps(field, torch.zeros(STEPS + 1, 10, 2).half(), "euler", 0, 1)
     with pytest.raises(ValueError, match="not within"):
@@ -160,11 +167,67 @@ def test_a_failed_build_gives_the_compilers_message(monkeypatch, tmp_path, no_bu
 @needs_compiler
 def test_the_set_up_builds_it_into_the_cache(monkeypatch, tmp_path, capsys, no_build_remembered):
     monkeypatch.setenv("DEXPLORER_CACHE", str(tmp_path))
-    assert native_build.main() == 0
+    assert native_build.load("mlp_sampler", wait=False) is native_build.BUILDING
+    reason = native_sampler.unsupported(flow_field(), "euler", "cpu", wait=False)
+    assert reason == "the native sampler is not built: it is being built"
+    assert native_build.main() == 0  # waits for the build started above
     built = list((tmp_path / "native").glob("mlp_sampler-*.so"))
     assert len(built) == 1
     assert "native mlp_sampler: ready (" in capsys.readouterr().out
-    assert native_build.load("mlp_sampler").path == built[0]
+    assert native_build.load("mlp_sampler", wait=False).path == built[0]
+
+
+@pytest.mark.skipif(
+    platform.machine() not in ("x86_64", "AMD64") or native_build.compiler() is None,
+    reason="needs a C compiler for x86-64",
+)
+def test_the_portable_code_without_avx_equals_the_eager_sampler(monkeypatch, tmp_path):
+    """The kernel's plain vector code, as CPUs without AVX (and other architectures) run it."""
+    monkeypatch.setenv("DEXPLORER_CACHE", str(tmp_path))
+    flags = ("-O0", "-march=x86-64", "-Wno-psabi", "-std=gnu11", "-shared", "-fPIC", "-nostdlib")
+    portable = native_build.build("mlp_sampler", flags)
+    assert portable.library is not None, portable.reason
+    monkeypatch.setattr(native_sampler, "load", lambda name, wait=True: portable)
+    for activation in ("elu", "silu", "relu"):
+        field = flow_field(activation=activation)
+        assert (native(field, "heun") - eager(field, "heun")).abs().max() < TOLERANCE
+
+
+def test_a_compiler_that_hangs_is_stopped(monkeypatch, tmp_path, no_build_remembered):
+    marker = tmp_path / "still-running"
+    hanging = tmp_path / "cc"
+    hanging.write_text(
+        "#!/bin/sh\n"
+        '[ "$1" = --version ] && { echo "hanging cc 1.0"; exit 0; }\n'
+        f"(sleep 5; touch {marker}) &\n"
+        "wait\n"
+    )
+    hanging.chmod(hanging.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("DEXPLORER_CC", str(hanging))
+    monkeypatch.setenv("DEXPLORER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(native_build, "COMPILE_SECONDS", 1)
+    assert native_build.load("mlp_sampler").reason == "building mlp_sampler.c took longer than 1 s"
+    time.sleep(5)
+    assert not marker.exists()  # the compiler's children were stopped with it
+
+
+def test_the_compiler_may_be_given_with_arguments(monkeypatch, tmp_path):
+    fake = tmp_path / "mycc"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.delenv("DEXPLORER_CC", raising=False)
+    monkeypatch.setenv("CC", f"{fake} -m64")
+    assert native_build.compiler() == [str(fake), "-m64"]
+    monkeypatch.setenv("DEXPLORER_CC", "no-such-cc -O2")
+    assert native_build.compiler() is None
+
+
+def test_an_unwritable_cache_folder_falls_back_to_a_temporary_one(monkeypatch, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("DEXPLORER_CACHE", str(blocker / "cache"))
+    folder = native_build._writable_dir()
+    assert folder.parent == Path(tempfile.gettempdir()) and folder.is_dir()
 
 
 @needs_compiler
@@ -177,6 +240,7 @@ def test_the_trajectory_cache_runs_it_a_few_steps_at_a_time(monkeypatch):
         lambda *args, **kwargs: (calls.append(args[-2:]), plain(*args, **kwargs))[1],
     )
     monkeypatch.setattr(trajectory, "NATIVE_PARTICLE_STEPS", 5 * N)
+    assert native_build.load("mlp_sampler").library is not None  # built, not being built
     field = flow_field()
     mesh = grid_points(3, 2.0, "cpu")
     cache = TrajectoryCache("cpu")

@@ -77,7 +77,9 @@ static __attribute__((noinline)) void block(const int width, const v8 *restrict 
         for (int v = 0; v < VECS; v++) acc[r][v] = splat(b[r]);
     for (int k = 0; k < width; k++) {
         v8 x0 = in[k * VECS], x1 = in[k * VECS + 1], x2 = in[k * VECS + 2];
+#ifdef __AVX__
         __asm__("" : "+x"(x0), "+x"(x1), "+x"(x2)); /* loaded once, not once per row */
+#endif
 #pragma GCC unroll 4
         for (int r = 0; r < ROWS; r++) {
             v8 wr = splat(w[k * ROWS + r]);

@@ -1,14 +1,14 @@
 """Builds and loads the C kernels shipped beside this module (``<name>.c``).
 
-A kernel is compiled on first use for the CPU it runs on (``-O3 -march=native``) by the C
-compiler that ``$DEXPLORER_CC``, ``$CC`` or the PATH (``cc``, ``gcc``, ``clang``) names, and
-kept in the user cache folder under a name that hashes the source, the compiler, the flags
-and the CPU, so a changed kernel or a different machine gets a fresh build. The kernels use
-no C library (``-nostdlib``): a compiler alone is enough.
+A kernel is compiled for the CPU it runs on (``-O3 -march=native``) by the C compiler that
+``$DEXPLORER_CC``, ``$CC`` or the PATH (``cc``, ``gcc``, ``clang``) names, and kept in the
+user cache folder (a temporary folder where that cannot be written) under a name that hashes
+the source, the compiler, the flags and the CPU, so a changed kernel or another machine gets
+a build of its own. The kernels use no C library (``-nostdlib``): a compiler alone is enough.
 
-Without a compiler, or when a build fails, :func:`load` says why, and the callers fall back
-to torch. ``python -m dexplorer.core.native_build`` builds every kernel ahead of time (the
-set-up does).
+Without a compiler, or when a build fails, :func:`load` says why, and the callers use torch.
+``python -m dexplorer.core.native_build`` builds every kernel ahead of time (the set-up does);
+otherwise the app builds one in the background the first time it could use it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import ctypes
 import hashlib
 import os
 import platform
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,20 +43,24 @@ class Build:
     path: Path | None = None
 
 
+BUILDING = Build(None, "it is being built")
+"""What :func:`load` answers without waiting while a build runs in the background."""
+
 _builds: dict[str, Build] = {}
+_workers: dict[str, threading.Thread] = {}
 _lock = threading.Lock()
 
 
-def compiler() -> str | None:
-    """The C compiler to use: ``$DEXPLORER_CC``, ``$CC``, or the first of cc, gcc and clang
-    on the PATH; ``None`` when there is none."""
+def compiler() -> list[str] | None:
+    """The command that runs the C compiler: ``$DEXPLORER_CC``, ``$CC`` (either may carry
+    arguments, e.g. ``ccache gcc``), or the first of cc, gcc and clang on the PATH; ``None``
+    when there is none."""
     wanted = os.environ.get("DEXPLORER_CC")
-    if wanted:
-        return shutil.which(wanted)
-    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
-        found = name and shutil.which(name)
+    for command in [wanted] if wanted else [os.environ.get("CC"), "cc", "gcc", "clang"]:
+        words = shlex.split(command or "")
+        found = words and shutil.which(words[0])
         if found:
-            return found
+            return [found, *words[1:]]
     return None
 
 
@@ -63,6 +69,18 @@ def cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(os.environ.get("DEXPLORER_CACHE") or user_cache_dir("dexplorer")) / "native"
+
+
+def _writable_dir() -> Path:
+    """The cache folder, or a temporary one when the cache folder cannot be written."""
+    for folder in (cache_dir(), Path(tempfile.gettempdir()) / f"dexplorer-{os.getuid()}"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK):
+            return folder
+    raise OSError(f"neither {cache_dir()} nor a temporary folder can be written")
 
 
 def _cpu_signature() -> str:
@@ -77,76 +95,95 @@ def _cpu_signature() -> str:
     return "\n".join(described) or platform.platform() + platform.processor()
 
 
-def _compiler_version(cc: str) -> str:
-    try:
-        done = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError) as error:
-        return f"unknown ({error})"
-    return done.stdout
+def _run(command: list[str], seconds: float) -> subprocess.CompletedProcess:
+    """Run ``command`` in a session of its own, so that a timeout ends the compiler's
+    children (cc1, as) too."""
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as process:
+        try:
+            out, err = process.communicate(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
 
 
-def _build(name: str) -> Build:
-    source = resources.files("dexplorer.core").joinpath(f"{name}.c").read_bytes()
+def build(name: str, flags: tuple[str, ...] = FLAGS) -> Build:
+    """Compile the kernel ``name`` with ``flags`` (unless a build of the same source,
+    compiler, flags and CPU is cached) and load it. Never raises: a failure is the
+    returned build's ``reason``."""
     cc = compiler()
     if cc is None:
         wanted = os.environ.get("DEXPLORER_CC")
         missing = f"the C compiler {wanted!r} was not found" if wanted else "no C compiler found"
         return Build(None, f"{missing} (install gcc, or set CC)")
-    key = hashlib.sha256()
-    for part in (source, cc.encode(), _compiler_version(cc).encode(), " ".join(FLAGS).encode()):
-        key.update(part)
-    key.update(_cpu_signature().encode())
-    target = cache_dir() / f"{name}-{key.hexdigest()[:16]}.so"
-    if not target.exists():
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        source = resources.files("dexplorer.core").joinpath(f"{name}.c").read_bytes()
+        version = _run([*cc, "--version"], 30).stdout
+        key = hashlib.sha256()
+        for part in (source, " ".join(cc), version, " ".join(flags), _cpu_signature()):
+            key.update(part if isinstance(part, bytes) else part.encode())
+        target = _writable_dir() / f"{name}-{key.hexdigest()[:16]}.so"
+        if not target.exists():
             with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
                 c_file = Path(scratch) / f"{name}.c"
                 c_file.write_bytes(source)
                 built = Path(scratch) / target.name
-                done = subprocess.run(
-                    [cc, *FLAGS, "-o", str(built), str(c_file)],
-                    capture_output=True,
-                    text=True,
-                    timeout=COMPILE_SECONDS,
-                )
+                done = _run([*cc, *flags, "-o", str(built), str(c_file)], COMPILE_SECONDS)
                 if done.returncode != 0:
                     errors = [line for line in done.stderr.splitlines() if line.strip()]
                     detail = errors[-1] if errors else f"exit status {done.returncode}"
-                    return Build(None, f"{Path(cc).name} could not build {name}.c: {detail}")
+                    return Build(None, f"{Path(cc[0]).name} could not build {name}.c: {detail}")
                 os.replace(built, target)  # atomic: another process may build it too
-        except (OSError, subprocess.SubprocessError) as error:
-            return Build(None, f"building {name}.c failed: {error}")
-    try:
         return Build(ctypes.CDLL(str(target)), None, target)
-    except OSError as error:
-        return Build(None, f"could not load {target}: {error}")
+    except subprocess.TimeoutExpired:
+        return Build(None, f"building {name}.c took longer than {COMPILE_SECONDS} s")
+    except (OSError, subprocess.SubprocessError) as error:
+        return Build(None, f"building {name}.c failed: {error}")
 
 
-def load(name: str) -> Build:
-    """The kernel ``name`` (``mlp_sampler``), built on first use; a failed build is not
-    tried again in this process. Thread-safe."""
+def load(name: str, wait: bool = True) -> Build:
+    """The kernel ``name`` (``mlp_sampler``), built in a background thread on first use and
+    remembered for the process, a failure included. With ``wait=False`` a kernel still
+    being built is :data:`BUILDING` (the caller goes on without it). Thread-safe."""
     with _lock:
         if name not in _builds:
-            _builds[name] = _build(name)
+            _builds[name] = BUILDING
+            worker = threading.Thread(target=_build_in_background, args=(name,), daemon=True)
+            _workers[name] = worker
+            worker.start()
+        worker = _workers[name]
+    if wait:
+        worker.join()
+    with _lock:
         return _builds[name]
+
+
+def _build_in_background(name: str) -> None:
+    built = build(name)
+    with _lock:
+        if _workers.get(name) is threading.current_thread():  # not forgotten meanwhile
+            _builds[name] = built
 
 
 def forget() -> None:
     """Drop what :func:`load` remembers, so the next call looks again (for tests)."""
     with _lock:
         _builds.clear()
+        _workers.clear()
 
 
 def main() -> int:
     """Build every kernel now and say how it went (the set-up runs this)."""
     for name in KERNELS:
         start = time.perf_counter()
-        build = load(name)
-        if build.library is None:
-            print(f"native {name}: not built, torch will be used instead: {build.reason}")
+        built = load(name)
+        if built.library is None:
+            print(f"native {name}: not built, torch will be used instead: {built.reason}")
         else:
-            print(f"native {name}: ready ({time.perf_counter() - start:.1f} s, {build.path})")
+            print(f"native {name}: ready ({time.perf_counter() - start:.1f} s, {built.path})")
     return 0
 
 

@@ -3,11 +3,10 @@ Euler, midpoint or Heun sampler, network evaluations included, for a flow networ
 
 The particles are cut into pieces that the threads take in turn; a thread runs its piece 24
 particles at a time through every step, with the activations in the core's L1 cache and the
-positions in registers; the time (and a
-single class) enters as the first layer's bias, as for the Triton kernel
-(:func:`~dexplorer.core.whole_run.kernel_weights`). The kernel is built on first use
-(:mod:`dexplorer.core.native_build`); without a C compiler :func:`unsupported` says so and
-the callers use torch.
+positions in registers. The time (and a single class) enters as the first layer's bias, as
+for the Triton kernel (:func:`~dexplorer.core.whole_run.kernel_weights`). The kernel is built
+on first use (:mod:`dexplorer.core.native_build`); without a C compiler :func:`unsupported`
+says so and the callers use torch.
 
 On the 2-core AMD EPYC (Zen 3) development machine, ``original`` preset, midpoint, 50k
 particles x 200 steps, 2 threads: 3.5e6 particle-steps/s, about 3x eager torch, with final
@@ -20,7 +19,7 @@ import ctypes
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from itertools import pairwise
 
 import torch
@@ -31,7 +30,7 @@ from .native_build import load
 from .whole_run import evaluation_times, field_unsupported, kernel_weights
 
 TILE = 24
-"""Particles per tile in the kernel: thread shares are multiples of it."""
+"""Particles per tile in the kernel: the pieces the threads take are multiples of it."""
 ROWS = 4
 """Output units per block in the kernel: the hidden weights are packed in groups of it."""
 PIECES_PER_THREAD = 8
@@ -42,30 +41,40 @@ ACTIVATION_CODES = {"elu": 0, "silu": 1, "relu": 2}
 _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="dexplorer-cpu")
 
 
-def _kernel() -> Callable[..., int] | str:
-    """The kernel's entry point, or why it cannot be had."""
-    build = load("mlp_sampler")
+ARGUMENT_TYPES = (
+    *[ctypes.c_int] * 3,  # width, activation, sampler
+    *[ctypes.c_void_p] * 9,  # bias, lengths, first, hidden, hidden bias, output, its bias, x, out
+    *[ctypes.c_int64] * 2,  # particles, row stride
+    ctypes.c_int,  # steps
+)
+"""The C signature of ``dx_sample_mlp``."""
+
+
+def _kernel(wait: bool = True) -> Callable[..., int] | str:
+    """The kernel's entry point, or why it cannot be had (see :func:`native_build.load
+    <dexplorer.core.native_build.load>` for ``wait``)."""
+    build = load("mlp_sampler", wait)
     if build.library is None:
         return f"the native sampler is not built: {build.reason}"
     function = build.library.dx_sample_mlp
-    if function.argtypes is None:
-        pointer = ctypes.c_void_p
-        function.argtypes = [ctypes.c_int] * 3 + [pointer] * 9 + [ctypes.c_int64] * 2
-        function.argtypes += [ctypes.c_int]
-        function.restype = ctypes.c_int
+    function.argtypes = ARGUMENT_TYPES
+    function.restype = ctypes.c_int
     return function
 
 
-def unsupported(field: NetworkField, sampler: str, device: torch.device | str) -> str | None:
+def unsupported(
+    field: NetworkField, sampler: str, device: torch.device | str, wait: bool = True
+) -> str | None:
     """Why :func:`sample` cannot run this field, sampler and device, or ``None`` if it can:
     the field and sampler as :func:`~dexplorer.core.whole_run.field_unsupported` asks, on
-    the CPU, with the kernel built."""
+    the CPU, with the kernel built. With ``wait=False`` a kernel not yet built is built in
+    the background, and meanwhile the answer is that it is being built."""
     if torch.device(device).type != "cpu":
         return "runs on the CPU only"
     reason = field_unsupported(field, sampler)
     if reason is not None:
         return reason
-    kernel = _kernel()
+    kernel = _kernel(wait)
     return kernel if isinstance(kernel, str) else None
 
 
@@ -115,6 +124,8 @@ def sample(
         raise ValueError(f"the native sampler needs float32 x0 of shape (N, 2), got {got}")
     if out is None:
         out = torch.empty(shape, dtype=torch.float32)
+    elif out.shape != shape:
+        raise ValueError(f"out must have shape {shape} for this x0 and steps, got {out.shape}")
     _check(field, sampler, out, steps)
     out[0] = x0
     sample_steps(field, out, sampler, 0, steps, threads)
@@ -129,9 +140,23 @@ def sample_steps(
     stop: int,
     threads: int | None = None,
 ) -> None:
-    """Fill rows ``start + 1`` to ``stop`` of the trajectory ``out`` (steps + 1, N, 2) from
-    row ``start``: a run computed a few steps at a time, so that its caller can show the
-    steps done and stop between calls. The network's weights are read at each call.
+    """Fill rows ``start + 1`` to ``stop`` of the trajectory ``out`` from row ``start``: a run
+    computed a few steps at a time, so that its caller can show the steps done and stop
+    between calls. The network's weights are read at each call.
+
+    Parameters
+    ----------
+    field : NetworkField
+        A field that :func:`unsupported` accepts.
+    out : Tensor
+        The trajectory, shape (steps + 1, N, 2), float32, contiguous, on the CPU; its
+        length sets the time grid.
+    sampler : str
+        ``"euler"``, ``"midpoint"`` or ``"heun"``.
+    start, stop : int
+        The steps to compute, 0 <= start <= stop <= steps.
+    threads : int, optional
+        Threads to share the particles (default: ``torch.get_num_threads()``).
 
     Raises
     ------
@@ -190,6 +215,7 @@ def sample_steps(
                 return False
 
     workers = [_pool.submit(work) for _ in range(threads)]
+    wait(workers)  # all of them, before any error: none may write into out afterwards
     if not all(worker.result() for worker in workers):
         raise ValueError("the native sampler refused the network's shape")
 

@@ -109,11 +109,12 @@ def whole_run_kernel(spec: RunSpec, particles: Tensor) -> Callable[..., Tensor] 
 
 def native_kernel(spec: RunSpec, particles: Tensor) -> ChunkedRun | None:
     """The compiled CPU kernel (core/native_sampler.py) where it can run this spec (the
-    Triton kernel's cases, on the CPU, with a C compiler at hand), else ``None``."""
+    Triton kernel's cases, on the CPU, with a C compiler at hand), else ``None``. The
+    first time, it starts building the kernel in the background and returns ``None``."""
     if not isinstance(spec.field, NetworkField) or particles.dtype != torch.float32:
         return None
-    if native_sampler.unsupported(spec.field, spec.sampler, particles.device) is not None:
-        return None
+    if native_sampler.unsupported(spec.field, spec.sampler, particles.device, wait=False):
+        return None  # the kernel may still be building (then this run uses torch)
     compute = partial(native_sampler.sample_steps, spec.field, particles, spec.sampler)
     return ChunkedRun(compute, max(1, NATIVE_PARTICLE_STEPS // spec.n))
 
