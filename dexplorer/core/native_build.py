@@ -110,10 +110,11 @@ def _run(command: list[str], seconds: float) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(command, process.returncode, out, err)
 
 
-def build(name: str, flags: tuple[str, ...] = FLAGS) -> Build:
+def build(name: str, flags: tuple[str, ...] = FLAGS, compile_missing: bool = True) -> Build:
     """Compile the kernel ``name`` with ``flags`` (unless a build of the same source,
-    compiler, flags and CPU is cached) and load it. Never raises: a failure is the
-    returned build's ``reason``."""
+    compiler, flags and CPU is cached) and load it; with ``compile_missing=False`` a
+    kernel that is not cached is :data:`BUILDING`. Never raises: a failure is the returned
+    build's ``reason``."""
     cc = compiler()
     if cc is None:
         wanted = os.environ.get("DEXPLORER_CC")
@@ -127,6 +128,8 @@ def build(name: str, flags: tuple[str, ...] = FLAGS) -> Build:
             key.update(part if isinstance(part, bytes) else part.encode())
         target = _writable_dir() / f"{name}-{key.hexdigest()[:16]}.so"
         if not target.exists():
+            if not compile_missing:
+                return BUILDING
             with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
                 c_file = Path(scratch) / f"{name}.c"
                 c_file.write_bytes(source)
@@ -145,17 +148,19 @@ def build(name: str, flags: tuple[str, ...] = FLAGS) -> Build:
 
 
 def load(name: str, wait: bool = True) -> Build:
-    """The kernel ``name`` (``mlp_sampler``), built in a background thread on first use and
-    remembered for the process, a failure included. With ``wait=False`` a kernel still
-    being built is :data:`BUILDING` (the caller goes on without it). Thread-safe."""
+    """The kernel ``name`` (``mlp_sampler``), loaded from the cache or, the first time,
+    compiled in a background thread; remembered for the process, a failure included. With
+    ``wait=False`` a kernel still being compiled is :data:`BUILDING` (the caller goes on
+    without it). Thread-safe."""
     with _lock:
         if name not in _builds:
-            _builds[name] = BUILDING
-            worker = threading.Thread(target=_build_in_background, args=(name,), daemon=True)
-            _workers[name] = worker
-            worker.start()
-        worker = _workers[name]
-    if wait:
+            _builds[name] = build(name, compile_missing=False)
+            if _builds[name] is BUILDING:
+                worker = threading.Thread(target=_build_in_background, args=(name,), daemon=True)
+                _workers[name] = worker
+                worker.start()
+        worker = _workers.get(name)
+    if wait and worker is not None:
         worker.join()
     with _lock:
         return _builds[name]
