@@ -164,6 +164,36 @@ def test_quality_improves_with_steps_on_the_exact_field():
     engine.close()
 
 
+def test_the_sweep_runs_flow_models_through_the_compiled_kernel(monkeypatch):
+    """On the CPU a shipped flow model's sweep uses the compiled kernel where there is one,
+    and measures what torch measures."""
+    from dexplorer.core import native_build, native_sampler
+    from dexplorer.engine import comparison as engine_comparison
+
+    if native_build.load("mlp_sampler").library is None:
+        pytest.skip("no C compiler: the native sampler cannot be built")
+    calls = []
+    plain = native_sampler.sample_steps
+    monkeypatch.setattr(
+        native_sampler, "sample_steps", lambda *a, **k: (calls.append(a[-2:]), plain(*a, **k))[1]
+    )
+    state = compare_state("flow:midpoint:4", "flow:euler:4", n=500)
+    engine = Comparison("cpu")
+    engine.sync(state)
+    assert all(run.simulation.cache.wait(60) for run in engine.runs)
+    assert calls == [(0, 4), (0, 4)]  # the panels' own runs
+    calls.clear()
+    compiled = QualitySweep(engine.runs[:1], engine.device, steps=(2, 8))
+    assert compiled.wait(timeout=120) and not compiled.error
+    assert calls == [(0, 2), (0, 8)]
+    monkeypatch.setattr(engine_comparison, "native_kernel", lambda spec, particles: None)
+    stepwise = QualitySweep(engine.runs[:1], engine.device, steps=(2, 8))
+    assert stepwise.wait(timeout=120) and not stepwise.error
+    assert len(calls) == 2
+    assert compiled.curves[0].ratios == pytest.approx(stepwise.curves[0].ratios, rel=1e-3)
+    engine.close()
+
+
 def test_the_sweep_starts_on_request_and_stops_when_the_panels_change():
     state = compare_state("exact:euler:5", "exact:heun:5", n=300)
     engine = Comparison("cpu")

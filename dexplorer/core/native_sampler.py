@@ -9,9 +9,10 @@ on first use (:mod:`dexplorer.core.native_build`); without a C compiler :func:`u
 says so and the callers use torch.
 
 On the 2-core AMD EPYC (Zen 3) development machine, ``original`` preset, midpoint, 50k
-particles x 200 steps, 2 threads: 3.5e6 to 3.9e6 particle-steps/s (120-132 GFLOP/s, of the
-190 GFLOP/s the two cores' FMA units reach in a tight loop), 2.5-2.9x :class:`~dexplorer.core.fused.ChunkedMLP` and 6x the
-plain module, with positions within 1e-6 of torch's.
+particles x 200 steps, 2 threads: 3.5e6 to 3.9e6 particle-steps/s, or 120-132 GFLOP/s of
+the 190 GFLOP/s that the two cores' FMA units reach in a tight loop. That is 2.5-2.9x
+:class:`~dexplorer.core.fused.ChunkedMLP` and 4.5-6.5x the plain module, with positions
+within 1e-6 of torch's.
 """
 
 from __future__ import annotations

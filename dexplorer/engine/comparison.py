@@ -17,6 +17,7 @@ from ..core.metrics import quality_ratio
 from ..core.samplers import SamplerSettings, initial_noise, iterate
 from ..state import AppState, Settings
 from .simulation import Simulation
+from .trajectory import RunSpec, native_kernel
 
 QUALITY_POINTS = 4000
 """Samples and data points that the energy distance compares (at most)."""
@@ -162,8 +163,18 @@ class QualitySweep:
     def _sample(
         self, settings: Settings, field_: Field, steps: int, device: torch.device
     ) -> torch.Tensor | None:
-        """The particles at t = 1, or ``None`` when cancelled."""
+        """The particles at t = 1, or ``None`` when cancelled: by the compiled CPU kernel
+        where it runs this field and sampler, else step by step in torch."""
         final, generator = initial_noise(settings.n, settings.seed, device)
+        trajectory = torch.empty((steps + 1, *final.shape), dtype=final.dtype, device=device)
+        native = native_kernel(RunSpec(field_, settings.sampler, steps, settings.n), trajectory)
+        if native is not None:
+            trajectory[0] = final
+            for start in range(0, steps, native.chunk):
+                if self._cancel.is_set():
+                    return None
+                native.compute(start, min(start + native.chunk, steps))
+            return trajectory[-1]
         sampler = SamplerSettings(settings.eta, settings.noise_scale, generator)
         for x in iterate(field_, final, steps, settings.sampler, sampler):
             if self._cancel.is_set():
