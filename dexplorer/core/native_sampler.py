@@ -127,7 +127,9 @@ def sample(
     if out is None:
         out = torch.empty(shape, dtype=torch.float32)
     elif out.shape != shape:
-        raise ValueError(f"out must have shape {shape} for this x0 and steps, got {out.shape}")
+        raise ValueError(
+            f"out must have shape {shape} for this x0 and steps, got {tuple(out.shape)}"
+        )
     _check(field, sampler, out, steps)
     out[0] = x0
     sample_steps(field, out, sampler, 0, steps, threads)
