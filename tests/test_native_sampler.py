@@ -220,6 +220,8 @@ def test_the_compiler_may_be_given_with_arguments(monkeypatch, tmp_path):
     assert native_build.compiler() == [str(fake), "-m64"]
     monkeypatch.setenv("DEXPLORER_CC", "no-such-cc -O2")
     assert native_build.compiler() is None
+    monkeypatch.setenv("DEXPLORER_CC", 'gcc "-O2')  # unbalanced quote
+    assert native_build.compiler() is None
 
 
 def test_an_unwritable_cache_folder_falls_back_to_a_temporary_one(monkeypatch, tmp_path):

@@ -57,7 +57,10 @@ def compiler() -> list[str] | None:
     when there is none."""
     wanted = os.environ.get("DEXPLORER_CC")
     for command in [wanted] if wanted else [os.environ.get("CC"), "cc", "gcc", "clang"]:
-        words = shlex.split(command or "")
+        try:
+            words = shlex.split(command or "")
+        except ValueError:  # unbalanced quotes: not a command
+            continue
         found = words and shutil.which(words[0])
         if found:
             return [found, *words[1:]]
