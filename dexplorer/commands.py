@@ -12,9 +12,10 @@ import torch
 from tqdm import tqdm
 
 from .cli import POINT_SUFFIXES, UserError, check_output, write_points
+from .core import native_sampler
 from .core.checkpoints import CheckpointError, load_checkpoint
 from .core.datasets import DATASETS, Dataset, DatasetError, make_dataset
-from .core.fields import ExactField, Field
+from .core.fields import ExactField, Field, NetworkField
 from .core.importers import load_dataset_file
 from .core.metrics import quality_ratio
 from .core.networks import PRESET_NOTES, count_parameters
@@ -29,7 +30,7 @@ from .core.pretrained import (
     pretrained_path,
     shipped_models,
 )
-from .core.samplers import SAMPLER_NOTES, sample
+from .core.samplers import SAMPLER_NOTES, initial_noise, sample
 from .core.training import Progress, Trainer, TrainingError, TrainSettings
 from .engine.devices import choose_device
 from .headless import parse_size
@@ -190,16 +191,20 @@ def cmd_sample(args: argparse.Namespace) -> None:
     out = check_output(args.out, POINT_SUFFIXES)
     device = choose_device(args.device)
     field = _field(args, device)
-    trajectory = sample(
-        field,
-        args.n,
-        args.steps,
-        args.sampler,
-        seed=args.seed,
-        eta=args.eta,
-        noise_scale=args.noise_scale,
-        device=device,
-    )
+    if isinstance(field, NetworkField) and native_sampler.available(field, args.sampler, device):
+        x0, _ = initial_noise(args.n, args.seed, device)  # sample()'s particles for the seed
+        trajectory = native_sampler.sample(field, x0, args.steps, args.sampler)
+    else:
+        trajectory = sample(
+            field,
+            args.n,
+            args.steps,
+            args.sampler,
+            seed=args.seed,
+            eta=args.eta,
+            noise_scale=args.noise_scale,
+            device=device,
+        )
     points = trajectory if args.trajectory else trajectory[-1]
     write_points(out, points.cpu().numpy())
     what = f"{args.steps + 1} steps of " if args.trajectory else ""

@@ -144,6 +144,32 @@ def test_sample_is_reproducible_and_guided(capsys, tmp_path, flow_model):
     assert code == 0
 
 
+def test_sample_runs_the_compiled_kernel_where_it_can(capsys, tmp_path, flow_model, monkeypatch):
+    """One class at guidance 1 on the CPU: the compiled kernel, with torch's particles."""
+    from dexplorer.core import native_build, native_sampler
+    from dexplorer.core.checkpoints import load_checkpoint
+    from dexplorer.core.samplers import sample
+
+    if native_build.load("mlp_sampler").library is None:
+        pytest.skip("no C compiler: the native sampler cannot be built")
+    calls = []
+    plain = native_sampler.sample
+    monkeypatch.setattr(
+        native_sampler, "sample", lambda *a, **k: (calls.append(a[3]), plain(*a, **k))[1]
+    )
+    out = tmp_path / "s.npy"
+    argv = ["--model", str(flow_model), "--class", "1", "--guidance", "1", "-n", "300"]
+    code, _, _ = run(
+        capsys, "sample", *argv, "--sampler", "midpoint", "--seed", "4", "--out", str(out)
+    )
+    assert code == 0 and calls == ["midpoint"]
+    field = load_checkpoint(flow_model).field(1, 1.0)
+    expected = sample(field, 300, 50, "midpoint", seed=4)[-1].numpy()
+    assert np.abs(np.load(out) - expected).max() < 1e-5
+    run(capsys, "sample", *argv, "--sampler", "rk4", "--out", str(out))
+    assert calls == ["midpoint"]  # rk4: torch
+
+
 def test_sample_exact_field_memorises(capsys, tmp_path):
     out = tmp_path / "e.npy"
     code, _, _ = run(
