@@ -109,8 +109,9 @@ def whole_run_kernel(spec: RunSpec, particles: Tensor) -> Callable[..., Tensor] 
 
 def native_kernel(spec: RunSpec, particles: Tensor) -> ChunkedRun | None:
     """The compiled CPU kernel (core/native_sampler.py) where it can run this spec (the
-    Triton kernel's cases, on the CPU, with a C compiler at hand), else ``None``. The
-    first time, it starts building the kernel in the background and returns ``None``."""
+    Triton kernel's cases, on the CPU, with a C compiler at hand), else ``None``. A kernel
+    not built yet on this machine is built in the background, and ``None`` is returned
+    until it is ready."""
     if not isinstance(spec.field, NetworkField) or particles.dtype != torch.float32:
         return None
     if native_sampler.unsupported(spec.field, spec.sampler, particles.device, wait=False):
