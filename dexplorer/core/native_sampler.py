@@ -29,7 +29,7 @@ from torch import Tensor
 
 from .fields import NetworkField
 from .native_build import load
-from .whole_run import evaluation_times, field_unsupported, kernel_weights
+from .whole_run import evaluation_times, field_unsupported, kernel_weights, trajectory_problem
 
 TILE = 24
 """Particles per tile in the kernel: the pieces the threads take are multiples of it."""
@@ -120,16 +120,11 @@ def sample(
     ValueError
         For an unsupported field, sampler, device or shape.
     """
-    shape = (steps + 1, *x0.shape)
-    if x0.dim() != 2 or x0.shape[1] != 2 or x0.dtype != torch.float32:
-        got = f"{x0.dtype} {tuple(x0.shape)}"
-        raise ValueError(f"the native sampler needs float32 x0 of shape (N, 2), got {got}")
+    reason = trajectory_problem(x0, steps, out)
+    if reason is not None:
+        raise ValueError(f"the native sampler cannot run this: {reason}")
     if out is None:
-        out = torch.empty(shape, dtype=torch.float32)
-    elif out.shape != shape:
-        raise ValueError(
-            f"out must have shape {shape} for this x0 and steps, got {tuple(out.shape)}"
-        )
+        out = torch.empty((steps + 1, *x0.shape), dtype=torch.float32)
     _check(field, sampler, out, steps)
     out[0] = x0
     sample_steps(field, out, sampler, 0, steps, threads)

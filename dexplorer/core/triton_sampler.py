@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from .fields import NetworkField
-from .whole_run import evaluation_times, field_unsupported, kernel_weights
+from .whole_run import evaluation_times, field_unsupported, kernel_weights, trajectory_problem
 
 PRECISIONS = ("tf32", "bf16", "ieee")
 
@@ -112,17 +112,14 @@ def sample(
     reason = unsupported(field, sampler, x0.device)
     if reason is None and precision not in PRECISIONS:
         reason = f"precision must be one of {PRECISIONS}"
-    if reason is None and (x0.dim() != 2 or x0.shape[1] != 2 or x0.dtype != torch.float32):
-        reason = f"x0 must be float32 of shape (N, 2), got {x0.dtype} {tuple(x0.shape)}"
+    if reason is None:
+        reason = trajectory_problem(x0, steps, out)
     if reason is not None:
         raise ValueError(f"the Triton sampler cannot run this: {reason}")
     times, lengths = evaluation_times(steps, sampler)
     n = x0.shape[0]
-    shape = (steps + 1, n, 2)
     if out is None:
-        out = torch.empty(shape, dtype=torch.float32, device=x0.device)
-    elif out.shape != shape or out.dtype != torch.float32 or not out.is_contiguous():
-        raise ValueError(f"out must be contiguous float32 of shape {shape}")
+        out = torch.empty((steps + 1, n, 2), dtype=torch.float32, device=x0.device)
     network = field.network
     weights = kernel_weights(field, times, x0.device)
     hidden = weights.hidden.transpose(1, 2)

@@ -56,6 +56,22 @@ def evaluation_times(steps: int, sampler: str) -> tuple[list[float], list[float]
     return times, lengths
 
 
+def trajectory_problem(x0: Tensor, steps: int, out: Tensor | None) -> str | None:
+    """What is wrong with the starting positions ``x0`` ((N, 2) float32) or with ``out``,
+    the trajectory to fill from them ((steps + 1, N, 2), contiguous float32; ``None``: a new
+    one), or ``None`` when nothing is."""
+    if x0.dim() != 2 or x0.shape[1] != 2 or x0.dtype != torch.float32:
+        return f"x0 must be float32 of shape (N, 2), got {x0.dtype} {tuple(x0.shape)}"
+    shape = (steps + 1, x0.shape[0], 2)
+    if out is not None and (
+        out.shape != shape or out.dtype != torch.float32 or not out.is_contiguous()
+    ):
+        return (
+            f"out must have shape {shape}, contiguous float32, got {out.dtype} {tuple(out.shape)}"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class KernelWeights:
     """A depth-3 MLP's float32 weights for a kernel: ``bias`` (evaluations, width) is the
