@@ -336,6 +336,8 @@ class App:
             detail = cache.error
         elif run.quality is not None:
             detail = run.quality.text
+        elif run.quality_problem:
+            detail = run.quality_problem
         elif cache.done:
             detail = "measuring the energy distance..."
         else:

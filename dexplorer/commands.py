@@ -17,7 +17,7 @@ from .core.checkpoints import CheckpointError, load_checkpoint
 from .core.datasets import DATASETS, Dataset, DatasetError, make_dataset
 from .core.fields import ExactField, Field, NetworkField
 from .core.importers import load_dataset_file
-from .core.metrics import quality_ratio
+from .core.metrics import QualityError, measure_quality
 from .core.networks import PRESET_NOTES, count_parameters
 from .core.objectives import OBJECTIVE_NOTES, make_objective
 from .core.pretrained import (
@@ -136,10 +136,13 @@ def _train_one(
     trainer.checkpoint().save(out, half=half)
     sampler, sampler_steps = QUALITY_SAMPLER[settings.objective]
     samples = trainer.samples(8000, sampler_steps, sampler)
-    ratio, _ = quality_ratio(samples, dataset.points, seed=1)
+    try:
+        quality = f"{measure_quality(samples, dataset.points, seed=1).text} ({sampler})"
+    except QualityError as error:
+        quality = f"no quality number: {error}"
     print(
         f"{label}: {params} parameters, {outcome.steps} steps in {outcome.seconds:.1f} s, "
-        f"loss {outcome.loss:.4f}, energy distance {ratio:.2f}x data-vs-data ({sampler}) -> {out}"
+        f"loss {outcome.loss:.4f}, {quality} -> {out}"
     )
 
 

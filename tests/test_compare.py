@@ -142,10 +142,11 @@ def test_each_panel_measures_its_energy_distance_to_the_data(comparison):
     for run in comparison.runs:
         sim = run.simulation
         direct = measure(sim.cache.particles[-1].numpy(), sim.dataset.points)
-        assert run.quality is not None and np.isfinite(run.quality.distance)
-        assert run.quality == direct
-        assert 0.5 < run.quality.ratio < 5.0  # trained models: near the data
-        assert run.quality.text == f"ED {run.quality.ratio:.1f}x data-vs-data"
+        quality = run.quality
+        assert quality is not None and np.isfinite(quality.error) and run.quality_problem == ""
+        assert quality == direct
+        assert 0.5 < quality.ratio < 5.0  # trained models: near the data
+        assert quality.text == f"ED {quality.ratio:.2f} ± {quality.error:.2f}x held-out"
 
 
 def test_quality_improves_with_steps_on_the_exact_field():

@@ -3,7 +3,7 @@
 import numpy as np
 
 from dexplorer.core.datasets import Dataset, make_dataset
-from dexplorer.core.metrics import quality_ratio
+from dexplorer.core.metrics import measure_quality
 from dexplorer.core.samplers import sample
 from dexplorer.core.training import TrainSettings
 from dexplorer.engine.training_job import TrainingJob
@@ -15,7 +15,7 @@ def test_training_in_the_background_improves_quality_and_becomes_the_model():
     state = AppState()
     state.use_custom(data)
     job = TrainingJob(data, TrainSettings(batch_size=512, learning_rate=1e-2))
-    before = quality_ratio(job.trainer.samples(4000, 16), data.points)[0]
+    before = measure_quality(job.trainer.samples(4000, 16), data.points).ratio
     job.start(steps=600)
     assert job.progress.running
     job.wait(120)
@@ -23,11 +23,11 @@ def test_training_in_the_background_improves_quality_and_becomes_the_model():
     assert not progress.running and progress.finished == 1 and progress.message == ""
     assert progress.steps[:3] == [10, 20, 30] and len(progress.losses) == 60
     assert np.mean(progress.losses[-10:]) < np.mean(progress.losses[:5])
-    assert progress.preview.shape == (2000, 2) and progress.quality < 1.5
+    assert progress.preview.shape == (2000, 2) and progress.quality.ratio < 1.5
     state.use_trained(job.checkpoint())
     assert state.settings.model == "trained" and state.trained.training_steps == 600
     final = sample(state.trained.field(), 4000, 32, "heun", seed=1)[-1]
-    after = quality_ratio(final, data.points)[0]
+    after = measure_quality(final, data.points).ratio
     assert after < 1.5 and before > 10 * after
 
 

@@ -1,10 +1,23 @@
-"""Sample quality: the energy distance between two point sets."""
+"""Sample quality: the energy distance between point sets, and the quality number that the
+CLI, the training panel and the comparison captions show."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
+
+MIN_DATA_POINTS = 20
+"""Fewer data points than this cannot be split into two halves worth comparing."""
+MAX_HALF = 1000
+"""The held-out size that the quality number compares with, at most (larger data sets are
+judged as if they had twice this many points)."""
+MAX_POINTS = 8000
+"""Samples and data points measured, at most (a random subset of each beyond)."""
+GROUPS = 8
+"""Groups of samples and data points left out in turn to estimate the uncertainty."""
 
 
 def _mean_distance(a: Tensor, b: Tensor, chunk: int = 4096) -> Tensor:
@@ -15,54 +28,131 @@ def _mean_distance(a: Tensor, b: Tensor, chunk: int = 4096) -> Tensor:
     return total / (len(a) * len(b))
 
 
+def _as_points(x: np.ndarray | Tensor) -> Tensor:
+    return torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x, dtype=torch.float32)
+
+
 def energy_distance(x: np.ndarray | Tensor, y: np.ndarray | Tensor) -> float:
     """Energy distance 2 E|X - Y| - E|X - X'| - E|Y - Y'| between samples ``x`` and ``y``.
 
     Zero only when the distributions agree. Pairs are averaged over all n^2 (V-statistic),
-    so two independent draws of one distribution give a small positive value of order 1/n:
-    compare a model against that baseline (see :func:`quality_ratio`).
+    so the value is never negative, and two independent draws of one distribution give a
+    small positive value of order 1/n: compare a model against that baseline (see
+    :func:`measure_quality`).
     """
-    x = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x, dtype=torch.float32)
-    y = torch.as_tensor(np.asarray(y) if not isinstance(y, Tensor) else y, dtype=torch.float32)
+    x, y = _as_points(x), _as_points(y)
     y = y.to(x.device)
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or not len(x) or not len(y):
         raise ValueError("energy distance needs two non-empty (n, d) point sets of equal d")
     value = 2 * _mean_distance(x, y) - _mean_distance(x, x) - _mean_distance(y, y)
-    return float(value)
+    return max(float(value), 0.0)
 
 
-def _mean_distinct_distance(a: Tensor) -> float:
-    """Mean distance over pairs of distinct points of ``a``."""
-    n = len(a)
-    return float(_mean_distance(a, a)) * n * n / (n * (n - 1))
+@dataclass(frozen=True)
+class Quality:
+    """How close samples are to the data, as a ratio to held-out data of the same size.
 
-
-def quality_ratio(
-    samples: np.ndarray | Tensor,
-    points: np.ndarray,
-    n: int = 2000,
-    seed: int = 0,
-    max_points: int = 8000,
-) -> tuple[float, float]:
-    """How far ``samples`` are from the data, relative to the data's own sampling noise.
-
-    The energy distance between a draw of ``n`` samples and a draw of ``n`` data points
-    is, in expectation, ED + 2 E|X - X'| / n, where ED is the distributions' true energy
-    distance (0 when they agree) and the second term is what two draws of the data alone
-    give. Both are estimated without that noise, from up to ``max_points`` samples and data
-    points: ED by the unbiased (U-statistic) estimator, E|X - X'| on the data. Returns
-    (ratio, ED) with ratio = (ED + 2 E|X - X'| / n) / (2 E|X - X'| / n): 1 for a perfect
-    model, 1.5 when the samples are half as far again from the data as a second draw.
+    Split the data at random into two halves A and B of ``size`` points each (``size`` is
+    half the data, at most :data:`MAX_HALF`) and draw ``size`` samples S: ``ratio`` is the
+    energy distance ED(S, A) over ED(B, A), each averaged over every split and every draw
+    (in closed form). It reads 1 when the samples are as close to the data
+    as held-out data is, above 1 when they are further, and below 1 when they are closer
+    than fresh data could be, that is when the model reproduces its training points
+    (:attr:`memorising`). ``error`` is its standard error from the finite number of samples
+    (a jackknife over groups of them; the data is given); ``left_out`` counts non-finite
+    samples that were not measured.
     """
-    samples = np.asarray(samples.cpu() if isinstance(samples, Tensor) else samples)
-    points = np.asarray(points)
-    if len(samples) < 2 or len(points) < 2:
-        raise ValueError("quality needs at least 2 samples and 2 data points")
-    rng = np.random.default_rng(seed)
-    pick = rng.choice(len(points), size=min(len(points), max_points), replace=False)
-    data = torch.as_tensor(points[pick], dtype=torch.float32)
-    model = torch.as_tensor(samples[:max_points], dtype=torch.float32)
-    spread = _mean_distinct_distance(data)
-    excess = 2 * float(_mean_distance(model, data)) - _mean_distinct_distance(model) - spread
-    baseline = 2 * spread / n
-    return (excess + baseline) / baseline, excess
+
+    ratio: float
+    error: float
+    size: int
+    left_out: int = 0
+
+    @property
+    def memorising(self) -> bool:
+        """Clearly closer to the data than held-out data: the samples copy the points."""
+        return self.ratio < 0.9 and self.ratio + 2 * self.error < 1.0
+
+    @property
+    def text(self) -> str:
+        """The one way the number is shown: ratio, uncertainty and what it means."""
+        text = f"ED {self.ratio:.2f} ± {self.error:.2f}x held-out"
+        if self.memorising:
+            text += ", memorising"
+        if self.left_out:
+            text += f" ({self.left_out} non-finite left out)"
+        return text
+
+
+class QualityError(ValueError):
+    """The quality number cannot be measured on these points (too few, all alike, or no
+    finite samples)."""
+
+
+def measure_quality(
+    samples: np.ndarray | Tensor,
+    points: np.ndarray | Tensor,
+    *,
+    seed: int = 0,
+    max_half: int = MAX_HALF,
+    max_points: int = MAX_POINTS,
+) -> Quality:
+    """The quality of ``samples`` against the data ``points`` (see :class:`Quality`).
+
+    With k = ``size``, the mean of the V-statistic ED(S_k, A_k) over random k-subsets of
+    the samples and of the data is 2 E|S - D| - (1 - 1/k) (E|S - S'| + E|D - D'|), pairs
+    of distinct points in the last two, and that of ED(B_k, A_k) is 2 E|D - D'| / k. Both
+    are means of non-negative numbers, so the ratio is never negative.
+
+    Raises
+    ------
+    QualityError
+        Fewer than :data:`MIN_DATA_POINTS` data points, data that is one point repeated,
+        or fewer than 2 finite samples.
+    """
+    data = _as_points(points)
+    model = _as_points(samples)
+    finite = torch.isfinite(model).all(dim=1)
+    left_out = int((~finite).sum())
+    model = model[finite]
+    if len(data) < MIN_DATA_POINTS:
+        raise QualityError(
+            f"the quality number needs at least {MIN_DATA_POINTS} data points, "
+            f"this data has {len(data)}"
+        )
+    if len(model) < GROUPS:
+        raise QualityError(
+            f"the quality number needs at least {GROUPS} finite samples, got {len(model)}"
+        )
+    size = min(len(data) // 2, max_half)
+    generator = torch.Generator().manual_seed(seed)
+    groups = _groups(model, max_points, generator)
+    data = data[torch.randperm(len(data), generator=generator)[:max_points]]
+    cross = np.array([_distance_sum(group, data) for group in groups])
+    within = np.array([[_distance_sum(x, y) for y in groups] for x in groups])
+    spread_d = _distance_sum(data, data) / (len(data) * (len(data) - 1))
+    if not spread_d > 0:
+        raise QualityError("the data is one point repeated: there is no spread to compare with")
+    counts = np.array([len(group) for group in groups])
+
+    def ratio_of(keep: np.ndarray) -> float:
+        n = counts[keep].sum()
+        spread_s = within[keep][:, keep].sum() / (n * (n - 1))
+        excess = 2 * cross[keep].sum() / (n * len(data)) - (1 - 1 / size) * (spread_s + spread_d)
+        return max(float(excess), 0.0) / (2 * spread_d / size)
+
+    ratio = ratio_of(np.ones(GROUPS, dtype=bool))
+    left = np.array([ratio_of(np.arange(GROUPS) != j) for j in range(GROUPS)])
+    error = float(np.sqrt((GROUPS - 1) / GROUPS * ((left - left.mean()) ** 2).sum()))
+    return Quality(ratio, error, size, left_out)
+
+
+def _groups(points: Tensor, most: int, generator: torch.Generator) -> list[Tensor]:
+    """At most ``most`` of ``points`` in random order, cut into :data:`GROUPS` groups."""
+    order = torch.randperm(len(points), generator=generator)[:most]
+    return list(torch.tensor_split(points[order], GROUPS))
+
+
+def _distance_sum(x: Tensor, y: Tensor) -> float:
+    """The sum of the distances between every point of ``x`` and every point of ``y``."""
+    return float(torch.cdist(x, y).sum(dtype=torch.float64))

@@ -13,39 +13,22 @@ import torch
 
 from ..comparison import Panel
 from ..core.fields import Field
-from ..core.metrics import quality_ratio
+from ..core.metrics import Quality, QualityError, measure_quality
 from ..core.samplers import SamplerSettings, initial_noise, iterate
 from ..state import AppState, Settings
 from .simulation import Simulation
 from .trajectory import RunSpec, native_kernel
 
-QUALITY_POINTS = 4000
-"""Samples and data points that the energy distance compares (at most)."""
 SWEEP_STEPS = (2, 4, 8, 16, 32, 64)
 PANEL_DENSITY = 128
 PANEL_GRID = 2
 """Mesh and arrow grids of a panel (they are not drawn in a comparison): the smallest."""
 
 
-@dataclass(frozen=True)
-class Quality:
-    """The energy distance of samples to the data, and its ratio to two draws of the data."""
-
-    ratio: float
-    distance: float
-
-    @property
-    def text(self) -> str:
-        """The ratio, which reads the same for any data (1x: as close as the data itself);
-        the distance alone is a tiny number dominated by noise for a good model."""
-        return f"ED {self.ratio:.1f}x data-vs-data"
-
-
 def measure(samples: np.ndarray | torch.Tensor, points: np.ndarray) -> Quality:
     """The quality of ``samples`` against the data ``points`` (see
-    :func:`~dexplorer.core.metrics.quality_ratio`), on at most ``QUALITY_POINTS`` of each."""
-    ratio, distance = quality_ratio(samples, points, seed=1, max_points=QUALITY_POINTS)
-    return Quality(ratio, distance)
+    :class:`~dexplorer.core.metrics.Quality`); raises QualityError where it has no meaning."""
+    return measure_quality(samples, points, seed=1)
 
 
 def reference_points(simulation: Simulation) -> np.ndarray:
@@ -63,13 +46,23 @@ class PanelRun:
     def __init__(self, panel: Panel, simulation: Simulation) -> None:
         self.panel = panel
         self.simulation = simulation
-        self._result: tuple[int, Quality] | None = None
+        self._result: tuple[int, Quality | str] | None = None
         self._measuring = 0
         self._thread: threading.Thread | None = None
 
     @property
     def quality(self) -> Quality | None:
         """The current run's quality, once measured."""
+        measured = self._measured()
+        return measured if isinstance(measured, Quality) else None
+
+    @property
+    def quality_problem(self) -> str:
+        """Why the current run has no quality number ('' while it has one or is measuring)."""
+        measured = self._measured()
+        return measured if isinstance(measured, str) else ""
+
+    def _measured(self) -> Quality | str | None:
         result = self._result
         generation = self.simulation.cache.state.generation
         return result[1] if result is not None and result[0] == generation else None
@@ -91,7 +84,10 @@ class PanelRun:
         self._thread.start()
 
     def _measure(self, generation: int, final: np.ndarray, points: np.ndarray) -> None:
-        self._result = (generation, measure(final, points))
+        try:
+            self._result = (generation, measure(final, points))
+        except QualityError as error:
+            self._result = (generation, f"no quality number: {error}")
 
     def wait(self) -> None:
         """Block until the trajectories are done and measured (headless renders, tests)."""
@@ -157,6 +153,8 @@ class QualitySweep:
                     curve.ratios.append(measure(final, points).ratio)
                     curve.steps.append(count)
                     self.done += 1
+        except QualityError as error:
+            self.error = str(error)
         except Exception as error:  # shown in the UI; the app keeps running
             self.error = f"{type(error).__name__}: {error}"
 

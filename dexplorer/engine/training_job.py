@@ -12,7 +12,7 @@ import torch
 
 from ..core.checkpoints import Checkpoint
 from ..core.datasets import Dataset
-from ..core.metrics import quality_ratio
+from ..core.metrics import Quality, QualityError, measure_quality
 from ..core.training import Progress, Trainer, TrainSettings
 
 LOSS_EVERY = 10
@@ -29,7 +29,9 @@ class JobProgress:
     losses: list[float] = field(default_factory=list)
     fraction: float = 0.0
     preview: np.ndarray | None = None
-    quality: float | None = None
+    quality: Quality | None = None
+    quality_problem: str = ""
+    """Why there is no quality number ('' when there is one)."""
     message: str = ""
     running: bool = False
     finished: int = 0
@@ -48,7 +50,6 @@ class TrainingJob:
         self.progress = JobProgress()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._reference = dataset.subset(4000, seed=1).points
         self._last_preview = 0.0
 
     def start(self, seconds: float | None = None, steps: int | None = None) -> None:
@@ -84,8 +85,14 @@ class TrainingJob:
     def _preview(self) -> None:
         self._last_preview = time.perf_counter()
         samples = self.trainer.samples(PREVIEW_POINTS, 32, "heun")
-        n = min(len(samples), len(self._reference) // 3)
-        self.progress.quality = quality_ratio(samples, self._reference, n, max_points=2000)[0]
+        try:
+            self.progress.quality = measure_quality(samples, self.dataset.points, seed=1)
+            self.progress.quality_problem = ""
+        except QualityError as error:
+            self.progress.quality, self.progress.quality_problem = (
+                None,
+                f"no quality number: {error}",
+            )
         self.progress.preview = samples
 
     def _run(self, seconds: float | None, steps: int | None) -> None:

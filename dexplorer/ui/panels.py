@@ -248,7 +248,9 @@ def sweep_plot(state: AppState, sweep: QualitySweep | None) -> None:
         imgui.text_colored((0.9, 0.25, 0.2, 1.0), sweep.error)
     height = (150 + 18 * len(sweep.curves)) * imgui.get_style().font_scale_main
     if sweep.done and implot.begin_plot("energy distance vs steps", (-1, height)):
-        implot.setup_axes("steps", "x data", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
+        implot.setup_axes(
+            "steps", "x held-out", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit
+        )
         implot.setup_legend(implot.Location_.south, implot.LegendFlags_.outside)
         implot.setup_axis_scale(implot.ImAxis_.x1, implot.Scale_.log10)
         implot.setup_axis_scale(implot.ImAxis_.y1, implot.Scale_.log10)
@@ -348,7 +350,9 @@ def training_section(state: AppState, status: Status) -> None:
         )
         implot.end_plot()
     if progress.quality is not None:
-        imgui.text(f"energy distance {progress.quality:.2f}x data-vs-data")
+        imgui.text(progress.quality.text)
+    elif progress.quality_problem:
+        imgui.text_wrapped(progress.quality_problem)
 
 
 KEYS = (
