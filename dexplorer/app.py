@@ -406,8 +406,17 @@ class App:
             state.choose_dataset(int(key) - 1)
 
     def _on_pointer_move(self, event: dict) -> None:
+        self.status.pointer = self.pointer_at(event["x"], event["y"])
         if self.state.mode == "draw":
             self.state.drawing.extend(*self.view.screen_to_world(event["x"], event["y"]))
+
+    def pointer_at(self, x: float, y: float) -> tuple[float, float] | None:
+        """The point under canvas pixel (x, y) of the flow panel in the data file's
+        coordinates (``None`` outside the panel, and while comparing)."""
+        if self.comparing or not self.view.viewport.is_inside(x, y):
+            return None
+        point = self.simulation.dataset.normalisation.to_file(self.view.screen_to_world(x, y))
+        return float(point[0]), float(point[1])
 
     def _on_pointer(self, event: dict) -> None:
         if self.comparing:

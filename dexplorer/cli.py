@@ -80,10 +80,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_y_down(parser: argparse.ArgumentParser) -> None:
+    """The orientation of a --data file."""
+    parser.add_argument(
+        "--y-down",
+        action="store_true",
+        help="the --data file's y axis points down (screen orientation, e.g. a JSON dataset "
+        "of the original Diffusion Explorer): turn it the right way up",
+    )
+
+
 def add_scene_options(parser: argparse.ArgumentParser, size: str = "1280x720") -> None:
     """What the window, screenshots and videos show."""
     parser.add_argument("--dataset", choices=DATASET_CHOICES[:-1], default="smiley")
     parser.add_argument("--data", metavar="FILE", help="show points from a .csv, .json or image")
+    add_y_down(parser)
     parser.add_argument("--session", metavar="FILE", help="open a saved session (.toml)")
     parser.add_argument(
         "--model",
@@ -144,6 +155,7 @@ def build_parser() -> Parser:
     source.add_argument(
         "--all", action="store_true", help="every bundled dataset x {flow, diffusion}"
     )
+    add_y_down(train)
     train.add_argument("--objective", choices=OBJECTIVE_CHOICES, default="flow")
     train.add_argument("--schedule", choices=SCHEDULE_CHOICES, help="noise schedule (path)")
     train.add_argument("--ot", action="store_true", help="minibatch OT coupling (flow only)")

@@ -8,13 +8,14 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from .cli import POINT_SUFFIXES, UserError, check_output, write_points
 from .core import native_sampler
 from .core.checkpoints import CheckpointError, load_checkpoint
-from .core.datasets import DATASETS, Dataset, DatasetError, make_dataset
+from .core.datasets import DATASETS, IDENTITY, Dataset, DatasetError, Normalisation, make_dataset
 from .core.fields import ExactField, Field, NetworkField
 from .core.importers import load_dataset_file
 from .core.metrics import QualityError, measure_quality
@@ -146,7 +147,13 @@ def _train_one(
     )
 
 
+def _check_y_down(args: argparse.Namespace) -> None:
+    if args.y_down and not args.data:
+        raise UserError("--y-down is the orientation of a --data file; give --data FILE too")
+
+
 def cmd_train(args: argparse.Namespace) -> None:
+    _check_y_down(args)
     device = choose_device(args.device)
     if args.all:
         out_dir = Path(args.out)
@@ -163,7 +170,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         return
     out = check_output(args.out, (".safetensors",))
     if args.data:
-        dataset = load_dataset_file(args.data)
+        dataset = load_dataset_file(args.data, y_down=args.y_down)
     else:
         dataset = make_dataset(args.dataset, n=args.n, seed=args.seed)
     seconds = args.seconds if args.seconds or args.steps else DEFAULT_SECONDS
@@ -172,12 +179,14 @@ def cmd_train(args: argparse.Namespace) -> None:
     _train_one(dataset, _settings(args, args.objective), device, seconds, args.steps, out, False)
 
 
-def _field(args: argparse.Namespace, device: torch.device) -> Field:
+def _field(args: argparse.Namespace, device: torch.device) -> tuple[Field, Normalisation]:
+    """The field to sample, and the normalisation its outputs map back with."""
     if args.exact:
         dataset = make_dataset(args.exact, n=5000, seed=0)
         if args.label is not None:
             raise UserError("--class needs a conditional model; the exact field takes none")
-        return ExactField(dataset.points, make_objective(args.objective).path, device=device)
+        path = make_objective(args.objective).path
+        return ExactField(dataset.points, path, device=device), IDENTITY
     path = args.model or pretrained_path(args.pretrained)
     checkpoint = load_checkpoint(path, device=device)
     if args.label is not None and not checkpoint.conditional:
@@ -187,13 +196,13 @@ def _field(args: argparse.Namespace, device: torch.device) -> Field:
     label = args.label
     if label is None and checkpoint.conditional:
         label = checkpoint.particle_labels(args.n, args.seed, device)
-    return checkpoint.field(label, args.guidance)
+    return checkpoint.field(label, args.guidance), checkpoint.normalisation
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
     out = check_output(args.out, POINT_SUFFIXES)
     device = choose_device(args.device)
-    field = _field(args, device)
+    field, normalisation = _field(args, device)
     if isinstance(field, NetworkField) and native_sampler.available(field, args.sampler, device):
         x0, _ = initial_noise(args.n, args.seed, device)  # sample()'s particles for the seed
         trajectory = native_sampler.sample(field, x0, args.steps, args.sampler)
@@ -209,9 +218,15 @@ def cmd_sample(args: argparse.Namespace) -> None:
             device=device,
         )
     points = trajectory if args.trajectory else trajectory[-1]
-    write_points(out, points.cpu().numpy())
+    points = _to_file(normalisation, points.cpu().numpy())
+    write_points(out, points)
     what = f"{args.steps + 1} steps of " if args.trajectory else ""
     print(f"wrote {what}{args.n} particles ({args.sampler}, {args.steps} steps) to {out}")
+
+
+def _to_file(normalisation: Normalisation, points: np.ndarray) -> np.ndarray:
+    """Points (or a trajectory) in the coordinates of the model's training file."""
+    return points if normalisation.identity else normalisation.to_file(points)
 
 
 def _scene_state(args: argparse.Namespace, default_t: float) -> AppState:
@@ -226,8 +241,10 @@ def _scene_state(args: argparse.Namespace, default_t: float) -> AppState:
     )
     if state.message:
         raise UserError(state.message)
+    _check_y_down(args)
+    state.y_down = args.y_down  # the app's "y down" box shows how the file was opened
     if args.data:
-        state.use_custom(load_dataset_file(args.data))
+        state.use_custom(load_dataset_file(args.data, y_down=state.y_down))
     if args.session:
         from .session import apply_session
 

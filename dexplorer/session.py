@@ -1,6 +1,10 @@
 """Session files (TOML): the settings, the look, the time, the comparison's panels, and where
 the custom data and the trained model are, so a lesson can be reopened exactly as it was
-left."""
+left.
+
+The custom data are saved beside the session as the model sees them (inside the domain),
+with their normalisation (``data_centre`` and ``data_scale`` in ``[files]``) back to the
+coordinates of the file they came from; without those keys they are the identity."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from .core.checkpoints import Checkpoint, load_checkpoint
-from .core.datasets import Dataset
+from .core.datasets import Dataset, DatasetError, Normalisation
 from .core.importers import load_dataset_file
 from .state import AppState, Settings
 
@@ -70,6 +74,10 @@ def save_session(state: AppState, path: Path) -> None:
             payload["labels"] = state.custom.labels.tolist()
         _write_atomic(data, json.dumps(payload))
         files.append(f"data = {_toml_value(data.name)}")
+        normalisation = state.custom.normalisation
+        if not normalisation.identity:
+            files.append(f"data_centre = [{', '.join(map(repr, normalisation.centre))}]")
+            files.append(f"data_scale = [{', '.join(map(repr, normalisation.scale))}]")
     if state.trained is not None:
         model = path.with_name(f"{path.stem}.model.safetensors")
         state.trained.save(model)
@@ -101,6 +109,7 @@ def load_session(path: Path, device: str = "cpu") -> tuple[dict, Dataset | None,
     try:
         if "data" in files:
             custom = load_dataset_file(path.with_name(str(files["data"])))
+            custom = replace(custom, normalisation=_normalisation(files))
         if "model" in files:
             trained = load_checkpoint(path.with_name(str(files["model"])), device)
     except ValueError as error:  # DatasetError and CheckpointError say which file and why
@@ -142,6 +151,15 @@ def apply_session(state: AppState, path: Path, device: str = "cpu") -> bool:
     state.message = f"opened session {path}"
     state.revision += 1
     return True
+
+
+def _normalisation(files: dict) -> Normalisation:
+    """The custom data's normalisation from ``[files]`` (the identity when not given)."""
+    centre, scale = files.get("data_centre", [0.0, 0.0]), files.get("data_scale", [1.0, 1.0])
+    try:
+        return Normalisation(centre, scale)
+    except DatasetError as error:
+        raise DatasetError(f"[files] data_centre, data_scale: {error}") from None
 
 
 def _settings(table: dict, path: Path) -> Settings:

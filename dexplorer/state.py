@@ -96,6 +96,8 @@ class AppState:
     the engine knows to restart."""
     custom: Dataset | None = None
     """The custom dataset (imported or drawn), shown when ``settings.dataset == "custom"``."""
+    y_down: bool = False
+    """Files opened next have their y axis pointing down (screen orientation)."""
     trained: Checkpoint | None = None
     """The model trained or loaded in the app, used when ``settings.model == "trained"``."""
     train_settings: TrainSettings = field(default_factory=TrainSettings)
@@ -164,12 +166,13 @@ class AppState:
         self._fit_panels()
 
     def open_data(self, path: str) -> bool:
-        """Load a .csv, .json or image file as the custom dataset; on a bad file, say why in
-        ``message`` and keep everything as it was."""
+        """Load a .csv, .json or image file as the custom dataset (turned the right way up
+        when ``y_down``); on a bad file, say why in ``message`` and keep everything as it
+        was."""
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                dataset = load_dataset_file(path)
+                dataset = load_dataset_file(path, y_down=self.y_down)
         except DatasetError as error:
             self.message = str(error)
             return False

@@ -25,9 +25,11 @@ from dexplorer.core.checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
+from dexplorer.core.datasets import Normalisation
 from dexplorer.core.fields import NetworkField
 from dexplorer.core.networks import MLP, NetworkConfig
 from dexplorer.core.objectives import make_objective
+from dexplorer.core.pretrained import pretrained_path
 
 SMALL = NetworkConfig(width=16, depth=2, time_features=8, class_features=4)
 CLASSES = ("left", "right", "ring")
@@ -130,6 +132,76 @@ def test_round_trip_half(tmp_path: Path) -> None:
     assert loaded.objective.to_dict() == objective.to_dict()
 
 
+def test_round_trip_normalisation(tmp_path: Path) -> None:
+    frame = Normalisation((10.499709002432901, -1e6), (0.6672143401435945, -1 / 3))
+    path = tmp_path / "screen.safetensors"
+    save_checkpoint(path, small_network(), make_objective("flow"), dataset="custom")
+    assert load_checkpoint(path).normalisation.identity
+    checkpoint = load_checkpoint(path)
+    Checkpoint(checkpoint.network, checkpoint.objective, "custom", normalisation=frame).save(path)
+    assert load_checkpoint(path).normalisation == frame  # exactly: JSON keeps every digit
+
+
+def test_version_1_files_load_with_the_identity(tmp_path: Path) -> None:
+    path = tmp_path / "v1.safetensors"
+    path.write_bytes(raw_file(metadata=without(good_metadata(), "normalisation"), version=1))
+    assert load_checkpoint(path).normalisation.identity
+    shipped = load_checkpoint(pretrained_path("smiley/flow"))  # bundled data: the identity
+    assert shipped.normalisation.identity
+
+
+@pytest.mark.parametrize(
+    ("normalisation", "reason"),
+    [
+        ({"centre": [0, float("nan")], "scale": [1, 1]}, r"centre: got \(0, nan\)"),
+        ({"centre": [0, 0], "scale": [1, 0]}, "scale.*non-zero"),
+        ({"centre": [0, 0], "scale": [1, 1e999]}, "scale.*finite"),
+        ({"centre": [0, 0, 0], "scale": [1, 1]}, "centre.*two finite numbers"),
+        ({"centre": [0, 0], "scale": ["1", 1]}, "scale.*two finite numbers"),
+        ({"centre": [0, 0], "scale": [True, 1]}, "scale.*two finite numbers"),
+        ({"centre": [0, 0]}, r"normalisation: missing keys \['scale'\]"),
+        ({"centre": [0, 0], "scale": [1, 1], "y_down": 1}, r"unknown keys \['y_down'\]"),
+        ({"centre": "0, 0", "scale": [1, 1]}, "centre is '0, 0', not a list"),
+        ([0, 0, 1, 1], "normalisation is .*, not a dict"),
+    ],
+)
+def test_bad_normalisation_is_refused_with_a_reason(
+    tmp_path: Path, normalisation: object, reason: str
+) -> None:
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(raw_file(normalisation=normalisation))
+    with pytest.raises(CheckpointError, match=reason):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    ("version", "keys", "reason"),
+    [
+        (FORMAT_VERSION, "without", r"missing keys \['normalisation'\]"),
+        (1, "with", r"unknown keys \['normalisation'\]"),
+    ],
+)
+def test_each_version_has_its_own_keys(
+    tmp_path: Path, version: int, keys: str, reason: str
+) -> None:
+    metadata = good_metadata() if keys == "with" else without(good_metadata(), "normalisation")
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(raw_file(metadata=metadata, version=version))
+    with pytest.raises(CheckpointError, match=reason):
+        load_checkpoint(path)
+
+
+def test_save_rejects_a_bad_normalisation(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="normalisation"):
+        save_checkpoint(
+            tmp_path / "x.safetensors",
+            small_network(),
+            make_objective("flow"),
+            dataset="d",
+            normalisation=(0, 1),  # type: ignore[arg-type]
+        )
+
+
 def test_save_rejects_wrong_class_count(tmp_path: Path) -> None:
     network = small_network(SMALL.with_classes(3))
     with pytest.raises(ValueError, match="class names"):
@@ -200,6 +272,7 @@ def good_metadata(config: NetworkConfig = SMALL) -> dict:
         "class_names": [],
         "class_weights": [],
         "training_steps": 0,
+        "normalisation": {"centre": [0.0, 0.0], "scale": [1.0, 1.0]},
     }
 
 

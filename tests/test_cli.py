@@ -9,6 +9,7 @@ import pytest
 from dexplorer.cli import main
 from dexplorer.core.checkpoints import load_checkpoint
 from dexplorer.core.datasets import make_dataset
+from dexplorer.core.importers import DatasetWarning, load_dataset_file
 
 
 def run(capsys, *argv):
@@ -216,6 +217,8 @@ def test_sample_exact_field_memorises(capsys, tmp_path):
         (["train", "--dataset", "moons", "--seconds", "-1", "--out", "m.safetensors"], "--seconds"),
         (["train", "--dataset", "moons", "--lr", "0", "--out", "m.safetensors"], "learning rate"),
         (["train", "--data", "missing.csv", "--out", "m.safetensors"], "missing.csv"),
+        (["train", "--dataset", "moons", "--y-down", "--out", "m.safetensors"], "--y-down"),
+        (["screenshot", "--y-down", "--out", "x.png"], "give --data FILE too"),
         (["sample", "--pretrained", "donut/flow", "--out", "s.npy"], "no shipped model"),
         (["sample", "--exact", "moons", "--steps", "0", "--out", "s.npy"], "positive integer"),
         (["sample", "--exact", "moons", "--steps", "1001", "--out", "s.npy"], "between 1 and 1000"),
@@ -356,3 +359,55 @@ def test_render_writes_a_gif_that_loads_back(capsys, tmp_path):
     assert code == 0, err
     frames = iio.imread(out, index=None)
     assert frames.shape[0] == 3 and frames.shape[1:3] == (96, 160)
+
+
+@pytest.fixture(scope="module")
+def screen_file(tmp_path_factory):
+    """A file in screen orientation (y down) far outside the domain: three quarters of the
+    points in a small blob at the top (y = 7.5), a quarter in a wide bar at the bottom (y = 14),
+    spanning about [6, 15] in x and y."""
+    rng = np.random.default_rng(0)
+    blob = rng.normal([10.5, 7.5], 0.3, (1500, 2))
+    bar = np.column_stack([rng.uniform(6, 15, 500), rng.normal(14.0, 0.2, 500)])
+    points = np.concatenate([blob, bar])
+    path = tmp_path_factory.mktemp("screen") / "screen.csv"
+    np.savetxt(path, points, delimiter=",", header="x,y", comments="")
+    return path, points
+
+
+def test_an_off_domain_y_down_file_keeps_its_coordinates(capsys, tmp_path, screen_file):
+    path, points = screen_file
+    model, samples, trajectory = (tmp_path / name for name in ("m.safetensors", "s.npy", "t.csv"))
+    argv = ["train", "--data", str(path), "--y-down", "--steps", "100", "--out", str(model)]
+    assert run(capsys, *argv)[0] == 0
+    normalisation = load_checkpoint(model).normalisation
+    with pytest.warns(DatasetWarning, match="mapped back"):
+        assert normalisation == load_dataset_file(path, y_down=True).normalisation
+    assert normalisation.scale[1] < 0 < normalisation.scale[0]
+    sample = ["sample", "--model", str(model), "-n", "2000"]
+    assert run(capsys, *sample, "--steps", "20", "--out", str(samples))[0] == 0
+    assert run(capsys, *sample, "--steps", "4", "--trajectory", "--out", str(trajectory))[0] == 0
+    final = np.load(samples)
+    np.testing.assert_allclose(final.mean(0), points.mean(0), atol=0.4)
+    for q, edge in ((1, points.min(0)), (99, points.max(0))):  # the file's box, not [-3, 3]
+        np.testing.assert_allclose(np.percentile(final, q, axis=0), edge, atol=0.8)
+    top = final[:, 1] < 10.75  # the right way up: the blob (3/4) at small y, as in the file
+    assert 0.65 < top.mean() < 0.85
+    assert final[top, 0].std() < 0.6 < 2.0 < final[~top, 0].std()
+    table = np.loadtxt(trajectory, delimiter=",", skiprows=1)  # step, particle, x, y
+    noise, data = table[table[:, 0] == 0, 2:], table[table[:, 0] == 4, 2:]
+    np.testing.assert_allclose(noise.mean(0), normalisation.centre, atol=0.25)
+    np.testing.assert_allclose(noise.std(0), 1 / np.abs(normalisation.scale), rtol=0.1)
+    assert data[:, 1].mean() == pytest.approx(points[:, 1].mean(), abs=0.6)
+
+
+def test_scenes_open_a_y_down_file_the_right_way_up(original_smiley):
+    from dexplorer.cli import build_parser
+    from dexplorer.commands import _scene_state
+
+    smiley = original_smiley
+    argv = ["screenshot", "--data", str(smiley.path), "--y-down", "--out", "x.png"]
+    state = _scene_state(build_parser().parse_args(argv), 0.5)
+    points = state.custom.points
+    assert points[smiley.eyes, 1].min() > points[smiley.mouth, 1].max()
+    assert state.custom.normalisation.scale == (1.0, -1.0) and state.y_down

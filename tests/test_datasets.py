@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 from dexplorer.core.datasets import (
     DATASETS,
     DOMAIN,
+    IDENTITY,
     Dataset,
     DatasetError,
+    Normalisation,
     dataset_names,
     make_dataset,
 )
@@ -313,3 +315,51 @@ def test_custom_defaults() -> None:
 def test_custom_rejects(points: object, labels: object, names: object, match: str) -> None:
     with pytest.raises(DatasetError, match=match):
         Dataset.custom(points, labels, names)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- normalisation
+
+
+def test_normalisation_maps_both_ways() -> None:
+    frame = Normalisation((10.0, 5.0), (0.5, -0.5))  # y down: a negative y scale
+    np.testing.assert_array_equal(frame.to_model([[12.0, 9.0], [10.0, 5.0]]), [[1, -2], [0, 0]])
+    np.testing.assert_array_equal(frame.to_file([[1.0, -2.0]]), [[12, 9]])
+    trajectory = np.random.default_rng(0).normal(size=(4, 7, 2))  # (steps + 1, n, 2)
+    np.testing.assert_allclose(frame.to_model(frame.to_file(trajectory)), trajectory, atol=1e-12)
+    assert frame.to_file(trajectory).shape == (4, 7, 2) and not frame.identity
+
+
+def test_normalisation_keeps_far_points_finite() -> None:
+    frame = Normalisation((0.0, 5e307), (3e-308, 3e-308))
+    np.testing.assert_allclose(frame.to_model([[1e308, 1e308]]), [[3.0, 1.5]])
+
+
+def test_bundled_and_plain_custom_data_are_in_file_coordinates() -> None:
+    assert make_dataset("moons", n=10).normalisation is IDENTITY and IDENTITY.identity
+    assert Dataset.custom(np.zeros((2, 2))).normalisation.identity
+    assert Normalisation(scale=(1, -1)) == Normalisation((0.0, 0.0), (1.0, -1.0))
+
+
+def test_subset_keeps_the_normalisation() -> None:
+    frame = Normalisation((3.0, -4.0), (2.0, -2.0))
+    ds = Dataset.custom(np.zeros((20, 2)), normalisation=frame)
+    assert ds.subset(5).normalisation == frame
+
+
+@pytest.mark.parametrize(
+    ("centre", "scale", "match"),
+    [
+        ((np.nan, 0.0), (1.0, 1.0), "centre.*finite"),
+        ((0.0, 0.0), (1.0, 0.0), "scale.*non-zero"),
+        ((0.0, 0.0), (np.inf, 1.0), "scale.*finite"),
+        ((0.0,), (1.0, 1.0), "centre"),
+        ((True, 0.0), (1.0, 1.0), "centre"),
+        ((0.0, 0.0), ("1", 1.0), "scale"),
+        ((0.0, 0.0), 1.0, "scale"),
+    ],
+)
+def test_normalisation_rejects(centre: object, scale: object, match: str) -> None:
+    with pytest.raises(DatasetError, match=match):
+        Normalisation(centre, scale)  # type: ignore[arg-type]
+    with pytest.raises(DatasetError, match="normalisation"):
+        Dataset.custom(np.zeros((2, 2)), normalisation="identity")  # type: ignore[arg-type]

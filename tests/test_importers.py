@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dexplorer.core import importers
-from dexplorer.core.datasets import DOMAIN, Dataset, DatasetError
+from dexplorer.core.datasets import DOMAIN, IDENTITY, Dataset, DatasetError, Normalisation
 from dexplorer.core.importers import DatasetWarning, load_dataset_file
 
 FUZZ = settings(
@@ -198,6 +198,59 @@ def test_no_warning_inside_domain(tmp_path: Path) -> None:
         warnings.simplefilter("error")
         ds = load_dataset_file(path)
     assert ds.points.tolist() == [[3.5, -3.5], [0.0, 0.0]]
+    assert ds.normalisation is IDENTITY or ds.normalisation.identity
+
+
+# --------------------------------------------------------------------------- coordinates
+
+
+def test_rescaled_file_keeps_its_coordinates(tmp_path: Path) -> None:
+    pts = np.array([[6.0, 7.0], [15.0, 9.0], [9.0, 15.0], [12.0, 6.5]])
+    path = _write(tmp_path / "far.csv", "\n".join(f"{x},{y}" for x, y in pts))
+    with pytest.warns(DatasetWarning, match="mapped back"):
+        ds = load_dataset_file(path)
+    # centre of the box (10.5, 10.75); half of the longest side 4.5 -> 3: scale 2/3
+    assert ds.normalisation == Normalisation((10.5, 10.75), (2 / 3, 2 / 3))
+    np.testing.assert_allclose(ds.points, (pts - [10.5, 10.75]) * 2 / 3, atol=1e-6)
+    np.testing.assert_allclose(ds.normalisation.to_file(ds.points), pts, atol=1e-5)
+
+
+def test_y_down_rescaled_file_is_turned_over(tmp_path: Path) -> None:
+    pts = np.array([[6.0, 7.0], [15.0, 9.0], [9.0, 15.0]])  # y down: (9, 15) at the bottom
+    path = _write(tmp_path / "screen.csv", "\n".join(f"{x},{y}" for x, y in pts))
+    with pytest.warns(DatasetWarning):
+        ds = load_dataset_file(path, y_down=True)
+    assert ds.normalisation == Normalisation((10.5, 11.0), (2 / 3, -2 / 3))
+    assert ds.points[2, 1] == pytest.approx(-8 / 3)  # the bottom of the screen is low
+    np.testing.assert_allclose(ds.normalisation.to_file(ds.points), pts, atol=1e-5)
+
+
+def test_y_down_inside_domain_only_turns_over(tmp_path: Path) -> None:
+    path = _write(tmp_path / "in.json", '{"points": [[1, 2], [-3.5, -0.5]], "labels": [4, 7]}')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = load_dataset_file(path, y_down=True)
+    assert ds.points.tolist() == [[1.0, -2.0], [-3.5, 0.5]]
+    assert ds.normalisation == Normalisation(scale=(1.0, -1.0))
+    assert ds.labels.tolist() == [0, 1]
+
+
+def test_original_tool_json_opens_the_right_way_up(original_smiley) -> None:
+    smiley = original_smiley
+    upright = load_dataset_file(smiley.path, y_down=True).points
+    eyes, mouth = upright[smiley.eyes, 1], upright[smiley.mouth, 1]
+    assert eyes.min() > mouth.max() + 1.0  # the eyes above the mouth
+    assert upright[smiley.corners, 1].min() > upright[smiley.middle, 1] + 0.3  # a smile
+    frown = load_dataset_file(smiley.path).points  # its orientation not given: upside down
+    assert frown[smiley.eyes, 1].max() < frown[smiley.mouth, 1].min()
+
+
+def test_y_down_changes_nothing_for_images(tmp_path: Path) -> None:
+    path = tmp_path / "d.png"
+    iio.imwrite(path, _disc_image(W, H, CENTRE, R))
+    plain, flagged = load_dataset_file(path), load_dataset_file(path, y_down=True)
+    np.testing.assert_array_equal(plain.points, flagged.points)
+    assert flagged.normalisation.identity
 
 
 def test_subsample_over_max_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

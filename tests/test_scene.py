@@ -434,3 +434,23 @@ def test_on_a_software_adapter_the_app_draws_at_the_screens_pixels():
         pytest.skip("a GPU adapter keeps pygfx's defaults")
     app = offscreen_app(AppState(), SIZE, "cpu", ui=False, fast=False)
     assert app.renderer.pixel_ratio == 1 and app.renderer.ppaa == "none"
+
+
+def test_the_pointer_reads_in_the_data_files_coordinates():
+    from dexplorer.core.datasets import Dataset, Normalisation
+    from dexplorer.headless import offscreen_app
+
+    frame = Normalisation((10.5, 10.0), (2 / 3, -2 / 3))  # a y-down file spanning [6, 15]
+    points = np.random.default_rng(0).uniform(-3, 3, (200, 2))
+    state = AppState()
+    state.change(n=300, steps=5)
+    state.use_custom(Dataset.custom(points, normalisation=frame))
+    app = offscreen_app(state, (800, 500), "cpu", ui=True)
+    app.update()
+    x, y = app.view.world_to_screen(np.array([[1.5, 2.0]]))[0]
+    app._on_pointer_move({"x": x, "y": y})
+    assert app.status.pointer == pytest.approx((12.75, 7.0), abs=1e-3)  # 2 up is 3 less y
+    app.simulation.cache.wait()
+    app.screenshot()  # the status line shows it
+    app._on_pointer_move({"x": 1.0, "y": 1.0})  # over the controls: no reading
+    assert app.status.pointer is None

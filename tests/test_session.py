@@ -1,10 +1,12 @@
 """Session files: a lesson saved and reopened as it was; bad files change nothing."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from dexplorer.core.checkpoints import load_checkpoint
-from dexplorer.core.datasets import Dataset
+from dexplorer.core.datasets import Dataset, Normalisation
 from dexplorer.core.pretrained import pretrained_path
 from dexplorer.session import apply_session, save_session
 from dexplorer.state import AppState
@@ -104,3 +106,44 @@ def test_cli_opens_a_session_or_says_why(lesson, capsys, tmp_path):
     bad.write_text("format = 1")
     assert main(["screenshot", "--session", str(bad), "--out", str(tmp_path / "x.png")]) == 2
     assert "not a dexplorer session" in capsys.readouterr().err
+
+
+def test_the_data_and_model_keep_the_normalisation_of_their_file(tmp_path):
+    frame = Normalisation((10.499709002432901, -250.5), (0.6672143401435945, -0.0125))
+    points = np.random.default_rng(1).uniform(-3, 3, (30, 2)).astype(np.float32)
+    state = AppState()
+    state.use_custom(Dataset.custom(points, normalisation=frame))
+    shipped = load_checkpoint(pretrained_path("moons/flow"))
+    state.use_trained(replace(shipped, normalisation=frame))
+    path = tmp_path / "screen.toml"
+    save_session(state, path)
+    reopened = AppState()
+    assert apply_session(reopened, path), reopened.message
+    assert reopened.custom.normalisation == frame and reopened.trained.normalisation == frame
+    assert np.array_equal(reopened.custom.points, points)  # as the model sees them
+
+
+def test_a_session_without_a_normalisation_is_in_file_coordinates(lesson):
+    _, path = lesson
+    assert "data_scale" not in path.read_text()
+    state = AppState()
+    assert apply_session(state, path), state.message
+    assert state.custom.normalisation.identity and state.trained.normalisation.identity
+
+
+@pytest.mark.parametrize(
+    ("keys", "reason"),
+    [
+        ("data_scale = [1.0, 0.0]", "scale: got (1.0, 0.0); expected non-zero numbers"),
+        ("data_centre = [1.0]", "data_centre, data_scale: normalisation centre: got [1.0]"),
+        ('data_centre = "middle"', "centre: got 'middle'; expected two finite numbers"),
+        ("data_scale = [nan, 1.0]", "expected two finite numbers"),
+    ],
+)
+def test_a_bad_normalisation_says_why_and_changes_nothing(tmp_path, keys, reason):
+    (tmp_path / "s.data.json").write_text('{"points": [[0, 1], [1, 0]]}')
+    path = tmp_path / "s.toml"
+    path.write_text(f'format = "dexplorer-session"\n[files]\ndata = "s.data.json"\n{keys}\n')
+    state = AppState()
+    assert not apply_session(state, path)
+    assert reason in state.message and str(path) in state.message and state.custom is None

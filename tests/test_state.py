@@ -124,3 +124,14 @@ def test_training_budget_in_steps_trains_exactly_that_many():
     state.job.wait(60)
     state.poll_training()
     assert state.trained.training_steps == 80
+
+
+def test_the_y_down_box_opens_screen_files_the_right_way_up(original_smiley):
+    smiley, state = original_smiley, AppState()
+    assert state.open_data(str(smiley.path)) and state.custom.normalisation.identity
+    assert state.custom.points[smiley.eyes, 1].max() < state.custom.points[smiley.mouth, 1].min()
+    state.y_down = True
+    assert state.open_data(str(smiley.path)), state.message
+    points = state.custom.points
+    assert points[smiley.eyes, 1].min() > points[smiley.mouth, 1].max()
+    assert state.custom.normalisation.scale == (1.0, -1.0)

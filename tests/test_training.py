@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dexplorer.core.coupling import ot_pair, sinkhorn_plan
-from dexplorer.core.datasets import Dataset, make_dataset
+from dexplorer.core.datasets import Dataset, Normalisation, make_dataset
 from dexplorer.core.metrics import energy_distance, measure_quality
 from dexplorer.core.training import Trainer, TrainingError, TrainSettings
 
@@ -129,3 +129,11 @@ def test_default_settings_learn_the_smiley_in_a_short_step_budget():
     held_out = make_dataset("smiley", n=20000, seed=1).points
     ratio = measure_quality(trainer.samples(4000, 32), held_out, seed=1).ratio
     assert ratio < 1.5, ratio
+
+
+def test_the_model_keeps_the_normalisation_of_its_data():
+    frame = Normalisation((10.5, 10.75), (2 / 3, -2 / 3))
+    data = Dataset.custom(make_dataset("moons", n=200, seed=0).points, normalisation=frame)
+    trainer = Trainer(data, TrainSettings(batch_size=64))
+    trainer.run(steps=2)
+    assert trainer.checkpoint().normalisation == frame

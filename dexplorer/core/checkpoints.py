@@ -5,12 +5,17 @@ reaches the safetensors parser, so a damaged or foreign file gives a :class:`Che
 Layout: the network's state_dict tensors (float32, or float16 with ``half=True``) and one
 JSON string under the safetensors metadata key ``"dexplorer"``::
 
-    {"format": "dexplorer-model", "version": 1, "network": {...NetworkConfig...},
+    {"format": "dexplorer-model", "version": 2, "network": {...NetworkConfig...},
      "objective": {...Objective.to_dict()...}, "dataset": "...", "class_names": [...],
-     "class_weights": [...], "training_steps": 0}
+     "class_weights": [...], "training_steps": 0,
+     "normalisation": {"centre": [cx, cy], "scale": [sx, sy]}}
 
 ``class_weights`` are the classes' proportions in the training data (empty when
 unconditional): a sampler that is given no class draws each particle's class from them.
+``normalisation`` maps the training file's coordinates into the model's (see
+:class:`~dexplorer.core.datasets.Normalisation`); outputs are mapped back with it. Version 1
+files (written before it was stored, like the shipped models) have every other key and no
+``normalisation``: they read as the identity.
 """
 
 from __future__ import annotations
@@ -29,12 +34,13 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import Tensor
 
+from .datasets import IDENTITY, DatasetError, Normalisation
 from .fields import NetworkField, draw_labels
 from .networks import MLP, NetworkConfig, parameter_shapes
 from .objectives import Objective, objective_from_dict
 
 FORMAT = "dexplorer-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 METADATA_KEY = "dexplorer"
 MAX_HEADER_BYTES = 16 << 20
 """Largest safetensors header accepted (the header of a dexplorer model is a few KiB)."""
@@ -50,6 +56,8 @@ METADATA_TYPES = {
     "class_weights": list,
     "training_steps": int,
 }
+"""The metadata keys of a version 1 file; version 2 adds ``normalisation``."""
+NORMALISATION_TYPES = {"centre": list, "scale": list}
 OBJECTIVE_TYPES = {"name": str, "schedule": str, "prediction": str, "ot_coupling": bool}
 NETWORK_TYPES = {f.name: type(f.default) for f in fields(NetworkConfig)}
 
@@ -84,8 +92,9 @@ class Checkpoint:
 
     Owns the network (in eval mode, its parameters frozen) and the objective it was trained
     under, plus what it was trained on: the dataset name, the class names and proportions
-    (empty for an unconditional model) and the number of training steps. ``path`` is the
-    file it came from, or ``None``.
+    (empty for an unconditional model), the number of training steps and the normalisation
+    of the training data's file (its outputs map back to that file's coordinates). ``path``
+    is the file it came from, or ``None``.
     """
 
     network: MLP
@@ -95,6 +104,7 @@ class Checkpoint:
     class_weights: tuple[float, ...] = ()
     training_steps: int = 0
     path: str | None = None
+    normalisation: Normalisation = IDENTITY
 
     @property
     def conditional(self) -> bool:
@@ -124,6 +134,7 @@ class Checkpoint:
             class_names=self.class_names,
             class_weights=self.class_weights,
             training_steps=self.training_steps,
+            normalisation=self.normalisation,
             half=half,
         )
 
@@ -146,6 +157,7 @@ def save_checkpoint(
     class_names: Sequence[str] = (),
     class_weights: Sequence[float] = (),
     training_steps: int = 0,
+    normalisation: Normalisation = IDENTITY,
     half: bool = False,
 ) -> None:
     """Write a model file atomically (a reader never sees a partial file).
@@ -166,6 +178,8 @@ def save_checkpoint(
         The classes' proportions in the training data; equal when not given.
     training_steps : int
         Number of optimisation steps taken.
+    normalisation : Normalisation
+        How the training data were mapped from their file (identity: they were not).
     half : bool
         Store the weights as float16 (half the size, about 3 significant digits).
 
@@ -174,7 +188,9 @@ def save_checkpoint(
     ValueError
         The class names do not match the network, or a weight is not finite (in float16).
     """
-    metadata = _metadata(network, objective, dataset, class_names, class_weights, training_steps)
+    metadata = _metadata(
+        network, objective, dataset, class_names, class_weights, training_steps, normalisation
+    )
     tensors = _tensors_to_save(network, torch.float16 if half else torch.float32)
     data = save_safetensors(tensors, metadata={METADATA_KEY: json.dumps(metadata)})
     _write_atomic(FilePath(path), data)
@@ -187,6 +203,7 @@ def _metadata(
     class_names: Sequence[str],
     class_weights: Sequence[float],
     training_steps: int,
+    normalisation: Normalisation,
 ) -> dict:
     """The ``"dexplorer"`` metadata of a model file, checked."""
     names = [class_names] if isinstance(class_names, str) else list(class_names)
@@ -204,6 +221,8 @@ def _metadata(
         raise ValueError("dataset must be a string")
     if not _is_type(training_steps, int) or training_steps < 0:
         raise ValueError("training_steps must be a non-negative int")
+    if not isinstance(normalisation, Normalisation):
+        raise ValueError("normalisation must be a Normalisation")
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -213,6 +232,7 @@ def _metadata(
         "class_names": names,
         "class_weights": weights,
         "training_steps": training_steps,
+        "normalisation": {"centre": list(normalisation.centre), "scale": list(normalisation.scale)},
     }
 
 
@@ -298,6 +318,7 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
         checkpoint.class_weights,
         checkpoint.training_steps,
         name,
+        checkpoint.normalisation,
     )
 
 
@@ -326,6 +347,7 @@ def _parse(data: bytes) -> Checkpoint:
             f"{len(metadata['class_names'])} class names for a network with "
             f"{network.config.num_classes} classes"
         )
+    normalisation = _build_normalisation(metadata.get("normalisation"))
     network.load_state_dict(_load_tensors(data), strict=True)
     return Checkpoint(
         network,
@@ -334,6 +356,7 @@ def _parse(data: bytes) -> Checkpoint:
         tuple(metadata["class_names"]),
         tuple(float(w) for w in metadata["class_weights"]),
         metadata["training_steps"],
+        normalisation=normalisation,
     )
 
 
@@ -444,7 +467,8 @@ def _dexplorer_metadata(header: dict) -> dict:
             f"made by a newer dexplorer (format version {version}; "
             f"this one reads up to {FORMAT_VERSION})"
         )
-    _check_types(info, METADATA_TYPES, "metadata")
+    expected = METADATA_TYPES if version == 1 else {**METADATA_TYPES, "normalisation": dict}
+    _check_types(info, expected, "metadata")
     if not all(isinstance(name, str) for name in info["class_names"]):
         raise _BadFile("metadata: class_names must be strings")
     if info["training_steps"] < 0:
@@ -502,6 +526,17 @@ def _compare_shapes(
             )
     for name in found.keys() - expected.keys():
         raise _BadFile(f"unexpected tensor {name} (shape {list(found[name])})")
+
+
+def _build_normalisation(info: dict | None) -> Normalisation:
+    """The normalisation described by ``info`` (``None``: a version 1 file, the identity)."""
+    if info is None:
+        return IDENTITY
+    _check_types(info, NORMALISATION_TYPES, "metadata: normalisation")
+    try:
+        return Normalisation(tuple(info["centre"]), tuple(info["scale"]))
+    except DatasetError as exc:
+        raise _BadFile(f"metadata: invalid {exc}") from None
 
 
 def _build_objective(info: dict) -> Objective:

@@ -13,6 +13,8 @@ Examples
 
 from __future__ import annotations
 
+import math
+import numbers
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,9 +26,11 @@ __all__ = [
     "DATASETS",
     "DOMAIN",
     "EXTENT",
+    "IDENTITY",
     "MAX_CLASSES",
     "Dataset",
     "DatasetError",
+    "Normalisation",
     "dataset_names",
     "make_dataset",
 ]
@@ -55,6 +59,61 @@ class DatasetError(ValueError):
 # --------------------------------------------------------------------------- container
 
 
+@dataclass(frozen=True)
+class Normalisation:
+    """The map from a file's coordinates into the model's domain, and back.
+
+    ``model = (file - centre) * scale`` per axis; a negative ``scale[1]`` turns a file whose
+    y points down (screen orientation) the right way up. The identity for the bundled
+    datasets, drawings and files already inside the domain.
+
+    Raises
+    ------
+    DatasetError
+        Unless ``centre`` is two finite numbers and ``scale`` two finite non-zero numbers.
+    """
+
+    centre: tuple[float, float] = (0.0, 0.0)
+    scale: tuple[float, float] = (1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "centre", _pair("centre", self.centre))
+        object.__setattr__(self, "scale", _pair("scale", self.scale))
+        if 0.0 in self.scale:
+            raise DatasetError(f"normalisation scale: got {self.scale}; expected non-zero numbers")
+
+    @property
+    def identity(self) -> bool:
+        """Whether file and model coordinates are the same."""
+        return self == IDENTITY
+
+    def to_model(self, points: npt.ArrayLike) -> np.ndarray:
+        """File coordinates (..., 2) to the model's, as float64 (halves first: no overflow
+        for points as far apart as float64 allows)."""
+        p = np.asarray(points, dtype=np.float64)
+        half = p / 2 - np.asarray(self.centre) / 2
+        return half * np.asarray(self.scale) * 2
+
+    def to_file(self, points: npt.ArrayLike) -> np.ndarray:
+        """Model coordinates (..., 2), e.g. samples or trajectories, to the file's, as
+        float64."""
+        p = np.asarray(points, dtype=np.float64)
+        return p / np.asarray(self.scale) + np.asarray(self.centre)
+
+
+def _pair(field: str, value: object) -> tuple[float, float]:
+    """Two finite floats from a pair of real numbers."""
+    ok = isinstance(value, (tuple, list)) and len(value) == 2
+    ok = ok and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)
+    if not ok or not all(math.isfinite(v) for v in value):
+        raise DatasetError(f"normalisation {field}: got {value!r}; expected two finite numbers")
+    return float(value[0]), float(value[1])
+
+
+IDENTITY = Normalisation()
+"""File coordinates are model coordinates."""
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """A 2D point cloud, optionally labelled.
@@ -71,6 +130,9 @@ class Dataset:
         int64 array of shape (M,) with values in ``0 .. K-1``, or None when unlabelled.
     class_names : tuple of str
         One name per class (K of them); empty when unlabelled.
+    normalisation : Normalisation
+        How the points were mapped from the file they came from (identity when there was
+        none); every output undoes it.
 
     Raises
     ------
@@ -87,12 +149,15 @@ class Dataset:
     points: np.ndarray
     labels: np.ndarray | None = None
     class_names: tuple[str, ...] = ()
+    normalisation: Normalisation = IDENTITY
 
     def __post_init__(self) -> None:
         _check_text("name", self.name, allow_empty=False)
         _check_text("title", self.title, allow_empty=True)
         _check_points(self.points)
         _check_labels(self.labels, self.class_names, len(self.points))
+        if not isinstance(self.normalisation, Normalisation):
+            raise DatasetError("normalisation: expected a Normalisation")
 
     @property
     def num_classes(self) -> int:
@@ -115,14 +180,15 @@ class Dataset:
         Returns
         -------
         Dataset
-            A new dataset with the same name, title and class names.
+            A new dataset with the same name, title, class names and normalisation.
         """
         n = _as_count("n", n, minimum=1)
         if n >= len(self):
             return self
         idx = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
         labels = None if self.labels is None else self.labels[idx]
-        return Dataset(self.name, self.title, self.points[idx], labels, self.class_names)
+        points = self.points[idx]
+        return Dataset(self.name, self.title, points, labels, self.class_names, self.normalisation)
 
     @classmethod
     def custom(
@@ -131,6 +197,7 @@ class Dataset:
         labels: npt.ArrayLike | None = None,
         class_names: Sequence[str] | None = None,
         title: str = "Custom",
+        normalisation: Normalisation = IDENTITY,
     ) -> Dataset:
         """Build a dataset named ``"custom"`` from user points.
 
@@ -145,6 +212,8 @@ class Dataset:
             largest label. Only allowed together with ``labels``.
         title : str
             Title for the UI.
+        normalisation : Normalisation
+            How ``points`` were mapped from their file (identity: they were not).
 
         Returns
         -------
@@ -159,7 +228,7 @@ class Dataset:
         if labels is None:
             if class_names:
                 raise DatasetError("class_names: given without labels; expected labels too")
-            return cls("custom", title, pts, None, ())
+            return cls("custom", title, pts, None, (), normalisation)
         lab = _to_labels(labels)
         if class_names is None:
             count = int(lab.max()) + 1 if lab.size else 0
@@ -170,7 +239,7 @@ class Dataset:
             names = tuple(f"class {k}" for k in range(count))
         else:
             names = tuple(class_names)
-        return cls("custom", title, pts, lab, names)
+        return cls("custom", title, pts, lab, names, normalisation)
 
 
 # --------------------------------------------------------------------------- validation

@@ -15,6 +15,14 @@ PNG / JPEG
     Points are sampled from the dark pixels (luminance < 0.5, and alpha > 0.5 where
     there is alpha), the image's longest side spanning ``[-3, 3]``, y up.
 
+Coordinates
+-----------
+A file keeps its own coordinates: points outside the domain are mapped into ``[-3, 3]^2``
+(centred, one scale for both axes), and the dataset's `Normalisation` records the map so
+that samples, trajectories and exports go back to the file's coordinates. With ``y_down``
+(files in screen orientation, like the original Diffusion Explorer's JSON datasets, whose
+plot draws y downwards) the y axis is turned over as well.
+
 Labels may be any non-negative integers; they are renumbered ``0 .. K-1`` in
 increasing order and the classes named ``"class <original label>"``.
 """
@@ -31,7 +39,14 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
-from dexplorer.core.datasets import DOMAIN, EXTENT, MAX_CLASSES, Dataset, DatasetError
+from dexplorer.core.datasets import (
+    DOMAIN,
+    EXTENT,
+    MAX_CLASSES,
+    Dataset,
+    DatasetError,
+    Normalisation,
+)
 
 __all__ = ["MAX_POINTS", "SUFFIXES", "DatasetWarning", "load_dataset_file"]
 
@@ -49,7 +64,7 @@ class DatasetWarning(UserWarning):
 
 
 def load_dataset_file(
-    path: str | os.PathLike[str], *, image_points: int = 5000, seed: int = 0
+    path: str | os.PathLike[str], *, image_points: int = 5000, seed: int = 0, y_down: bool = False
 ) -> Dataset:
     """Load a custom dataset from a .csv, .json, .png, .jpg or .jpeg file.
 
@@ -61,11 +76,16 @@ def load_dataset_file(
         Number of points to sample from an image (at least 2).
     seed : int
         Seed for image sampling and for subsampling files with over `MAX_POINTS` points.
+    y_down : bool
+        The file's y axis points down (screen orientation): its points are turned the
+        right way up. Images are always read with their rows going down, so it changes
+        nothing for them.
 
     Returns
     -------
     Dataset
-        Named ``"custom"``; points inside ``[-DOMAIN, DOMAIN]^2``.
+        Named ``"custom"``; points inside ``[-DOMAIN, DOMAIN]^2``, with the normalisation
+        that maps them back to the file's coordinates.
 
     Raises
     ------
@@ -76,8 +96,8 @@ def load_dataset_file(
     Warns
     -----
     DatasetWarning
-        When points outside the domain are rescaled into ``[-3, 3]^2``, or when more
-        than `MAX_POINTS` points are subsampled.
+        When points outside the domain are rescaled into ``[-3, 3]^2`` (for the model;
+        outputs are mapped back), or when more than `MAX_POINTS` points are subsampled.
     """
     p = Path(path)
     suffix = p.suffix.lower()
@@ -93,7 +113,8 @@ def load_dataset_file(
         points, labels = _parse_json(_decode(p, data), p)
     else:
         points, labels = _sample_image(p, data, suffix, image_points, seed), None
-    return _finish(p, points, labels, seed)
+        y_down = False  # already read with the rows going down
+    return _finish(p, points, labels, seed, y_down)
 
 
 # --------------------------------------------------------------------------- reading
@@ -338,10 +359,13 @@ def _to_unit(pixels: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- finishing
 
 
-def _finish(p: Path, points: np.ndarray, labels: np.ndarray | None, seed: int) -> Dataset:
+def _finish(
+    p: Path, points: np.ndarray, labels: np.ndarray | None, seed: int, y_down: bool
+) -> Dataset:
     if len(points) < 2:
         raise DatasetError(f"{p}: found {len(points)} point(s); expected at least 2")
-    points = _fit_domain(p, points)
+    normalisation = _normalisation(p, points, y_down)
+    points = normalisation.to_model(points)
     if len(points) > MAX_POINTS:
         warnings.warn(
             f"{p}: {len(points):,} points; subsampled to {MAX_POINTS:,} (seed {seed})",
@@ -352,30 +376,35 @@ def _finish(p: Path, points: np.ndarray, labels: np.ndarray | None, seed: int) -
         points = points[keep]
         labels = None if labels is None else labels[keep]
     if labels is None:
-        return Dataset.custom(points, title=p.stem)
+        return Dataset.custom(points, title=p.stem, normalisation=normalisation)
     values, compact = np.unique(labels.astype(np.int64), return_inverse=True)
     if len(values) > MAX_CLASSES:
         raise DatasetError(
             f"{p}: labels: found {len(values)} distinct labels; expected at most {MAX_CLASSES}"
         )
     names = [f"class {v}" for v in values]
-    return Dataset.custom(points, compact.reshape(-1), names, title=p.stem)
+    return Dataset.custom(
+        points, compact.reshape(-1), names, title=p.stem, normalisation=normalisation
+    )
 
 
-def _fit_domain(p: Path, points: np.ndarray) -> np.ndarray:
-    """Rescale uniformly into ``[-EXTENT, EXTENT]^2`` (centred) if any point is outside."""
+def _normalisation(p: Path, points: np.ndarray, y_down: bool) -> Normalisation:
+    """How the file's points map into the domain: the identity (y turned over when
+    ``y_down``) if every point is inside it; otherwise centred and scaled uniformly into
+    ``[-EXTENT, EXTENT]^2``, with a warning."""
+    flip = -1.0 if y_down else 1.0
     if np.abs(points).max() <= DOMAIN:
-        return points
+        return Normalisation(scale=(1.0, flip))
     lo, hi = points.min(axis=0), points.max(axis=0)
     centre = lo / 2 + hi / 2  # halves first: no overflow near the float64 limit
     half = float((hi / 2 - lo / 2).max())
-    scale = EXTENT / half if half > 0 else 0.0
-    scale = scale if math.isfinite(scale) else 0.0  # subnormal spread: collapse to the centre
+    scale = EXTENT / half if half > 0 else math.inf
+    scale = scale if math.isfinite(scale) else 1.0  # no (or a subnormal) spread: the centre
     warnings.warn(
         f"{p}: points span x [{lo[0]:.4g}, {hi[0]:.4g}], y [{lo[1]:.4g}, {hi[1]:.4g}], "
-        f"outside [-{DOMAIN}, {DOMAIN}]^2; rescaled uniformly into [-{EXTENT:g}, {EXTENT:g}]^2",
+        f"outside [-{DOMAIN}, {DOMAIN}]^2; rescaled uniformly into [-{EXTENT:g}, {EXTENT:g}]^2 "
+        "for the model (samples and exports are mapped back to the file's coordinates)",
         DatasetWarning,
         stacklevel=4,
     )
-    fitted = (points / 2 - centre / 2) * (2 * scale)
-    return np.clip(fitted, -EXTENT, EXTENT)  # guard against rounding at the edges
+    return Normalisation((float(centre[0]), float(centre[1])), (scale, flip * scale))

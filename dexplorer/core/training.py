@@ -143,6 +143,7 @@ class Trainer:
             self.dataset.class_names,
             self.class_weights,
             self.step,
+            normalisation=self.dataset.normalisation,
         )
 
     def samples(self, n: int, steps: int = 32, sampler: str = "heun", seed: int = 0) -> np.ndarray:

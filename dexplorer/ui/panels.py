@@ -36,7 +36,8 @@ FIXED = (
 
 @dataclass
 class Status:
-    """What the panels show but do not edit: the device, frame rate, engine progress."""
+    """What the panels show but do not edit: the device, frame rate, engine progress, the
+    mouse position."""
 
     device: str = "cpu"
     fps: float = 0.0
@@ -49,6 +50,8 @@ class Status:
     session_path: str = "session.toml"
     device_name: str = "cpu"
     sweep: QualitySweep | None = None
+    pointer: tuple[float, float] | None = None
+    """Where the mouse is over the flow panel, in the data file's coordinates."""
 
 
 def _combo(
@@ -131,6 +134,7 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
     imgui.same_line()
     if imgui.button("open") and status.open_path.strip():
         state.open_data(status.open_path.strip())
+    _, state.y_down = imgui.checkbox("y down (screen orientation)", state.y_down)
     if state.panels:
         compare_section(state, status, models)
     else:
@@ -174,6 +178,8 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
         else (f"   computing {status.computed}/{status.wanted}")
     )
     imgui.text_disabled(f"{status.device}   {status.fps:.0f} fps{computing}")
+    if status.pointer is not None:
+        imgui.text_disabled(f"pointer  x {status.pointer[0]:.4g}   y {status.pointer[1]:.4g}")
     imgui.end()
 
 
