@@ -172,7 +172,9 @@ def build_parser() -> Parser:
 
     smp = commands.add_parser("sample", help="sample particles from a model (.npy or .csv)")
     model = smp.add_mutually_exclusive_group(required=True)
-    model.add_argument("--model", metavar="FILE", help="a .safetensors model")
+    model.add_argument(
+        "--model", metavar="FILE", help="a .safetensors model, or the original tool's model.json"
+    )
     model.add_argument("--pretrained", metavar="DATASET/OBJECTIVE", help="a shipped model")
     model.add_argument(
         "--exact",

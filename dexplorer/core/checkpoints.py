@@ -16,6 +16,9 @@ unconditional): a sampler that is given no class draws each particle's class fro
 :class:`~dexplorer.core.datasets.Normalisation`); outputs are mapped back with it. Version 1
 files (written before it was stored, like the shipped models) have every other key and no
 ``normalisation``: they read as the identity.
+
+A ``.json`` file is the original Diffusion Explorer's TF.js model instead (see
+:mod:`dexplorer.core.tfjs`); it loads as an ``original``-preset flow matching model.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from .datasets import IDENTITY, DatasetError, Normalisation
 from .fields import NetworkField, draw_labels
 from .networks import MLP, NetworkConfig, parameter_shapes
 from .objectives import Objective, objective_from_dict
+from .tfjs import SUFFIX as TFJS_SUFFIX
+from .tfjs import TfjsError, is_tfjs, read_tfjs
 
 FORMAT = "dexplorer-model"
 FORMAT_VERSION = 2
@@ -186,8 +191,11 @@ def save_checkpoint(
     Raises
     ------
     ValueError
-        The class names do not match the network, or a weight is not finite (in float16).
+        The class names do not match the network, a weight is not finite (in float16), or
+        the path ends in ``.json`` (read back as a TF.js model, not as this format).
     """
+    if is_tfjs(path):
+        raise ValueError(f"{TFJS_SUFFIX} is read as a TF.js model: save as .safetensors")
     metadata = _metadata(
         network, objective, dataset, class_names, class_weights, training_steps, normalisation
     )
@@ -281,12 +289,13 @@ def _sync_directory(directory: FilePath) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Checkpoint:
-    """Load a model file written by :func:`save_checkpoint`.
+    """Load a model file written by :func:`save_checkpoint`, or the original Diffusion
+    Explorer's TF.js ``model.json`` (with its weight files beside it).
 
     Parameters
     ----------
     path : str or PathLike
-        The file.
+        The file; a ``.json`` suffix means a TF.js model.
     device : str or torch.device
         Where to put the network.
 
@@ -299,13 +308,18 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
     ------
     CheckpointError
         The file is missing, unreadable, not a dexplorer model, made by a newer dexplorer,
-        damaged, or its weights do not fit its network description.
+        damaged, or its weights do not fit its network description (for a TF.js model: see
+        :func:`~dexplorer.core.tfjs.read_tfjs`).
     """
     name = os.fspath(path)
     device = torch.device(device)
     try:
-        checkpoint = _parse(_read(name))
-    except _BadFile as exc:
+        if is_tfjs(name):  # the original's files do not say what data they learnt
+            network, objective = read_tfjs(name)
+            checkpoint = Checkpoint(network, objective, dataset="")
+        else:
+            checkpoint = _parse(_read(name))
+    except (_BadFile, TfjsError) as exc:
         raise CheckpointError(name, str(exc)) from None
     except Exception as exc:
         raise CheckpointError(name, f"{type(exc).__name__}: {exc}") from exc
