@@ -33,7 +33,7 @@ from .core.pretrained import (
 )
 from .core.samplers import SAMPLER_NOTES, initial_noise, sample
 from .core.training import Progress, Trainer, TrainingError, TrainSettings
-from .engine.devices import choose_device
+from .engine.devices import choose_device, use_cpu_threads
 from .headless import parse_size
 from .state import AppState
 
@@ -42,6 +42,7 @@ DEFAULT_SECONDS = 10.0
 
 def run_command(args: argparse.Namespace) -> None:
     """Dispatch a parsed command line; user mistakes raise :class:`UserError`."""
+    use_cpu_threads()
     handlers = {
         None: cmd_window,
         "list": cmd_list,

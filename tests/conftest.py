@@ -1,5 +1,5 @@
-"""Shared test set-up: two torch threads (as on CI), float64 for order tests, and a smiley
-in the original Diffusion Explorer's JSON convention."""
+"""Shared test set-up: torch's CPU threads as every entry point sets them, float64 for
+order tests, and a smiley in the original Diffusion Explorer's JSON convention."""
 
 import json
 from dataclasses import dataclass
@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-torch.set_num_threads(2)
+from dexplorer.engine.devices import use_cpu_threads
+
+use_cpu_threads()
 
 
 @pytest.fixture

@@ -108,7 +108,7 @@ def sample(
     out : Tensor, optional
         Where to write the trajectory, shape (steps + 1, N, 2), float32, contiguous.
     threads : int, optional
-        Threads to share the particles (default: ``torch.get_num_threads()``).
+        Threads to share the particles (default: one per core this process may use).
 
     Returns
     -------
@@ -155,7 +155,7 @@ def sample_steps(
     start, stop : int
         The steps to compute, 0 <= start <= stop <= steps.
     threads : int, optional
-        Threads to share the particles (default: ``torch.get_num_threads()``).
+        Threads to share the particles (default: one per core this process may use).
 
     Raises
     ------
@@ -176,7 +176,7 @@ def sample_steps(
     step_lengths = torch.tensor(lengths[start:stop], dtype=torch.float32)
     n = out.shape[1]
     tiles = -(-n // TILE)
-    threads = max(1, min(threads or torch.get_num_threads(), tiles))
+    threads = max(1, min(threads or len(os.sched_getaffinity(0)), tiles))
     pieces = min(tiles, PIECES_PER_THREAD * threads)
     bounds = [tiles * i // pieces * TILE for i in range(pieces)] + [n]
     queue = iter(pairwise(bounds))
