@@ -32,12 +32,10 @@ from .core.pretrained import (
     shipped_models,
 )
 from .core.samplers import SAMPLER_NOTES, initial_noise, sample
-from .core.training import Progress, Trainer, TrainingError, TrainSettings
+from .core.training import DEFAULT_SECONDS, Progress, Trainer, TrainingError, TrainSettings
 from .engine.devices import choose_device, use_cpu_threads
 from .headless import parse_size
 from .state import AppState
-
-DEFAULT_SECONDS = 10.0
 
 
 def run_command(args: argparse.Namespace) -> None:
@@ -131,6 +129,8 @@ def _train_one(
         outcome = trainer.run(seconds=seconds, steps=steps, callback=report, report_every=50)
         bar.n = total if outcome.stopped == "budget" else bar.n
         bar.refresh()
+    if outcome.warning:
+        print(f"dexplorer: warning: {outcome.warning}")
     if outcome.stopped == "diverged":
         print(f"dexplorer: warning: {outcome.message}")
         if trainer.step == 0:

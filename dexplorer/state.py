@@ -12,7 +12,7 @@ from .core.datasets import DATASETS, Dataset, DatasetError, make_dataset
 from .core.importers import load_dataset_file
 from .core.pretrained import pretrained_path
 from .core.samplers import MAX_STEPS, SAMPLERS
-from .core.training import TrainingError, TrainSettings
+from .core.training import DEFAULT_SECONDS, TrainingError, TrainSettings
 from .engine.training_job import TrainingJob
 from .ui.drawing import Drawing
 
@@ -103,7 +103,7 @@ class AppState:
     train_settings: TrainSettings = field(default_factory=TrainSettings)
     train_unit: str = "seconds"
     """The training budget is counted in "seconds" (wall time) or "steps"."""
-    train_seconds: float = 10.0
+    train_seconds: float = DEFAULT_SECONDS
     train_steps: int = 2000
     job: TrainingJob | None = None
     """The training run of the app (resumable), if any."""

@@ -19,9 +19,19 @@ from .checkpoints import Checkpoint
 from .coupling import ot_pair
 from .datasets import Dataset
 from .fields import NetworkField, draw_labels
+from .metrics import Quality, QualityError, measure_quality
 from .networks import MLP, PRESETS, build_network
 from .objectives import Objective, make_objective
 from .samplers import sample
+
+DEFAULT_SECONDS = 10.0
+"""The training budget when none is given (the CLI's and the app's)."""
+CHECK_AT = 0.3
+"""The share of a run's budget after which a run that is not learning says so."""
+NOT_LEARNING = 3.0
+"""A run whose samples are still this many times further from the data than held-out data
+at :data:`CHECK_AT`, and not twice closer than at its start, is not learning."""
+CHECK_SAMPLES = 1000
 
 
 class TrainingError(RuntimeError):
@@ -71,6 +81,8 @@ class Progress:
     seconds: float
     fraction: float
     trainer: Trainer
+    warning: str = ""
+    """The run's :attr:`Outcome.warning` so far."""
 
     def preview(self, n: int = 2000, steps: int = 32, sampler: str = "heun") -> np.ndarray:
         """Samples at t = 1 from the current EMA weights."""
@@ -87,6 +99,8 @@ class Outcome:
     stopped: str = "budget"
     message: str = ""
     losses: list[float] = field(default_factory=list)
+    warning: str = ""
+    """Set when the run is clearly not learning, with the likely fix."""
 
 
 class Trainer:
@@ -156,6 +170,32 @@ class Trainer:
         trajectory = sample(self.field(labels), n, steps, sampler, seed=seed, device=self.device)
         return trajectory[-1].cpu().numpy()
 
+    def _quick_quality(self) -> Quality | None:
+        """A rough quality of the EMA model (None where the data is too small to judge)."""
+        samples = self.samples(CHECK_SAMPLES, 16, "euler", seed=1)
+        try:
+            return measure_quality(samples, self.dataset.points, seed=1)
+        except QualityError:
+            return None
+
+    def _learning_problem(self, at_start: Quality, losses: list[float]) -> str:
+        """What to say when the run is not learning ('' when it is)."""
+        now = self._quick_quality()
+        if now is None or now.ratio < NOT_LEARNING or now.ratio < at_start.ratio / 2:
+            return ""
+        tenth = max(1, len(losses) // 10)
+        falling = np.mean(losses[-tenth:]) < 0.7 * np.mean(losses[:tenth])
+        fix = (
+            "the loss is still falling: a longer budget may get there"
+            if falling
+            else f"try a lower learning rate than {self.settings.learning_rate:g}"
+        )
+        return (
+            f"training is not learning: after {CHECK_AT:.0%} of the budget the samples are "
+            f"{now.ratio:.1f}x further from the data than held-out data ({at_start.ratio:.1f}x "
+            f"at the start); {fix}"
+        )
+
     def _batch(self) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         size = self.settings.batch_size
         index = torch.randint(
@@ -222,6 +262,8 @@ class Trainer:
             raise TrainingError("the budget must be positive")
         start, first = time.perf_counter(), self.step
         outcome = Outcome(0, 0.0, math.nan)
+        at_start = self._quick_quality()
+        checked = at_start is None
         self.network.train()
         while True:
             elapsed = time.perf_counter() - start
@@ -241,8 +283,11 @@ class Trainer:
                 break
             outcome.losses.append(loss)
             outcome.loss = loss
+            if not checked and fraction >= CHECK_AT:
+                checked = True
+                outcome.warning = self._learning_problem(at_start, outcome.losses)
             if callback is not None and self.step % report_every == 0:
-                callback(Progress(self.step, loss, elapsed, fraction, self))
+                callback(Progress(self.step, loss, elapsed, fraction, self, outcome.warning))
         self.losses.extend(outcome.losses)
         outcome.steps = self.step - first
         outcome.seconds = time.perf_counter() - start

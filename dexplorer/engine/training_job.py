@@ -76,6 +76,7 @@ class TrainingJob:
     def _report(self, progress: Progress) -> None:
         state = self.progress
         state.fraction = progress.fraction
+        state.message = progress.warning
         if progress.step % LOSS_EVERY == 0:
             state.steps.append(progress.step)
             state.losses.append(progress.loss)
@@ -98,8 +99,7 @@ class TrainingJob:
     def _run(self, seconds: float | None, steps: int | None) -> None:
         try:
             outcome = self.trainer.run(seconds, steps, self._report, 1, self._stop)
-            if outcome.stopped == "diverged":
-                self.progress.message = outcome.message
+            self.progress.message = outcome.message or outcome.warning
             if self.trainer.step:
                 self._preview()
         except Exception as error:  # shown in the UI; the app keeps running

@@ -359,6 +359,8 @@ def training_section(state: AppState, status: Status) -> None:
         imgui.text(progress.quality.text)
     elif progress.quality_problem:
         imgui.text_wrapped(progress.quality_problem)
+    if running and progress.message:
+        imgui.text_wrapped(progress.message)
 
 
 KEYS = (
