@@ -1,7 +1,8 @@
 """The original Diffusion Explorer's TF.js model files: a model.json and its weight files,
 written here the way the original's tfjs-layers writes them, load as an ``original``-preset
-flow matching model that samples as the original does; a wrong or foreign file is a
-CheckpointError that says what is wrong."""
+flow matching model turned the right way up (the original draws y down): it samples as the
+original does, reflected in y, and `sample` writes the original's own points; a wrong or
+foreign file is a CheckpointError that says what is wrong."""
 
 from __future__ import annotations
 
@@ -17,15 +18,19 @@ import torch
 
 from dexplorer.cli import main
 from dexplorer.core.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from dexplorer.core.fields import NetworkField
+from dexplorer.core.datasets import Normalisation
+from dexplorer.core.fields import Field, NetworkField
+from dexplorer.core.importers import load_dataset_file
 from dexplorer.core.networks import MLP, PRESETS, build_network
 from dexplorer.core.objectives import make_objective
-from dexplorer.core.samplers import initial_noise, sample
+from dexplorer.core.samplers import SamplerSettings, initial_noise, iterate, sample
 from dexplorer.engine.comparison import Comparison
 from dexplorer.session import apply_session
 from dexplorer.state import AppState
 
 BIN = "model.weights.bin"
+FLIP = torch.tensor([1.0, -1.0])
+"""F = diag(1, -1): the original's y-down coordinates to ours (y up), and back."""
 
 
 def original_network(seed: int = 0) -> MLP:
@@ -100,6 +105,27 @@ def write(folder: Path, info: dict, data: bytes, name: str = "model.json") -> Pa
     return model
 
 
+def trajectory(field: Field, x0: torch.Tensor, steps: int, sampler: str) -> torch.Tensor:
+    """A deterministic sampler's trajectory (steps + 1, n, 2) from ``x0``."""
+    return torch.stack([x0, *iterate(field, x0, steps, sampler, SamplerSettings())])
+
+
+def flow(network: MLP) -> NetworkField:
+    return NetworkField(network, make_objective("flow"))
+
+
+def assert_flipped(loaded: dict[str, torch.Tensor], reference: MLP) -> None:
+    """``loaded`` holds the reference's weights with the y input column of the first layer
+    and the y row and bias of the output layer negated, every other weight equal."""
+    expected = {name: value.clone() for name, value in reference.state_dict().items()}
+    expected["hidden.0.weight"][:, 1] *= -1
+    expected["output.weight"][1] *= -1
+    expected["output.bias"][1] *= -1
+    assert loaded.keys() == expected.keys()
+    for name, value in expected.items():
+        assert torch.equal(loaded[name], value), name
+
+
 @pytest.fixture(scope="module")
 def reference():
     return original_network()
@@ -113,7 +139,7 @@ def model_file(tmp_path_factory, reference):
 # --- loading -------------------------------------------------------------------------------
 
 
-def test_a_tfjs_model_loads_as_the_original_network_with_equal_weights(model_file, reference):
+def test_a_tfjs_model_loads_as_the_original_network_turned_the_right_way_up(model_file, reference):
     checkpoint = load_checkpoint(model_file)
     assert checkpoint.network.config == PRESETS["original"]
     assert checkpoint.objective.to_dict() == make_objective("flow").to_dict()
@@ -122,18 +148,19 @@ def test_a_tfjs_model_loads_as_the_original_network_with_equal_weights(model_fil
         (),
         str(model_file),
     )
-    loaded = checkpoint.network.state_dict()
-    for name, value in reference.state_dict().items():
-        assert torch.equal(loaded[name], value), name
+    assert checkpoint.normalisation == Normalisation((0.0, 0.0), (1.0, -1.0))
+    assert_flipped(checkpoint.network.state_dict(), reference)
     assert not any(p.requires_grad for p in checkpoint.network.parameters())
 
 
 @pytest.mark.parametrize("sampler", ["euler", "midpoint", "heun"])
-def test_a_tfjs_model_samples_the_reference_trajectory(model_file, reference, sampler):
+def test_a_tfjs_model_samples_the_reference_trajectory_reflected(model_file, reference, sampler):
     checkpoint = load_checkpoint(model_file)
-    ours = sample(checkpoint.field(), 300, 12, sampler, seed=5)
-    expected = sample(NetworkField(reference, make_objective("flow")), 300, 12, sampler, seed=5)
+    x0, _ = initial_noise(300, 5)
+    ours = trajectory(checkpoint.field(), x0, 12, sampler)
+    expected = trajectory(flow(reference), x0 * FLIP, 12, sampler) * FLIP
     assert (ours - expected).abs().max() <= 1e-5
+    assert torch.equal(ours, sample(checkpoint.field(), 300, 12, sampler, seed=5))
 
 
 def original_sampler(info: dict, data: bytes, x0: np.ndarray, steps: int) -> np.ndarray:
@@ -169,7 +196,7 @@ def test_our_midpoint_matches_the_originals_sampler_on_its_file(reference, tmp_p
     checkpoint = load_checkpoint(write(tmp_path, info, data))
     ours = sample(checkpoint.field(), 200, 16, "midpoint", seed=2).double().numpy()
     x0, _ = initial_noise(200, 2)
-    expected = original_sampler(info, data, x0.double().numpy(), 16)
+    expected = original_sampler(info, data, (x0 * FLIP).double().numpy(), 16) * FLIP.numpy()
     assert np.abs(ours - expected).max() <= 1e-5
 
 
@@ -187,16 +214,39 @@ def test_weights_in_several_files_and_groups_load_in_manifest_order(reference, t
     (tmp_path / "group2.bin").write_bytes(data[split:])
     (tmp_path / "model.json").write_text(json.dumps(info))
     for path in (tmp_path / "shards" / "model.json", tmp_path / "model.json"):
-        loaded = load_checkpoint(path).network.state_dict()
-        assert all(torch.equal(loaded[k], v) for k, v in reference.state_dict().items())
+        assert_flipped(load_checkpoint(path).network.state_dict(), reference)
 
 
 def test_the_bare_topology_some_explainers_ship_loads(reference, tmp_path):
     info, data = tfjs_model(reference, first=1)
     bare = info["modelTopology"] | {"weightsManifest": info["weightsManifest"]}
     model = write(tmp_path, bare, data, name="flow_matching_model.json")
-    loaded = load_checkpoint(model).network.state_dict()
-    assert all(torch.equal(loaded[k], v) for k, v in reference.state_dict().items())
+    assert_flipped(load_checkpoint(model).network.state_dict(), reference)
+
+
+def test_a_model_that_goes_down_the_originals_screen_goes_down_ours(tmp_path):
+    """A network that only adds (0.5, 2) to the noise in the original's coordinates (y down:
+    towards the bottom of its plot) moves our particles by (0.5, -2), to where its y-down
+    data file's points at (0.5, 2) import; `sample` writes them back at +2."""
+    network = build_network("original")
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.zero_()
+        network.output.bias.copy_(torch.tensor([0.5, 2.0]))
+    model = write(tmp_path, *tfjs_model(network))
+    x0, _ = initial_noise(500, 4)
+    ours = sample(load_checkpoint(model).field(), 500, 4, "euler", seed=4)[-1]
+    assert (ours - (x0 + torch.tensor([0.5, -2.0]))).abs().max() <= 1e-6
+    assert ours[:, 1].mean() < -1.8
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps({"points": [[0.5, 2.0]] * 4}))
+    assert np.array_equal(load_dataset_file(data, y_down=True).points, [[0.5, -2.0]] * 4)
+    out = tmp_path / "s.npy"
+    argv = ["sample", "--model", str(model), "-n", "500", "--steps", "4", "--sampler", "euler"]
+    assert main([*argv, "--seed", "4", "--out", str(out)]) == 0
+    written = np.load(out)
+    assert np.abs(written - (x0 * FLIP + torch.tensor([0.5, 2.0])).numpy()).max() <= 1e-6
+    assert written[:, 1].mean() > 1.8
 
 
 # --- refusals ------------------------------------------------------------------------------
@@ -359,11 +409,14 @@ def test_a_model_is_not_saved_as_json(reference, tmp_path):
 # --- where users load it -------------------------------------------------------------------
 
 
-def test_the_cli_samples_a_tfjs_model(capsys, model_file, tmp_path):
+def test_the_cli_samples_a_tfjs_model_in_the_originals_coordinates(
+    capsys, model_file, reference, tmp_path
+):
     out = tmp_path / "s.npy"
     argv = ["sample", "--model", str(model_file), "-n", "64", "--steps", "8", "--sampler"]
     assert main([*argv, "midpoint", "--seed", "3", "--out", str(out)]) == 0
-    expected = sample(load_checkpoint(model_file).field(), 64, 8, "midpoint", seed=3)[-1]
+    x0, _ = initial_noise(64, 3)  # the original's own samples from the same noise, reflected
+    expected = trajectory(flow(reference), x0 * FLIP, 8, "midpoint")[-1]
     assert np.abs(np.load(out) - expected.numpy()).max() <= 1e-5
     assert main(["sample", "--model", str(tmp_path / "model.json"), "--out", str(out)]) == 2
     lines = capsys.readouterr().err.strip().splitlines()

@@ -18,7 +18,8 @@ files (written before it was stored, like the shipped models) have every other k
 ``normalisation``: they read as the identity.
 
 A ``.json`` file is the original Diffusion Explorer's TF.js model instead (see
-:mod:`dexplorer.core.tfjs`); it loads as an ``original``-preset flow matching model.
+:mod:`dexplorer.core.tfjs`); it loads as an ``original``-preset flow matching model, turned
+the right way up, whose normalisation maps outputs back to the original's y-down coordinates.
 """
 
 from __future__ import annotations
@@ -315,8 +316,8 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
     device = torch.device(device)
     try:
         if is_tfjs(name):  # the original's files do not say what data they learnt
-            network, objective = read_tfjs(name)
-            checkpoint = Checkpoint(network, objective, dataset="")
+            network, objective, normalisation = read_tfjs(name)
+            checkpoint = Checkpoint(network, objective, dataset="", normalisation=normalisation)
         else:
             checkpoint = _parse(_read(name))
     except (_BadFile, TfjsError) as exc:

@@ -19,9 +19,12 @@ as ours (t = 0 noise, t = 1 data), so nothing is converted. A Dense kernel is st
 weights one after the other, float32 little-endian.
 
 Coordinates: the original's model works in the coordinates of its data files (its plot
-spans [-3, 3]^2), drawn with y pointing down (SVG); they are kept as they are, like any
-imported data (its smiley, whose points are stored upside down for that reason, shows
-upside down in a y-up view).
+spans [-3, 3]^2), drawn with y pointing down (SVG). The network is read as the equivalent
+network in y-up coordinates, exactly: with F = diag(1, -1) its velocity is F v(F x, t), its
+first layer's y input column and its output layer's y row and y bias negated (the noise
+N(0, I) is symmetric, so sampling is the original's turned over). Its smiley shows the
+right way up, like the original's JSON datasets imported y down, and its normalisation
+:data:`Y_DOWN` maps samples back to the original's own coordinates.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .datasets import Normalisation
 from .networks import MLP, PRESETS, parameter_shapes
 from .objectives import Objective, make_objective
 
@@ -44,6 +48,8 @@ PRESET = "original"
 OBJECTIVE = "flow"
 MAX_JSON_BYTES = 16 << 20
 """Largest model.json read (the original's are about 2.5 KB)."""
+Y_DOWN = Normalisation((0.0, 0.0), (1.0, -1.0))
+"""The original's coordinates (y down) to the loaded network's (y up), and back."""
 
 
 class TfjsError(ValueError):
@@ -55,14 +61,14 @@ def is_tfjs(path: str | os.PathLike[str]) -> bool:
     return os.fspath(path).lower().endswith(SUFFIX)
 
 
-def read_tfjs(path: str | os.PathLike[str]) -> tuple[MLP, Objective]:
-    """Read a TF.js layers model of the original's network.
+def read_tfjs(path: str | os.PathLike[str]) -> tuple[MLP, Objective, Normalisation]:
+    """Read a TF.js layers model of the original's network, turned the right way up.
 
     Returns
     -------
-    MLP, Objective
-        The ``original``-preset network (float32, on the CPU) with its weights, and flow
-        matching.
+    MLP, Objective, Normalisation
+        The ``original``-preset network (float32, on the CPU) with its weights in y-up
+        coordinates, flow matching, and :data:`Y_DOWN` (the map to its file's coordinates).
 
     Raises
     ------
@@ -76,8 +82,8 @@ def read_tfjs(path: str | os.PathLike[str]) -> tuple[MLP, Objective]:
     layers = _check_topology(_topology(info))
     weights = _read_weights(path.parent, _manifest(info))
     network = MLP(PRESETS[PRESET])
-    network.load_state_dict(_state_dict(layers, weights), strict=True)
-    return network, make_objective(OBJECTIVE)
+    network.load_state_dict(_flip_y(_state_dict(layers, weights)), strict=True)
+    return network, make_objective(OBJECTIVE), Y_DOWN
 
 
 def _read_json(path: Path) -> dict:
@@ -275,4 +281,14 @@ def _state_dict(layers: list[str], weights: dict[str, np.ndarray]) -> dict[str, 
             )
         value = torch.from_numpy(weights[name].astype(np.float32))
         state[target] = value.T.contiguous() if name.endswith("/kernel") else value
+    return state
+
+
+def _flip_y(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The weights of the network F v(F x, t), F = diag(1, -1): the first layer's y input
+    column and the output layer's y row and y bias negated (``state`` is changed in place)."""
+    flip = torch.tensor([1.0, -1.0])
+    state["hidden.0.weight"][:, :2] *= flip
+    state["output.weight"] *= flip[:, None]
+    state["output.bias"] *= flip
     return state
