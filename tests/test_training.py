@@ -2,6 +2,7 @@
 
 import math
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import torch
 from dexplorer.core.coupling import ot_pair, sinkhorn_plan
 from dexplorer.core.datasets import Dataset, Normalisation, make_dataset
 from dexplorer.core.metrics import energy_distance, measure_quality
+from dexplorer.core.pretrained import QUALITY_SAMPLER
 from dexplorer.core.training import Trainer, TrainingError, TrainSettings
 
 
@@ -137,3 +139,37 @@ def test_the_model_keeps_the_normalisation_of_its_data():
     trainer = Trainer(data, TrainSettings(batch_size=64))
     trainer.run(steps=2)
     assert trainer.checkpoint().normalisation == frame
+
+
+@pytest.mark.parametrize("preset", ["default", "original"])
+@pytest.mark.parametrize("objective", ["flow", "diffusion", "vpred"])
+def test_the_defaults_learn_a_small_drawing_with_every_objective(objective, preset):
+    """300 points, as a drawing has: the default recipe reaches the threshold (judged as
+    the CLI judges, against the user's own points) in a step budget shorter than the default
+    10 s gives on two cores, for every objective, not only flow matching."""
+    data = make_dataset("smiley", n=300, seed=0)
+    trainer = Trainer(data, TrainSettings(objective=objective, preset=preset))
+    outcome = trainer.run(steps=800)
+    assert outcome.stopped == "budget" and outcome.warning == ""
+    sampler, steps = QUALITY_SAMPLER[objective]
+    quality = measure_quality(trainer.samples(4000, steps, sampler), data.points, seed=1)
+    assert quality.ratio < 1.5, quality.text
+
+
+def test_the_defaults_learn_labelled_small_data_and_with_the_ot_coupling():
+    data = make_dataset("three_modes", n=200, seed=0)
+    for settings in (TrainSettings(objective="diffusion"), TrainSettings(ot_coupling=True)):
+        trainer = Trainer(data, replace(settings, preset="original"))
+        trainer.run(steps=800)
+        sampler, steps = QUALITY_SAMPLER[settings.objective]
+        quality = measure_quality(trainer.samples(4000, steps, sampler), data.points, seed=1)
+        assert quality.ratio < 1.5, (settings, quality.text)
+
+
+def test_a_run_that_is_not_learning_says_so_with_the_likely_fix():
+    data = make_dataset("smiley", n=2000, seed=0)
+    trainer = Trainer(data, TrainSettings(learning_rate=5.0, preset="original"))
+    outcome = trainer.run(steps=100)
+    assert outcome.warning.startswith("training is not learning: after 30% of the budget")
+    assert "try a lower learning rate than 5" in outcome.warning
+    assert Trainer(data, TrainSettings(preset="original")).run(steps=100).warning == ""
