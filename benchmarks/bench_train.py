@@ -7,9 +7,10 @@ threshold 1.5x). The cases: every bundled dataset (20,000 points), small sets of
 and 300 points, a 300-point smiley drawn like the original tool's (a mouth arc and two
 eyes), a labelled drawing of three classes, and flow matching with the OT coupling.
 
-``--contended`` measures training steps per second with torch's threads as the app sets
-them and with two, first on an idle machine and then beside a CPU-bound co-runner process,
-and prints each against the idle figure of the same run.
+``--contended`` measures training steps per second with one torch thread (the app), two,
+and the thread tuner (the CLI), first on an idle machine and then beside a CPU-bound
+co-runner process, and prints each against the idle figure of the same run. The matrix
+trains with one thread, as the app does beside its renderer.
 
     python benchmarks/bench_train.py --quick --json out/bench_train.json
     python benchmarks/bench_train.py --contended
@@ -30,8 +31,9 @@ from common import parser, print_table, write_json
 from dexplorer.core.datasets import DATASETS, Dataset, make_dataset
 from dexplorer.core.metrics import measure_quality
 from dexplorer.core.pretrained import QUALITY_SAMPLER
+from dexplorer.core.threads import SINGLE, use_cpu_threads
 from dexplorer.core.training import DEFAULT_SECONDS, Trainer, TrainSettings
-from dexplorer.engine.devices import TORCH_CPU_THREADS, choose_device, use_cpu_threads
+from dexplorer.engine.devices import choose_device
 
 THRESHOLD = 1.5
 OBJECTIVES = ("flow", "diffusion", "vpred")
@@ -123,41 +125,42 @@ def matrix(quick: bool, device: torch.device) -> list[dict]:
     return rows
 
 
-def steps_per_second(threads: int, seconds: float = 3.0) -> float:
-    torch.set_num_threads(threads)
+def steps_per_second(threads: int | None, seconds: float = 3.0) -> float:
+    """Training steps per second of the default recipe on the smiley, with ``threads``
+    torch threads, or ``None``: as the CLI trains, its thread tuner choosing."""
+    use_cpu_threads(threads or SINGLE)
     trainer = Trainer(make_dataset("smiley", n=20000, seed=0), TrainSettings())
     trainer.run(steps=20)
     start = trainer.step
-    outcome = trainer.run(seconds=seconds)
+    outcome = trainer.run(seconds=seconds, tune_threads=threads is None)
     return (trainer.step - start) / outcome.seconds
 
 
 CO_RUNNER = "import time\nend = time.time() + 600\nwhile time.time() < end:\n    pass\n"
+SETTINGS = {"1 thread (app, sampling)": SINGLE, "2 threads": 2, "tuned (CLI training)": None}
 
 
 def contended() -> list[dict]:
-    """Steps per second idle and beside a busy process, for one and two torch threads."""
-    idle = {threads: steps_per_second(threads) for threads in sorted({TORCH_CPU_THREADS, 2})}
-    busy = {}
+    """Steps per second idle and beside a busy process, for each thread setting."""
+    idle = {name: steps_per_second(threads) for name, threads in SETTINGS.items()}
     runner = subprocess.Popen([sys.executable, "-c", CO_RUNNER])
     try:
         time.sleep(0.5)
-        busy = {threads: steps_per_second(threads) for threads in idle}
+        busy = {name: steps_per_second(threads) for name, threads in SETTINGS.items()}
     finally:
         runner.kill()
         runner.wait()
     rows = []
-    for threads in idle:
-        for where, rate in (("idle", idle[threads]), ("beside a busy process", busy[threads])):
-            rows.append(
-                {
-                    "torch_threads": threads,
-                    "policy": threads == TORCH_CPU_THREADS,
-                    "machine": where,
-                    "steps_per_s": rate,
-                    "vs_idle_policy": rate / idle[TORCH_CPU_THREADS],
-                }
-            )
+    for name in SETTINGS:
+        rows.append(
+            {
+                "threads": name,
+                "idle": idle[name],
+                "busy": busy[name],
+                "busy_vs_idle": busy[name] / idle[name],
+                "idle_vs_1_thread": idle[name] / idle[next(iter(SETTINGS))],
+            }
+        )
     use_cpu_threads()
     return rows
 
@@ -172,7 +175,8 @@ def main() -> None:
     result["settings"] = {o: asdict(TrainSettings(objective=o)) for o in OBJECTIVES}
     if args.contended:
         rows = contended()
-        print_table(rows, ["torch_threads", "policy", "machine", "steps_per_s", "vs_idle_policy"])
+        print("training steps per second, idle and beside a CPU-bound process:")
+        print_table(rows, ["threads", "idle", "busy", "busy_vs_idle", "idle_vs_1_thread"])
         result["contended"] = rows
     else:
         print(f"quality after {DEFAULT_SECONDS:g} s of training with the defaults:")

@@ -32,8 +32,9 @@ from .core.pretrained import (
     shipped_models,
 )
 from .core.samplers import SAMPLER_NOTES, initial_noise, sample
+from .core.threads import use_cpu_threads
 from .core.training import DEFAULT_SECONDS, Progress, Trainer, TrainingError, TrainSettings
-from .engine.devices import choose_device, use_cpu_threads
+from .engine.devices import choose_device
 from .headless import parse_size
 from .state import AppState
 
@@ -126,7 +127,9 @@ def _train_one(
             bar.set_postfix(loss=f"{progress.loss:.3f}")
             bar.refresh()
 
-        outcome = trainer.run(seconds=seconds, steps=steps, callback=report, report_every=50)
+        outcome = trainer.run(
+            seconds=seconds, steps=steps, callback=report, report_every=50, tune_threads=True
+        )
         bar.n = total if outcome.stopped == "budget" else bar.n
         bar.refresh()
     if outcome.warning:

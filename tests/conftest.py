@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from dexplorer.engine.devices import use_cpu_threads
+from dexplorer.core.threads import use_cpu_threads
 
 use_cpu_threads()
 

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from .fields import NetworkField
 from .native_build import load
+from .threads import cores
 from .whole_run import evaluation_times, field_unsupported, kernel_weights, trajectory_problem
 
 TILE = 24
@@ -176,7 +177,7 @@ def sample_steps(
     step_lengths = torch.tensor(lengths[start:stop], dtype=torch.float32)
     n = out.shape[1]
     tiles = -(-n // TILE)
-    threads = max(1, min(threads or len(os.sched_getaffinity(0)), tiles))
+    threads = max(1, min(threads or cores(), tiles))
     pieces = min(tiles, PIECES_PER_THREAD * threads)
     bounds = [tiles * i // pieces * TILE for i in range(pieces)] + [n]
     queue = iter(pairwise(bounds))

@@ -23,6 +23,7 @@ from .metrics import Quality, QualityError, measure_quality
 from .networks import MLP, PRESETS, build_network
 from .objectives import Objective, make_objective
 from .samplers import sample
+from .threads import ThreadTuner
 
 DEFAULT_SECONDS = 10.0
 """The training budget when none is given (the CLI's and the app's)."""
@@ -255,8 +256,13 @@ class Trainer:
         callback: Callable[[Progress], None] | None = None,
         report_every: int = 100,
         stop: threading.Event | None = None,
+        tune_threads: bool = False,
     ) -> Outcome:
         """Train until the time or step budget is spent or ``stop`` is set.
+
+        ``tune_threads`` lets a :class:`~dexplorer.core.threads.ThreadTuner` choose torch's
+        CPU threads step by step (for a process that has the machine to itself, not the
+        app, whose renderer needs a core).
 
         A non-finite loss or gradient ends the run with ``stopped="diverged"`` and a message;
         ``model`` then keeps the last good EMA weights.
@@ -269,6 +275,7 @@ class Trainer:
         outcome = Outcome(0, 0.0, math.nan)
         at_start = self._quick_quality()
         checked = at_start is None
+        tuner = ThreadTuner() if tune_threads and self.device.type == "cpu" else None
         self.network.train()
         while True:
             elapsed = time.perf_counter() - start
@@ -278,7 +285,12 @@ class Trainer:
                 outcome.stopped = "budget" if fraction >= 1.0 else "stopped"
                 break
             try:
+                if tuner is not None:
+                    tuner.before()
+                    began = time.perf_counter()
                 loss = self._train_step(fraction)
+                if tuner is not None:
+                    tuner.after(time.perf_counter() - began)
             except TrainingError as error:
                 outcome.stopped = "diverged"
                 outcome.message = (
@@ -293,6 +305,8 @@ class Trainer:
                 outcome.warning = self._learning_problem(at_start, outcome.losses)
             if callback is not None and self.step % report_every == 0:
                 callback(Progress(self.step, loss, elapsed, fraction, self, outcome.warning))
+        if tuner is not None:
+            tuner.close()
         self.losses.extend(outcome.losses)
         outcome.steps = self.step - first
         outcome.seconds = time.perf_counter() - start

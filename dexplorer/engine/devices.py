@@ -1,4 +1,4 @@
-"""Choosing the torch device the engine computes on, and how many CPU threads torch uses."""
+"""Choosing the torch device the engine computes on."""
 
 from __future__ import annotations
 
@@ -6,15 +6,9 @@ import os
 
 import torch
 
+from ..core.threads import cores
+
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
-TORCH_CPU_THREADS = 1
-"""torch's intra-op threads on the CPU. Our matrices are small (2D points through an MLP of
-64 or 128 units), so a second thread gains little on an idle machine, while torch's threads
-wait for each other at every operation: with two of them, one optimiser step or sampler
-step stalls whenever another process (or the app's own renderer) holds a core. One thread
-keeps training and sampling at speed on a busy CPU (``benchmarks/bench_train.py
---contended`` measures both); the compiled sampler shares its work between its own threads
-(see :mod:`dexplorer.core.native_sampler`)."""
 
 
 def choose_device(requested: str = "auto") -> torch.device:
@@ -34,16 +28,11 @@ def choose_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-def use_cpu_threads(threads: int = TORCH_CPU_THREADS) -> None:
-    """Give torch ``threads`` intra-op threads on the CPU (every entry point calls this)."""
-    torch.set_num_threads(threads)
-
-
 def describe_device(device: torch.device) -> str:
     """A short human-readable name, e.g. ``"CPU (2 cores)"`` or the GPU's name."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU ({os.cpu_count()} cores)"
+    return f"CPU ({cores()} cores)"
 
 
 def available_memory(device: torch.device) -> int | None:
