@@ -27,9 +27,12 @@ def test_the_tuner_keeps_the_faster_count_and_follows_a_change(monkeypatch):
     # Idle: two threads are twice as fast; a trial of 3 steps each, then 10 steps at 2.
     used = run(tuner, {1: 0.010, 2: 0.005}, 16)
     assert used == [1, 1, 1, 2, 2, 2] + [2] * 10 and tuner.chosen == 2
-    # A co-runner arrives: two threads collapse; the next trial goes back to one.
-    used = run(tuner, {1: 0.015, 2: 0.040}, 16)
-    assert used == [1, 1, 1, 2, 2, 2] + [1] * 10 and tuner.chosen == 1
+    # The same choice again: the next period is twice as long.
+    used = run(tuner, {1: 0.010, 2: 0.005}, 26)
+    assert used == [1, 1, 1, 2, 2, 2] + [2] * 20 and tuner.period == 20
+    # A co-runner arrives and two threads collapse: the first slow step ends their trial.
+    used = run(tuner, {1: 0.015, 2: 0.5}, 14)
+    assert used == [1, 1, 1, 2] + [1] * 10 and tuner.chosen == 1 and tuner.period == 10
     tuner.close()
     assert torch.get_num_threads() == SINGLE
 

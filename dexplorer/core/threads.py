@@ -33,9 +33,12 @@ def use_cpu_threads(threads: int = SINGLE) -> None:
 
 
 class ThreadTuner:
-    """Owns torch's thread count while a training loop runs: it times ``trial`` steps with
-    each choice (one thread, every core), keeps the faster for ``period`` steps, then tries
-    again, so a co-runner that starts or stops midway is followed within a period.
+    """Owns torch's thread count while a training loop runs: it times up to ``trial`` steps
+    with each choice (one thread, every core) and keeps the faster for ``period`` steps,
+    then tries again, so a co-runner that starts or stops midway is followed. A trial step
+    three times slower than the best choice ends that choice's trial at once (two threads
+    beside a busy process can take seconds a step), and while the choice stays the same the
+    period doubles, up to eight times, so the trials cost little.
 
     Call :meth:`before` ahead of each step and :meth:`after` with its wall time; :meth:`close`
     puts back the thread count it found.
@@ -44,33 +47,36 @@ class ThreadTuner:
     def __init__(self, trial: int = 12, period: int = 400) -> None:
         self.choices = sorted({SINGLE, cores()})
         self.trial = trial
+        self.base_period = period
         self.period = period
         self.chosen = self.choices[0]
         self._previous = torch.get_num_threads()
+        self._queue = list(self.choices)
         self._times: dict[int, list[float]] = {}
-        self._steps = 0
+        self._left = 0
 
     def before(self) -> None:
         """Set the thread count for the next step."""
-        torch.set_num_threads(self._current())
+        torch.set_num_threads(self._queue[0] if self._queue else self.chosen)
 
     def after(self, seconds: float) -> None:
         """Record the wall time of the step just taken."""
-        current = self._current()
-        in_trial = self._steps % (self.period + self.trial * len(self.choices))
-        if in_trial < self.trial * len(self.choices):
-            self._times.setdefault(current, []).append(seconds)
-            if in_trial == self.trial * len(self.choices) - 1:
-                self.chosen = min(self._times, key=lambda c: statistics.median(self._times[c]))
-                self._times.clear()
-        self._steps += 1
+        if not self._queue:
+            self._left -= 1
+            if self._left <= 0:
+                self._queue, self._times = list(self.choices), {}
+            return
+        current = self._queue[0]
+        times = self._times.setdefault(current, [])
+        times.append(seconds)
+        others = [statistics.median(t) for c, t in self._times.items() if c != current]
+        if len(times) >= self.trial or (others and seconds > 3 * min(others)):
+            self._queue.pop(0)
+        if not self._queue:
+            best = min(self._times, key=lambda c: statistics.median(self._times[c]))
+            same = best == self.chosen
+            self.period = min(2 * self.period, 8 * self.base_period) if same else self.base_period
+            self.chosen, self._left = best, self.period
 
     def close(self) -> None:
         torch.set_num_threads(self._previous)
-
-    def _current(self) -> int:
-        """The count for the step about to be taken: each choice in turn during a trial."""
-        in_trial = self._steps % (self.period + self.trial * len(self.choices))
-        if in_trial < self.trial * len(self.choices):
-            return self.choices[in_trial // self.trial]
-        return self.chosen
