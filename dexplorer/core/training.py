@@ -271,10 +271,10 @@ class Trainer:
             raise TrainingError("give a budget: seconds or steps")
         if (seconds is not None and seconds <= 0) or (steps is not None and steps < 1):
             raise TrainingError("the budget must be positive")
-        start, first = time.perf_counter(), self.step
-        outcome = Outcome(0, 0.0, math.nan)
         at_start = self._quick_quality()
         checked = at_start is None
+        start, first = time.perf_counter(), self.step
+        outcome = Outcome(0, 0.0, math.nan)
         tuner = ThreadTuner() if tune_threads and self.device.type == "cpu" else None
         self.network.train()
         while True:
