@@ -210,13 +210,83 @@ def build_parser() -> Parser:
     return parser
 
 
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse a command line. Options given before the command (``dexplorer --t 1
+    screenshot``) apply to it when it takes them; otherwise, or when given again after it,
+    they are refused with a message naming them, never dropped."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    at = _command_index(parser, argv)
+    if at is None:
+        return args
+    before = _given(build_parser(), argv[:at])
+    command = _subparser(build_parser(), args.command)
+    after = _given(command, argv[at + 1 :])
+    takes = {action.dest for action in command._actions}
+    foreign = [name for name in before if name not in takes]
+    twice = [name for name in before if name in after]
+    if foreign:
+        raise UserError(
+            f"{_names(parser, foreign)} before {args.command!r}: not an option of "
+            f"{args.command!r} (see dexplorer {args.command} --help)"
+        )
+    if twice:
+        raise UserError(f"{_names(parser, twice)} given both before and after {args.command!r}")
+    for name, value in before.items():
+        setattr(args, name, value)
+    return args
+
+
+def _command_index(parser: argparse.ArgumentParser, argv: Sequence[str]) -> int | None:
+    """Where the command is in ``argv`` (None without one): the first token that is not an
+    option of the top-level parser or an option's value."""
+    actions = parser._option_string_actions
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        if token == "--":
+            return None
+        if not token.startswith("-") or token == "-":
+            return index
+        action = actions.get(token.split("=", 1)[0])
+        joined = "=" in token or action is None  # --opt=value, -n5, or unknown (argparse said)
+        index += 1 if joined or action.nargs == 0 else 2
+    return None
+
+
+def _given(parser: argparse.ArgumentParser, tokens: Sequence[str]) -> dict[str, object]:
+    """The options ``tokens`` give explicitly, by destination, as ``parser`` reads them."""
+    unset = object()
+    dests = {a.dest for a in parser._actions if a.dest not in ("help", "version", "command")}
+    parser.set_defaults(**dict.fromkeys(dests, unset))
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            action.choices.clear()
+    values, _ = parser.parse_known_args(list(tokens))
+    return {
+        name: value for name, value in vars(values).items() if name in dests and value is not unset
+    }
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[command]
+    raise KeyError(command)
+
+
+def _names(parser: argparse.ArgumentParser, dests: list[str]) -> str:
+    """The option strings of ``dests`` as a user typed them (the longest of each)."""
+    names = {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
+    return ", ".join(names.get(dest, dest) for dest in dests)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for user mistakes)."""
     from .commands import run_command
 
-    parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parse(sys.argv[1:] if argv is None else list(argv))
         run_command(args)
     except UserError as error:
         print(f"dexplorer: error: {error}", file=sys.stderr)

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from dexplorer.cli import main
+from dexplorer.cli import main, parse
 from dexplorer.core.checkpoints import load_checkpoint
 from dexplorer.core.datasets import make_dataset
 from dexplorer.core.importers import DatasetWarning, load_dataset_file
@@ -411,3 +411,26 @@ def test_scenes_open_a_y_down_file_the_right_way_up(original_smiley):
     points = state.custom.points
     assert points[smiley.eyes, 1].min() > points[smiley.mouth, 1].max()
     assert state.custom.normalisation.scale == (1.0, -1.0) and state.y_down
+
+
+def test_options_before_the_command_apply_to_it():
+    args = parse(["--t", "1", "--dataset", "moons", "screenshot", "--out", "x.png"])
+    assert (args.command, args.t, args.dataset, args.out) == ("screenshot", 1.0, "moons", "x.png")
+    assert parse(["-n", "5", "train", "--dataset", "moons", "--out", "m.safetensors"]).n == 5
+    assert parse(["--seed=4", "render", "--out", "x.mp4"]).seed == 4
+    assert parse(["screenshot", "--out", "x.png"]).t is None
+    assert parse(["--t", "0.3", "--paused"]).t == 0.3
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--paused", "train", "--dataset", "moons", "--out", "m.safetensors"], "--paused before"),
+        (["--y-down", "sample", "--exact", "moons", "--out", "s.npy"], "--y-down before 'sample'"),
+        (["--t", "1", "screenshot", "--t", "0.5", "--out", "x.png"], "--t given both before"),
+    ],
+)
+def test_options_before_a_command_that_does_not_take_them_are_refused(argv, message, capsys):
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("dexplorer: error: ") and message in error and error.count("\n") == 1
