@@ -257,14 +257,18 @@ def _command_index(parser: argparse.ArgumentParser, argv: Sequence[str]) -> int 
 def _given(parser: argparse.ArgumentParser, tokens: Sequence[str]) -> dict[str, object]:
     """The options ``tokens`` give explicitly, by destination, as ``parser`` reads them."""
     unset = object()
-    dests = {a.dest for a in parser._actions if a.dest not in ("help", "version", "command")}
-    parser.set_defaults(**dict.fromkeys(dests, unset))
+    actions = [a for a in parser._actions if a.dest not in ("help", "version", "command")]
+    dests = {a.dest for a in actions}
+    # An append action builds on its default, so it starts from None, which it never leaves.
+    collects = (argparse._AppendAction, argparse._AppendConstAction, argparse._CountAction)
+    parser.set_defaults(**{a.dest: None if isinstance(a, collects) else unset for a in actions})
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             action.choices.clear()
     values, _ = parser.parse_known_args(list(tokens))
+    given = {name: value for name, value in vars(values).items() if name in dests}
     return {
-        name: value for name, value in vars(values).items() if name in dests and value is not unset
+        name: value for name, value in given.items() if value is not unset and value is not None
     }
 
 

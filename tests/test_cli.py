@@ -378,7 +378,7 @@ def screen_file(tmp_path_factory):
 def test_an_off_domain_y_down_file_keeps_its_coordinates(capsys, tmp_path, screen_file):
     path, points = screen_file
     model, samples, trajectory = (tmp_path / name for name in ("m.safetensors", "s.npy", "t.csv"))
-    argv = ["train", "--data", str(path), "--y-down", "--steps", "100", "--out", str(model)]
+    argv = ["train", "--data", str(path), "--y-down", "--steps", "400", "--out", str(model)]
     assert run(capsys, *argv)[0] == 0
     normalisation = load_checkpoint(model).normalisation
     with pytest.warns(DatasetWarning, match="mapped back"):

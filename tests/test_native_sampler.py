@@ -254,4 +254,6 @@ def test_the_trajectory_cache_runs_it_a_few_steps_at_a_time(monkeypatch, no_buil
     stepwise = TrajectoryCache("cpu", native=False)
     stepwise.start(RunSpec(field, "heun", STEPS, N, extra=mesh))
     assert stepwise.wait(60)
-    assert torch.equal(cache.extra, stepwise.extra)  # the mesh goes step by step in both
+    # The mesh goes step by step in both; with one torch thread, the matrix kernels round
+    # differently for the mesh alone and the mesh beside the particles (2.4e-7 seen).
+    assert (cache.extra - stepwise.extra).abs().max() < 1e-6
