@@ -58,7 +58,8 @@ class Quality:
     (in closed form). It reads 1 when the samples are as close to the data
     as held-out data is, above 1 when they are further, and below 1 when they are closer
     than fresh data could be, that is when the model reproduces its training points
-    (:attr:`memorising`). ``error`` is its standard error from the finite number of samples
+    (:attr:`memorising`): an exact copy of the points reads 0.5, and samples that land on
+    them, many per point, read 0.75 (pairs of samples on one point are close too). ``error`` is its standard error from the finite number of samples
     (a jackknife over groups of them; the data is given); ``left_out`` counts non-finite
     samples that were not measured.
     """
