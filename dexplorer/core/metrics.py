@@ -55,15 +55,16 @@ class Quality:
     Split the data at random into two halves A and B of ``size`` points each (``size`` is
     half the data, at most :data:`MAX_HALF`) and draw ``size`` samples S: ``ratio`` is the
     energy distance ED(S, A) over ED(B, A), each averaged over every split and every draw
-    (in closed form). It reads 1 when the samples are as close to the data
-    as held-out data is, above 1 when they are further, and below 1 when they are closer
-    than fresh data could be, that is when the model reproduces its training points
-    (:attr:`memorising`): an exact copy of the points reads 0.5, and samples that land on
-    them, many per point, read 0.75 (pairs of samples on one point are close too). ``error`` is its standard error from the finite number of samples
-    (a jackknife over groups of them; the data is given: with few points the number also
-    varies with which points were drawn, fresh draws against 300 points reading about
-    1 ± 0.2 from one draw of the points to another); ``left_out`` counts non-finite samples
-    that were not measured.
+    (in closed form). It reads 1 when the samples are as close to the data as held-out data
+    is, above 1 when they are further, and below 1 when they are closer than fresh data
+    could be, that is when the model reproduces its training points (:attr:`memorising`):
+    an exact copy of the points reads 0.5, and samples that land on them, many per point,
+    read 0.75 (pairs of samples on one point are close too).
+
+    ``error`` is its standard error from the finite number of samples (a jackknife over
+    groups of them; the data is given: with few points the number also varies with which
+    points were drawn, fresh draws against 300 points reading about 1 ± 0.2 from one draw
+    of the points to another). ``left_out`` counts non-finite samples not measured.
     """
 
     ratio: float
