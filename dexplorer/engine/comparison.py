@@ -14,7 +14,13 @@ import torch
 from ..comparison import Panel
 from ..core.fields import Field
 from ..core.metrics import quality_ratio
-from ..core.samplers import SamplerSettings, initial_noise, iterate
+from ..core.samplers import (
+    SamplerSettings,
+    finite_particles,
+    initial_noise,
+    iterate,
+    nonfinite_message,
+)
 from ..state import AppState, Settings
 from .simulation import Simulation
 from .trajectory import RunSpec, native_kernel
@@ -43,8 +49,21 @@ class Quality:
 
 def measure(samples: np.ndarray | torch.Tensor, points: np.ndarray) -> Quality:
     """The quality of ``samples`` against the data ``points`` (see
-    :func:`~dexplorer.core.metrics.quality_ratio`), on at most ``QUALITY_POINTS`` of each."""
-    ratio, distance = quality_ratio(samples, points, seed=1, max_points=QUALITY_POINTS)
+    :func:`~dexplorer.core.metrics.quality_ratio`), on at most ``QUALITY_POINTS`` of each.
+    Samples that are inf or nan are left out (the simulation reports them).
+
+    Raises
+    ------
+    ValueError
+        When no sample is finite.
+    """
+    samples = torch.as_tensor(samples)
+    finite = finite_particles(samples)
+    if not bool(finite.any()):
+        raise ValueError(
+            f"no finite sample to measure: {nonfinite_message(len(finite), len(finite))}"
+        )
+    ratio, distance = quality_ratio(samples[finite], points, seed=1, max_points=QUALITY_POINTS)
     return Quality(ratio, distance)
 
 
@@ -79,6 +98,8 @@ class PanelRun:
         state = self.simulation.cache.state
         if not state.done or self._measuring == state.generation:
             return
+        if state.nonfinite == self.simulation.settings.n:
+            return  # nothing to measure: the caption says why
         self._measuring = state.generation
         final = self.simulation.cache.particles[-1].float().cpu().numpy()
         points = reference_points(self.simulation)
