@@ -119,6 +119,8 @@ class App:
             state.custom = state.drawing.dataset()  # restored: offered as "custom"
         self._last = time.perf_counter()
         self._colors_for: tuple | None = None
+        self._notice: tuple[int, str] = (0, "")
+        """The run (generation) and notice last seen: each notice goes to the message once."""
         self._shown: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         """What each particles layer and its density show: (run, t, steps ready, density)."""
         self.comparison: Comparison | None = None
@@ -204,8 +206,17 @@ class App:
         view.time_label.update(t)
         computed, wanted = sim.progress
         self.status.computed, self.status.wanted = computed, wanted
+        self._show_notice(sim)
         exact = state.settings.model == "exact"
         self.status.class_names = () if exact else sim.dataset.class_names
+
+    def _show_notice(self, sim: Simulation) -> None:
+        """Put what went wrong in the current run (a failure, non-finite particles) in the
+        state's message, once for each run and text."""
+        notice = (sim.cache.state.generation, sim.notice)
+        if notice[1] and notice != self._notice:
+            self.state.message = notice[1]
+        self._notice = notice
 
     def _show_time(
         self,
@@ -338,10 +349,14 @@ class App:
             detail = run.quality.text
         elif run.quality_problem:
             detail = run.quality_problem
-        elif cache.done:
+        elif cache.done and cache.nonfinite < sim.settings.n:
             detail = "measuring the energy distance..."
-        else:
+        elif not cache.done:
             detail = f"computing {cache.ready}/{sim.settings.steps}"
+        else:
+            detail = "no finite particle to measure"
+        if sim.notice and not cache.error:
+            detail = f"{detail}\n{sim.notice}"
         self.compare_view.set_caption(index, f"{run.panel.title}\n{detail}", look.ui_scale)
 
     def settle(self) -> None:

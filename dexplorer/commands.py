@@ -31,7 +31,13 @@ from .core.pretrained import (
     pretrained_path,
     shipped_models,
 )
-from .core.samplers import SAMPLER_NOTES, initial_noise, sample
+from .core.samplers import (
+    SAMPLER_NOTES,
+    finite_particles,
+    initial_noise,
+    nonfinite_message,
+    sample,
+)
 from .core.threads import use_cpu_threads
 from .core.training import DEFAULT_SECONDS, Progress, Trainer, TrainingError, TrainSettings
 from .engine.devices import choose_device
@@ -221,11 +227,33 @@ def cmd_sample(args: argparse.Namespace) -> None:
             noise_scale=args.noise_scale,
             device=device,
         )
+    trajectory, dropped = _finite_only(trajectory)
     points = trajectory if args.trajectory else trajectory[-1]
     points = _to_file(normalisation, points.cpu().numpy())
     write_points(out, points)
     what = f"{args.steps + 1} steps of " if args.trajectory else ""
-    print(f"wrote {what}{args.n} particles ({args.sampler}, {args.steps} steps) to {out}")
+    print(
+        f"wrote {what}{trajectory.shape[1]} particles ({args.sampler}, {args.steps} steps) "
+        f"to {out}{dropped}"
+    )
+
+
+def _finite_only(trajectory: torch.Tensor) -> tuple[torch.Tensor, str]:
+    """The trajectories of the particles that stayed finite at every step, and what to say
+    about the others, which are left out of the file whole ('' if none).
+
+    Raises
+    ------
+    UserError
+        When no particle stayed finite (then nothing is written).
+    """
+    finite = finite_particles(trajectory)
+    count, total = int((~finite).sum()), len(finite)
+    if count == total:
+        raise UserError(f"{nonfinite_message(count, total)}: nothing was written")
+    if not count:
+        return trajectory, ""
+    return trajectory[:, finite], f"; {nonfinite_message(count, total)} and were left out"
 
 
 def _to_file(normalisation: Normalisation, points: np.ndarray) -> np.ndarray:

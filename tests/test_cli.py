@@ -171,6 +171,57 @@ def test_sample_runs_the_compiled_kernel_where_it_can(capsys, tmp_path, flow_mod
     assert calls == ["midpoint"]  # rk4: torch
 
 
+def test_sample_leaves_out_particles_that_became_non_finite_and_says_so(
+    capsys, tmp_path, flow_model, monkeypatch
+):
+    """A particle that became inf or nan is left out whole (every step of a trajectory),
+    and the line says how many."""
+    from dexplorer import commands
+
+    plain = commands.sample
+
+    def poisoned(*args, **kwargs):
+        trajectory = plain(*args, **kwargs)
+        trajectory[3:, [5, 9]] = float("nan")
+        return trajectory
+
+    monkeypatch.setattr(commands, "sample", poisoned)
+    argv = ["sample", "--model", str(flow_model), "--sampler", "ddpm", "-n", "64", "--steps", "5"]
+    for suffix, extra, shape in ((".npy", (), (62, 2)), (".npy", ("--trajectory",), (6, 62, 2))):
+        out = tmp_path / f"s{suffix}"
+        code, printed, _ = run(capsys, *argv, *extra, "--out", str(out))
+        assert code == 0 and np.load(out).shape == shape
+        assert "wrote" in printed and "62 particles" in printed
+        assert "2 of 64 particles became non-finite (inf or nan) and were left out" in printed
+    csv = tmp_path / "s.csv"
+    run(capsys, *argv, "--out", str(csv))
+    assert np.isfinite(np.loadtxt(csv, delimiter=",", skiprows=1)).all()
+
+
+def test_sample_with_every_particle_non_finite_fails_and_writes_nothing(
+    capsys, tmp_path, flow_model
+):
+    """Finite weights x 1e18 overflow; so does Euler-Maruyama at noise scale 1e6."""
+    checkpoint = load_checkpoint(flow_model)
+    for parameter in checkpoint.network.parameters():
+        parameter.data.mul_(1e18)
+    huge = tmp_path / "huge.safetensors"
+    checkpoint.save(huge)
+    out = tmp_path / "s.csv"
+    assert_user_error(
+        capsys,
+        *("sample", "--model", str(huge), "-n", "400", "--out", str(out)),
+        match="400 of 400 particles became non-finite (inf or nan): nothing was written",
+    )
+    assert_user_error(
+        capsys,
+        *("sample", "--model", str(flow_model), "--sampler", "euler_maruyama"),
+        *("--noise-scale", "1e6", "-n", "200", "--out", str(out)),
+        match="200 of 200 particles became non-finite",
+    )
+    assert not out.exists()
+
+
 def test_sample_exact_field_memorises(capsys, tmp_path):
     out = tmp_path / "e.npy"
     code, _, _ = run(

@@ -31,6 +31,22 @@ class GatedField(Field):
         return self.inner.estimate(x, t)
 
 
+class OverflowingField(Field):
+    """An exact field whose data estimate is infinite right of x = ``edge`` after t = 0.5:
+    the particles there become inf (then nan) from that step on."""
+
+    def __init__(self, edge: float = 1.0) -> None:
+        self.inner = ExactField(CENTRES, LinearPath(), spread=0.3)
+        self.path = self.inner.path
+        self.edge = edge
+
+    def estimate(self, x, t):
+        estimate = self.inner.estimate(x, t)
+        if float(t) >= 0.5:
+            estimate.data[x[:, 0] > self.edge] = torch.inf
+        return estimate
+
+
 def wait_for(condition, timeout=10.0):
     end = time.time() + timeout
     while not condition():
@@ -97,6 +113,36 @@ def test_simulation_writes_positions_in_place_without_copies():
 
     layer = ParticlesLayer(sim.positions.array)
     assert layer.positions.data is array  # the renderer uploads this very array
+
+
+def test_cache_counts_the_particles_that_became_non_finite():
+    cache = TrajectoryCache()
+    mesh = grid_points(5, 3.0)
+    cache.start(RunSpec(OverflowingField(), "euler", steps=10, n=300, extra=mesh))
+    assert cache.wait(10) and not cache.state.error
+    broken = ~torch.isfinite(cache.particles).all(dim=2).all(dim=0)
+    broken_mesh = ~torch.isfinite(cache.extra).all(dim=2).all(dim=0)
+    assert 0 < int(broken.sum()) < 300 and int(broken_mesh.sum()) > 0
+    assert cache.state.nonfinite == int(broken.sum())
+    assert cache.state.nonfinite_extra == int(broken_mesh.sum())
+    assert torch.isfinite(cache.particles[:6]).all()  # finite until t = 0.5
+
+
+def test_simulation_reports_non_finite_particles_and_never_selects_them():
+    sim = Simulation(Settings(n=300, steps=10), density_resolution=32, mesh_count=5)
+    sim.cache.wait()
+    assert sim.notice == ""
+    sim.cache.start(RunSpec(OverflowingField(), "euler", steps=10, n=300, extra=sim.mesh_start))
+    sim.cache.wait()
+    state = sim.cache.state
+    assert sim.notice == (
+        f"{state.nonfinite} of 300 particles became non-finite (inf or nan): not drawn; "
+        f"{state.nonfinite_extra} of 25 mesh points became non-finite: not drawn"
+    )
+    sim.update_positions(1.0)
+    broken = ~torch.isfinite(sim.positions.target).all(dim=1)
+    assert int(broken.sum()) == state.nonfinite
+    assert not broken[sim.nearest(2.0, 0.0)]  # where they were heading
 
 
 def test_too_many_particles_get_a_message_and_the_old_run_stays():

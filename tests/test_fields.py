@@ -7,7 +7,7 @@ import torch
 from dexplorer.core.fields import ExactField, NetworkField
 from dexplorer.core.networks import build_network
 from dexplorer.core.objectives import make_objective
-from dexplorer.core.paths import CosinePath, LinearPath
+from dexplorer.core.paths import CosinePath, LinearBetaPath, LinearPath
 from dexplorer.core.samplers import sample
 
 
@@ -26,6 +26,32 @@ def test_exact_field_of_one_gaussian_matches_closed_form(path, float64):
         assert torch.allclose(estimate.data, mu + a * tau * tau * (x - a * mu) / variance)
         if t < 1:
             assert torch.allclose(field.score(x, t), -(x - a * mu) / variance)
+
+
+@pytest.mark.parametrize("path", [LinearPath(), CosinePath(), LinearBetaPath()], ids=str)
+def test_exact_field_velocity_at_the_data_is_its_limit(path, float64):
+    """On linear beta sigma' is infinite at t = 1 but sigma' e_hat tends to
+    alpha alpha' score: the velocity there comes from the score, finite with spread > 0."""
+    field = ExactField(torch.tensor([[-2.0, 0.0], [2.0, 1.0]]), path, spread=0.5)
+    x = 2 * torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    assert not field.singular_at_data
+    assert torch.allclose(field.velocity(x, 1.0), field.velocity(x, 1 - 1e-9), atol=1e-6)
+    assert torch.allclose(field.score(x, 1.0), field.score(x, 1 - 1e-9), atol=1e-6)
+
+
+def test_network_fields_not_pinned_down_at_the_data_are_singular_there():
+    """A noise or v output at t = 1 is not what training can fix (the noise is not in x
+    there): samplers must not evaluate those fields at t = 1; a velocity output is finite."""
+    network = build_network("original")
+    for name, schedule, singular in [
+        ("flow", None, False),
+        ("flow", "linear_beta", False),
+        ("diffusion", "cosine", True),
+        ("diffusion", "linear_beta", True),
+        ("vpred", "cosine", True),
+    ]:
+        field = NetworkField(network, make_objective(name, schedule))
+        assert field.singular_at_data is singular, (name, schedule)
 
 
 def test_exact_field_chunks_agree_with_one_pass():

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from dexplorer.core.objectives import make_objective, objective_from_dict
+from dexplorer.core.objectives import DOMAIN_BOX, make_objective, objective_from_dict
 from dexplorer.core.paths import CosinePath, LinearBetaPath, LinearPath
 
 PATHS = [LinearPath(), CosinePath(), LinearBetaPath()]
@@ -16,6 +16,7 @@ OBJECTIVES = [
     ("vpred", "cosine"),
     ("vpred", "linear_beta"),
 ]
+EVERY_OBJECTIVE = [*OBJECTIVES, ("flow", "cosine"), ("flow", "linear_beta")]
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
@@ -33,6 +34,24 @@ def test_path_derivatives_match_finite_differences(path):
     h = 1e-6
     assert torch.allclose(path.d_alpha(t), (path.alpha(t + h) - path.alpha(t - h)) / (2 * h))
     assert torch.allclose(path.d_sigma(t), (path.sigma(t + h) - path.sigma(t - h)) / (2 * h))
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
+def test_sigma_d_sigma_is_finite_up_to_the_data(path, float64):
+    """sigma sigma' = d(sigma^2)/dt / 2 has a limit at t = 1 even where sigma' has none."""
+    t = torch.linspace(0.05, 0.95, 19)
+    assert torch.allclose(path.sigma_d_sigma(t), path.sigma(t) * path.d_sigma(t))
+    one, h = torch.tensor(1.0), 1e-7
+    one_sided = (path.sigma(one) ** 2 - path.sigma(one - h) ** 2) / (2 * h)
+    assert float(path.sigma_d_sigma(one)) == pytest.approx(float(one_sided), abs=1e-6)
+
+
+def test_linear_beta_sigma_is_steep_at_the_data_and_its_noise_rate_finite(float64):
+    path = LinearBetaPath(0.1, 20.0)
+    one = torch.tensor(1.0)
+    assert path.d_sigma(one) == -math.inf and path.sigma_d_sigma(one) == pytest.approx(-0.05)
+    t = torch.tensor([0.2, 0.6, 1.0])
+    assert torch.allclose(path.diffusion(t), 0.1 + 19.9 * (1 - t))  # g^2 = beta
 
 
 @pytest.mark.parametrize("path", PATHS[1:], ids=lambda p: p.name)
@@ -84,6 +103,48 @@ def test_conversions_round_trip(name, schedule, float64):
     assert torch.allclose(estimate.noise, noise, atol=1e-9)
     velocity = path.d_alpha(tc) * x1 + path.d_sigma(tc) * noise
     assert torch.allclose(objective.velocity(output, x, tc), velocity, atol=1e-9)
+
+
+@pytest.mark.parametrize("t", [0.0, 1.0])
+@pytest.mark.parametrize(("name", "schedule"), EVERY_OBJECTIVE)
+def test_every_objective_is_finite_at_both_ends(name, schedule, t):
+    objective = make_objective(name, schedule)
+    g = torch.Generator().manual_seed(2)
+    x = 4 * torch.randn(300, 2, generator=g)  # some outside the domain
+    output = 3 * torch.randn(300, 2, generator=g)
+    estimate = objective.estimate(output, x, torch.tensor(t))
+    assert torch.isfinite(estimate.data).all() and torch.isfinite(estimate.noise).all()
+    assert torch.isfinite(objective.velocity(output, x, torch.tensor(t))).all()
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine", "linear_beta"])
+def test_a_velocity_estimate_at_the_data_is_its_limit(schedule, float64):
+    """At t = 1 on linear beta the 2 x 2 solve is 0/0 (sigma = 0, sigma' infinite)."""
+    objective = make_objective("flow", schedule)
+    g = torch.Generator().manual_seed(3)
+    x, output = torch.randn(100, 2, generator=g), torch.randn(100, 2, generator=g)
+    at_one = objective.estimate(output, x, torch.tensor(1.0))
+    near = objective.estimate(output, x, torch.tensor(1 - 1e-12))
+    assert torch.allclose(at_one.data, near.data, atol=1e-5)
+    assert torch.allclose(at_one.noise, near.noise, atol=1e-4)
+
+
+@pytest.mark.parametrize(("name", "schedule"), EVERY_OBJECTIVE)
+def test_clipped_estimates_keep_x_on_the_path(name, schedule, float64):
+    """Where the data estimate is clipped to the domain, the noise estimate is recomputed
+    from it, so that x = alpha x1_hat + sigma e_hat holds for every pair a sampler uses."""
+    objective = make_objective(name, schedule)
+    path = objective.path
+    g = torch.Generator().manual_seed(4)
+    x = 3 * torch.randn(500, 2, generator=g)
+    output = 5 * torch.randn(500, 2, generator=g)  # estimates far outside the domain
+    for t in (0.0, 0.02, 0.3, 0.7, 0.99):
+        tt = torch.tensor(t)
+        a, s = path.alpha(tt), path.sigma(tt)
+        estimate = objective.estimate(output, x, tt)
+        assert torch.allclose(estimate.noise, (x - a * estimate.data) / s, atol=1e-9)
+        if objective.prediction != "velocity":
+            assert float(estimate.data.abs().max()) == DOMAIN_BOX  # clipped, and some were
 
 
 def test_epsilon_data_estimate_is_clipped_where_alpha_vanishes():

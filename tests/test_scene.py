@@ -270,6 +270,37 @@ def test_draw_mode_paints_with_the_pointer_and_autosaves(tmp_path, monkeypatch):
     assert app.simulation.dataset is not None and len(app.simulation.dataset) == len(points)
 
 
+def test_non_finite_particles_are_reported_in_the_message_once_per_run():
+    import torch
+
+    from dexplorer.core.fields import ExactField
+    from dexplorer.core.paths import LinearPath
+    from dexplorer.engine.trajectory import RunSpec
+    from dexplorer.headless import offscreen_app
+
+    class Overflowing(ExactField):
+        def estimate(self, x, t):
+            estimate = super().estimate(x, t)
+            estimate.data[x[:, 0] > 1.0] = torch.inf
+            return estimate
+
+    state = AppState()
+    state.change(n=300, steps=10)
+    app = offscreen_app(state, (360, 240), "cpu", ui=False)
+    app.simulation.cache.wait()
+    field = Overflowing(np.array([[-2.0, 0.0], [2.0, 1.0]]), LinearPath(), spread=0.3)
+    app.simulation.cache.start(RunSpec(field, "euler", steps=10, n=300))
+    app.simulation.cache.wait()
+    state.set_time(1.0)
+    app.screenshot()
+    count = app.simulation.cache.state.nonfinite
+    assert count > 0
+    assert state.message.startswith(f"{count} of 300 particles became non-finite (inf or nan)")
+    state.message = ""
+    app.screenshot()
+    assert state.message == ""  # said once; the user may dismiss it
+
+
 def test_themes_change_the_background_and_scale_enlarges_the_time_label():
     from dexplorer.headless import offscreen_app
     from dexplorer.scene.theme import THEMES

@@ -26,8 +26,9 @@ class Field(ABC):
     """A model of the data given a noisy point: E[x1 | x_t = x] and E[e | x_t = x] on a path.
 
     Subclasses implement :meth:`estimate`; velocity and score follow from the path.
-    ``singular_at_data`` is true when the velocity diverges at t = 1 (an empirical
-    distribution), so samplers avoid evaluating it there.
+    ``singular_at_data`` is true when the velocity diverges at t = 1 or is not pinned
+    down there (an empirical distribution, a network predicting the noise), so samplers
+    avoid evaluating it there.
     """
 
     path: Path
@@ -40,12 +41,15 @@ class Field(ABC):
         """dx/dt of the probability-flow ODE: alpha' x1_hat + sigma' e_hat."""
         t = as_time(t, x)
         est = self.estimate(x, t)
-        return self.path.d_alpha(t) * est.data + self.path.d_sigma(t) * est.noise
+        return self.path.velocity(t, est.data, est.noise, est.score)
 
     def score(self, x: Tensor, t: Tensor | float) -> Tensor:
         """grad log p_t(x) = -e_hat / sigma."""
         t = as_time(t, x)
-        return -self.estimate(x, t).noise / self.path.sigma(t).clamp_min(SIGMA_FLOOR)
+        est = self.estimate(x, t)
+        if est.score is not None:
+            return est.score
+        return -est.noise / self.path.sigma(t).clamp_min(SIGMA_FLOOR)
 
 
 class NetworkField(Field):
@@ -72,6 +76,11 @@ class NetworkField(Field):
         self.network = network
         self.objective = objective
         self.path = objective.path
+        # A noise (or v) output at t = 1 is what training cannot pin down (there the noise
+        # is not in x), sigma' times it has no finite limit on linear beta (Path.velocity),
+        # and where the data estimate is clipped the velocity diverges as t -> 1: samplers
+        # do not evaluate such a field at t = 1. A velocity output is finite there.
+        self.singular_at_data = objective.prediction != "velocity"
         self.label = label
         self.guidance = float(guidance)
         self.fast: ChunkedMLP | None = ChunkedMLP(network)
@@ -170,11 +179,11 @@ class ExactField(Field):
         if self.points.dtype != x.dtype:
             self.to(x.dtype)
         data = torch.empty_like(x)
-        noise = torch.empty_like(x)
+        score = torch.empty_like(x)
         for start in range(0, len(x), self.chunk):
             part = slice(start, start + self.chunk)
-            data[part], noise[part] = self._estimate_chunk(x[part], t)
-        return Estimate(data, noise)
+            data[part], score[part] = self._estimate_chunk(x[part], t)
+        return Estimate(data, -self.path.sigma(t) * score, score)
 
     def to(self, dtype: torch.dtype) -> ExactField:
         """Hold the points in ``dtype`` (the field follows the particles' precision)."""
@@ -184,6 +193,7 @@ class ExactField(Field):
         return self
 
     def _estimate_chunk(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """E[x1 | x] and the score; the score stays finite at sigma = 0 when spread > 0."""
         a, s = self.path.alpha(t), self.path.sigma(t)
         # Given component i, x ~ N(a y_i, variance I).
         variance = ((a * self.spread) ** 2 + s * s).clamp_min(SIGMA_FLOOR**2)
@@ -193,7 +203,6 @@ class ExactField(Field):
         mean = weights @ self.points
         offset = x - a * mean
         # E[x1 | x, i] = y_i + (a tau^2 / variance)(x - a y_i), linear in y_i;
-        # E[e | x] = (x - a E[x1 | x]) / s = offset s / variance.
+        # E[e | x] = (x - a E[x1 | x]) / s = offset s / variance, the score -offset / variance.
         data = mean + offset * (a * self.spread**2 / variance)
-        noise = offset * (s / variance)
-        return data, noise
+        return data, -offset / variance

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from .paths import CosinePath, LinearPath, Path, make_path
 
 DOMAIN_BOX = 3.5
-"""Data lies in [-DOMAIN_BOX, DOMAIN_BOX]^2; a data estimate from epsilon is clipped to it."""
+"""Data lies in [-DOMAIN_BOX, DOMAIN_BOX]^2; a data estimate from epsilon or v is clipped to it."""
 
 ALPHA_FLOOR = 1e-4
 """x1 = (x - sigma e) / alpha divides by alpha; below this alpha the estimate is clipped."""
@@ -20,10 +21,12 @@ PREDICTIONS = ("velocity", "epsilon", "v")
 
 @dataclass(frozen=True)
 class Estimate:
-    """A model's estimate at (x, t), held as data x1_hat and noise e_hat."""
+    """A model's estimate at (x, t), held as data x1_hat and noise e_hat, and the score
+    -e_hat / sigma where the model knows it also at sigma = 0 (else ``None``)."""
 
     data: Tensor
     noise: Tensor
+    score: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -79,24 +82,42 @@ class Objective:
         return a * noise - s * x1
 
     def estimate(self, output: Tensor, x: Tensor, t: Tensor) -> Estimate:
-        """Convert a network output at (x, t) into data and noise estimates."""
+        """Convert a network output at (x, t) into data and noise estimates.
+
+        The data estimate of an epsilon or v prediction is clipped to the domain box, and
+        where that moved it the noise estimate is recomputed from it, e_hat = (x - alpha x1_hat)
+        / sigma (as DDIM implementations do), so that every sampler steps with a pair that
+        still satisfies x = alpha x1_hat + sigma e_hat. At sigma = 0 (t = 1) the noise does not
+        enter x and is kept. A velocity prediction is not clipped (see :meth:`velocity`); where
+        sigma' is infinite (t = 1 on linear beta) its estimate is the limit x1_hat = x / alpha,
+        e_hat = 0.
+        """
         a, s, da, ds = self.path.coefficients(t)
         if self.prediction == "velocity":
             # Solve x = a x1 + s e, v = a' x1 + s' e for (x1, e).
             det = a * ds - s * da
-            return Estimate((ds * x - s * output) / det, (a * output - da * x) / det)
+            steep = ds.isinf()
+            data = torch.where(steep, x / a, (ds * x - s * output) / det)
+            return Estimate(data, torch.where(steep, 0.0, (a * output - da * x) / det))
         if self.prediction == "epsilon":
             data = (x - s * output) / a.clamp_min(ALPHA_FLOOR)
-            return Estimate(data.clamp(-DOMAIN_BOX, DOMAIN_BOX), output)
-        return Estimate(a * x - s * output, s * x + a * output)
+            # Below the floor the quotient is not x1_hat either: the noise follows the clip.
+            return _clipped(x, data, output, a, s, a < ALPHA_FLOOR)
+        return _clipped(x, a * x - s * output, s * x + a * output, a, s)
 
     def velocity(self, output: Tensor, x: Tensor, t: Tensor) -> Tensor:
-        """The probability-flow velocity dx/dt from a network output."""
+        """The probability-flow velocity dx/dt from a network output.
+
+        A velocity prediction is the output itself, unclipped: its data and noise estimates
+        come from that one output by an exact solve, so they always agree and no step can
+        amplify a noise estimate that disagrees with a clipped data estimate (what throws
+        epsilon particles out); and it is what the compiled kernels (``native_sampler``,
+        ``triton_sampler``) integrate, which must give the torch samplers' positions.
+        """
         if self.prediction == "velocity":
             return output
-        _, _, da, ds = self.path.coefficients(t)
-        est = self.estimate(output, x, t)
-        return da * est.data + ds * est.noise
+        estimate = self.estimate(output, x, t)
+        return self.path.velocity(t, estimate.data, estimate.noise)
 
     def to_dict(self) -> dict:
         return {
@@ -105,6 +126,18 @@ class Objective:
             "prediction": self.prediction,
             "ot_coupling": self.ot_coupling,
         }
+
+
+def _clipped(
+    x: Tensor, data: Tensor, noise: Tensor, a: Tensor, s: Tensor, refit: Tensor | bool = False
+) -> Estimate:
+    """``data`` clipped to the domain box, and the noise made to agree with it where the
+    clip moved it (or where ``refit``), unless sigma = 0."""
+    clipped = data.clamp(-DOMAIN_BOX, DOMAIN_BOX)
+    positive = s > 0
+    moved = ((clipped != data) | refit) & positive
+    consistent = (x - a * clipped) / torch.where(positive, s, 1.0)
+    return Estimate(clipped, torch.where(moved, consistent, noise))
 
 
 OBJECTIVE_NOTES = {

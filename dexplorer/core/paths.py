@@ -35,6 +35,28 @@ class Path(ABC):
         """alpha, sigma, d_alpha/dt, d_sigma/dt at t."""
         return self.alpha(t), self.sigma(t), self.d_alpha(t), self.d_sigma(t)
 
+    def sigma_d_sigma(self, t: Tensor) -> Tensor:
+        """sigma sigma' = d(sigma^2)/dt / 2: finite for every t, also where d_sigma is not."""
+        return self.sigma(t) * self.d_sigma(t)
+
+    def velocity(
+        self, t: Tensor, data: Tensor, noise: Tensor, score: Tensor | None = None
+    ) -> Tensor:
+        """The probability-flow velocity alpha' x1_hat + sigma' e_hat of an estimate.
+
+        With the ``score`` (-e_hat / sigma, from a field that knows its limit at sigma = 0)
+        the noise term is written -sigma sigma' score: the same for sigma > 0, and its finite
+        limit at t = 1 where sigma' is infinite (linear beta), as e_hat = -sigma score
+        vanishes there. Without a score that limit is unknown (e_hat / sigma is 0 / 0) and the
+        term is left out; a field without one is singular at t = 1
+        (:attr:`~dexplorer.core.fields.Field.singular_at_data`): samplers do not evaluate it
+        there.
+        """
+        if score is not None:
+            return self.d_alpha(t) * data - self.sigma_d_sigma(t) * score
+        d_sigma = self.d_sigma(t)
+        return self.d_alpha(t) * data + torch.where(d_sigma.isinf(), 0.0, d_sigma * noise)
+
     def sample(self, x1: Tensor, noise: Tensor, t: Tensor) -> Tensor:
         """The point x_t of the path from ``noise`` (t = 0) to ``x1`` (t = 1)."""
         t = t.reshape(-1, *([1] * (x1.dim() - 1))) if t.dim() else t
@@ -43,8 +65,8 @@ class Path(ABC):
     def diffusion(self, t: Tensor) -> Tensor:
         """g(t)^2 = 2 sigma (sigma alpha'/alpha - sigma'): the noise rate of the path's own
         forward process (beta(t) for a VP schedule). Infinite at alpha = 0."""
-        a, s, da, ds = self.coefficients(t)
-        return 2 * s * (s * da / a - ds)
+        s = self.sigma(t)
+        return 2 * (s * s * self.d_alpha(t) / self.alpha(t) - self.sigma_d_sigma(t))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -97,6 +119,7 @@ class LinearBetaPath(Path):
 
     alpha(t)^2 = alpha_bar(u) = exp(-(beta_min u + (beta_max - beta_min) u^2 / 2)).
     With the usual beta_max = 20, alpha(0) = 0.0066: noise up to a 0.7 % trace of data.
+    Near t = 1, sigma^2 ~ beta_min (1 - t): sigma' is infinite at t = 1.
     """
 
     name = "linear_beta"
@@ -123,10 +146,11 @@ class LinearBetaPath(Path):
         return 0.5 * self._beta(t) * self.alpha(t)
 
     def d_sigma(self, t: Tensor) -> Tensor:
-        a = self.alpha(t)
-        # sigma^2 = 1 - alpha^2, so sigma' = -alpha alpha' / sigma; written to stay finite at t=1.
-        s = self.sigma(t)
-        return -a * self.d_alpha(t) / s.clamp_min(1e-12) * (s > 0)
+        """sigma' = -alpha alpha' / sigma (sigma^2 = 1 - alpha^2): -inf at t = 1."""
+        return self.sigma_d_sigma(t) / self.sigma(t)
+
+    def sigma_d_sigma(self, t: Tensor) -> Tensor:
+        return -self.alpha(t) * self.d_alpha(t)
 
     def __repr__(self) -> str:
         return f"LinearBetaPath(beta_min={self.beta_min}, beta_max={self.beta_max})"

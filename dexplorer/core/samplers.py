@@ -174,6 +174,18 @@ def iterate(
             yield x
 
 
+def finite_particles(points: Tensor) -> Tensor:
+    """Which particles stayed finite: a bool tensor (n,) for positions (n, 2), or for a
+    trajectory (steps + 1, n, 2) at every step."""
+    finite = torch.isfinite(points).all(dim=-1)
+    return finite.all(dim=0) if finite.dim() == 2 else finite
+
+
+def nonfinite_message(count: int, total: int) -> str:
+    """How many of ``total`` particles became inf or nan (what callers report for them)."""
+    return f"{count:,} of {total:,} particles became non-finite (inf or nan)"
+
+
 def sample(
     field: Field,
     n: int,

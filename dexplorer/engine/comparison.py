@@ -14,7 +14,11 @@ import torch
 from ..comparison import Panel
 from ..core.fields import Field
 from ..core.metrics import Quality, QualityError, measure_quality
-from ..core.samplers import SamplerSettings, initial_noise, iterate
+from ..core.samplers import (
+    SamplerSettings,
+    initial_noise,
+    iterate,
+)
 from ..state import AppState, Settings
 from .simulation import Simulation
 from .trajectory import RunSpec, native_kernel
@@ -72,6 +76,8 @@ class PanelRun:
         state = self.simulation.cache.state
         if not state.done or self._measuring == state.generation:
             return
+        if state.nonfinite == self.simulation.settings.n:
+            return  # nothing to measure: the caption says why
         self._measuring = state.generation
         final = self.simulation.cache.particles[-1].float().cpu().numpy()
         points = reference_points(self.simulation)

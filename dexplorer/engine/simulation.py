@@ -11,6 +11,7 @@ from ..core.datasets import Dataset, make_dataset
 from ..core.fields import ExactField, Field, NetworkField
 from ..core.paths import LinearPath
 from ..core.pretrained import pretrained_path
+from ..core.samplers import nonfinite_message
 from ..state import Settings
 from .buffers import SharedArray
 from .grids import DensityGrid, grid_points, velocity_grid
@@ -141,6 +142,22 @@ class Simulation:
         """(steps computed, steps wanted)."""
         return self.cache.state.ready, self.settings.steps
 
+    @property
+    def notice(self) -> str:
+        """What is wrong with the current run, for the status ('' if nothing): the worker's
+        error, or how many particles (and mesh points) became inf or nan: those are not
+        drawn from that step on."""
+        state = self.cache.state
+        if state.error:
+            return state.error
+        notes = []
+        if state.nonfinite:
+            notes.append(f"{nonfinite_message(state.nonfinite, self.settings.n)}: not drawn")
+        if state.nonfinite_extra:
+            count, total = state.nonfinite_extra, len(self.mesh_start)
+            notes.append(f"{count} of {total} mesh points became non-finite: not drawn")
+        return "; ".join(notes)
+
     def update_positions(self, t: float) -> None:
         """Write the particles' positions at t into the shared positions array."""
         self.cache.interpolate(t, self.positions.target)
@@ -177,7 +194,7 @@ class Simulation:
         """Index of the particle nearest to world point (x, y) at the current positions."""
         current = self.positions.target
         distance = (current - torch.tensor([x, y], device=self.device)).square().sum(1)
-        return int(distance.argmin())
+        return int(distance.nan_to_num(torch.inf).argmin())  # never a non-finite particle
 
     def source_density(self, resolution: int) -> np.ndarray:
         """Density of N(0, I) on the grid (for the source panel)."""

@@ -18,7 +18,13 @@ from torch import Tensor
 
 from ..core import native_sampler, triton_sampler
 from ..core.fields import Field, NetworkField
-from ..core.samplers import SamplerSettings, get_sampler, initial_noise, time_grid
+from ..core.samplers import (
+    SamplerSettings,
+    finite_particles,
+    get_sampler,
+    initial_noise,
+    time_grid,
+)
 from .devices import available_memory
 
 MEMORY_SHARE = 0.6
@@ -80,6 +86,11 @@ class CacheState:
 
     ready: int = 0
     """Steps computed and safe to read (0 means only the starting noise)."""
+    nonfinite: int = 0
+    """Particles that became inf or nan in the steps ready. They are kept as computed: the
+    renderer skips them from that step on, and the simulation reports how many."""
+    nonfinite_extra: int = 0
+    """The same for the extra points (the warped mesh)."""
     done: bool = False
     error: str = ""
     seconds: float = 0.0
@@ -118,6 +129,29 @@ def native_kernel(spec: RunSpec, particles: Tensor) -> ChunkedRun | None:
         return None  # the kernel may still be building (then this run uses torch)
     compute = partial(native_sampler.sample_steps, spec.field, particles, spec.sampler)
     return ChunkedRun(compute, max(1, NATIVE_PARTICLE_STEPS // spec.n))
+
+
+class _FiniteCount:
+    """Which particles (and extra points) of a run are still finite, checked row by row as
+    the steps become ready; the counts go to the run's state before its ``ready`` does."""
+
+    def __init__(self, state: CacheState, particles: Tensor, extra: Tensor | None) -> None:
+        self.state = state
+        self.arrays = [a for a in (particles, extra) if a is not None]
+        self.finite = [
+            torch.ones(a.shape[1], dtype=torch.bool, device=a.device) for a in self.arrays
+        ]
+        self.checked = 0
+
+    def update(self, ready: int) -> None:
+        """Check the rows after the last check up to ``ready``."""
+        counts = []
+        for array, finite in zip(self.arrays, self.finite, strict=True):
+            finite &= finite_particles(array[self.checked + 1 : ready + 1])
+            counts.append(int(len(finite) - finite.sum()))
+        self.checked = ready
+        self.state.nonfinite = counts[0]
+        self.state.nonfinite_extra = counts[1] if len(counts) > 1 else 0
 
 
 class TrajectoryCache:
@@ -247,6 +281,7 @@ class TrajectoryCache:
         extra_field = spec.extra_field or spec.field
         whole = whole_run_kernel(spec, particles) if self.whole_runs else None
         native = native_kernel(spec, particles) if self.native and whole is None else None
+        finite = _FiniteCount(state, particles, extra)
         with torch.inference_mode():
             if whole is not None:  # every step at once; the loop below does the mesh
                 whole(spec.field, x, spec.steps, spec.sampler, out=particles)
@@ -266,7 +301,9 @@ class TrajectoryCache:
                     continue
                 if self.device.type == "cuda":
                     torch.cuda.current_stream(self.device).synchronize()
+                finite.update(i + 1)
                 state.ready = i + 1
+            finite.update(spec.steps)
         state.ready = spec.steps
 
     # --- reading ---------------------------------------------------------------------------
