@@ -101,7 +101,17 @@ def measure_quality(
     max_half: int = MAX_HALF,
     max_points: int = MAX_POINTS,
 ) -> Quality:
-    """The quality of ``samples`` against the data ``points`` (see :class:`Quality`).
+    """The quality of ``samples`` against the data ``points`` (see :class:`Quality` and
+    :class:`QualityReference`)."""
+    reference = QualityReference(points, seed=seed, max_half=max_half, max_points=max_points)
+    return reference.measure(samples)
+
+
+class QualityReference:
+    """Owns the data's side of the quality number, computed once: at most ``max_points``
+    of the data (a seeded random subset), the held-out size and the data's mean distance.
+    A model measured again and again (the training panel's previews) then costs only its
+    samples' side.
 
     With k = ``size``, the mean of the V-statistic ED(S_k, A_k) over random k-subsets of
     the samples and of the data is 2 E|S - D| - (1 - 1/k) (E|S - S'| + E|D - D'|), pairs
@@ -111,44 +121,65 @@ def measure_quality(
     Raises
     ------
     QualityError
-        Fewer than :data:`MIN_DATA_POINTS` data points, data that is one point repeated,
-        or fewer than 2 finite samples.
+        Fewer than :data:`MIN_DATA_POINTS` data points, or data that is one point repeated.
     """
-    data = _as_points(points)
-    model = _as_points(samples)
-    finite = torch.isfinite(model).all(dim=1)
-    left_out = int((~finite).sum())
-    model = model[finite]
-    if len(data) < MIN_DATA_POINTS:
-        raise QualityError(
-            f"the quality number needs at least {MIN_DATA_POINTS} data points, "
-            f"this data has {len(data)}"
-        )
-    if len(model) < GROUPS:
-        raise QualityError(
-            f"the quality number needs at least {GROUPS} finite samples, got {len(model)}"
-        )
-    size = min(len(data) // 2, max_half)
-    generator = torch.Generator().manual_seed(seed)
-    groups = _groups(model, max_points, generator)
-    data = data[torch.randperm(len(data), generator=generator)[:max_points]]
-    cross = np.array([_distance_sum(group, data) for group in groups])
-    within = np.array([[_distance_sum(x, y) for y in groups] for x in groups])
-    spread_d = _distance_sum(data, data) / (len(data) * (len(data) - 1))
-    if not spread_d > 0:
-        raise QualityError("the data is one point repeated: there is no spread to compare with")
-    counts = np.array([len(group) for group in groups])
 
-    def ratio_of(keep: np.ndarray) -> float:
-        n = counts[keep].sum()
-        spread_s = within[keep][:, keep].sum() / (n * (n - 1))
-        excess = 2 * cross[keep].sum() / (n * len(data)) - (1 - 1 / size) * (spread_s + spread_d)
-        return max(float(excess), 0.0) / (2 * spread_d / size)
+    def __init__(
+        self,
+        points: np.ndarray | Tensor,
+        *,
+        seed: int = 0,
+        max_half: int = MAX_HALF,
+        max_points: int = MAX_POINTS,
+    ) -> None:
+        data = _as_points(points)
+        if len(data) < MIN_DATA_POINTS:
+            raise QualityError(
+                f"the quality number needs at least {MIN_DATA_POINTS} data points, "
+                f"this data has {len(data)}"
+            )
+        self.size = min(len(data) // 2, max_half)
+        self.seed = seed
+        self.max_points = max_points
+        generator = torch.Generator().manual_seed(seed)
+        self.data = data[torch.randperm(len(data), generator=generator)[:max_points]]
+        m = len(self.data)
+        self.spread = _distance_sum(self.data, self.data) / (m * (m - 1))
+        if not self.spread > 0:
+            raise QualityError("the data is one point repeated: there is no spread to compare with")
 
-    ratio = ratio_of(np.ones(GROUPS, dtype=bool))
-    left = np.array([ratio_of(np.arange(GROUPS) != j) for j in range(GROUPS)])
-    error = float(np.sqrt((GROUPS - 1) / GROUPS * ((left - left.mean()) ** 2).sum()))
-    return Quality(ratio, error, size, left_out)
+    def measure(self, samples: np.ndarray | Tensor) -> Quality:
+        """The quality of ``samples``; non-finite ones are left out and counted.
+
+        Raises
+        ------
+        QualityError
+            Fewer than :data:`GROUPS` finite samples.
+        """
+        model = _as_points(samples)
+        finite = torch.isfinite(model).all(dim=1)
+        left_out = int((~finite).sum())
+        model = model[finite]
+        if len(model) < GROUPS:
+            raise QualityError(
+                f"the quality number needs at least {GROUPS} finite samples, got {len(model)}"
+            )
+        groups = _groups(model, self.max_points, torch.Generator().manual_seed(self.seed))
+        cross = np.array([_distance_sum(group, self.data) for group in groups])
+        within = np.array([[_distance_sum(x, y) for y in groups] for x in groups])
+        counts = np.array([len(group) for group in groups])
+        size, spread_d, m = self.size, self.spread, len(self.data)
+
+        def ratio_of(keep: np.ndarray) -> float:
+            n = counts[keep].sum()
+            spread_s = within[keep][:, keep].sum() / (n * (n - 1))
+            excess = 2 * cross[keep].sum() / (n * m) - (1 - 1 / size) * (spread_s + spread_d)
+            return max(float(excess), 0.0) / (2 * spread_d / size)
+
+        ratio = ratio_of(np.ones(GROUPS, dtype=bool))
+        left = np.array([ratio_of(np.arange(GROUPS) != j) for j in range(GROUPS)])
+        error = float(np.sqrt((GROUPS - 1) / GROUPS * ((left - left.mean()) ** 2).sum()))
+        return Quality(ratio, error, size, left_out)
 
 
 def _groups(points: Tensor, most: int, generator: torch.Generator) -> list[Tensor]:

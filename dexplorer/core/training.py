@@ -19,7 +19,7 @@ from .checkpoints import Checkpoint
 from .coupling import ot_pair
 from .datasets import Dataset
 from .fields import NetworkField, draw_labels
-from .metrics import Quality, QualityError, measure_quality
+from .metrics import Quality, QualityError, QualityReference
 from .networks import MLP, PRESETS, build_network
 from .objectives import Objective, make_objective
 from .samplers import sample
@@ -147,6 +147,7 @@ class Trainer:
             self.class_weights = tuple(float(c) for c in counts / counts.sum())
         self.step = 0
         self.losses: list[float] = []
+        self._reference: QualityReference | QualityError | None = None
 
     def field(self, label: int | Tensor | None = None, guidance: float = 1.0) -> NetworkField:
         """The EMA model as a field for the samplers."""
@@ -175,11 +176,23 @@ class Trainer:
         trajectory = sample(self.field(labels), n, steps, sampler, seed=seed, device=self.device)
         return trajectory[-1].cpu().numpy()
 
+    def reference(self) -> QualityReference:
+        """The data's side of the quality number, computed once (raises QualityError where
+        the data cannot be judged)."""
+        if self._reference is None:
+            try:
+                self._reference = QualityReference(self.dataset.points, seed=1)
+            except QualityError as error:
+                self._reference = error
+        if isinstance(self._reference, QualityError):
+            raise self._reference
+        return self._reference
+
     def _quick_quality(self) -> Quality | None:
         """A rough quality of the EMA model (None where the data is too small to judge)."""
         samples = self.samples(CHECK_SAMPLES, 16, "euler", seed=1)
         try:
-            return measure_quality(samples, self.dataset.points, seed=1)
+            return self.reference().measure(samples)
         except QualityError:
             return None
 

@@ -12,7 +12,7 @@ import torch
 
 from ..core.checkpoints import Checkpoint
 from ..core.datasets import Dataset
-from ..core.metrics import Quality, QualityError, measure_quality
+from ..core.metrics import Quality, QualityError
 from ..core.training import Progress, Trainer, TrainSettings
 
 LOSS_EVERY = 10
@@ -84,10 +84,9 @@ class TrainingJob:
             self._preview()
 
     def _preview(self) -> None:
-        self._last_preview = time.perf_counter()
         samples = self.trainer.samples(PREVIEW_POINTS, 32, "heun")
         try:
-            self.progress.quality = measure_quality(samples, self.dataset.points, seed=1)
+            self.progress.quality = self.trainer.reference().measure(samples)
             self.progress.quality_problem = ""
         except QualityError as error:
             self.progress.quality, self.progress.quality_problem = (
@@ -95,6 +94,7 @@ class TrainingJob:
                 f"no quality number: {error}",
             )
         self.progress.preview = samples
+        self._last_preview = time.perf_counter()  # a slow preview never starves training
 
     def _run(self, seconds: float | None, steps: int | None) -> None:
         try:
