@@ -150,7 +150,7 @@ def _train_one(
     try:
         quality = f"{measure_quality(samples, dataset.points, seed=1).text} ({sampler})"
     except QualityError as error:
-        quality = f"no quality number: {error}"
+        quality = str(error)
     print(
         f"{label}: {params} parameters, {outcome.steps} steps in {outcome.seconds:.1f} s, "
         f"loss {outcome.loss:.4f}, {quality} -> {out}"

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .samplers import finite_particles
+
 MIN_DATA_POINTS = 20
 """Fewer data points than this cannot be split into two halves worth comparing."""
 MAX_HALF = 1000
@@ -90,7 +92,7 @@ class Quality:
 
 class QualityError(ValueError):
     """The quality number cannot be measured on these points (too few, all alike, or no
-    finite samples)."""
+    finite samples). The message is what the CLI and the app show in its place."""
 
 
 def measure_quality(
@@ -135,7 +137,7 @@ class QualityReference:
         data = _as_points(points)
         if len(data) < MIN_DATA_POINTS:
             raise QualityError(
-                f"the quality number needs at least {MIN_DATA_POINTS} data points, "
+                f"no quality number: it needs at least {MIN_DATA_POINTS} data points, "
                 f"this data has {len(data)}"
             )
         self.size = min(len(data) // 2, max_half)
@@ -146,7 +148,9 @@ class QualityReference:
         m = len(self.data)
         self.spread = _distance_sum(self.data, self.data) / (m * (m - 1))
         if not self.spread > 0:
-            raise QualityError("the data is one point repeated: there is no spread to compare with")
+            raise QualityError(
+                "no quality number: the data is one point repeated, no spread to compare with"
+            )
 
     def measure(self, samples: np.ndarray | Tensor) -> Quality:
         """The quality of ``samples``; non-finite ones are left out and counted.
@@ -157,12 +161,12 @@ class QualityReference:
             Fewer than :data:`GROUPS` finite samples.
         """
         model = _as_points(samples)
-        finite = torch.isfinite(model).all(dim=1)
+        finite = finite_particles(model)
         left_out = int((~finite).sum())
         model = model[finite]
         if len(model) < GROUPS:
             raise QualityError(
-                f"the quality number needs at least {GROUPS} finite samples, got {len(model)}"
+                f"no quality number: it needs at least {GROUPS} finite samples, got {len(model)}"
             )
         groups = _groups(model, self.max_points, torch.Generator().manual_seed(self.seed))
         cross = np.array([_distance_sum(group, self.data) for group in groups])

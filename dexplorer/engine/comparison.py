@@ -14,11 +14,7 @@ import torch
 from ..comparison import Panel
 from ..core.fields import Field
 from ..core.metrics import Quality, QualityError, measure_quality
-from ..core.samplers import (
-    SamplerSettings,
-    initial_noise,
-    iterate,
-)
+from ..core.samplers import SamplerSettings, initial_noise, iterate
 from ..state import AppState, Settings
 from .simulation import Simulation
 from .trajectory import RunSpec, native_kernel
@@ -93,7 +89,7 @@ class PanelRun:
         try:
             self._result = (generation, measure(final, points))
         except QualityError as error:
-            self._result = (generation, f"no quality number: {error}")
+            self._result = (generation, str(error))
 
     def wait(self) -> None:
         """Block until the trajectories are done and measured (headless renders, tests)."""

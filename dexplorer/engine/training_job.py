@@ -89,10 +89,7 @@ class TrainingJob:
             self.progress.quality = self.trainer.reference().measure(samples)
             self.progress.quality_problem = ""
         except QualityError as error:
-            self.progress.quality, self.progress.quality_problem = (
-                None,
-                f"no quality number: {error}",
-            )
+            self.progress.quality, self.progress.quality_problem = None, str(error)
         self.progress.preview = samples
         self._last_preview = time.perf_counter()  # a slow preview never starves training
 
