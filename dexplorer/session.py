@@ -9,11 +9,11 @@ coordinates of the file they came from; without those keys they are the identity
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from dataclasses import fields, replace
 from pathlib import Path
 
+from .core import outputs
 from .core.checkpoints import Checkpoint, load_checkpoint
 from .core.datasets import Dataset, DatasetError, Normalisation
 from .core.importers import load_dataset_file
@@ -32,15 +32,6 @@ def _toml_value(value: object) -> str:
     if isinstance(value, int | float):
         return repr(value)
     return json.dumps(str(value))  # a TOML basic string is a JSON string
-
-
-def _write_atomic(path: Path, text: str | bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "wb") as file:
-        file.write(text.encode() if isinstance(text, str) else text)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
 
 
 def save_session(state: AppState, path: Path) -> None:
@@ -72,7 +63,7 @@ def save_session(state: AppState, path: Path) -> None:
         payload = {"points": state.custom.points.tolist()}
         if state.custom.labels is not None:
             payload["labels"] = state.custom.labels.tolist()
-        _write_atomic(data, json.dumps(payload))
+        outputs.write_text(data, json.dumps(payload))
         files.append(f"data = {_toml_value(data.name)}")
         normalisation = state.custom.normalisation
         if not normalisation.identity:
@@ -84,7 +75,7 @@ def save_session(state: AppState, path: Path) -> None:
         files.append(f"model = {_toml_value(model.name)}")
     if files:
         lines += ["", "[files]", *files]
-    _write_atomic(path, "\n".join(lines) + "\n")
+    outputs.write_text(path, "\n".join(lines) + "\n")
 
 
 def load_session(path: Path, device: str = "cpu") -> tuple[dict, Dataset | None, Checkpoint | None]:

@@ -24,7 +24,6 @@ the right way up, whose normalisation maps outputs back to the original's y-down
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -38,6 +37,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import Tensor
 
+from . import outputs
 from .datasets import IDENTITY, DatasetError, Normalisation
 from .fields import NetworkField, draw_labels
 from .networks import MLP, NetworkConfig, parameter_shapes
@@ -202,7 +202,8 @@ def save_checkpoint(
     )
     tensors = _tensors_to_save(network, torch.float16 if half else torch.float32)
     data = save_safetensors(tensors, metadata={METADATA_KEY: json.dumps(metadata)})
-    _write_atomic(FilePath(path), data)
+    FilePath(path).parent.mkdir(parents=True, exist_ok=True)
+    outputs.write_bytes(FilePath(path), data)
 
 
 def _metadata(
@@ -254,36 +255,6 @@ def _tensors_to_save(network: MLP, dtype: torch.dtype) -> dict[str, Tensor]:
             raise ValueError(f"weight {name} is not finite (in {dtype})")
         tensors[name] = tensor
     return tensors
-
-
-def _write_atomic(path: FilePath, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, sync it, and rename it over."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(temporary, flags, 0o666)  # the umask applies, as for any new file
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _sync_directory(path.parent)
-
-
-def _sync_directory(directory: FilePath) -> None:
-    """Make a rename durable (POSIX); a no-op where directories cannot be opened."""
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # --- loading ------------------------------------------------------------------------------

@@ -4,11 +4,11 @@ file that a crash cannot leave half-written."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from ..core import outputs
 from ..core.datasets import DOMAIN, Dataset, DatasetError
 
 MAX_UNDO = 100
@@ -147,12 +147,7 @@ class Drawing:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"points": self.points.round(5).tolist(), "labels": self.labels.tolist()}
-        temporary = self.path.with_name(f".{self.path.name}.tmp")
-        with open(temporary, "w") as file:
-            json.dump(payload, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, self.path)
+        outputs.write_text(self.path, json.dumps(payload))
 
     def _restore(self, path: Path) -> None:
         try:
