@@ -1,5 +1,6 @@
 """Draw mode: brush, eraser, undo/redo, classes, and an autosave that survives a kill."""
 
+import json
 import os
 import signal
 import subprocess
@@ -62,7 +63,8 @@ def test_autosave_restores_the_drawing(tmp_path):
     again = Drawing(path)
     assert np.allclose(again.points, first.points, atol=1e-5) and again.problem == ""
     path.write_text("{not json")
-    broken = Drawing(path)
+    with pytest.warns(UserWarning, match="could not be restored"):
+        broken = Drawing(path)
     assert len(broken.points) == 0 and "could not be restored" in broken.problem
 
 
@@ -89,3 +91,103 @@ def test_killed_while_drawing_loses_at_most_the_current_stroke(tmp_path):
     process.wait()
     restored = Drawing(path)
     assert restored.problem == "" and len(restored.points) > 0
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("{not json", "Expecting property name"),
+        ('{"points": [[0, 0], [1, 1]], "labels": [0, 1000000000000000000000000000000]}', "labels"),
+        (
+            json.dumps({"points": [[0, 0]] * 300, "labels": list(range(300))}),
+            "largest label is 299; expected at most 255",
+        ),
+        ('{"points": [[0, 0], [9, 1]], "labels": [0, 0]}', "lies outside [-3.5, 3.5]^2"),
+        ('{"points": [[0, NaN], [1, 1]], "labels": [0, 0]}', "expected finite coordinates"),
+        ('{"points": [[0, 0], [1, 1]], "labels": [0]}', "labels: expected shape (2,)"),
+        ('{"points": [[0, 0], [1, 1]], "labels": [0, -1]}', "non-negative integer"),
+        ('{"points": [0, 0, 1], "labels": [0]}', "points: expected shape (M, 2)"),
+        ('{"points": [], "labels": [], "brush": 2}', "expected {"),
+        ("[1, 2]", "expected {"),
+        ("[" * 100000, "recursion"),
+    ],
+)
+def test_a_bad_autosave_is_set_aside_and_the_drawing_starts_empty(tmp_path, text, reason):
+    path = tmp_path / "drawing.json"
+    path.write_text(text)
+    with pytest.warns(UserWarning) as caught:
+        drawing = Drawing(path)
+    assert len(drawing.points) == 0 and len(drawing.labels) == 0
+    assert [str(w.message) for w in caught] == [drawing.problem]
+    assert str(path) in drawing.problem and reason in drawing.problem
+    (aside,) = tmp_path.glob("drawing-bad-*.json")
+    assert aside.read_text() == text and not path.exists()  # kept, out of the way
+    assert f"moved to {aside.name}" in drawing.problem and "\n" not in drawing.problem
+    assert stroke(drawing, [(0.0, 0.0), (1.0, 0.0)])
+    again = Drawing(path)  # the next start is clean, with the new strokes
+    assert again.problem == "" and len(again.points) == len(drawing.points)
+
+
+def test_an_empty_or_single_point_autosave_restores(tmp_path):
+    path = tmp_path / "drawing.json"
+    path.write_text('{"points": [], "labels": []}')
+    assert Drawing(path).problem == ""
+    path.write_text('{"points": [[0.5, -3.5]], "labels": [3]}')
+    drawing = Drawing(path)
+    assert drawing.problem == "" and drawing.points.tolist() == [[0.5, -3.5]]
+    assert drawing.labels.tolist() == [3]
+
+
+def test_a_bad_autosave_that_cannot_be_moved_is_still_said(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    path = folder / "drawing.json"
+    path.write_text('{"points": [[0, 0], [9, 1]], "labels": [0, 0]}')
+    folder.chmod(0o500)
+    try:
+        with pytest.warns(UserWarning):
+            drawing = Drawing(path)
+    finally:
+        folder.chmod(0o700)
+    if os.geteuid() == 0:  # root may write anywhere: the file was moved
+        assert "moved to drawing-bad-" in drawing.problem
+    else:
+        assert "could not be moved aside" in drawing.problem and path.exists()
+    assert len(drawing.points) == 0 and "lies outside" in drawing.problem
+
+
+def test_the_app_opens_with_a_bad_autosave_and_says_so(tmp_path, capsys):
+    """A bad autosave once stopped every command that opens the app (screenshot, render,
+    the window); now the app opens with an empty drawing and says which file and why."""
+    from dexplorer.app import drawing_path
+    from dexplorer.cli import main
+    from dexplorer.headless import screenshot
+    from dexplorer.state import AppState
+
+    path = drawing_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"points": [[0, 0]] * 3, "labels": [0, 1, 299]}))
+    state = AppState()
+    state.change(n=200, steps=10)
+    with pytest.warns(UserWarning):
+        screenshot(state, (64, 64), "cpu", tmp_path / "a.png", ui=False)
+    assert state.drawing.problem in state.message and str(path) in state.message
+    assert len(state.drawing.points) == 0 and state.custom is None
+    path.write_text('{"points": [[0, 0], [1, 1]], "labels": [0, 1000000000000000000000]}')
+    argv = [
+        "screenshot",
+        "--size",
+        "64x64",
+        "--no-ui",
+        "-n",
+        "200",
+        "--steps",
+        "10",
+        "--out",
+        str(tmp_path / "b.png"),
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    warning = [line for line in out if line.startswith("dexplorer: warning: ")]
+    assert len(warning) == 1 and str(path) in warning[0] and "could not be restored" in warning[0]
+    assert len(list(path.parent.glob("drawing-bad-*.json"))) == 2 and not path.exists()

@@ -4,12 +4,15 @@ file that a crash cannot leave half-written."""
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..core import outputs
 from ..core.datasets import DOMAIN, Dataset, DatasetError
+from ..recording import stamped
 
 MAX_UNDO = 100
 
@@ -21,7 +24,9 @@ class Drawing:
     Parameters
     ----------
     path : Path, optional
-        The autosave file; restored from when it exists. ``None`` keeps nothing on disk.
+        The autosave file; restored from when it exists. ``None`` keeps nothing on disk. A
+        file that cannot be restored is moved aside (``drawing-bad-<time>.json``), said in
+        ``problem`` and as a warning, and the drawing starts empty.
     seed : int
         Seed of the brush's random scatter.
     """
@@ -151,12 +156,30 @@ class Drawing:
 
     def _restore(self, path: Path) -> None:
         try:
-            payload = json.loads(path.read_text())
-            points = np.asarray(payload["points"], np.float32).reshape(-1, 2)
-            labels = np.asarray(payload["labels"], np.int64)
-            if len(labels) != len(points) or not np.isfinite(points).all() or (labels < 0).any():
-                raise ValueError("points and labels do not match")
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            self.problem = f"the saved drawing {path} could not be restored: {error}"
-            return
-        self.points, self.labels = points, labels
+            self.points, self.labels = _read_autosave(path)
+        except (OSError, ValueError, TypeError, RecursionError) as error:
+            aside = _set_aside(path)
+            self.problem = f"the saved drawing {path} could not be restored ({error}); {aside}"
+            warnings.warn(self.problem, stacklevel=3)
+
+
+def _read_autosave(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The points and labels of an autosave file, held to the rules of the dataset the
+    drawing becomes (inside the domain, at most ``MAX_CLASSES`` classes)."""
+    payload = json.loads(path.read_text())
+    if not isinstance(payload, dict) or sorted(payload) != ["labels", "points"]:
+        raise ValueError('expected {"points": [[x, y], ...], "labels": [k, ...]}')
+    if payload == {"points": [], "labels": []}:
+        return np.zeros((0, 2), np.float32), np.zeros(0, np.int64)
+    data = Dataset.custom(payload["points"], payload["labels"])
+    return data.points, data.labels
+
+
+def _set_aside(path: Path) -> str:
+    """Move a bad autosave out of the way (kept, not lost); says where it went."""
+    aside = stamped(path.parent, f"{path.stem}-bad", path.suffix)
+    try:
+        os.replace(path, aside)
+    except OSError as error:
+        return f"it could not be moved aside ({error.strerror or error}); the drawing starts empty"
+    return f"it was moved to {aside.name} and the drawing starts empty"
