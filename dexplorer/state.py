@@ -21,6 +21,11 @@ MODELS = ("flow", "diffusion", "exact", "trained")
 SHIPPED = ("flow", "diffusion")
 TRAINING_POINTS = 20000
 MAX_PARTICLES = 2_000_000
+MAX_SEED = 2**63 - 1
+POINT_SIZES = (1.0, 12.0)
+"""The smallest and largest particle size (pixels at 1x)."""
+OPACITIES = (0.05, 1.0)
+"""The faintest and most opaque particles."""
 _SHIPPED_CLASSES: dict[str, tuple[str, ...]] = {}
 
 
@@ -51,6 +56,8 @@ class Settings:
             return f"steps must be between 1 and {MAX_STEPS}"
         if not 1 <= self.n <= MAX_PARTICLES:
             return f"particles must be between 1 and {MAX_PARTICLES:,}"
+        if not 0 <= self.seed <= MAX_SEED:
+            return f"seed must be between 0 and {MAX_SEED}"
         if not 0 <= self.eta <= 1:
             return "eta must be between 0 and 1"
         if not 0 <= self.noise_scale <= 10:

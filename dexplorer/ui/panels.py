@@ -17,7 +17,7 @@ from ..core.objectives import OBJECTIVE_NOTES
 from ..core.samplers import SAMPLERS
 from ..scene.colors import COLOR_MODES
 from ..scene.theme import THEMES
-from ..state import LAYERS, MODELS, AppState
+from ..state import LAYERS, MODELS, OPACITIES, POINT_SIZES, AppState
 from .explain import explain
 
 if TYPE_CHECKING:
@@ -157,8 +157,8 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
     _, state.look.color_mode = _combo("colour", state.look.color_mode, COLOR_MODES)
     _, state.look.theme = _combo("theme", state.look.theme, list(THEMES))
     _, state.look.show_explain = imgui.checkbox("explain (E)", state.look.show_explain)
-    _, state.look.point_size = imgui.slider_float("size", state.look.point_size, 1.0, 12.0)
-    _, state.look.opacity = imgui.slider_float("opacity", state.look.opacity, 0.05, 1.0)
+    _, state.look.point_size = imgui.slider_float("size", state.look.point_size, *POINT_SIZES)
+    _, state.look.opacity = imgui.slider_float("opacity", state.look.opacity, *OPACITIES)
     session_row(state, status)
     drawing_section(state)
     training_section(state, status)
