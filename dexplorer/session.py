@@ -9,21 +9,64 @@ coordinates of the file they came from; without those keys they are the identity
 from __future__ import annotations
 
 import json
+import math
 import tomllib
-from dataclasses import fields, replace
+import warnings
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from .comparison import Panel
 from .core import outputs
-from .core.checkpoints import Checkpoint, load_checkpoint
-from .core.datasets import Dataset, DatasetError, Normalisation
+from .core.checkpoints import load_checkpoint
+from .core.datasets import IDENTITY, DatasetError, Normalisation
 from .core.importers import load_dataset_file
-from .state import AppState, Settings
+from .scene.colors import COLOR_MODES
+from .scene.theme import THEMES
+from .state import LAYERS, OPACITIES, POINT_SIZES, AppState, Settings
 
 FORMAT = "dexplorer-session"
+VERSION = 1
+"""The version this dexplorer writes, and the newest it reads."""
+TOP_KEYS = ("format", "version", "t", "compare", "settings", "look", "files")
+LOOK_KEYS = ("color_mode", "point_size", "opacity", "theme", "visible")
+FILE_KEYS = ("data", "model", "data_centre", "data_scale")
+_KINDS = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
 
 
 class SessionError(ValueError):
     """A session file that cannot be opened: says which file and why."""
+
+
+class SessionWarning(UserWarning):
+    """A session that opens but may not show what was meant (a model on other data)."""
+
+
+class _Bad(Exception):
+    """Raised inside the checks with what is wrong; :func:`check_session` adds the file."""
+
+
+@dataclass(frozen=True)
+class Session:
+    """A session file's content, every key checked: the settings, the look keys it gives
+    (``visible`` apart), the time, the comparison's panel specs, and the custom data and
+    model files it names (beside the session unless absolute) with the data's
+    normalisation."""
+
+    settings: Settings
+    look: dict[str, object]
+    visible: dict[str, bool]
+    t: float
+    compare: list[str]
+    data: Path | None
+    model: Path | None
+    normalisation: Normalisation
 
 
 def _toml_value(value: object) -> str:
@@ -38,7 +81,7 @@ def save_session(state: AppState, path: Path) -> None:
     """Write ``path`` (TOML) and, beside it, the custom points (JSON) and the trained model
     (safetensors) when the session uses them."""
     path = Path(path)
-    lines = [f"format = {_toml_value(FORMAT)}", "version = 1", f"t = {state.t!r}"]
+    lines = [f"format = {_toml_value(FORMAT)}", f"version = {VERSION}", f"t = {state.t!r}"]
     if state.panels:  # the comparison on screen, as --compare specs
         lines.append(f"compare = [{', '.join(_toml_value(p.spec) for p in state.panels)}]")
     lines.append("")
@@ -78,99 +121,250 @@ def save_session(state: AppState, path: Path) -> None:
     outputs.write_text(path, "\n".join(lines) + "\n")
 
 
-def load_session(path: Path, device: str = "cpu") -> tuple[dict, Dataset | None, Checkpoint | None]:
-    """Read and check a session: (its tables, the custom data, the trained model).
+def read_session(path: Path) -> Session:
+    """Read a session file and check it (see :func:`check_session`).
 
     Raises
     ------
     SessionError
-        For a missing, malformed or inconsistent file, or data or a model that fail to load.
+        For a missing or unreadable file, bad TOML, or a bad key or value.
     """
     path = Path(path)
     try:
-        info = tomllib.loads(path.read_text())
+        text = path.read_text()
     except (OSError, UnicodeDecodeError) as error:
         raise SessionError(f"cannot read session {path}: {error}") from None
-    except tomllib.TOMLDecodeError as error:
+    try:
+        info = tomllib.loads(text)
+    except (ValueError, RecursionError) as error:  # also integers too long, nesting too deep
         raise SessionError(f"session {path} is not valid TOML: {error}") from None
+    return check_session(info, path)
+
+
+def check_session(info: dict, path: Path) -> Session:
+    """Check a session's parsed TOML: every table, key, type and range, with the ranges the
+    app itself keeps to. Numbers are finite, true and false are not numbers, an integer is
+    a number; a key not given keeps its default (the look: as it is).
+
+    Raises
+    ------
+    SessionError
+        Naming the file and the key, and what was expected instead.
+    """
+    try:
+        return _check(info, Path(path))
+    except _Bad as bad:
+        raise SessionError(f"session {path}: {bad}") from None
+
+
+def _check(info: dict, path: Path) -> Session:
     if info.get("format") != FORMAT:
-        raise SessionError(f"{path} is not a dexplorer session (format = {FORMAT!r} expected)")
-    files = info.get("files", {})
-    custom = trained = None
-    try:
-        if "data" in files:
-            custom = load_dataset_file(path.with_name(str(files["data"])))
-            custom = replace(custom, normalisation=_normalisation(files))
-        if "model" in files:
-            trained = load_checkpoint(path.with_name(str(files["model"])), device)
-    except ValueError as error:  # DatasetError and CheckpointError say which file and why
-        raise SessionError(f"session {path}: {error}") from None
-    return info, custom, trained
-
-
-def apply_session(state: AppState, path: Path, device: str = "cpu") -> bool:
-    """Open a session into ``state``; on any problem, say why in ``state.message`` and change
-    nothing."""
-    try:
-        info, custom, trained = load_session(path, device)
-        settings = _settings(info.get("settings", {}), path)
-    except SessionError as error:
-        state.message = str(error)
-        return False
-    trial = AppState(custom=custom, trained=trained)
-    trial.change(**{f.name: getattr(settings, f.name) for f in fields(Settings)})
-    compare = info.get("compare", [])
-    if not isinstance(compare, list) or not all(isinstance(spec, str) for spec in compare):
-        trial.message = f"compare = {compare!r} must be a list of panel specs"
-    elif compare and not trial.message:
-        trial.set_panels(compare)
-    if trial.message:
-        state.message = f"session {path}: {trial.message}"
-        return False
-    state.custom, state.trained = custom, trained
-    state.settings = trial.settings
-    state.panels = trial.panels
-    look = info.get("look", {})
-    for name, shown in look.get("visible", {}).items():
-        if name in state.look.visible:
-            state.look.visible[name] = bool(shown)
-    for key in ("color_mode", "point_size", "opacity", "theme"):
+        raise _Bad(f"not a dexplorer session (format = {_shown(FORMAT)} expected)")
+    version = _value("version", info.get("version", VERSION), int)
+    if version > VERSION:
+        raise _Bad(f"version {version} is newer than this dexplorer reads ({VERSION})")
+    if version < 1:
+        raise _Bad(f"version = {version}: expected a positive integer")
+    _table("", info, TOP_KEYS)
+    t = _number("t", info.get("t", 0.0), (0.0, 1.0))
+    compare = _value("compare", info.get("compare", []), list, "a list of panel specs")
+    if not all(isinstance(spec, str) for spec in compare):
+        raise _Bad(f"compare = {_shown(compare)}: expected a list of panel specs")
+    look = dict(_table("look", info.get("look", {}), LOOK_KEYS))
+    visible = _table("look.visible", look.pop("visible", {}), LAYERS)
+    for name, shown in visible.items():
+        _value(f"look.visible.{name}", shown, bool)
+    for key, choices in (("color_mode", COLOR_MODES), ("theme", tuple(THEMES))):
         if key in look:
-            setattr(state.look, key, look[key])
-    state.set_time(float(info.get("t", 0.0)))
-    state.selected.clear()
-    state.message = f"opened session {path}"
-    state.revision += 1
-    return True
+            _choice(f"look.{key}", _value(f"look.{key}", look[key], str), choices)
+    for key, bounds in (("point_size", POINT_SIZES), ("opacity", OPACITIES)):
+        if key in look:
+            look[key] = _number(f"look.{key}", look[key], bounds)
+    files = _table("files", info.get("files", {}), FILE_KEYS)
+    data = _file(path, "files.data", files.get("data"))
+    normalisation = IDENTITY
+    if "data_centre" in files or "data_scale" in files:
+        if data is None:
+            raise _Bad("files.data_centre and files.data_scale are given without files.data")
+        normalisation = _normalisation(files)
+    return Session(
+        settings=_settings(info.get("settings", {})),
+        look=look,
+        visible=visible,
+        t=t,
+        compare=compare,
+        data=data,
+        model=_file(path, "files.model", files.get("model")),
+        normalisation=normalisation,
+    )
+
+
+def _shown(value: object) -> str:
+    """A value as a TOML file writes it (shortened)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        text = json.dumps(value)
+    elif isinstance(value, dict):
+        text = "{...}"
+    else:
+        text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def _value(key: str, value: object, kind: type, expected: str = "") -> object:
+    """``value`` when it has the TOML type ``kind`` (a number is a finite float or an
+    integer, never true or false); otherwise say what was expected."""
+    ok = isinstance(value, (int | float) if kind is float else kind)
+    if not ok or (isinstance(value, bool) and kind is not bool):
+        raise _Bad(f"{key} = {_shown(value)}: expected {expected or _KINDS[kind]}")
+    if kind is float:
+        try:
+            value = float(value)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            raise _Bad(f"{key} = {_shown(value)}: expected a finite number")
+    return value
+
+
+def _number(key: str, value: object, bounds: tuple[float, float]) -> float:
+    """A finite number from ``bounds[0]`` to ``bounds[1]``."""
+    number, (low, high) = _value(key, value, float), bounds
+    if not low <= number <= high:
+        raise _Bad(f"{key} = {_shown(value)}: expected {low:g} to {high:g}")
+    return number
+
+
+def _choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise _Bad(f"{key} = {_shown(value)}: expected one of {', '.join(choices)}")
+
+
+def _table(key: str, value: object, known: tuple[str, ...]) -> dict:
+    """A table whose keys are all ``known``."""
+    table = _value(key, value, dict)
+    for name in table:
+        if name not in known:
+            raise _Bad(f"unknown key {key}.{name}" if key else f"unknown key {name}")
+    return table
+
+
+def _file(path: Path, key: str, name: object) -> Path | None:
+    """A file the session names (``None`` when not named), beside it unless absolute."""
+    if name is None:
+        return None
+    if not _value(key, name, str):
+        raise _Bad(f"{key} = {_shown(name)}: expected a file name")
+    return path.parent / name
 
 
 def _normalisation(files: dict) -> Normalisation:
-    """The custom data's normalisation from ``[files]`` (the identity when not given)."""
+    """The custom data's normalisation from ``[files]``."""
     centre, scale = files.get("data_centre", [0.0, 0.0]), files.get("data_scale", [1.0, 1.0])
     try:
         return Normalisation(centre, scale)
     except DatasetError as error:
-        raise DatasetError(f"[files] data_centre, data_scale: {error}") from None
+        raise _Bad(f"[files] data_centre, data_scale: {error}") from None
 
 
-def _settings(table: dict, path: Path) -> Settings:
-    known = {f.name: f for f in fields(Settings)}
-    unknown = set(table) - set(known)
-    if unknown:
-        raise SessionError(f"session {path}: unknown settings {sorted(unknown)}")
+def _settings(table: object) -> Settings:
+    """The settings a ``[settings]`` table gives (``label = -1``: no class), each value
+    checked by :meth:`Settings.check`."""
     defaults = Settings()
-    values = dict(table)
-    for key, value in values.items():
-        default = getattr(defaults, key)
-        kind = (
-            int
-            if default is None
-            else (int, float)
-            if isinstance(default, float)
-            else type(default)
-        )
-        if isinstance(value, bool) or not isinstance(value, kind):
-            raise SessionError(f"session {path}: settings.{key} = {value!r} has the wrong type")
-    if values.get("label") == -1:
-        values["label"] = None
+    values = {}
+    for key, value in _table("settings", table, tuple(f.name for f in fields(Settings))).items():
+        where, default = f"settings.{key}", getattr(defaults, key)
+        kind = int if default is None else type(default)
+        value = _value(where, value, kind)
+        if key == "label":
+            if value < -1:
+                raise _Bad(f"{where} = {value}: expected a class (0, 1, ...) or -1 for none")
+            value = None if value == -1 else value
+        problem = replace(defaults, **{key: value}).check()
+        if problem:
+            raise _Bad(f"{where} = {_shown(value)}: {problem}")
+        values[key] = value
     return replace(defaults, **values)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A session read, its files loaded and checked together on a trial state (the data,
+    model, settings and panels it will bring), and what to warn about ('' when nothing)."""
+
+    session: Session
+    trial: AppState
+    warning: str
+
+
+def open_session(path: Path, device: str = "cpu") -> Opened:
+    """Read and check a session, load its data and model, and check that they go together
+    with its settings and panels; nothing is applied anywhere.
+
+    Raises
+    ------
+    SessionError
+        For anything wrong: the file, a key, the data or model file, or a combination.
+    """
+    path = Path(path)
+    session = read_session(path)
+    custom = trained = None
+    try:
+        if session.data is not None:
+            custom = replace(load_dataset_file(session.data), normalisation=session.normalisation)
+        if session.model is not None:
+            trained = load_checkpoint(session.model, device)
+    except ValueError as error:  # DatasetError and CheckpointError say which file and why
+        raise SessionError(f"session {path}: {error}") from None
+    trial = AppState(custom=custom, trained=trained)
+    settings = session.settings
+    trial.change(**{f.name: getattr(settings, f.name) for f in fields(Settings)})
+    if not trial.message and settings.label is not None:  # checked as a panel's class is
+        problem = trial.panel_problem(
+            Panel(settings.model, settings.sampler, settings.steps, label=settings.label)
+        )
+        trial.message = problem and f"settings.label = {settings.label}: {problem}"
+    if not trial.message and session.compare:
+        trial.set_panels(session.compare)
+    if trial.message:
+        raise SessionError(f"session {path}: {trial.message}")
+    return Opened(session, trial, _model_on_other_data(trial))
+
+
+def _model_on_other_data(trial: AppState) -> str:
+    """What to say when the trained model in use learnt other data than those shown."""
+    model, shown = trial.trained, trial.settings.dataset
+    used = trial.settings.model == "trained" or any(p.model == "trained" for p in trial.panels)
+    if model is None or not used or not model.dataset or model.dataset == shown:
+        return ""
+    return (
+        f"the model {Path(model.path).name} was trained on {model.dataset}, but the data shown "
+        f"are {shown}: its samples will not look like them"
+    )
+
+
+def apply_session(state: AppState, path: Path, device: str = "cpu") -> bool:
+    """Open a session into ``state``; on any problem, say why in ``state.message`` and change
+    nothing else. A model trained on other data than the session shows is a warning (here
+    and in ``state.message``), not an error: the app itself lets that be chosen."""
+    try:
+        opened = open_session(path, device)
+    except SessionError as error:
+        state.message = str(error)
+        return False
+    session, trial = opened.session, opened.trial
+    state.custom, state.trained = trial.custom, trial.trained
+    state.settings, state.panels = trial.settings, trial.panels
+    state.look.visible.update(session.visible)
+    for key, value in session.look.items():
+        setattr(state.look, key, value)
+    state.t = session.t
+    state.selected.clear()
+    state.sweep = 0
+    state.message = f"opened session {path}"
+    if opened.warning:
+        warnings.warn(f"session {path}: {opened.warning}", SessionWarning, stacklevel=2)
+        state.message += f": {opened.warning}"
+    state.revision += 1
+    return True
