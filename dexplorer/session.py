@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import tomllib
 import warnings
 from dataclasses import dataclass, fields, replace
@@ -136,8 +137,13 @@ def read_session(path: Path) -> Session:
         raise SessionError(f"cannot read session {path}: {error}") from None
     try:
         info = tomllib.loads(text)
-    except (ValueError, RecursionError) as error:  # also integers too long, nesting too deep
+    except tomllib.TOMLDecodeError as error:
         raise SessionError(f"session {path} is not valid TOML: {error}") from None
+    except ValueError:  # Python's own limit on the digits of an integer
+        limit = sys.get_int_max_str_digits()
+        raise SessionError(f"session {path}: an integer has more than {limit} digits") from None
+    except RecursionError:
+        raise SessionError(f"session {path}: lists or tables nested too deep") from None
     return check_session(info, path)
 
 
