@@ -89,3 +89,13 @@ def test_killed_while_drawing_loses_at_most_the_current_stroke(tmp_path):
     process.wait()
     restored = Drawing(path)
     assert restored.problem == "" and len(restored.points) > 0
+
+
+def test_a_label_past_the_supported_classes_is_refused_before_naming_them():
+    """A drawing with a label of 10**10 (from its saved file) named 10**10 classes (past
+    6 GB); the classes are bounded where the app decides how many it supports."""
+    drawing = Drawing()
+    drawing.points = np.array([[0, 0], [1, 1], [1, 0]], np.float32)
+    drawing.labels = np.array([0, 10**10, 0], np.int64)
+    with pytest.raises(DatasetError, match="largest label is 10000000000; expected at most 255"):
+        drawing.dataset()
