@@ -325,6 +325,12 @@ def test_bad_text_files(tmp_path: Path, name: str, content: str, match: str) -> 
     assert str(info.value).startswith(str(path))
 
 
+def test_a_huge_label_is_renumbered_without_allocating_for_it(tmp_path: Path) -> None:
+    ds = load_dataset_file(_write(tmp_path / "big_label.csv", "0,0,0\n1,1,1e10\n0.5,0.5,0\n"))
+    assert ds.labels.tolist() == [0, 1, 0]
+    assert ds.class_names == ("class 0", "class 10000000000")
+
+
 def test_too_many_classes(tmp_path: Path) -> None:
     rows = "\n".join(f"0,0,{k}" for k in range(300))
     with pytest.raises(DatasetError, match="300 distinct labels; expected at most 256"):
