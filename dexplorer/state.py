@@ -243,11 +243,7 @@ class AppState:
         Bad settings leave a message and start nothing."""
         job = self.job
         data = self.training_data()
-        same = (
-            job is not None
-            and job.dataset.name == data.name
-            and (job.trainer.settings == self.train_settings and len(job.dataset) == len(data))
-        )
+        same = job is not None and job.resumes(data, self.train_settings)
         if job is not None and job.progress.running:
             return False
         try:
@@ -270,12 +266,13 @@ class AppState:
             self.job.stop()
 
     def poll_training(self) -> None:
-        """Called every frame: when a run has ended, its model becomes the current one."""
+        """Called every frame: when a run has ended, its model becomes the current one
+        (unless it failed: then only its message is shown)."""
         job = self.job
         if job is None or job.progress.finished == self._job_runs_seen:
             return
         self._job_runs_seen = job.progress.finished
-        if job.trainer.step:
+        if job.trainer.step and not job.progress.failed:
             self.use_trained(job.checkpoint())
         self.message = job.progress.message
 

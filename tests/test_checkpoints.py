@@ -9,6 +9,8 @@ import os
 import pickle
 import random
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -251,6 +253,33 @@ def test_failed_write_keeps_existing_file(tmp_path: Path, monkeypatch) -> None:
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
+def test_a_killed_save_leaves_a_temporary_file_that_the_next_save_sweeps(tmp_path: Path) -> None:
+    """A save killed mid-write (SIGKILL: no clean-up runs) leaves its temporary file; the
+    next save into that folder removes it, since its writer is gone."""
+    path = tmp_path / "model.safetensors"
+    writer = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from dexplorer.core import outputs\n"
+        "with outputs.replacing(Path(sys.argv[1])) as tmp:\n"
+        "    tmp.write_bytes(bytes(100_000))\n"
+        "    print(tmp, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", writer, str(path)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    left = Path(process.stdout.readline().strip())
+    process.kill()
+    process.wait()
+    process.stdout.close()
+    assert left.exists() and left.parent == tmp_path and not path.exists()
+    save_checkpoint(path, small_network(), make_objective("flow"), dataset="d")
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
 # --- bad files ----------------------------------------------------------------------------
 
 
@@ -430,7 +459,9 @@ def test_bad_file_raises_checkpoint_error(tmp_path: Path, name: str) -> None:
         ("nan weights", "hidden.1.weight"),
         ("unknown objective", "magic"),
         ("pickle", "not a safetensors file"),
-        ("huge width", r"hidden.0.weight has shape \[16, 10\], the network needs \[1000000, 10\]"),
+        ("huge width", "network: width is 1000000; expected at most 4096"),
+        ("huge depth", "network: depth is 1000000000000; expected at most 64"),
+        ("huge classes", "network: num_classes is 1000000000; expected at most 256"),
         ("negative class weight", "class weights must be finite non-negative"),
     ],
 )
@@ -455,6 +486,18 @@ def test_directory_and_missing_paths(tmp_path: Path) -> None:
         load_checkpoint(tmp_path)
     with pytest.raises(CheckpointError, match="no such file"):
         load_checkpoint(tmp_path / "absent.safetensors")
+
+
+def test_special_and_oversized_files_are_refused_unread(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.safetensors"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    with pytest.raises(CheckpointError, match=r"is a FIFO \(named pipe\); expected a regular"):
+        load_checkpoint(fifo)
+    big = tmp_path / "big.safetensors"
+    with open(big, "wb") as file:
+        file.truncate(3 << 30)  # sparse: nothing is written
+    with pytest.raises(CheckpointError, match="file is 3 GiB; expected at most 64 MiB"):
+        load_checkpoint(big)
 
 
 def test_checkpoint_error_pickles() -> None:

@@ -149,6 +149,42 @@ def test_each_panel_measures_its_energy_distance_to_the_data(comparison):
         assert quality.text == f"ED {quality.ratio:.2f} ± {quality.error:.2f}x held-out"
 
 
+def test_a_measurement_that_fails_is_reported_in_the_caption(monkeypatch):
+    """Whatever the measurement raises, its thread reports it instead of dying, so the
+    caption never waits for a number forever."""
+    from dexplorer.engine import comparison as engine_module
+
+    def broken(samples, points):
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(engine_module, "measure", broken)
+    state = compare_state("exact:heun:4", "exact:euler:4", n=200)
+    engine = Comparison("cpu")
+    engine.sync(state)
+    engine.wait()
+    for run in engine.runs:
+        assert run.quality is None
+        assert run.quality_problem == "no quality number: ZeroDivisionError: float division by zero"
+    engine.close()
+
+
+def test_degenerate_data_has_no_quality_number_and_says_why():
+    from dexplorer.core.datasets import Dataset
+
+    state = AppState()
+    state.use_custom(Dataset.custom(np.ones((100, 2))))
+    assert state.set_panels(["exact:heun:4", "exact:euler:4"]), state.message
+    engine = Comparison("cpu")
+    engine.sync(state)
+    engine.wait()
+    for run in engine.runs:
+        assert run.quality is None
+        assert run.quality_problem == (
+            "no quality number: the data is one point repeated, no spread to compare with"
+        )
+    engine.close()
+
+
 def test_quality_improves_with_steps_on_the_exact_field():
     """Heun on the exact field (memorised data): more steps are never much worse, and at 64
     steps the samples are as close to the data as 1.5 draws of the data."""

@@ -191,3 +191,13 @@ def test_the_app_opens_with_a_bad_autosave_and_says_so(tmp_path, capsys):
     warning = [line for line in out if line.startswith("dexplorer: warning: ")]
     assert len(warning) == 1 and str(path) in warning[0] and "could not be restored" in warning[0]
     assert len(list(path.parent.glob("drawing-bad-*.json"))) == 2 and not path.exists()
+
+
+def test_a_label_past_the_supported_classes_is_refused_before_naming_them():
+    """A drawing with a label of 10**10 (from its saved file) named 10**10 classes (past
+    6 GB); the classes are bounded where the app decides how many it supports."""
+    drawing = Drawing()
+    drawing.points = np.array([[0, 0], [1, 1], [1, 0]], np.float32)
+    drawing.labels = np.array([0, 10**10, 0], np.int64)
+    with pytest.raises(DatasetError, match="largest label is 10000000000; expected at most 255"):
+        drawing.dataset()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from dexplorer.core import importers
 from dexplorer.core.datasets import DOMAIN, IDENTITY, Dataset, DatasetError, Normalisation
@@ -323,6 +325,12 @@ def test_bad_text_files(tmp_path: Path, name: str, content: str, match: str) -> 
     assert str(info.value).startswith(str(path))
 
 
+def test_a_huge_label_is_renumbered_without_allocating_for_it(tmp_path: Path) -> None:
+    ds = load_dataset_file(_write(tmp_path / "big_label.csv", "0,0,0\n1,1,1e10\n0.5,0.5,0\n"))
+    assert ds.labels.tolist() == [0, 1, 0]
+    assert ds.class_names == ("class 0", "class 10000000000")
+
+
 def test_too_many_classes(tmp_path: Path) -> None:
     rows = "\n".join(f"0,0,{k}" for k in range(300))
     with pytest.raises(DatasetError, match="300 distinct labels; expected at most 256"):
@@ -341,6 +349,58 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
     (tmp_path / "dir.json").mkdir()
     with pytest.raises(DatasetError, match=r"dir\.json: is a directory"):
         load_dataset_file(tmp_path / "dir.json")
+
+
+def test_special_files_are_refused_unread(tmp_path: Path) -> None:
+    """A FIFO would make the reader wait for a writer forever; a device streams forever."""
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(DatasetError, match=r"pipe\.csv: is a FIFO \(named pipe\)"):
+        load_dataset_file(fifo)
+    device = tmp_path / "zero.csv"
+    device.symlink_to("/dev/zero")
+    with pytest.raises(DatasetError, match=r"zero\.csv: is a character device"):
+        load_dataset_file(device)
+
+
+@pytest.mark.parametrize("name", ["big.csv", "big.json", "big.png"])
+def test_a_file_over_the_limit_is_refused_from_its_size(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    with open(path, "wb") as file:
+        file.truncate(2 << 30)  # sparse: 2 GiB that take no disk and are never read
+    with pytest.raises(DatasetError, match="file is 2 GiB; expected at most 64 MiB"):
+        load_dataset_file(path)
+
+
+def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path: Path) -> None:
+    """12000 x 12000 of one colour compresses to a few KB; decoding it took 6 GB."""
+    path = tmp_path / "big.png"
+    Image.new("1", (12000, 12000)).save(path)
+    assert path.stat().st_size < 100_000
+    with pytest.raises(DatasetError, match="12000 x 12000 = 144,000,000 pixels; expected at most"):
+        load_dataset_file(path)
+    beyond_pillow = tmp_path / "huge.png"  # past Pillow's own decompression-bomb limit
+    Image.new("1", (20000, 20000)).save(beyond_pillow)
+    with pytest.raises(DatasetError, match="more than 178,956,970 pixels; expected at most"):
+        load_dataset_file(beyond_pillow)
+
+
+def test_image_sampling_matches_listing_every_dark_pixel(tmp_path: Path) -> None:
+    """The dark pixels are picked by number in reading order without listing them all: the
+    same points as ``np.nonzero`` indexed by the same draws."""
+    rng = np.random.default_rng(4)
+    pixels = np.where(rng.random((37, 53)) < 0.3, 0, 255).astype(np.uint8)
+    path = tmp_path / "speckle.png"
+    iio.imwrite(path, pixels)
+    ds = load_dataset_file(path, image_points=500, seed=9)
+    rows, cols = np.nonzero(pixels == 0)
+    draws = np.random.default_rng(9)
+    pick = draws.integers(0, rows.size, 500)
+    x = cols[pick] + draws.uniform(0.0, 1.0, 500)
+    y = rows[pick] + draws.uniform(0.0, 1.0, 500)
+    scale = 6.0 / 53
+    expected = np.stack([(x - 53 / 2) * scale, (37 / 2 - y) * scale], axis=1)
+    np.testing.assert_allclose(ds.points, expected.astype(np.float32), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["points.txt", "points", "points.npy"])

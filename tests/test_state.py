@@ -1,6 +1,7 @@
 """The app state: UI actions as methods, bad settings refused with a message."""
 
 import numpy as np
+import pytest
 
 from dexplorer.state import AppState
 
@@ -135,3 +136,77 @@ def test_the_y_down_box_opens_screen_files_the_right_way_up(original_smiley):
     points = state.custom.points
     assert points[smiley.eyes, 1].min() > points[smiley.mouth, 1].max()
     assert state.custom.normalisation.scale == (1.0, -1.0)
+
+
+def test_a_second_import_of_the_same_size_trains_a_new_job_on_its_own_data(tmp_path):
+    """Every image import has 5,000 points and the name "custom": the job is the data's
+    content, so Train after a second import starts afresh on it, not on the first image."""
+    import imageio.v3 as iio
+
+    state = AppState()
+    state.train_unit, state.train_steps = "steps", 5
+    first, second = np.full((40, 40), 255, np.uint8), np.full((40, 40), 255, np.uint8)
+    first[5:15, 5:15], second[25:35, 25:35] = 0, 0
+    paths = [tmp_path / "a.png", tmp_path / "b.png"]
+    for path, pixels in zip(paths, (first, second), strict=True):
+        iio.imwrite(path, pixels)
+    assert state.open_data(str(paths[0])) and state.start_training()
+    state.job.wait(60)
+    state.poll_training()
+    job = state.job
+    assert state.start_training()  # the same data: resumed
+    state.job.wait(60)
+    state.poll_training()
+    assert state.job is job and state.trained.training_steps == 10
+    assert state.open_data(str(paths[1])) and state.start_training()
+    state.job.wait(60)
+    state.poll_training()
+    assert state.job is not job and state.job.dataset is state.custom
+    assert len(state.custom) == len(job.dataset) and state.custom.name == job.dataset.name
+    assert state.trained.training_steps == 5
+
+
+def test_a_failed_run_says_so_and_swaps_nothing_in(monkeypatch):
+    from dexplorer.core.training import Trainer
+
+    state = AppState()
+    state.change(dataset="moons")
+    state.train_unit, state.train_steps = "steps", 30
+    assert state.start_training()
+    state.job.wait(60)
+    state.poll_training()
+    trained = state.trained
+    calls = []
+
+    def fail_after_some_steps(self, fraction):
+        calls.append(fraction)
+        if len(calls) > 10:
+            raise RuntimeError("out of memory")
+        return train_step(self, fraction)
+
+    train_step = Trainer._train_step
+    monkeypatch.setattr(Trainer, "_train_step", fail_after_some_steps)
+    revision = state.revision
+    assert state.start_training()
+    state.job.wait(60)
+    state.poll_training()
+    assert state.job.trainer.step == 40  # it did take steps before failing
+    assert state.message == "training failed: RuntimeError: out of memory"
+    assert state.trained is trained and state.revision == revision
+
+
+@pytest.mark.parametrize("points", [np.ones((100, 2)), np.array([[1.0, 1.0], [-1.0, 0.5]])])
+def test_degenerate_data_trains_and_says_why_it_has_no_quality_number(points):
+    """100 identical points (no spread) or the two points of a first stroke: a model is
+    trained and swapped in; the quality number is replaced by the reason it has none."""
+    from dexplorer.core.datasets import Dataset
+
+    state = AppState()
+    state.use_custom(Dataset.custom(points))
+    state.train_unit, state.train_steps = "steps", 20
+    assert state.start_training()
+    state.job.wait(60)
+    state.poll_training()
+    assert state.trained is not None and state.trained.training_steps == 20
+    assert state.message == "" and state.job.progress.quality is None
+    assert state.job.progress.quality_problem.startswith("no quality number: ")

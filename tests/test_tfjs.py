@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from itertools import pairwise
 from pathlib import Path
@@ -397,6 +398,22 @@ def test_missing_files_are_named(reference, tmp_path):
     model = write(tmp_path, *tfjs_model(reference))
     (tmp_path / BIN).unlink()
     with pytest.raises(CheckpointError, match=re.escape(f"weight file '{BIN}': no such file")):
+        load_checkpoint(model)
+
+
+def test_special_files_are_refused_unread(reference, tmp_path):
+    """A FIFO would block the reader forever: refused from its metadata, as model.json or as
+    a weight file (whose declared size, 0 bytes for a manifest of empty shapes, it matches)."""
+    os.mkfifo(tmp_path / "pipe.json")
+    with pytest.raises(CheckpointError, match=r"'pipe\.json' is a FIFO \(named pipe\)"):
+        load_checkpoint(tmp_path / "pipe.json")
+    info, _ = tfjs_model(reference)
+    for spec in info["weightsManifest"][0]["weights"]:
+        spec["shape"] = [0]
+    model = write(tmp_path, info, b"")
+    (tmp_path / BIN).unlink()
+    os.mkfifo(tmp_path / BIN)
+    with pytest.raises(CheckpointError, match=re.escape(f"weight file '{BIN}' is a FIFO")):
         load_checkpoint(model)
 
 

@@ -38,8 +38,9 @@ from safetensors.torch import save as save_safetensors
 from torch import Tensor
 
 from . import outputs
-from .datasets import IDENTITY, DatasetError, Normalisation
+from .datasets import IDENTITY, MAX_CLASSES, DatasetError, Normalisation
 from .fields import NetworkField, draw_labels
+from .inputs import InputFileError, read_bytes
 from .networks import MLP, NetworkConfig, parameter_shapes
 from .objectives import Objective, objective_from_dict
 from .tfjs import SUFFIX as TFJS_SUFFIX
@@ -48,8 +49,19 @@ from .tfjs import TfjsError, is_tfjs, read_tfjs
 FORMAT = "dexplorer-model"
 FORMAT_VERSION = 2
 METADATA_KEY = "dexplorer"
+MAX_FILE_BYTES = 64 << 20
+"""Largest model file read (a model of the default network is about 150 KiB)."""
 MAX_HEADER_BYTES = 16 << 20
 """Largest safetensors header accepted (the header of a dexplorer model is a few KiB)."""
+NETWORK_LIMITS = {
+    "width": 4096,
+    "depth": 64,
+    "time_features": 1024,
+    "num_classes": MAX_CLASSES,
+    "class_features": 1024,
+}
+"""The largest network a model file may describe, size by size: checked before anything is
+built from its description, which must then match the tensors the file holds."""
 
 DTYPE_SIZES = {"F32": 4, "F16": 2, "BF16": 2}
 METADATA_TYPES = {
@@ -309,14 +321,13 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
 
 
 def _read(path: str) -> bytes:
-    """The file's bytes."""
+    """The file's bytes (a regular file of at most :data:`MAX_FILE_BYTES`)."""
     try:
-        with open(path, "rb") as file:
-            return file.read()
+        return read_bytes(path, MAX_FILE_BYTES)
     except FileNotFoundError:
         raise _BadFile("no such file") from None
-    except IsADirectoryError:
-        raise _BadFile("it is a directory, not a file") from None
+    except InputFileError as exc:
+        raise _BadFile(str(exc)) from None
     except OSError as exc:
         raise _BadFile(f"cannot read it ({exc.strerror or exc})") from None
 
@@ -489,8 +500,12 @@ def _check_types(info: dict, expected: dict[str, type], what: str) -> None:
 
 
 def _build_network(info: dict, shapes: dict[str, tuple[int, ...]]) -> MLP:
-    """The network described by ``info``, checked against the file's tensor ``shapes``."""
+    """The network described by ``info``, checked against the file's tensor ``shapes``
+    (sizes bounded by :data:`NETWORK_LIMITS` first, so nothing large is listed or built)."""
     _check_types(info, NETWORK_TYPES, "network")
+    for key, limit in NETWORK_LIMITS.items():
+        if info[key] > limit:  # the lower bounds are NetworkConfig's
+            raise _BadFile(f"network: {key} is {info[key]}; expected at most {limit}")
     try:
         config = NetworkConfig(**info)
     except ValueError as exc:

@@ -15,6 +15,12 @@ PNG / JPEG
     Points are sampled from the dark pixels (luminance < 0.5, and alpha > 0.5 where
     there is alpha), the image's longest side spanning ``[-3, 3]``, y up.
 
+Limits
+------
+Only regular files are read (a FIFO or a device is refused, never waited on), and a file
+larger than `MAX_FILE_BYTES` or an image of more than `MAX_IMAGE_PIXELS` pixels (read from
+its header) is refused before it is read or decoded.
+
 Coordinates
 -----------
 A file keeps its own coordinates: points outside the domain are mapped into ``[-3, 3]^2``
@@ -29,15 +35,17 @@ increasing order and the classes named ``"class <original label>"``.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import operator
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
+from PIL import Image
 
 from dexplorer.core.datasets import (
     DOMAIN,
@@ -47,11 +55,30 @@ from dexplorer.core.datasets import (
     DatasetError,
     Normalisation,
 )
+from dexplorer.core.inputs import InputFileError, read_bytes
 
-__all__ = ["MAX_POINTS", "SUFFIXES", "DatasetWarning", "load_dataset_file"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_IMAGE_PIXELS",
+    "MAX_POINTS",
+    "SUFFIXES",
+    "DatasetWarning",
+    "load_dataset_file",
+]
 
 MAX_POINTS = 1_000_000
 """Files with more points are subsampled (seeded) to this many."""
+
+MAX_FILE_BYTES = 64 << 20
+"""The largest data file read, of any format (a CSV of about two million points)."""
+
+MAX_IMAGE_PIXELS = 25_000_000
+"""The most pixels an image may have (a 24-megapixel photo, or 5000 x 5000)."""
+
+IMAGE_FORMATS = ("PNG", "JPEG")
+"""The decoders an image file may use."""
+
+_STRIP_PIXELS = 1 << 20  # an image is turned into its dark-pixel mask this many pixels at a time
 
 SUFFIXES = (".csv", ".json", ".png", ".jpg", ".jpeg")
 """File suffixes `load_dataset_file` understands (case-insensitive)."""
@@ -90,8 +117,8 @@ def load_dataset_file(
     Raises
     ------
     DatasetError
-        For a missing, unreadable or malformed file; the message names the file, the
-        line or field, and what was expected.
+        For a missing, unreadable, special (FIFO, device), too large or malformed file;
+        the message names the file, the line or field, and what was expected.
 
     Warns
     -----
@@ -112,7 +139,7 @@ def load_dataset_file(
     elif suffix == ".json":
         points, labels = _parse_json(_decode(p, data), p)
     else:
-        points, labels = _sample_image(p, data, suffix, image_points, seed), None
+        points, labels = _sample_image(p, data, image_points, seed), None
         y_down = False  # already read with the rows going down
     return _finish(p, points, labels, seed, y_down)
 
@@ -122,11 +149,11 @@ def load_dataset_file(
 
 def _read_bytes(p: Path) -> bytes:
     try:
-        data = p.read_bytes()
+        data = read_bytes(p, MAX_FILE_BYTES)
     except FileNotFoundError as exc:
         raise DatasetError(f"{p}: file not found; expected an existing file") from exc
-    except IsADirectoryError as exc:
-        raise DatasetError(f"{p}: is a directory; expected a file") from exc
+    except InputFileError as exc:
+        raise DatasetError(f"{p}: {exc}") from None
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or exc
         raise DatasetError(
@@ -166,22 +193,37 @@ def _number(text: str) -> float | None:
 
 
 def _parse_csv(text: str, p: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # numbered as editors do
-    rows = [(i, line.split(",")) for i, line in enumerate(lines, 1) if line.strip()]
-    first_line, first = rows[0]
-    if all(_number(f) is None for f in first):  # header row: no field is a number
-        rows = rows[1:]
+    """Rows parsed one at a time into one array (no list of every row's fields)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # lines numbered as editors do
+    rows = ((i, line) for i, line in enumerate(_lines(text), 1) if line.strip())
+    first_line, line = next(rows)
+    first = line.split(",")
     ncols = len(first)
     if ncols not in (2, 3):
         raise DatasetError(
             f"{p}: line {first_line}: found {ncols} columns; "
             "expected 2 (x,y) or 3 (x,y,label) comma-separated columns"
         )
-    values = np.empty((len(rows), ncols), dtype=np.float64)
-    for r, (line_no, fields) in enumerate(rows):
-        values[r] = _csv_row(p, line_no, fields, ncols, first_line)
+    values = np.empty((text.count("\n") + 1, ncols), dtype=np.float64)
+    count = 0
+    if not all(_number(f) is None for f in first):  # else a header row: no field is a number
+        values[0] = _csv_row(p, first_line, first, ncols, first_line)
+        count = 1
+    for line_no, line in rows:
+        values[count] = _csv_row(p, line_no, line.split(","), ncols, first_line)
+        count += 1
+    values = values[:count]
     labels = None if ncols == 2 else values[:, 2]
     return values[:, :2], labels
+
+
+def _lines(text: str) -> Iterator[str]:
+    """``text.split("\\n")`` one line at a time."""
+    start = 0
+    while (end := text.find("\n", start)) >= 0:
+        yield text[start:end]
+        start = end + 1
+    yield text[start:]
 
 
 def _csv_row(p: Path, line_no: int, fields: list[str], ncols: int, first: int) -> list[float]:
@@ -290,60 +332,101 @@ def _json_labels(p: Path, items: object, count: int) -> np.ndarray:
 # --------------------------------------------------------------------------- images
 
 
-def _sample_image(p: Path, data: bytes, suffix: str, count: int, seed: int) -> np.ndarray:
+def _sample_image(p: Path, data: bytes, count: int, seed: int) -> np.ndarray:
     try:
         count = operator.index(count)
     except TypeError:
         count = -1
     if count < 2:
         raise DatasetError(f"image_points: got {count!r}; expected an integer >= 2")
-    dark = _dark_mask(p, data, suffix)
-    rows, cols = np.nonzero(dark)
-    if rows.size == 0:
+    dark = _dark_mask(p, data)
+    per_row = np.count_nonzero(dark, axis=1)
+    total = int(per_row.sum())
+    if total == 0:
         raise DatasetError(
             f"{p}: image has no dark pixels; expected a dark drawing "
             "(luminance < 0.5, opaque) on a light or transparent background"
         )
     rng = np.random.default_rng(seed)
-    pick = rng.integers(0, rows.size, count)
-    x = cols[pick] + rng.uniform(0.0, 1.0, count)
-    y = rows[pick] + rng.uniform(0.0, 1.0, count)
+    rows, cols = _dark_pixels(dark, per_row, rng.integers(0, total, count))
+    x = cols + rng.uniform(0.0, 1.0, count)
+    y = rows + rng.uniform(0.0, 1.0, count)
     height, width = dark.shape
     scale = 2 * EXTENT / max(height, width)
     return np.stack([(x - width / 2) * scale, (height / 2 - y) * scale], axis=1)
 
 
-def _dark_mask(p: Path, data: bytes, suffix: str) -> np.ndarray:
-    """Return a (H, W) bool mask of the opaque dark pixels."""
-    pixels = _read_image(p, data, suffix)
-    if pixels.ndim == 2:
-        gray, alpha = pixels, None
-    else:
-        gray = pixels[..., :3] @ np.array([0.299, 0.587, 0.114])
-        alpha = pixels[..., 3]
-    dark = gray < 0.5
-    return dark if alpha is None else dark & (alpha > 0.5)
+def _dark_pixels(
+    dark: np.ndarray, per_row: np.ndarray, picks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of the dark pixels numbered ``picks`` in reading order (what
+    ``np.nonzero(dark)`` indexed by ``picks`` gives, without listing every dark pixel)."""
+    ends = np.cumsum(per_row)
+    rows = np.searchsorted(ends, picks, side="right")
+    within = picks - (ends[rows] - per_row[rows])
+    cols = np.empty_like(picks)
+    order = np.argsort(rows, kind="stable")
+    first = np.flatnonzero(np.diff(rows[order], prepend=-1))
+    for begin, end in zip(first, [*first[1:], len(order)], strict=True):
+        group = order[begin:end]
+        cols[group] = np.flatnonzero(dark[rows[group[0]]])[within[group]]
+    return rows, cols
 
 
-def _read_image(p: Path, data: bytes, suffix: str) -> np.ndarray:
-    """Decode to float64 in [0, 1]: (H, W) grayscale or (H, W, 4) RGBA."""
-    try:
-        mode = iio.immeta(data, plugin="pillow", extension=suffix, index=0).get("mode", "")
-        if mode.startswith(("I", "F")):  # 16-bit or float grayscale: keep the full range
-            pixels = np.asarray(iio.imread(data, plugin="pillow", extension=suffix, index=0))
+def _dark_mask(p: Path, data: bytes) -> np.ndarray:
+    """A (H, W) bool mask of the opaque dark pixels, computed a strip of rows at a time."""
+    pixels = _read_image(p, data)
+    dark = np.empty(pixels.shape[:2], dtype=bool)
+    step = max(1, _STRIP_PIXELS // pixels.shape[1])
+    luminance = np.array([0.299, 0.587, 0.114])
+    for top in range(0, len(pixels), step):
+        strip = _to_unit(pixels[top : top + step])
+        if strip.ndim == 2:
+            dark[top : top + step] = strip < 0.5
         else:
-            pixels = np.asarray(
-                iio.imread(data, plugin="pillow", extension=suffix, index=0, mode="RGBA")
-            )
+            opaque = strip[..., 3] > 0.5
+            dark[top : top + step] = (strip[..., :3] @ luminance < 0.5) & opaque
+    return dark
+
+
+def _read_image(p: Path, data: bytes) -> np.ndarray:
+    """Decode to (H, W) grayscale or (H, W, 4) RGBA, in the file's own integer range; an
+    image of more than `MAX_IMAGE_PIXELS` pixels is refused from its header, undecoded."""
+    try:
+        with warnings.catch_warnings():  # Pillow's own, higher, limit: ours is checked here
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+    except Image.DecompressionBombError:
+        raise _too_large(p, f"more than {2 * Image.MAX_IMAGE_PIXELS:,}") from None
     except Exception as exc:  # decoders raise anything on corrupt data
-        raise DatasetError(
-            f"{p}: could not read image ({type(exc).__name__}: {_show(str(exc), 80)}); "
-            "expected a valid PNG or JPEG file"
-        ) from exc
+        raise _unreadable(p, exc) from exc
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise _too_large(p, f"{width} x {height} = {width * height:,}")
+    try:
+        if image.mode.startswith(("I", "F")):  # 16-bit or float grayscale: keep the full range
+            pixels = np.asarray(image)
+        else:
+            pixels = np.asarray(image.convert("RGBA"))
+    except Exception as exc:
+        raise _unreadable(p, exc) from exc
     layout_ok = pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 4)
     if not layout_ok or pixels.size == 0:
         raise DatasetError(f"{p}: image has shape {pixels.shape}; expected a 2D picture")
-    return _to_unit(pixels)
+    return pixels
+
+
+def _too_large(p: Path, pixels: str) -> DatasetError:
+    return DatasetError(
+        f"{p}: image has {pixels} pixels; expected at most {MAX_IMAGE_PIXELS:,} (scale it down)"
+    )
+
+
+def _unreadable(p: Path, exc: Exception) -> DatasetError:
+    return DatasetError(
+        f"{p}: could not read image ({type(exc).__name__}: {_show(str(exc), 80)}); "
+        "expected a valid PNG or JPEG file"
+    )
 
 
 def _to_unit(pixels: np.ndarray) -> np.ndarray:

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from .datasets import Normalisation
+from .inputs import InputFileError, file_size, read_bytes
 from .networks import MLP, PRESETS, parameter_shapes
 from .objectives import Objective, make_objective
 
@@ -48,6 +49,8 @@ PRESET = "original"
 OBJECTIVE = "flow"
 MAX_JSON_BYTES = 16 << 20
 """Largest model.json read (the original's are about 2.5 KB)."""
+MAX_WEIGHT_BYTES = 16 << 20
+"""Largest weight file read (the original network's weights are about 18 KB)."""
 Y_DOWN = Normalisation((0.0, 0.0), (1.0, -1.0))
 """The original's coordinates (y down) to the loaded network's (y up), and back."""
 
@@ -88,11 +91,10 @@ def read_tfjs(path: str | os.PathLike[str]) -> tuple[MLP, Objective, Normalisati
 
 def _read_json(path: Path) -> dict:
     """model.json as a JSON object (repeated keys refused)."""
-    size = _size(path, "model file")
-    if size > MAX_JSON_BYTES:
-        raise TfjsError(f"{size} bytes, more than a model.json has ({MAX_JSON_BYTES})")
+    _size(path, "model file")
     try:
-        info = json.loads(_read(path, "model file").decode("utf-8"), object_pairs_hook=_unique)
+        text = _read(path, "model file", MAX_JSON_BYTES).decode("utf-8")
+        info = json.loads(text, object_pairs_hook=_unique)
     except (UnicodeDecodeError, ValueError) as exc:
         raise TfjsError(f"not JSON ({exc})") from None
     if not isinstance(info, dict):
@@ -101,21 +103,23 @@ def _read_json(path: Path) -> dict:
 
 
 def _size(path: Path, what: str) -> int:
-    """A file's size in bytes."""
+    """A regular file's size in bytes."""
     try:
-        if path.is_dir():
-            raise TfjsError(f"{what} {path.name!r} is a directory, not a file")
-        return path.stat().st_size
+        return file_size(path)
+    except InputFileError as exc:
+        raise TfjsError(f"{what} {path.name!r} {exc}") from None
     except FileNotFoundError:
         raise TfjsError(f"{what} {path.name!r}: no such file") from None
     except OSError as exc:
         raise TfjsError(f"cannot read {what} {path.name!r} ({exc.strerror or exc})") from None
 
 
-def _read(path: Path, what: str) -> bytes:
-    """A file's bytes."""
+def _read(path: Path, what: str, limit: int) -> bytes:
+    """A regular file's bytes, at most ``limit`` of them."""
     try:
-        return path.read_bytes()
+        return read_bytes(path, limit)
+    except InputFileError as exc:
+        raise TfjsError(f"{what} {path.name!r}: {exc}") from None
     except OSError as exc:
         raise TfjsError(f"cannot read {what} {path.name!r} ({exc.strerror or exc})") from None
 
@@ -215,7 +219,7 @@ def _read_weights(folder: Path, manifest: list) -> dict[str, np.ndarray]:
                 f"weight file(s) {names} hold {held} bytes; "
                 f"the {len(specs)} float32 weights of {where} need {needed}"
             )
-        data = b"".join(_read(file, "weight file") for file in files)
+        data = b"".join(_read(file, "weight file", MAX_WEIGHT_BYTES) for file in files)
         offset = 0
         for name, shape in specs:
             if name in weights:

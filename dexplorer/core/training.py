@@ -190,9 +190,9 @@ class Trainer:
 
     def _quick_quality(self) -> Quality | None:
         """A rough quality of the EMA model (None where the data is too small to judge)."""
-        samples = self.samples(CHECK_SAMPLES, 16, "euler", seed=1)
         try:
-            return self.reference().measure(samples)
+            reference = self.reference()  # first: data that cannot be judged costs nothing
+            return reference.measure(self.samples(CHECK_SAMPLES, 16, "euler", seed=1))
         except QualityError:
             return None
 

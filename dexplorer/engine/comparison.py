@@ -90,6 +90,8 @@ class PanelRun:
             self._result = (generation, measure(final, points))
         except QualityError as error:
             self._result = (generation, str(error))
+        except Exception as error:  # the caption says so; the thread never dies silently
+            self._result = (generation, f"no quality number: {type(error).__name__}: {error}")
 
     def wait(self) -> None:
         """Block until the trajectories are done and measured (headless renders, tests)."""

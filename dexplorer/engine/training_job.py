@@ -3,6 +3,7 @@ progress the UI shows (loss curve, preview samples, quality)."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,7 +36,21 @@ class JobProgress:
     message: str = ""
     running: bool = False
     finished: int = 0
-    """How many runs have ended (budget spent, stopped or diverged)."""
+    """How many runs have ended (budget spent, stopped, diverged or failed)."""
+    failed: bool = False
+    """The last run ended in an error: its weights are not a model to use."""
+
+
+def fingerprint(dataset: Dataset) -> str:
+    """A hash of what a model learns from a dataset: its points, labels, class names and
+    normalisation (two datasets of one name and size, such as two image imports, differ)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(dataset.points.tobytes())
+    if dataset.labels is not None:
+        digest.update(dataset.labels.tobytes())
+    norm = dataset.normalisation
+    digest.update(repr((dataset.class_names, norm.centre, norm.scale)).encode())
+    return digest.hexdigest()
 
 
 class TrainingJob:
@@ -46,11 +61,17 @@ class TrainingJob:
         self, dataset: Dataset, settings: TrainSettings, device: torch.device | str = "cpu"
     ) -> None:
         self.dataset = dataset
+        self.data_key = fingerprint(dataset)
         self.trainer = Trainer(dataset, settings, device)  # raises TrainingError on bad settings
         self.progress = JobProgress()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_preview = 0.0
+
+    def resumes(self, dataset: Dataset, settings: TrainSettings) -> bool:
+        """Whether training on ``dataset`` with ``settings`` is this job continued (the same
+        data by content, the same settings)."""
+        return self.trainer.settings == settings and self.data_key == fingerprint(dataset)
 
     def start(self, seconds: float | None = None, steps: int | None = None) -> None:
         """Train for a budget in the background (resuming from the current weights)."""
@@ -59,6 +80,7 @@ class TrainingJob:
         self._stop = threading.Event()
         self._last_preview = time.perf_counter()
         self.progress.running = True
+        self.progress.failed = False
         self.progress.message = ""
         self._thread = threading.Thread(
             target=self._run, args=(seconds, steps), daemon=True, name="dexplorer-training"
@@ -100,6 +122,7 @@ class TrainingJob:
             if self.trainer.step:
                 self._preview()
         except Exception as error:  # shown in the UI; the app keeps running
+            self.progress.failed = True
             self.progress.message = f"training failed: {type(error).__name__}: {error}"
         finally:
             self.progress.fraction = 1.0 if not self._stop.is_set() else self.progress.fraction

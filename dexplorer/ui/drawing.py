@@ -133,18 +133,13 @@ class Drawing:
         Raises
         ------
         DatasetError
-            With fewer than 2 points.
+            With fewer than 2 points, or a label past the classes the app supports.
         """
         if len(self.points) < 2:
             raise DatasetError("the drawing has fewer than 2 points: paint some first")
         classes = np.unique(self.labels)
         labels = self.labels if len(classes) > 1 else None
-        names = (
-            [f"class {k}" for k in range(int(self.labels.max()) + 1)]
-            if labels is not None
-            else None
-        )
-        return Dataset.custom(self.points, labels, names, title="Drawing")
+        return Dataset.custom(self.points, labels, title="Drawing")  # it bounds the classes
 
     def save(self) -> None:
         """Write the autosave file atomically (a temporary file, then a rename)."""
