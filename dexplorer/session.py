@@ -21,12 +21,15 @@ from .core import outputs
 from .core.checkpoints import load_checkpoint
 from .core.datasets import IDENTITY, DatasetError, Normalisation
 from .core.importers import load_dataset_file
+from .core.inputs import InputFileError, read_bytes
 from .scene.colors import COLOR_MODES
 from .scene.theme import THEMES
 from .state import LAYERS, OPACITIES, POINT_SIZES, AppState, Settings
 
 FORMAT = "dexplorer-session"
 VERSION = 1
+MAX_SESSION_BYTES = 1 << 20
+"""A session file is a page of TOML; anything larger is not one."""
 """The version this dexplorer writes, and the newest it reads."""
 TOP_KEYS = ("format", "version", "t", "compare", "settings", "look", "files")
 LOOK_KEYS = ("color_mode", "point_size", "opacity", "theme", "visible")
@@ -132,8 +135,8 @@ def read_session(path: Path) -> Session:
     """
     path = Path(path)
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as error:
+        text = read_bytes(path, MAX_SESSION_BYTES).decode()
+    except (OSError, UnicodeDecodeError, InputFileError) as error:
         raise SessionError(f"cannot read session {path}: {error}") from None
     try:
         info = tomllib.loads(text)

@@ -12,6 +12,8 @@ import numpy as np
 
 from ..core import outputs
 from ..core.datasets import DOMAIN, Dataset, DatasetError
+from ..core.importers import MAX_FILE_BYTES
+from ..core.inputs import read_bytes
 from ..recording import stamped
 
 MAX_UNDO = 100
@@ -161,7 +163,7 @@ class Drawing:
 def _read_autosave(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """The points and labels of an autosave file, held to the rules of the dataset the
     drawing becomes (inside the domain, at most ``MAX_CLASSES`` classes)."""
-    payload = json.loads(path.read_text())
+    payload = json.loads(read_bytes(path, MAX_FILE_BYTES))
     if not isinstance(payload, dict) or sorted(payload) != ["labels", "points"]:
         raise ValueError('expected {"points": [[x, y], ...], "labels": [k, ...]}')
     if payload == {"points": [], "labels": []}:

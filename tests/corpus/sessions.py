@@ -2,6 +2,7 @@
 before any data, model or setting is applied and before anything is rendered. (A bad
 drawing autosave does not stop the app: tests/test_drawing.py shows it set aside.)"""
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,17 @@ def session(text: str, head: str = HEAD) -> Callable[[Path], list[str]]:
         return ["screenshot", "--session", "bad.toml", "--size", "64x64", "--out", "x.png"]
 
     return command
+
+
+def _fifo(folder: Path) -> list[str]:
+    os.mkfifo(folder / "bad.toml")
+    return ["screenshot", "--session", "bad.toml", "--size", "64x64", "--out", "x.png"]
+
+
+def _huge(folder: Path) -> list[str]:
+    with open(folder / "bad.toml", "wb") as file:
+        file.truncate(2 << 20)
+    return ["screenshot", "--session", "bad.toml", "--size", "64x64", "--out", "x.png"]
 
 
 CASES = [
@@ -128,5 +140,15 @@ CASES = [
         "session: not a session",
         session('format = "other"', head=""),
         "not a dexplorer session",
+    ),
+    Case(
+        "session: a FIFO",
+        lambda folder: _fifo(folder),
+        "cannot read session bad.toml: is a FIFO (named pipe)",
+    ),
+    Case(
+        "session: 2 MiB",
+        lambda folder: _huge(folder),
+        "session bad.toml: file is 2 MiB; expected at most 1 MiB",
     ),
 ]
