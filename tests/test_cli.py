@@ -181,9 +181,12 @@ def test_sample_leaves_out_particles_that_became_non_finite_and_says_so(
     plain = commands.sample
 
     def poisoned(*args, **kwargs):
-        trajectory = plain(*args, **kwargs)
-        trajectory[3:, [5, 9]] = float("nan")
-        return trajectory
+        points = plain(*args, **kwargs)  # final positions, or with record the trajectory
+        if points.dim() == 3:
+            points[3:, [5, 9]] = float("nan")
+        else:
+            points[[5, 9]] = float("nan")
+        return points
 
     monkeypatch.setattr(commands, "sample", poisoned)
     argv = ["sample", "--model", str(flow_model), "--sampler", "ddpm", "-n", "64", "--steps", "5"]
@@ -201,7 +204,8 @@ def test_sample_leaves_out_particles_that_became_non_finite_and_says_so(
 def test_sample_with_every_particle_non_finite_fails_and_writes_nothing(
     capsys, tmp_path, flow_model
 ):
-    """Finite weights x 1e18 overflow; so does Euler-Maruyama at noise scale 1e6."""
+    """Finite weights x 1e18 overflow; Euler-Maruyama at noise scale 1e6, which overflowed
+    too, is refused before sampling."""
     checkpoint = load_checkpoint(flow_model)
     for parameter in checkpoint.network.parameters():
         parameter.data.mul_(1e18)
@@ -217,7 +221,7 @@ def test_sample_with_every_particle_non_finite_fails_and_writes_nothing(
         capsys,
         *("sample", "--model", str(flow_model), "--sampler", "euler_maruyama"),
         *("--noise-scale", "1e6", "-n", "200", "--out", str(out)),
-        match="200 of 200 particles became non-finite",
+        match="--noise-scale: expected a number from 0 to 10, got 1e6",
     )
     assert not out.exists()
 
@@ -249,7 +253,7 @@ def test_sample_exact_field_memorises(capsys, tmp_path):
     [
         (["data", "--dataset", "donut", "--out", "x.npy"], "invalid choice"),
         (["data", "--dataset", "moons", "--out", "x.txt"], ".npy or .csv"),
-        (["data", "--dataset", "moons", "-n", "0", "--out", "x.npy"], "positive integer"),
+        (["data", "--dataset", "moons", "-n", "0", "--out", "x.npy"], "from 1 to 2,000,000, got 0"),
         (["data", "--dataset", "moons", "--out", "/no/such/dir/x.npy"], "does not exist"),
         (["train", "--dataset", "moons", "--out", "m.pt"], ".safetensors"),
         (
@@ -266,13 +270,13 @@ def test_sample_exact_field_memorises(capsys, tmp_path):
             "flow matching only",
         ),
         (["train", "--dataset", "moons", "--seconds", "-1", "--out", "m.safetensors"], "--seconds"),
-        (["train", "--dataset", "moons", "--lr", "0", "--out", "m.safetensors"], "learning rate"),
+        (["train", "--dataset", "moons", "--lr", "0", "--out", "m.safetensors"], "--lr"),
         (["train", "--data", "missing.csv", "--out", "m.safetensors"], "missing.csv"),
         (["train", "--dataset", "moons", "--y-down", "--out", "m.safetensors"], "--y-down"),
         (["screenshot", "--y-down", "--out", "x.png"], "give --data FILE too"),
         (["sample", "--pretrained", "donut/flow", "--out", "s.npy"], "no shipped model"),
-        (["sample", "--exact", "moons", "--steps", "0", "--out", "s.npy"], "positive integer"),
-        (["sample", "--exact", "moons", "--steps", "1001", "--out", "s.npy"], "between 1 and 1000"),
+        (["sample", "--exact", "moons", "--steps", "0", "--out", "s.npy"], "from 1 to 1,000"),
+        (["sample", "--exact", "moons", "--steps", "1001", "--out", "s.npy"], "from 1 to 1,000"),
         (
             ["sample", "--exact", "moons", "--sampler", "ddim", "--eta", "2", "--out", "s.npy"],
             "eta",
