@@ -10,6 +10,7 @@ from .comparison import PANEL_PARTICLES, VIEW_COUNTS, Panel, default_panel, pars
 from .core.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from .core.datasets import DATASETS, Dataset, DatasetError, make_dataset
 from .core.importers import load_dataset_file
+from .core.limits import GUIDANCE, MAX_PARTICLES, NOISE_SCALE
 from .core.pretrained import pretrained_path
 from .core.samplers import MAX_STEPS, SAMPLERS
 from .core.training import DEFAULT_SECONDS, TrainingError, TrainSettings
@@ -20,7 +21,6 @@ LAYERS = ("particles", "density", "mesh", "paths", "vectors", "data", "source")
 MODELS = ("flow", "diffusion", "exact", "trained")
 SHIPPED = ("flow", "diffusion")
 TRAINING_POINTS = 20000
-MAX_PARTICLES = 2_000_000
 _SHIPPED_CLASSES: dict[str, tuple[str, ...]] = {}
 
 
@@ -53,10 +53,10 @@ class Settings:
             return f"particles must be between 1 and {MAX_PARTICLES:,}"
         if not 0 <= self.eta <= 1:
             return "eta must be between 0 and 1"
-        if not 0 <= self.noise_scale <= 10:
-            return "noise scale must be between 0 and 10"
-        if not 0 <= self.guidance <= 10:
-            return "guidance must be between 0 and 10"
+        if not NOISE_SCALE.contains(self.noise_scale):
+            return f"noise scale must be between {NOISE_SCALE.low:g} and {NOISE_SCALE.high:g}"
+        if not GUIDANCE.contains(self.guidance):
+            return f"guidance must be between {GUIDANCE.low:g} and {GUIDANCE.high:g}"
         return ""
 
 
