@@ -7,6 +7,8 @@ import math
 import os
 from dataclasses import dataclass
 
+from .datasets import MAX_CLASSES
+
 MAX_STEPS = 1000
 MAX_PARTICLES = 2_000_000
 MEMORY_SHARE = 0.8  # of the memory available when a request is checked
@@ -58,7 +60,7 @@ class Range:
 PARTICLES = Range(1, MAX_PARTICLES, integer=True)
 STEPS = Range(1, MAX_STEPS, integer=True)
 SEED = Range(0, 2**32 - 1, integer=True)
-CLASS = Range(0, 1000, integer=True)
+CLASS = Range(0, MAX_CLASSES - 1, integer=True)
 TIME = Range(0, 1)
 ETA = Range(0, 1)
 NOISE_SCALE = Range(0, 10)
