@@ -62,7 +62,14 @@ def run_command(args: argparse.Namespace) -> None:
             warnings.simplefilter("always")
             warnings.showwarning = _show_warning
             handlers[args.command](args)
-    except (DatasetError, CheckpointError, TrainingError, ValueError, OSError) as error:
+    except (
+        DatasetError,
+        CheckpointError,
+        TrainingError,
+        ValueError,
+        OSError,
+        MemoryError,  # the engine's refusal of trajectories that would not fit
+    ) as error:
         raise UserError(str(error)) from None
 
 

@@ -694,3 +694,23 @@ def test_a_bad_demo_output_is_refused_before_any_rendering(capsys, tmp_path, mon
     assert_user_error(
         capsys, "--demo-out", str(tmp_path / "no" / "demo.mp4"), match="does not exist"
     )
+
+
+def test_a_scene_whose_trajectories_would_not_fit_is_refused_in_one_line(
+    capsys, tmp_path, monkeypatch
+):
+    """The engine's budget (float16 at least) against the memory available, before any frame."""
+    pytest.importorskip("pygfx")
+    from dexplorer.core import limits
+
+    monkeypatch.setattr(limits, "available_memory", lambda: 1 << 30)
+    out = tmp_path / "big.png"
+    argv = ["screenshot", "-n", "2000000", "--steps", "1000", "--size", "320x200"]
+    assert_user_error(
+        capsys,
+        *argv,
+        "--out",
+        str(out),
+        match="2,000,000 particles x 1000 steps need 7.5 GiB (in float16) on cpu; only 1.0 GiB",
+    )
+    assert list(tmp_path.iterdir()) == []
