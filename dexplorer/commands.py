@@ -216,7 +216,7 @@ def _check_training_memory(settings: TrainSettings) -> None:
     batch = settings.batch_size
     needed = batch * 32 * config.width * config.depth
     if settings.ot_coupling:
-        needed += 32 * batch * batch
+        needed += 40 * batch * batch
     ot = " --ot" if settings.ot_coupling else ""
     limits.check_memory(f"train --batch-size {batch:,}{ot}", needed)
 
