@@ -549,7 +549,7 @@ def test_requests_that_would_not_fit_in_memory_are_refused_before_allocating(
         capsys,
         *argv,
         *("-n", "100000", "--trajectory"),
-        match="sample -n 100,000 --steps 1000 --trajectory would need about 2.2 GB of memory; "
+        match="sample -n 100,000 --steps 1000 --trajectory would need about 3.0 GB of memory; "
         "80.0 MB can be used here",
     )
     assert_user_error(
