@@ -273,9 +273,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 
 STATE_BYTES = 128  # a particle's state and the sampler stages computed from it
-RECORD_BYTES = (
-    32  # a particle-step of a trajectory: float32, its finite check, float64 for the file
-)
+RECORD_BYTES = 32  # a particle-step recorded: float32, its finite check, float64 for a file
 NATIVE_CHUNK_BYTES = 64 << 20  # the native sampler's trajectory of one chunk of particles
 
 
