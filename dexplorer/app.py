@@ -12,6 +12,7 @@ import numpy as np
 import pygfx as gfx
 import torch
 
+from .core import outputs
 from .engine.comparison import Comparison, PanelRun
 from .engine.devices import describe_device
 from .engine.simulation import Simulation
@@ -459,7 +460,8 @@ class App:
         import imageio.v3 as iio
 
         path = stamped(folder, "dexplorer", ".png")
-        iio.imwrite(path, np.asarray(self.renderer.snapshot())[..., :3])
+        with outputs.replacing(path) as temporary:
+            iio.imwrite(temporary, np.asarray(self.renderer.snapshot())[..., :3])
         self.state.message = f"saved {path}"
         return path
 

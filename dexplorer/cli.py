@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
 from .comparison import SPEC_SYNTAX
+from .core import limits, outputs
 from .core.datasets import DATASETS
 from .core.objectives import OBJECTIVE_NOTES
 from .core.paths import PATHS
@@ -34,50 +37,81 @@ class Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see {self.prog} --help)")
 
 
-def check_output(path: str, suffixes: Sequence[str]) -> Path:
-    """Fail early (before any work) when ``path`` cannot be written as one of ``suffixes``."""
+def check_suffix(path: str, suffixes: Sequence[str], option: str = "--out") -> Path:
+    """``path`` if it ends in one of ``suffixes``."""
     out = Path(path)
     if out.suffix.lower() not in suffixes:
-        raise UserError(f"--out {path}: expected a file ending in {' or '.join(suffixes)}")
+        raise UserError(f"{option} {path}: expected a file ending in {' or '.join(suffixes)}")
+    return out
+
+
+def check_output(path: str, suffixes: Sequence[str], option: str = "--out") -> Path:
+    """Fail early (before any work) when ``path`` cannot be written as one of ``suffixes``:
+    a wrong suffix, a folder or special file in its place, or a folder that does not exist
+    or where no file can be created."""
+    out = check_suffix(path, suffixes, option)
     if out.is_dir():
-        raise UserError(f"--out {path}: is a folder, expected a file")
+        raise UserError(f"{option} {path}: is a folder, expected a file")
+    if out.exists() and not out.is_file():
+        raise UserError(f"{option} {path}: is not a regular file (a device, pipe or socket)")
     if not out.parent.is_dir():
-        raise UserError(f"--out {path}: the folder {out.parent} does not exist")
+        raise UserError(f"{option} {path}: the folder {out.parent} does not exist")
+    probe = outputs.temporary_name(out)
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as error:
+        raise UserError(
+            f"{option} {path}: cannot create a file in {out.parent} ({error.strerror})"
+        ) from None
+    probe.unlink()
     return out
 
 
 def write_points(path: Path, points: np.ndarray, labels: np.ndarray | None = None) -> None:
-    """Save (N, 2) points, or a (steps + 1, N, 2) trajectory, as .npy or .csv."""
-    if path.suffix.lower() == ".npy":
-        np.save(path, points)
-        return
-    if points.ndim == 3:
-        steps, n = points.shape[:2]
-        table = np.column_stack(
-            [np.repeat(np.arange(steps), n), np.tile(np.arange(n), steps), points.reshape(-1, 2)]
-        )
-        np.savetxt(
-            path,
-            table,
-            delimiter=",",
-            header="step,particle,x,y",
-            comments="",
-            fmt=["%d", "%d", "%.6f", "%.6f"],
-        )
-    elif labels is not None:
-        table = np.column_stack([points, labels])
-        np.savetxt(
-            path, table, delimiter=",", header="x,y,label", comments="", fmt=["%.6f", "%.6f", "%d"]
-        )
-    else:
-        np.savetxt(path, points, delimiter=",", header="x,y", comments="", fmt="%.6f")
+    """Save (N, 2) points, or a (steps + 1, N, 2) trajectory, as .npy or .csv (atomically:
+    a failed or killed write leaves what was at ``path``)."""
+    with outputs.replacing(path) as temporary:
+        if path.suffix.lower() == ".npy":
+            np.save(temporary, points)
+        else:
+            _write_csv(temporary, points, labels)
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
+def _write_csv(path: Path, points: np.ndarray, labels: np.ndarray | None) -> None:
+    """A trajectory is written a step at a time, so its table is never whole in memory."""
+    with open(path, "w") as file:
+        if points.ndim == 3:
+            file.write("step,particle,x,y\n")
+            index = np.arange(points.shape[1])
+            for step, positions in enumerate(points):
+                table = np.column_stack([np.full_like(index, step), index, positions])
+                np.savetxt(file, table, delimiter=",", fmt=["%d", "%d", "%.6f", "%.6f"])
+        elif labels is not None:
+            table = np.column_stack([points, labels])
+            np.savetxt(
+                file,
+                table,
+                delimiter=",",
+                header="x,y,label",
+                comments="",
+                fmt=["%.6f", "%.6f", "%d"],
+            )
+        else:
+            np.savetxt(file, points, delimiter=",", header="x,y", comments="", fmt="%.6f")
+
+
+@dataclass(frozen=True)
+class Number:
+    """An argparse type for the numbers of one :class:`~dexplorer.core.limits.Range` (one
+    rule per kind of number, whichever command takes it)."""
+
+    limit: limits.Range
+
+    def __call__(self, text: str) -> int | float:
+        try:
+            return self.limit.parse(text)
+        except limits.LimitError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_y_down(parser: argparse.ArgumentParser) -> None:
@@ -105,10 +139,14 @@ def add_scene_options(parser: argparse.ArgumentParser, size: str = "1280x720") -
         help="a shipped model of the dataset, or its exact field",
     )
     parser.add_argument("--sampler", choices=SAMPLER_CHOICES, default="heun")
-    parser.add_argument("--steps", type=positive_int, default=100)
-    parser.add_argument("-n", type=positive_int, default=20000, help="number of particles")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--t", type=float, default=None, help="time in [0, 1] to show")
+    parser.add_argument("--steps", type=Number(limits.STEPS), default=100)
+    parser.add_argument(
+        "-n", type=Number(limits.PARTICLES), default=20000, help="number of particles"
+    )
+    parser.add_argument("--seed", type=Number(limits.SEED), default=0)
+    parser.add_argument(
+        "--t", type=Number(limits.TIME), default=None, help="time in [0, 1] to show"
+    )
     parser.add_argument(
         "--compare",
         action="append",
@@ -144,8 +182,8 @@ def build_parser() -> Parser:
 
     data = commands.add_parser("data", help="export a dataset's points (.npy or .csv)")
     data.add_argument("--dataset", required=True, choices=DATASET_CHOICES[:-1])
-    data.add_argument("-n", type=positive_int, default=5000, help="number of points")
-    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("-n", type=Number(limits.PARTICLES), default=5000, help="number of points")
+    data.add_argument("--seed", type=Number(limits.SEED), default=0)
     data.add_argument("--out", required=True, help="output file, .npy or .csv")
 
     train = commands.add_parser("train", help="train a model and save it (.safetensors)")
@@ -161,12 +199,16 @@ def build_parser() -> Parser:
     train.add_argument("--ot", action="store_true", help="minibatch OT coupling (flow only)")
     train.add_argument("--preset", choices=("default", "original"), default="default")
     budget = train.add_mutually_exclusive_group()
-    budget.add_argument("--seconds", type=float, help="time budget (default 10 s)")
-    budget.add_argument("--steps", type=positive_int, help="optimiser step budget")
-    train.add_argument("--lr", type=float, default=None, help="learning rate")
-    train.add_argument("--batch-size", type=positive_int, default=None)
-    train.add_argument("-n", type=positive_int, default=20000, help="points drawn from --dataset")
-    train.add_argument("--seed", type=int, default=0)
+    budget.add_argument(
+        "--seconds", type=Number(limits.TRAIN_SECONDS), help="time budget (default 10 s)"
+    )
+    budget.add_argument("--steps", type=Number(limits.TRAIN_STEPS), help="optimiser step budget")
+    train.add_argument("--lr", type=Number(limits.LEARNING_RATE), help="learning rate")
+    train.add_argument("--batch-size", type=Number(limits.BATCH_SIZE))
+    train.add_argument(
+        "-n", type=Number(limits.PARTICLES), default=20000, help="points drawn from --dataset"
+    )
+    train.add_argument("--seed", type=Number(limits.SEED), default=0)
     train.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     train.add_argument("--out", required=True, help="model file (.safetensors); folder for --all")
 
@@ -186,13 +228,27 @@ def build_parser() -> Parser:
         "--objective", choices=("flow", "diffusion"), default="flow", help="the path of --exact"
     )
     smp.add_argument("--sampler", choices=SAMPLER_CHOICES, default="heun")
-    smp.add_argument("--steps", type=positive_int, default=50)
-    smp.add_argument("-n", type=positive_int, default=10000, help="number of particles")
-    smp.add_argument("--seed", type=int, default=0)
-    smp.add_argument("--guidance", type=float, default=1.0, help="guidance scale w (with --class)")
-    smp.add_argument("--class", dest="label", type=int, help="class label for conditional models")
-    smp.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity in [0, 1]")
-    smp.add_argument("--noise-scale", type=float, default=1.0, help="Euler-Maruyama noise")
+    smp.add_argument("--steps", type=Number(limits.STEPS), default=50)
+    smp.add_argument("-n", type=Number(limits.PARTICLES), default=10000, help="number of particles")
+    smp.add_argument("--seed", type=Number(limits.SEED), default=0)
+    smp.add_argument(
+        "--guidance",
+        type=Number(limits.GUIDANCE),
+        default=1.0,
+        help="guidance scale w (with --class)",
+    )
+    smp.add_argument(
+        "--class", dest="label", type=Number(limits.CLASS), help="class of a conditional model"
+    )
+    smp.add_argument(
+        "--eta", type=Number(limits.ETA), default=0.0, help="DDIM stochasticity in [0, 1]"
+    )
+    smp.add_argument(
+        "--noise-scale",
+        type=Number(limits.NOISE_SCALE),
+        default=1.0,
+        help="Euler-Maruyama noise in [0, 10]",
+    )
     smp.add_argument("--trajectory", action="store_true", help="save every step")
     smp.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     smp.add_argument("--out", required=True, help="output file, .npy or .csv")
@@ -204,8 +260,8 @@ def build_parser() -> Parser:
 
     render = commands.add_parser("render", help="render t = 0 to 1 to a video (.mp4 or .gif)")
     add_scene_options(render)
-    render.add_argument("--seconds", type=float, default=8.0)
-    render.add_argument("--fps", type=positive_int, default=30)
+    render.add_argument("--seconds", type=Number(limits.VIDEO_SECONDS), default=8.0)
+    render.add_argument("--fps", type=Number(limits.FPS), default=30)
     render.add_argument("--out", required=True, help="output file (.mp4 or .gif)")
     return parser
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import math
+import sys
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -12,14 +12,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .cli import POINT_SUFFIXES, UserError, check_output, write_points
-from .core import native_sampler
+from .cli import POINT_SUFFIXES, UserError, check_output, check_suffix, write_points
+from .core import limits, native_sampler, outputs
 from .core.checkpoints import CheckpointError, load_checkpoint
 from .core.datasets import DATASETS, IDENTITY, Dataset, DatasetError, Normalisation, make_dataset
 from .core.fields import ExactField, Field, NetworkField
 from .core.importers import load_dataset_file
 from .core.metrics import QualityError, measure_quality
-from .core.networks import PRESET_NOTES, count_parameters
+from .core.networks import PRESET_NOTES, PRESETS, count_parameters
 from .core.objectives import OBJECTIVE_NOTES, make_objective
 from .core.pretrained import (
     PRETRAINED_LEARNING_RATE,
@@ -62,12 +62,24 @@ def run_command(args: argparse.Namespace) -> None:
             warnings.simplefilter("always")
             warnings.showwarning = _show_warning
             handlers[args.command](args)
-    except (DatasetError, CheckpointError, TrainingError, ValueError, OSError) as error:
+    except (
+        DatasetError,
+        CheckpointError,
+        TrainingError,
+        ValueError,
+        OSError,
+        MemoryError,  # the engine's refusal of trajectories that would not fit
+    ) as error:
         raise UserError(str(error)) from None
 
 
 def _show_warning(message: Warning | str, *_: object, **__: object) -> None:
-    print(f"dexplorer: warning: {message}", flush=True)
+    warn(str(message))
+
+
+def warn(message: str) -> None:
+    """A warning: one line on stderr."""
+    print(f"dexplorer: warning: {message}", file=sys.stderr, flush=True)
 
 
 def cmd_list(_: argparse.Namespace) -> None:
@@ -139,9 +151,9 @@ def _train_one(
         bar.n = total if outcome.stopped == "budget" else bar.n
         bar.refresh()
     if outcome.warning:
-        print(f"dexplorer: warning: {outcome.warning}")
+        warn(outcome.warning)
     if outcome.stopped == "diverged":
-        print(f"dexplorer: warning: {outcome.message}")
+        warn(outcome.message)
         if trainer.step == 0:
             raise TrainingError(f"{outcome.message}; nothing was saved")
     trainer.checkpoint().save(out, half=half)
@@ -164,29 +176,49 @@ def _check_y_down(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     _check_y_down(args)
-    device = choose_device(args.device)
+    settings = _settings(args, args.objective)
+    _check_training_memory(settings)
     if args.all:
-        out_dir = Path(args.out)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name in DATASETS:
-            dataset = make_dataset(name, n=PRETRAINED_POINTS, seed=0)
-            for objective in PRETRAINED_OBJECTIVES:
-                steps = args.steps or (None if args.seconds else PRETRAINED_STEPS[objective])
-                out = out_dir / model_filename(name, objective)
-                settings = _settings(args, objective)
-                if args.lr is None:
-                    settings = replace(settings, learning_rate=PRETRAINED_LEARNING_RATE)
-                _train_one(dataset, settings, device, args.seconds, steps, out, half=True)
+        _train_all(args, choose_device(args.device))
         return
     out = check_output(args.out, (".safetensors",))
+    device = choose_device(args.device)
     if args.data:
         dataset = load_dataset_file(args.data, y_down=args.y_down)
     else:
         dataset = make_dataset(args.dataset, n=args.n, seed=args.seed)
-    seconds = args.seconds if args.seconds or args.steps else DEFAULT_SECONDS
-    if seconds is not None and not (seconds > 0 and math.isfinite(seconds)):
-        raise UserError(f"--seconds must be a positive number, got {args.seconds}")
-    _train_one(dataset, _settings(args, args.objective), device, seconds, args.steps, out, False)
+    seconds = None if args.steps else args.seconds or DEFAULT_SECONDS
+    _train_one(dataset, settings, device, seconds, args.steps, out, False)
+
+
+def _train_all(args: argparse.Namespace, device: torch.device) -> None:
+    """Every bundled dataset x the shipped objectives, into the folder ``args.out``."""
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {args.out}: expected a folder for --all, found a file")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in DATASETS:
+        dataset = make_dataset(name, n=PRETRAINED_POINTS, seed=0)
+        for objective in PRETRAINED_OBJECTIVES:
+            steps = args.steps or (None if args.seconds else PRETRAINED_STEPS[objective])
+            out = out_dir / model_filename(name, objective)
+            settings = _settings(args, objective)
+            if args.lr is None:
+                settings = replace(settings, learning_rate=PRETRAINED_LEARNING_RATE)
+            _train_one(dataset, settings, device, args.seconds, steps, out, half=True)
+
+
+def _check_training_memory(settings: TrainSettings) -> None:
+    """Refuse a batch whose training step would not fit in memory: per point, the
+    activations the backward pass keeps and their gradients; with OT coupling, the batch's
+    cost matrix and the Sinkhorn kernel and plan in float64."""
+    config = PRESETS[settings.preset]
+    batch = settings.batch_size
+    needed = batch * 32 * config.width * config.depth
+    if settings.ot_coupling:
+        needed += 40 * batch * batch
+    ot = " --ot" if settings.ot_coupling else ""
+    limits.check_memory(f"train --batch-size {batch:,}{ot}", needed)
 
 
 def _field(args: argparse.Namespace, device: torch.device) -> tuple[Field, Normalisation]:
@@ -201,8 +233,6 @@ def _field(args: argparse.Namespace, device: torch.device) -> tuple[Field, Norma
     checkpoint = load_checkpoint(path, device=device)
     if args.label is not None and not checkpoint.conditional:
         raise UserError(f"--class {args.label}: {path} is unconditional (no classes)")
-    if not math.isfinite(args.guidance) or not 0 <= args.guidance <= 100:
-        raise UserError(f"--guidance must be between 0 and 100, got {args.guidance}")
     label = args.label
     if label is None and checkpoint.conditional:
         label = checkpoint.particle_labels(args.n, args.seed, device)
@@ -211,13 +241,18 @@ def _field(args: argparse.Namespace, device: torch.device) -> tuple[Field, Norma
 
 def cmd_sample(args: argparse.Namespace) -> None:
     out = check_output(args.out, POINT_SUFFIXES)
+    record = "--trajectory" if args.trajectory else ""
+    limits.check_memory(
+        f"sample -n {args.n:,} --steps {args.steps} {record}".strip(),
+        _sampling_bytes(args.n, args.steps, args.trajectory),
+    )
     device = choose_device(args.device)
     field, normalisation = _field(args, device)
     if isinstance(field, NetworkField) and native_sampler.available(field, args.sampler, device):
         x0, _ = initial_noise(args.n, args.seed, device)  # sample()'s particles for the seed
-        trajectory = native_sampler.sample(field, x0, args.steps, args.sampler)
+        points = _native(field, x0, args.steps, args.sampler, args.trajectory)
     else:
-        trajectory = sample(
+        points = sample(
             field,
             args.n,
             args.steps,
@@ -226,34 +261,59 @@ def cmd_sample(args: argparse.Namespace) -> None:
             eta=args.eta,
             noise_scale=args.noise_scale,
             device=device,
+            record=args.trajectory,
         )
-    trajectory, dropped = _finite_only(trajectory)
-    points = trajectory if args.trajectory else trajectory[-1]
-    points = _to_file(normalisation, points.cpu().numpy())
-    write_points(out, points)
+    points, dropped = _finite_only(points)
+    write_points(out, _to_file(normalisation, points.cpu().numpy()))
     what = f"{args.steps + 1} steps of " if args.trajectory else ""
     print(
-        f"wrote {what}{trajectory.shape[1]} particles ({args.sampler}, {args.steps} steps) "
+        f"wrote {what}{points.shape[-2]} particles ({args.sampler}, {args.steps} steps) "
         f"to {out}{dropped}"
     )
 
 
-def _finite_only(trajectory: torch.Tensor) -> tuple[torch.Tensor, str]:
-    """The trajectories of the particles that stayed finite at every step, and what to say
-    about the others, which are left out of the file whole ('' if none).
+STATE_BYTES = 128  # a particle's state and the sampler stages computed from it
+RECORD_BYTES = 32  # a particle-step recorded: float32, its finite check, float64 for a file
+NATIVE_CHUNK_BYTES = 64 << 20  # the native sampler's trajectory of one chunk of particles
+
+
+def _sampling_bytes(n: int, steps: int, record: bool) -> int:
+    """What sampling ``n`` particles keeps in memory at once: their state, and with
+    ``record`` every step of it."""
+    return n * (STATE_BYTES + (RECORD_BYTES * (steps + 1) if record else 0))
+
+
+def _native(
+    field: NetworkField, x0: torch.Tensor, steps: int, sampler: str, record: bool
+) -> torch.Tensor:
+    """The compiled sampler's trajectory from ``x0``, or only its final positions: then it
+    runs on chunks of particles (they move independently), so that a chunk's trajectory is
+    all it holds."""
+    if record:
+        return native_sampler.sample(field, x0, steps, sampler)
+    chunk = max(1, NATIVE_CHUNK_BYTES // (8 * (steps + 1)))
+    return torch.cat(
+        [native_sampler.sample(field, part, steps, sampler)[-1] for part in x0.split(chunk)]
+    )
+
+
+def _finite_only(points: torch.Tensor) -> tuple[torch.Tensor, str]:
+    """The particles that stayed finite (at every step of a trajectory (steps + 1, n, 2), or
+    at the end for positions (n, 2)), and what to say about the others, which are left out
+    of the file whole ('' if none).
 
     Raises
     ------
     UserError
         When no particle stayed finite (then nothing is written).
     """
-    finite = finite_particles(trajectory)
+    finite = finite_particles(points)
     count, total = int((~finite).sum()), len(finite)
     if count == total:
         raise UserError(f"{nonfinite_message(count, total)}: nothing was written")
     if not count:
-        return trajectory, ""
-    return trajectory[:, finite], f"; {nonfinite_message(count, total)} and were left out"
+        return points, ""
+    return points[..., finite, :], f"; {nonfinite_message(count, total)} and were left out"
 
 
 def _to_file(normalisation: Normalisation, points: np.ndarray) -> np.ndarray:
@@ -285,10 +345,7 @@ def _scene_state(args: argparse.Namespace, default_t: float) -> AppState:
         _compare(state, args)
         return state
     _compare(state, args)
-    t = default_t if args.t is None else args.t
-    if not 0 <= t <= 1:
-        raise UserError(f"--t must be between 0 and 1, got {t}")
-    state.set_time(t)
+    state.set_time(default_t if args.t is None else args.t)
     state.look.theme = args.theme
     return state
 
@@ -299,10 +356,14 @@ def _compare(state: AppState, args: argparse.Namespace) -> None:
         raise UserError(f"--compare {state.message}")
 
 
+VIDEO_SUFFIXES = (".mp4", ".gif")
+
+
 def cmd_window(args: argparse.Namespace) -> None:
     from .headless import has_display
     from .window import run_window
 
+    check_suffix(args.demo_out, VIDEO_SUFFIXES, "--demo-out")
     state = _scene_state(args, 0.0)
     size = parse_size(args.size)
     device = choose_device(args.device)
@@ -310,7 +371,7 @@ def cmd_window(args: argparse.Namespace) -> None:
         state.playing = not args.paused
         run_window(state, device, size)
         return
-    out = Path(args.demo_out)
+    out = check_output(args.demo_out, VIDEO_SUFFIXES, option="--demo-out")
     print(
         "dexplorer: no display (DISPLAY is not set), so no window can open here; "
         f"rendering the demo to {out} instead"
@@ -323,16 +384,21 @@ def cmd_screenshot(args: argparse.Namespace) -> None:
 
     out = check_output(args.out, (".png",))
     state = _scene_state(args, 0.5)
-    image = screenshot(
-        state, parse_size(args.size), choose_device(args.device), out, ui=not args.no_ui
-    )
+    with outputs.replacing(out) as temporary:
+        image = screenshot(
+            state, parse_size(args.size), choose_device(args.device), temporary, ui=not args.no_ui
+        )
     print(f"wrote {out} ({image.shape[1]}x{image.shape[0]}, t = {state.t:.2f})")
 
 
 def cmd_render(args: argparse.Namespace) -> None:
-    out = check_output(args.out, (".mp4", ".gif"))
-    if not (0 < args.seconds <= 600):
-        raise UserError(f"--seconds must be between 0 and 600, got {args.seconds}")
+    out = check_output(args.out, VIDEO_SUFFIXES)
+    frames = round(args.seconds * args.fps)
+    if frames > limits.MAX_FRAMES:
+        raise UserError(
+            f"--seconds {args.seconds:g} at --fps {args.fps} is {frames:,} frames; "
+            f"a video has at most {limits.MAX_FRAMES:,}"
+        )
     state = _scene_state(args, 0.0)
     _render(state, choose_device(args.device), parse_size(args.size), out, args.seconds, args.fps)
 

@@ -85,20 +85,19 @@ def render_video(
     fps: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Render t from 0 to 1 over ``seconds`` into an MP4 (or GIF); returns the frame count."""
-    import imageio.v2 as imageio
+    """Render t from 0 to 1 over ``seconds`` into an MP4 (or GIF) through a
+    :class:`~dexplorer.recording.Recorder` (a failed or killed render leaves what was at
+    ``out``); returns the frame count."""
+    from .recording import Recorder
 
     app = offscreen_app(state, size, device)
     app.settle()
     frames = max(2, round(seconds * fps))
-    options = {"fps": fps}
-    if out.suffix.lower() == ".mp4":
-        options.update(codec="libx264", quality=7, macro_block_size=8)
-    with imageio.get_writer(out, **options) as writer:
+    with Recorder(out, fps) as recorder:
         for i in range(frames):
             state.playing = False
             state.set_time(i / (frames - 1))
-            writer.append_data(app.screenshot()[..., :3])
+            recorder.add(app.screenshot())
             if progress is not None:
                 progress(i + 1, frames)
     return frames

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from pathlib import Path
+from types import TracebackType
 
 import numpy as np
+
+from .core import outputs
 
 
 def stamped(folder: Path, stem: str, suffix: str) -> Path:
@@ -18,7 +22,10 @@ def stamped(folder: Path, stem: str, suffix: str) -> Path:
 
 
 class Recorder:
-    """Owns an open video file (MP4 via imageio-ffmpeg, or GIF) and appends frames to it."""
+    """Owns an open video file (MP4 via imageio-ffmpeg, or GIF) and appends frames to it.
+
+    The frames go to a temporary file that :meth:`close` renames over ``path``; leaving a
+    ``with`` block by an exception removes it instead, so ``path`` is never half-written."""
 
     def __init__(self, path: Path, fps: int = 30) -> None:
         import imageio.v2 as imageio
@@ -28,7 +35,10 @@ class Recorder:
             options.update(codec="libx264", quality=7, macro_block_size=8)
         self.path = path
         self.frames = 0
-        self._writer = imageio.get_writer(path, **options)
+        with ExitStack() as stack:
+            temporary = stack.enter_context(outputs.replacing(path))
+            self._writer = imageio.get_writer(temporary, **options)
+            self._file = stack.pop_all()
 
     def add(self, frame: np.ndarray) -> None:
         """Append an (H, W, 3 or 4) uint8 frame; frames must keep one size."""
@@ -36,4 +46,23 @@ class Recorder:
         self.frames += 1
 
     def close(self) -> None:
-        self._writer.close()
+        """Finish the video and put it in place."""
+        with self._file:
+            self._writer.close()
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if error is None:
+            self.close()
+            return
+        try:
+            self._writer.close()
+        finally:
+            self._file.__exit__(kind, error, traceback)

@@ -10,6 +10,7 @@ from .comparison import PANEL_PARTICLES, VIEW_COUNTS, Panel, default_panel, pars
 from .core.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from .core.datasets import DATASETS, Dataset, DatasetError, make_dataset
 from .core.importers import load_dataset_file
+from .core.limits import GUIDANCE, MAX_PARTICLES, NOISE_SCALE, SEED
 from .core.pretrained import pretrained_path
 from .core.samplers import MAX_STEPS, SAMPLERS
 from .core.training import DEFAULT_SECONDS, TrainingError, TrainSettings
@@ -20,8 +21,6 @@ LAYERS = ("particles", "density", "mesh", "paths", "vectors", "data", "source")
 MODELS = ("flow", "diffusion", "exact", "trained")
 SHIPPED = ("flow", "diffusion")
 TRAINING_POINTS = 20000
-MAX_PARTICLES = 2_000_000
-MAX_SEED = 2**63 - 1
 POINT_SIZES = (1.0, 12.0)
 """The smallest and largest particle size (pixels at 1x)."""
 OPACITIES = (0.05, 1.0)
@@ -56,14 +55,14 @@ class Settings:
             return f"steps must be between 1 and {MAX_STEPS}"
         if not 1 <= self.n <= MAX_PARTICLES:
             return f"particles must be between 1 and {MAX_PARTICLES:,}"
-        if not 0 <= self.seed <= MAX_SEED:
-            return f"seed must be between 0 and {MAX_SEED}"
+        if not SEED.contains(self.seed):
+            return f"seed must be between 0 and {SEED.high:,.0f}"
         if not 0 <= self.eta <= 1:
             return "eta must be between 0 and 1"
-        if not 0 <= self.noise_scale <= 10:
-            return "noise scale must be between 0 and 10"
-        if not 0 <= self.guidance <= 10:
-            return "guidance must be between 0 and 10"
+        if not NOISE_SCALE.contains(self.noise_scale):
+            return f"noise scale must be between {NOISE_SCALE.low:g} and {NOISE_SCALE.high:g}"
+        if not GUIDANCE.contains(self.guidance):
+            return f"guidance must be between {GUIDANCE.low:g} and {GUIDANCE.high:g}"
         return ""
 
 

@@ -181,9 +181,12 @@ def test_sample_leaves_out_particles_that_became_non_finite_and_says_so(
     plain = commands.sample
 
     def poisoned(*args, **kwargs):
-        trajectory = plain(*args, **kwargs)
-        trajectory[3:, [5, 9]] = float("nan")
-        return trajectory
+        points = plain(*args, **kwargs)  # final positions, or with record the trajectory
+        if points.dim() == 3:
+            points[3:, [5, 9]] = float("nan")
+        else:
+            points[[5, 9]] = float("nan")
+        return points
 
     monkeypatch.setattr(commands, "sample", poisoned)
     argv = ["sample", "--model", str(flow_model), "--sampler", "ddpm", "-n", "64", "--steps", "5"]
@@ -201,7 +204,8 @@ def test_sample_leaves_out_particles_that_became_non_finite_and_says_so(
 def test_sample_with_every_particle_non_finite_fails_and_writes_nothing(
     capsys, tmp_path, flow_model
 ):
-    """Finite weights x 1e18 overflow; so does Euler-Maruyama at noise scale 1e6."""
+    """Finite weights x 1e18 overflow; Euler-Maruyama at noise scale 1e6, which overflowed
+    too, is refused before sampling."""
     checkpoint = load_checkpoint(flow_model)
     for parameter in checkpoint.network.parameters():
         parameter.data.mul_(1e18)
@@ -217,7 +221,7 @@ def test_sample_with_every_particle_non_finite_fails_and_writes_nothing(
         capsys,
         *("sample", "--model", str(flow_model), "--sampler", "euler_maruyama"),
         *("--noise-scale", "1e6", "-n", "200", "--out", str(out)),
-        match="200 of 200 particles became non-finite",
+        match="--noise-scale: expected a number from 0 to 10, got 1e6",
     )
     assert not out.exists()
 
@@ -249,7 +253,7 @@ def test_sample_exact_field_memorises(capsys, tmp_path):
     [
         (["data", "--dataset", "donut", "--out", "x.npy"], "invalid choice"),
         (["data", "--dataset", "moons", "--out", "x.txt"], ".npy or .csv"),
-        (["data", "--dataset", "moons", "-n", "0", "--out", "x.npy"], "positive integer"),
+        (["data", "--dataset", "moons", "-n", "0", "--out", "x.npy"], "from 1 to 2,000,000, got 0"),
         (["data", "--dataset", "moons", "--out", "/no/such/dir/x.npy"], "does not exist"),
         (["train", "--dataset", "moons", "--out", "m.pt"], ".safetensors"),
         (
@@ -266,13 +270,13 @@ def test_sample_exact_field_memorises(capsys, tmp_path):
             "flow matching only",
         ),
         (["train", "--dataset", "moons", "--seconds", "-1", "--out", "m.safetensors"], "--seconds"),
-        (["train", "--dataset", "moons", "--lr", "0", "--out", "m.safetensors"], "learning rate"),
+        (["train", "--dataset", "moons", "--lr", "0", "--out", "m.safetensors"], "--lr"),
         (["train", "--data", "missing.csv", "--out", "m.safetensors"], "missing.csv"),
         (["train", "--dataset", "moons", "--y-down", "--out", "m.safetensors"], "--y-down"),
         (["screenshot", "--y-down", "--out", "x.png"], "give --data FILE too"),
         (["sample", "--pretrained", "donut/flow", "--out", "s.npy"], "no shipped model"),
-        (["sample", "--exact", "moons", "--steps", "0", "--out", "s.npy"], "positive integer"),
-        (["sample", "--exact", "moons", "--steps", "1001", "--out", "s.npy"], "between 1 and 1000"),
+        (["sample", "--exact", "moons", "--steps", "0", "--out", "s.npy"], "from 1 to 1,000"),
+        (["sample", "--exact", "moons", "--steps", "1001", "--out", "s.npy"], "from 1 to 1,000"),
         (
             ["sample", "--exact", "moons", "--sampler", "ddim", "--eta", "2", "--out", "s.npy"],
             "eta",
@@ -485,3 +489,228 @@ def test_options_before_a_command_that_does_not_take_them_are_refused(argv, mess
     assert main(argv) == 2
     error = capsys.readouterr().err
     assert error.startswith("dexplorer: error: ") and message in error and error.count("\n") == 1
+
+
+def test_every_number_option_has_a_range_and_one_rule_per_option():
+    """No bare int or float: each typed option of each command reads through a Number, and
+    an option means one range wherever it is taken (train's optimiser --steps and render's
+    --seconds are other quantities than the sampler's steps and train's time budget)."""
+    from dexplorer.cli import Number, _subparser, build_parser
+    from dexplorer.core import limits
+
+    parser = build_parser()
+    commands = [None, "list", "data", "train", "sample", "screenshot", "render"]
+    seen: dict[tuple[str, str], limits.Range] = {}
+    for command in commands:
+        actions = (parser if command is None else _subparser(parser, command))._actions
+        for action in actions:
+            if action.type is None or action.choices is not None:
+                continue
+            assert isinstance(action.type, Number), (command, action.dest)
+            meaning = "train" if command == "train" and action.dest in ("steps", "seconds") else ""
+            key = (action.dest, meaning or ("video" if action.dest == "seconds" else ""))
+            assert seen.setdefault(key, action.type.limit) == action.type.limit, (command, key)
+    assert seen[("seed", "")] == limits.SEED and seen[("n", "")] == limits.PARTICLES
+
+
+@pytest.mark.parametrize(
+    ("limit", "good", "bad"),
+    [
+        ("SEED", ["0", "4294967295"], ["-1", "4294967296", "1.5", "nan", "x"]),
+        ("TRAIN_SECONDS", ["0.01", "86400"], ["0", "-1", "86401", "inf", "nan", "1e308"]),
+        ("TIME", ["0", "1", "0.5"], ["-0.0001", "1.0001", "nan", "-inf"]),
+    ],
+)
+def test_a_range_takes_its_numbers_and_refuses_the_others(limit, good, bad):
+    from dexplorer.core import limits
+
+    rule = getattr(limits, limit)
+    for text in good:
+        assert rule.contains(rule.parse(text))
+    for text in bad:
+        with pytest.raises(limits.LimitError, match=f"expected .*, got {text}"):
+            rule.parse(text)
+
+
+def test_requests_that_would_not_fit_in_memory_are_refused_before_allocating(
+    capsys, tmp_path, monkeypatch
+):
+    """The estimate (particles x steps x bytes) against the memory available: refused with
+    both numbers, before anything is sampled or trained, and nothing written."""
+    from dexplorer import commands
+    from dexplorer.core import limits
+
+    monkeypatch.setattr(limits, "available_memory", lambda: 100 << 20)  # 100 MB
+    monkeypatch.setattr(commands, "sample", lambda *a, **k: pytest.fail("sampled"))
+    monkeypatch.setattr(commands, "Trainer", lambda *a, **k: pytest.fail("trained"))
+    out = tmp_path / "s.npy"
+    argv = ["sample", "--exact", "moons", "--steps", "1000", "--out", str(out)]
+    assert_user_error(
+        capsys,
+        *argv,
+        *("-n", "100000", "--trajectory"),
+        match="sample -n 100,000 --steps 1000 --trajectory would need about 3.0 GB of memory; "
+        "80.0 MB can be used here",
+    )
+    assert_user_error(
+        capsys, *argv, "-n", "2000000", match="sample -n 2,000,000 --steps 1000 would need about"
+    )
+    assert_user_error(
+        capsys,
+        *("train", "--dataset", "moons", "--ot", "--batch-size", "4096"),
+        *("--out", str(tmp_path / "m.safetensors")),
+        match="train --batch-size 4,096 --ot would need about",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sample_keeps_only_the_current_state_without_trajectory(capsys, tmp_path, monkeypatch):
+    """Without --trajectory the samplers return the final positions (nothing of size
+    steps x particles is allocated), the same as the last step of the trajectory."""
+    from dexplorer.core import samplers
+    from dexplorer.core.fields import ExactField
+    from dexplorer.core.objectives import make_objective
+
+    field = ExactField(make_dataset("moons", n=200).points, make_objective("flow").path)
+    for sampler in ("heun", "ddpm", "euler_maruyama"):
+        final = samplers.sample(field, 50, 8, sampler, seed=2, record=False)
+        trajectory = samplers.sample(field, 50, 8, sampler, seed=2)
+        assert final.shape == (50, 2) and torch_equal(final, trajectory[-1])
+    sizes = []
+    empty = samplers.torch.empty
+    monkeypatch.setattr(
+        samplers.torch, "empty", lambda shape, **k: (sizes.append(shape), empty(shape, **k))[1]
+    )
+    out = tmp_path / "s.npy"
+    argv = ["sample", "--exact", "moons", "--sampler", "rk4", "-n", "40", "--steps", "30"]
+    assert run(capsys, *argv, "--out", str(out))[0] == 0
+    assert np.load(out).shape == (40, 2) and sizes == []
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return torch.equal(a, b)
+
+
+def test_the_compiled_sampler_runs_in_chunks_without_trajectory(
+    capsys, tmp_path, flow_model, monkeypatch
+):
+    """Chunks of particles hold a chunk's trajectory only, and give the same final points."""
+    from dexplorer import commands
+    from dexplorer.core import native_build
+
+    if native_build.load("mlp_sampler").library is None:
+        pytest.skip("no C compiler: the native sampler cannot be built")
+    argv = ["sample", "--model", str(flow_model), "--class", "0", "-n", "1000", "--steps", "20"]
+    whole, chunked = tmp_path / "whole.npy", tmp_path / "chunked.npy"
+    assert run(capsys, *argv, "--trajectory", "--out", str(whole))[0] == 0
+    monkeypatch.setattr(commands, "NATIVE_CHUNK_BYTES", 21 * 8 * 96)  # chunks of 96
+    shapes = []
+    plain = commands.native_sampler.sample
+    monkeypatch.setattr(
+        commands.native_sampler,
+        "sample",
+        lambda field, x0, *a: (shapes.append(len(x0)), plain(field, x0, *a))[1],
+    )
+    assert run(capsys, *argv, "--out", str(chunked))[0] == 0
+    assert shapes == [96] * 10 + [40]
+    np.testing.assert_array_equal(np.load(chunked), np.load(whole)[-1])
+
+
+def test_warnings_go_to_stderr(capsys, tmp_path):
+    out = tmp_path / "m.safetensors"
+    data = tmp_path / "far.csv"
+    np.savetxt(data, np.random.default_rng(0).normal(50, 1, (200, 2)), delimiter=",")
+    code, printed, err = run(
+        capsys, "train", "--data", str(data), "--steps", "5", "--out", str(out)
+    )
+    assert code == 0 and "dexplorer: warning" not in printed
+    assert err.count("dexplorer: warning: ") >= 1
+
+
+def test_outputs_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A write that fails half-way leaves the previous file and no temporary file."""
+    from dexplorer.cli import write_points
+
+    out = tmp_path / "p.csv"
+    write_points(out, np.zeros((3, 2)))
+    before = out.read_bytes()
+    monkeypatch.setattr(np, "savetxt", lambda file, *a, **k: (file.write("1,2\n"), 1 / 0))
+    with pytest.raises(ZeroDivisionError):
+        write_points(out, np.ones((5, 2)))
+    assert out.read_bytes() == before and list(tmp_path.iterdir()) == [out]
+
+
+def test_a_recording_that_fails_leaves_the_previous_video(tmp_path):
+    import imageio.v3 as iio
+
+    from dexplorer.recording import Recorder
+
+    out = tmp_path / "v.gif"
+    frames = [np.full((32, 48, 3), 60 * k, np.uint8) for k in range(3)]
+    with Recorder(out, fps=5) as recorder:
+        for frame in frames:
+            recorder.add(frame)
+    before = out.read_bytes()
+    with pytest.raises(RuntimeError), Recorder(out, fps=5) as recorder:
+        recorder.add(frames[1])
+        raise RuntimeError("the renderer failed")
+    assert out.read_bytes() == before and list(tmp_path.iterdir()) == [out]
+    assert iio.imread(out, index=None).shape[0] == 3
+
+
+def test_an_interrupted_render_leaves_the_previous_video(capsys, tmp_path, monkeypatch):
+    """Ctrl-C on frame 3 of a render over a good video: exit 130, the old video whole, no
+    temporary file."""
+    pytest.importorskip("pygfx")
+    from dexplorer.app import App
+
+    out = tmp_path / "clip.gif"
+    argv = ["render", "--out", str(out), "--seconds", "0.6", "--fps", "5", "--size", "160x96"]
+    argv += ["-n", "200", "--steps", "4"]
+    assert run(capsys, *argv)[0] == 0
+    before = out.read_bytes()
+    plain, shots = App.screenshot, []
+
+    def interrupted(self):
+        shots.append(1)
+        if len(shots) == 3:
+            raise KeyboardInterrupt
+        return plain(self)
+
+    monkeypatch.setattr(App, "screenshot", interrupted)
+    assert run(capsys, *argv)[0] == 130
+    assert out.read_bytes() == before and list(tmp_path.iterdir()) == [out]
+
+
+def test_a_bad_demo_output_is_refused_before_any_rendering(capsys, tmp_path, monkeypatch):
+    import dexplorer.commands as commands
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(commands, "_render", lambda *a: pytest.fail("rendered"))
+    assert_user_error(capsys, "--demo-out", "demo.txt", match="expected a file ending in .mp4")
+    assert_user_error(
+        capsys, "--demo-out", str(tmp_path / "no" / "demo.mp4"), match="does not exist"
+    )
+
+
+def test_a_scene_whose_trajectories_would_not_fit_is_refused_in_one_line(
+    capsys, tmp_path, monkeypatch
+):
+    """The engine's budget (float16 at least) against the memory available, before any frame."""
+    pytest.importorskip("pygfx")
+    from dexplorer.core import limits
+
+    monkeypatch.setattr(limits, "available_memory", lambda: 1 << 30)
+    out = tmp_path / "big.png"
+    argv = ["screenshot", "-n", "2000000", "--steps", "1000", "--size", "320x200"]
+    assert_user_error(
+        capsys,
+        *argv,
+        "--out",
+        str(out),
+        match="2,000,000 particles x 1000 steps need 7.5 GiB (in float16) on cpu; only 1.0 GiB",
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -1,12 +1,14 @@
 """Samplers: one small step function each, over a :class:`~dexplorer.core.fields.Field`.
 
 Every step takes a state x at time t to time t_next > t (t = 0 noise, t = 1 data).
-:func:`sample` runs a sampler over a uniform time grid and records the whole trajectory.
+:func:`sample` runs a sampler over a uniform time grid and records the whole trajectory, or
+keeps only the current state.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
@@ -15,8 +17,7 @@ import torch
 from torch import Tensor
 
 from .fields import Field, as_time
-
-MAX_STEPS = 1000
+from .limits import MAX_STEPS
 
 
 @dataclass(frozen=True)
@@ -197,24 +198,32 @@ def sample(
     noise_scale: float = 1.0,
     device: str | torch.device = "cpu",
     out: Tensor | None = None,
+    record: bool = True,
 ) -> Tensor:
-    """Sample ``n`` particles from N(0, I) at t = 0 to t = 1 and return the trajectory.
+    """Sample ``n`` particles from N(0, I) at t = 0 to t = 1 and return the trajectory, or
+    with ``record=False`` only the final positions (the memory of one state, not of
+    ``steps + 1``).
 
     Returns
     -------
     Tensor
-        Shape (steps + 1, n, 2): ``out`` when given (written in place), else a new tensor.
-        The same seed gives the same trajectory on the same device.
+        Shape (steps + 1, n, 2): ``out`` when given (written in place), else a new tensor;
+        (n, 2) without ``record``. The same seed gives the same particles on the same device.
     """
     get_sampler(sampler)
     time_grid(steps)
     x0, generator = initial_noise(n, seed, device)
+    settings = SamplerSettings(eta=eta, noise_scale=noise_scale, generator=generator)
+    states = iterate(field, x0, steps, sampler, settings)
+    if not record:
+        if out is not None:
+            raise ValueError("out is the recorded trajectory; there is none without record")
+        return deque(states, maxlen=1)[-1].clone()  # a normal tensor, not an inference one
     if out is None:
         out = torch.empty((steps + 1, n, 2), device=device)
     elif out.shape != (steps + 1, n, 2):
         raise ValueError(f"out has shape {tuple(out.shape)}, expected {(steps + 1, n, 2)}")
     out[0] = x0
-    settings = SamplerSettings(eta=eta, noise_scale=noise_scale, generator=generator)
-    for i, x in enumerate(iterate(field, x0, steps, sampler, settings), start=1):
+    for i, x in enumerate(states, start=1):
         out[i] = x
     return out

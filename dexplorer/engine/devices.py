@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 
+from ..core import limits
 from ..core.threads import cores
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
@@ -41,6 +40,6 @@ def available_memory(device: torch.device) -> int | None:
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
     try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        return limits.available_memory()
     except (ValueError, OSError, AttributeError):
         return None
