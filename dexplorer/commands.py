@@ -18,7 +18,7 @@ from .core.checkpoints import CheckpointError, load_checkpoint
 from .core.datasets import DATASETS, IDENTITY, Dataset, DatasetError, Normalisation, make_dataset
 from .core.fields import ExactField, Field, NetworkField
 from .core.importers import load_dataset_file
-from .core.metrics import QualityError, measure_quality
+from .core.metrics import QualityError
 from .core.networks import PRESET_NOTES, PRESETS, count_parameters
 from .core.objectives import OBJECTIVE_NOTES, make_objective
 from .core.pretrained import (
@@ -156,13 +156,14 @@ def _train_one(
         warn(outcome.message)
         if trainer.step == 0:
             raise TrainingError(f"{outcome.message}; nothing was saved")
-    trainer.checkpoint().save(out, half=half)
     sampler, sampler_steps = QUALITY_SAMPLER[settings.objective]
-    samples = trainer.samples(8000, sampler_steps, sampler)
     try:
-        quality = f"{measure_quality(samples, dataset.points, seed=1).text} ({sampler})"
+        reference = trainer.reference()  # first: data that cannot be judged costs no samples
+        samples = trainer.samples(8000, sampler_steps, sampler)
+        quality = f"{reference.measure(samples).text} ({sampler})"
     except QualityError as error:
         quality = str(error)
+    trainer.checkpoint().save(out, half=half)
     print(
         f"{label}: {params} parameters, {outcome.steps} steps in {outcome.seconds:.1f} s, "
         f"loss {outcome.loss:.4f}, {quality} -> {out}"

@@ -30,9 +30,10 @@ class Recorder:
     def __init__(self, path: Path, fps: int = 30) -> None:
         import imageio.v2 as imageio
 
-        options = {"fps": fps}
         if path.suffix.lower() == ".mp4":
-            options.update(codec="libx264", quality=7, macro_block_size=8)
+            options = {"fps": fps, "codec": "libx264", "quality": 7, "macro_block_size": 8}
+        else:  # Pillow's GIF writer takes each frame's duration in milliseconds
+            options = {"duration": 1000 / fps, "loop": 0}
         self.path = path
         self.frames = 0
         with ExitStack() as stack:

@@ -414,6 +414,7 @@ def test_render_writes_a_gif_that_loads_back(capsys, tmp_path):
     assert code == 0, err
     frames = iio.imread(out, index=None)
     assert frames.shape[0] == 3 and frames.shape[1:3] == (96, 160)
+    assert iio.immeta(out, index=0)["duration"] == 200  # 5 frames a second
 
 
 @pytest.fixture(scope="module")
