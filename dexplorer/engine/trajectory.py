@@ -27,8 +27,9 @@ from ..core.samplers import (
 )
 from .devices import available_memory
 
-MEMORY_SHARE = 0.6
-"""A cache may take at most this share of the free memory."""
+CACHE_SHARE = 0.6
+"""A trajectory cache may take at most this share of the free memory (less than a one-shot
+request may, :data:`dexplorer.core.limits.MEMORY_SHARE`: the app holds other things beside it)."""
 NATIVE_PARTICLE_STEPS = 200_000
 """Particle-steps per call of the native CPU kernel (about 60 ms on two cores): the cache
 shows its progress and can be cancelled between calls."""
@@ -226,11 +227,11 @@ class TrajectoryCache:
         return self.state.done
 
     def _allocate(self, spec: RunSpec) -> tuple[Tensor, Tensor | None]:
-        """float32 when it fits in MEMORY_SHARE of the free memory, else float16, else a
+        """float32 when it fits in CACHE_SHARE of the free memory, else float16, else a
         MemoryError that says so (nothing is changed then)."""
         values = (spec.steps + 1) * (spec.n + (0 if spec.extra is None else len(spec.extra))) * 2
         free = available_memory(self.device)
-        budget = float("inf") if free is None else MEMORY_SHARE * free
+        budget = float("inf") if free is None else CACHE_SHARE * free
         if values * 4 <= budget:
             dtype = torch.float32
         elif values * 2 <= budget:
