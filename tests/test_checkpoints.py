@@ -164,7 +164,7 @@ def test_version_1_files_load_with_the_identity(tmp_path: Path) -> None:
         ({"centre": [0, 0]}, r"normalisation: missing keys \['scale'\]"),
         ({"centre": [0, 0], "scale": [1, 1], "y_down": 1}, r"unknown keys \['y_down'\]"),
         ({"centre": "0, 0", "scale": [1, 1]}, "centre is '0, 0', not a list"),
-        ([0, 0, 1, 1], "normalisation is .*, not a dict"),
+        ([0, 0, 1, 1], "normalisation is .*, not a table"),
     ],
 )
 def test_bad_normalisation_is_refused_with_a_reason(

@@ -488,6 +488,16 @@ def _weights_problem(weights: list, count: int) -> str:
     return ""
 
 
+_KIND_WORDS = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    list: "a list",
+    dict: "a table",
+}
+
+
 def _check_types(info: dict, expected: dict[str, type], what: str) -> None:
     """Check that ``info`` has exactly the keys of ``expected``, with those types."""
     missing = expected.keys() - info.keys()
@@ -496,7 +506,9 @@ def _check_types(info: dict, expected: dict[str, type], what: str) -> None:
         raise _BadFile(f"{what}: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
     for key, kind in expected.items():
         if not _is_type(info[key], kind):
-            raise _BadFile(f"{what}: {key} is {info[key]!r}, not a {kind.__name__}")
+            raise _BadFile(
+                f"{what}: {key} is {info[key]!r}, not {_KIND_WORDS.get(kind, kind.__name__)}"
+            )
 
 
 def _build_network(info: dict, shapes: dict[str, tuple[int, ...]]) -> MLP:

@@ -140,7 +140,7 @@ CASES = [
     Case(
         "sample --model depth 3e7 as a float",
         _edited({"depth": 3e7}),
-        "network: depth is 30000000.0, not a int",
+        "network: depth is 30000000.0, not an integer",
     ),
     Case(
         "sample --model width 10**30",
@@ -191,5 +191,10 @@ CASES = [
         "sample --model model.json, a 1e12-float kernel",
         _tfjs([1_000_000, 1_000_000], held=8_642),
         "hold 34568 bytes; the 8 float32 weights of weightsManifest group 1 need 4000000034056",
+    ),
+    Case(
+        "sample --model finite weights x 1e18",
+        _edited(tensors=lambda state: {k: v * 1e18 for k, v in state.items()}),
+        "10 of 10 particles became non-finite",
     ),
 ]
