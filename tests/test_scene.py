@@ -485,3 +485,37 @@ def test_the_pointer_reads_in_the_data_files_coordinates():
     app.screenshot()  # the status line shows it
     app._on_pointer_move({"x": 1.0, "y": 1.0})  # over the controls: no reading
     assert app.status.pointer is None
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS"))
+    return int(line.split()[1]) / 1024
+
+
+def test_paused_frames_do_not_grow_native_memory(app):
+    """The splat shader once branched on a uniform alone; lavapipe then compiled a new
+    variant of it every frame and kept the old ones (about 200 KB a frame, 20 MB here)."""
+    for name in LAYERS:
+        app.state.look.visible[name] = name in ("particles", "data")
+    app.state.set_time(0.5)
+    for _ in range(20):
+        app.screenshot()
+    before = _rss_mb()
+    for _ in range(100):
+        app.screenshot()
+    assert _rss_mb() - before < 4.0
+
+
+def test_the_particles_style_is_written_only_when_its_float32_value_changes(app, monkeypatch):
+    particles = app.view.particles
+    particles.set_style(3.0, 0.45)
+    writes = []
+    buffer = particles.material.uniform_buffer
+    original = buffer.update_full
+    monkeypatch.setattr(buffer, "update_full", lambda: (writes.append(1), original()))
+    particles.set_style(3.0, 0.45)  # 0.45 is not a float32: still the same value
+    assert writes == []
+    particles.set_style(3.0, 0.5)
+    assert len(writes) == 1
+    assert particles.material.opacity == pytest.approx(0.5)

@@ -31,8 +31,7 @@ DEFAULT_CAPACITY = 1280 * 720
 
 class SplatMaterial(gfx.Material):
     """Point size (logical pixels), opacity, the uniform colour, whether each point has its
-    own colour, the look of the "under" cloud and whether it is drawn, and how many pixels
-    the accumulator holds."""
+    own colour, and the look of the "under" cloud and whether it is drawn."""
 
     uniform_type: ClassVar[dict[str, str]] = dict(
         gfx.Material.uniform_type,
@@ -41,7 +40,6 @@ class SplatMaterial(gfx.Material):
         size="f4",
         under_size="f4",
         under_opacity="f4",
-        capacity="i4",
     )
 
     def __init__(self, size: float, opacity: float, color: tuple[float, float, float]) -> None:
@@ -105,7 +103,6 @@ class SplattedPoints(gfx.WorldObject):
         items = capacity * self.material.channels
         self.geometry.accum = gfx.Buffer(nbytes=items * 4, nitems=items, format="u4")
         self.capacity = capacity
-        self.material.set_uniform("capacity", capacity)
 
     def fit(self, physical_size: tuple[int, int]) -> None:
         """Make room for a panel as large as ``physical_size`` (the canvas)."""
@@ -248,9 +245,12 @@ class SplatPoints:
         self.points.visible = self.material.main or visible
 
     def set_style(self, size: float, opacity: float) -> None:
-        if float(self.material.uniform_buffer.data["size"]) != size:
+        """Point size and opacity; the uniforms are written only when their float32 values
+        change (0.45 never equals its float32 value, so comparing floats would write them
+        every frame)."""
+        if self.material.uniform_buffer.data["size"] != np.float32(size):
             self.material.set_uniform("size", size)
-        if self.material.opacity != opacity:
+        if self.material.uniform_buffer.data["opacity"] != np.float32(opacity):
             self.material.opacity = opacity
 
     def set_visible(self, visible: bool) -> None:
