@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -300,20 +301,22 @@ def _compare(state: AppState, args: argparse.Namespace) -> None:
 
 
 def cmd_window(args: argparse.Namespace) -> None:
-    from .headless import has_display
+    from .headless import display_problem
     from .window import run_window
 
     state = _scene_state(args, 0.0)
     size = parse_size(args.size)
     device = choose_device(args.device)
-    if has_display():
+    problem = display_problem()
+    if not problem:
         state.playing = not args.paused
         run_window(state, device, size)
         return
     out = Path(args.demo_out)
     print(
-        "dexplorer: no display (DISPLAY is not set), so no window can open here; "
-        f"rendering the demo to {out} instead"
+        f"dexplorer: no display ({problem}), so no window can open here; "
+        f"rendering the demo to {out} instead",
+        file=sys.stderr,
     )
     _render(state, device, size, out, 8.0, 30)
 
