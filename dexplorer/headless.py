@@ -113,9 +113,13 @@ def offscreen_app(
     from rendercanvas.offscreen import RenderCanvas
 
     from .app import App
+    from .scene.view import canvas_problem
 
     canvas = RenderCanvas(size=size, pixel_ratio=1)
     app = App(canvas, state, device, ui=ui and size[0] >= MIN_UI_WIDTH, fast=fast)
+    problem = canvas_problem(app.renderer)
+    if problem:
+        raise ValueError(f"--size {size[0]}x{size[1]}: too large for this GPU: {problem}")
     canvas.request_draw(app.draw)
     return app
 
