@@ -42,7 +42,7 @@ from .core.samplers import (
 from .core.threads import use_cpu_threads
 from .core.training import DEFAULT_SECONDS, Progress, Trainer, TrainingError, TrainSettings
 from .engine.devices import choose_device
-from .headless import parse_size
+from .headless import offscreen_size, parse_size
 from .state import AppState
 
 
@@ -327,7 +327,7 @@ def cmd_screenshot(args: argparse.Namespace) -> None:
     out = check_output(args.out, (".png",))
     state = _scene_state(args, 0.5)
     image = screenshot(
-        state, parse_size(args.size), choose_device(args.device), out, ui=not args.no_ui
+        state, offscreen_size(args.size), choose_device(args.device), out, ui=not args.no_ui
     )
     print(f"wrote {out} ({image.shape[1]}x{image.shape[0]}, t = {state.t:.2f})")
 
@@ -337,7 +337,9 @@ def cmd_render(args: argparse.Namespace) -> None:
     if not (0 < args.seconds <= 600):
         raise UserError(f"--seconds must be between 0 and 600, got {args.seconds}")
     state = _scene_state(args, 0.0)
-    _render(state, choose_device(args.device), parse_size(args.size), out, args.seconds, args.fps)
+    _render(
+        state, choose_device(args.device), offscreen_size(args.size), out, args.seconds, args.fps
+    )
 
 
 def _render(

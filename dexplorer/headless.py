@@ -104,6 +104,19 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def offscreen_size(text: str) -> tuple[int, int]:
+    """The canvas size of a screenshot or video (``--size`` WIDTHxHEIGHT), checked against
+    the limits of the device that will draw it, before any work starts."""
+    size = parse_size(text)
+    prepare_environment()
+    from .scene.view import canvas_problem
+
+    problem = canvas_problem(size)
+    if problem:
+        raise ValueError(f"--size {text}: too large for this GPU: {problem}")
+    return size
+
+
 def offscreen_app(
     state: AppState, size: tuple[int, int], device: object, ui: bool = True, fast: bool = True
 ) -> App:
@@ -113,13 +126,9 @@ def offscreen_app(
     from rendercanvas.offscreen import RenderCanvas
 
     from .app import App
-    from .scene.view import canvas_problem
 
     canvas = RenderCanvas(size=size, pixel_ratio=1)
     app = App(canvas, state, device, ui=ui and size[0] >= MIN_UI_WIDTH, fast=fast)
-    problem = canvas_problem(app.renderer)
-    if problem:
-        raise ValueError(f"--size {size[0]}x{size[1]}: too large for this GPU: {problem}")
     canvas.request_draw(app.draw)
     return app
 

@@ -519,3 +519,33 @@ def test_the_particles_style_is_written_only_when_its_float32_value_changes(app,
     particles.set_style(3.0, 0.5)
     assert len(writes) == 1
     assert particles.material.opacity == pytest.approx(0.5)
+
+
+def test_a_canvas_past_the_devices_buffer_limit_is_refused_before_drawing():
+    from dexplorer.headless import offscreen_size
+    from dexplorer.scene.particles import accumulator_limit
+    from dexplorer.scene.view import canvas_problem
+
+    assert canvas_problem((1280, 720)) == ""
+    assert canvas_problem((3840, 2160)) == ""  # a 4K screen, coloured by start: 93 MB
+    if accumulator_limit() < 458 * 2**20:
+        with pytest.raises(ValueError, match="--size 8192x8192: too large for this GPU"):
+            offscreen_size("8192x8192")
+
+
+def test_a_panel_past_the_buffer_limit_skips_the_particles_and_says_so(app, monkeypatch):
+    import dexplorer.scene.particles as particles
+
+    for name in LAYERS:
+        app.state.look.visible[name] = name == "particles"
+    app.state.set_time(0.5)
+    drawn = app.screenshot()
+    assert main_mask(app, drawn[..., :3].astype(int)).sum() > 100
+    monkeypatch.setattr(particles, "accumulator_limit", lambda: 4096)
+    app.view.particles.points.allocate(16)
+    app.state.message = ""
+    image = app.screenshot()
+    assert app.state.message.startswith("particles not drawn: a panel of ")
+    assert not main_mask(app, image[..., :3].astype(int)).any()  # nothing half-drawn
+    monkeypatch.undo()
+    assert np.array_equal(app.screenshot(), drawn)

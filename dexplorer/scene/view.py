@@ -53,15 +53,15 @@ def layout(width: float, height: float, left: float = 0.0, bottom: float = 0.0) 
     )
 
 
-def canvas_problem(renderer: gfx.WgpuRenderer) -> str:
-    """Why a canvas cannot be drawn by this renderer's device ('' when it can): its texture
-    or the flow panel's particle buffer (at its largest, without controls) would pass the
-    device's limits."""
-    width, height = renderer.physical_size
-    largest = renderer.device.limits["max-texture-dimension-2d"]
-    if max(width, height) > largest:
-        return f"{width}x{height} pixels to draw, more than the {largest} a side this GPU allows"
-    return panel_problem(panel_pixels(renderer, layout(*renderer.logical_size).main))
+def canvas_problem(size: tuple[int, int]) -> str:
+    """Why a canvas of ``size`` pixels, drawn at its own pixels (offscreen), cannot be drawn
+    on this device ('' when it can): its texture or the flow panel's particle buffer (at
+    its largest, without controls) would pass the device's limits."""
+    largest = gfx.renderers.wgpu.get_shared().device.limits["max-texture-dimension-2d"]
+    if max(size) > largest:
+        return f"{size[0]}x{size[1]} pixels, more than the {largest} a side this GPU allows"
+    _, _, width, height = layout(*size).main
+    return panel_problem((max(int(width + 0.4999), 1), max(int(height + 0.4999), 1)))
 
 
 def _camera() -> gfx.OrthographicCamera:
