@@ -3,6 +3,7 @@ same scene and UI code as the window."""
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import sys
@@ -24,12 +25,34 @@ DISPLAY_TIMEOUT = 2.0
 """Seconds to wait for a display server to accept a connection."""
 
 
+DEVICE_LIMITS = ("max-storage-buffer-binding-size", "max-buffer-size", "max-texture-dimension-2d")
+"""Limits the device takes at the adapter's own values, not WebGPU's defaults (128 MiB for
+a storage buffer, where a GPU binds gigabytes: the particles' accumulator of a large panel
+needs more)."""
+
+
 def prepare_environment() -> None:
-    """Quiet the Vulkan loader's complaint about a missing XDG_RUNTIME_DIR."""
+    """Quiet the Vulkan loader's complaint about a missing XDG_RUNTIME_DIR, and ask for the
+    adapter's own :data:`DEVICE_LIMITS` before the device exists."""
     if not os.environ.get("XDG_RUNTIME_DIR"):
         path = Path(tempfile.gettempdir()) / f"dexplorer-runtime-{os.getuid()}"
         path.mkdir(mode=0o700, exist_ok=True)
         os.environ["XDG_RUNTIME_DIR"] = str(path)
+    _ask_adapter_limits()
+
+
+@functools.cache
+def _ask_adapter_limits() -> None:
+    import wgpu.utils.device
+
+    helper = wgpu.utils.device.helper
+    if helper._the_device is not None or os.environ.get("PYGFX_WGPU_ADAPTER_NAME"):
+        return  # already made (its limits are checked where they matter), or chosen by name
+    adapter = wgpu.gpu.request_adapter_sync()
+    limits = {name: adapter.limits[name] for name in DEVICE_LIMITS}
+    wgpu.utils.device.preconfigure_default_device(
+        "dexplorer", adapter=adapter, required_limits=limits
+    )
 
 
 def display_problem() -> str:
