@@ -128,6 +128,8 @@ class App:
         """The comparison panels' engine, while the state has panels."""
         self.compare_view: CompareView | None = None
         self._panel_colors: list[tuple | None] = []
+        self._drawn_problem = ""
+        """What kept the last frame from drawing the particles (said once in the message)."""
 
     # --- building -------------------------------------------------------------------------------
 
@@ -372,7 +374,11 @@ class App:
     def draw(self) -> None:
         """One frame: update, render the scene, then the UI on top."""
         self.update()
-        (self.compare_view or self.view).render()
+        view = self.compare_view or self.view
+        view.render()
+        if view.problem and view.problem != self._drawn_problem:
+            self.state.message = f"particles not drawn: {view.problem}; make the window smaller"
+        self._drawn_problem = view.problem
         if self.recorder is not None:
             self.recorder.add(np.asarray(self.renderer.snapshot()))
         if self.ui is not None and self.state.look.show_ui:

@@ -41,7 +41,7 @@ from .core.samplers import (
 from .core.threads import use_cpu_threads
 from .core.training import DEFAULT_SECONDS, Progress, Trainer, TrainingError, TrainSettings
 from .engine.devices import choose_device
-from .headless import parse_size
+from .headless import offscreen_size, parse_size
 from .state import AppState
 
 
@@ -361,21 +361,23 @@ VIDEO_SUFFIXES = (".mp4", ".gif")
 
 
 def cmd_window(args: argparse.Namespace) -> None:
-    from .headless import has_display
+    from .headless import display_problem
     from .window import run_window
 
     check_suffix(args.demo_out, VIDEO_SUFFIXES, "--demo-out")
     state = _scene_state(args, 0.0)
-    size = parse_size(args.size)
     device = choose_device(args.device)
-    if has_display():
+    problem = display_problem()
+    if not problem:
         state.playing = not args.paused
-        run_window(state, device, size)
+        run_window(state, device, parse_size(args.size))
         return
     out = check_output(args.demo_out, VIDEO_SUFFIXES, option="--demo-out")
+    size = offscreen_size(args.size)
     print(
-        "dexplorer: no display (DISPLAY is not set), so no window can open here; "
-        f"rendering the demo to {out} instead"
+        f"dexplorer: no display ({problem}), so no window can open here; "
+        f"rendering the demo to {out} instead",
+        file=sys.stderr,
     )
     _render(state, device, size, out, 8.0, 30)
 
@@ -387,7 +389,11 @@ def cmd_screenshot(args: argparse.Namespace) -> None:
     state = _scene_state(args, 0.5)
     with outputs.replacing(out) as temporary:
         image = screenshot(
-            state, parse_size(args.size), choose_device(args.device), temporary, ui=not args.no_ui
+            state,
+            offscreen_size(args.size),
+            choose_device(args.device),
+            temporary,
+            ui=not args.no_ui,
         )
     print(f"wrote {out} ({image.shape[1]}x{image.shape[0]}, t = {state.t:.2f})")
 
@@ -401,7 +407,9 @@ def cmd_render(args: argparse.Namespace) -> None:
             f"a video has at most {limits.MAX_FRAMES:,}"
         )
     state = _scene_state(args, 0.0)
-    _render(state, choose_device(args.device), parse_size(args.size), out, args.seconds, args.fps)
+    _render(
+        state, choose_device(args.device), offscreen_size(args.size), out, args.seconds, args.fps
+    )
 
 
 def _render(

@@ -30,8 +30,8 @@ fn vs_main(@builtin(vertex_index) index: u32) -> Varyings {
 @fragment
 fn fs_main(varyings: Varyings) -> FragmentOutput {
     let size = vec2<u32>(u_stdinfo.physical_size);
-    if (size.x * size.y > u32(u_material.capacity)) {
-        discard;
+    if (size.x * size.y * {{ channels }}u > arrayLength(&s_accum)) {
+        discard;  // the panel outgrew the accumulator (see particles_splat.wgsl)
     }
     let pixel = min(vec2<u32>(max(varyings.pixel, vec2<f32>(0.0))), size - 1u);
     let base = (pixel.y * size.x + pixel.x) * {{ channels }}u;

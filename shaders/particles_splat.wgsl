@@ -49,8 +49,13 @@ fn main(
         return;  // far outside the panel, or not a number
     }
     let size = u_stdinfo.physical_size;
-    if (u32(size.x) * u32(size.y) > u32(u_material.capacity)) {
-        return;  // the panel outgrew the accumulator: the layer grows it before the next frame
+    // The panel outgrew the accumulator: the layer grows it before the next frame. The
+    // test reads the buffer's own length, not a uniform: lavapipe (Mesa 22) specialises a
+    // shader for the values of uniforms that decide a branch, again after every write of
+    // the uniform buffers (each frame), and never frees the old variants (about 200 KB a
+    // frame).
+    if (u32(size.x) * u32(size.y) * {{ channels }}u > arrayLength(&s_accum)) {
+        return;
     }
     let centre = vec2<f32>((ndc.x * 0.5 + 0.5) * size.x, (0.5 - ndc.y * 0.5) * size.y);
     $$ if cloud == "under"

@@ -383,8 +383,8 @@ def test_without_a_display_the_main_job_says_so_and_renders_the_demo(capsys, mon
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.setattr(commands, "_render", lambda *args: calls.append(args))
-    code, out, _ = run(capsys, "--demo-out", str(tmp_path / "demo.mp4"), "-n", "100")
-    assert code == 0 and "no display" in out and "demo.mp4" in out
+    code, _, err = run(capsys, "--demo-out", str(tmp_path / "demo.mp4"), "-n", "100")
+    assert code == 0 and "no display" in err and "demo.mp4" in err
     ((state, _device, size, path, seconds, fps),) = calls
     assert (seconds, fps) == (8.0, 30)
     assert path == tmp_path / "demo.mp4" and size == (1280, 720) and state.settings.n == 100

@@ -485,3 +485,84 @@ def test_the_pointer_reads_in_the_data_files_coordinates():
     app.screenshot()  # the status line shows it
     app._on_pointer_move({"x": 1.0, "y": 1.0})  # over the controls: no reading
     assert app.status.pointer is None
+
+
+PAUSED_FRAMES = """
+from dexplorer.headless import offscreen_app
+from dexplorer.state import AppState, Settings
+
+def rss_mb():
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS"))
+    return int(line.split()[1]) / 1024
+
+state = AppState(settings=Settings(n=3000, steps=30))
+app = offscreen_app(state, (360, 240), "cpu", ui=False)
+app.settle()
+state.set_time(0.5)
+for _ in range(20):
+    app.screenshot()
+before = rss_mb()
+for _ in range(150):
+    app.screenshot()
+print(rss_mb() - before)
+"""
+
+
+def test_paused_frames_do_not_grow_native_memory():
+    """The splat shader once branched on a uniform alone; lavapipe then compiled a new
+    variant of it every frame and kept the old ones (about 200 KB a frame, 30 MB here).
+    Measured in a process of its own: other tests' threads would move its RSS."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RENDERCANVAS_FORCE_OFFSCREEN": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", PAUSED_FRAMES], env=env, capture_output=True, text=True, check=True
+    )
+    assert float(done.stdout.split()[-1]) < 4.0
+
+
+def test_the_particles_style_is_written_only_when_its_float32_value_changes(app, monkeypatch):
+    particles = app.view.particles
+    particles.set_style(3.0, 0.45)
+    writes = []
+    buffer = particles.material.uniform_buffer
+    original = buffer.update_full
+    monkeypatch.setattr(buffer, "update_full", lambda: (writes.append(1), original()))
+    particles.set_style(3.0, 0.45)  # 0.45 is not a float32: still the same value
+    assert writes == []
+    particles.set_style(3.0, 0.5)
+    assert len(writes) == 1
+    assert particles.material.opacity == pytest.approx(0.5)
+
+
+def test_a_canvas_past_the_devices_buffer_limit_is_refused_before_drawing():
+    from dexplorer.headless import offscreen_size
+    from dexplorer.scene.particles import accumulator_limit
+    from dexplorer.scene.view import canvas_problem
+
+    assert canvas_problem((1280, 720)) == ""
+    assert canvas_problem((3840, 2160)) == ""  # a 4K screen, coloured by start: 93 MB
+    if accumulator_limit() < 458 * 2**20:
+        with pytest.raises(ValueError, match="--size 8192x8192: too large for this GPU"):
+            offscreen_size("8192x8192")
+
+
+def test_a_panel_past_the_buffer_limit_skips_the_particles_and_says_so(app, monkeypatch):
+    import dexplorer.scene.particles as particles
+
+    for name in LAYERS:
+        app.state.look.visible[name] = name == "particles"
+    app.state.set_time(0.5)
+    drawn = app.screenshot()
+    assert main_mask(app, drawn[..., :3].astype(int)).sum() > 100
+    monkeypatch.setattr(particles, "accumulator_limit", lambda: 4096)
+    app.view.particles.points.allocate(16)
+    app.state.message = ""
+    image = app.screenshot()
+    assert app.state.message.startswith("particles not drawn: a panel of ")
+    assert not main_mask(app, image[..., :3].astype(int)).any()  # nothing half-drawn
+    monkeypatch.undo()
+    assert np.array_equal(app.screenshot(), drawn)

@@ -11,7 +11,7 @@ import pygfx as gfx
 from .density import DensityLayer
 from .overlays import SourceRings, TimeLabel
 from .page import paint_page
-from .particles import ParticlesLayer, UnderLayer, fit_splats
+from .particles import ParticlesLayer, UnderLayer, fit_splats, panel_pixels
 from .theme import Theme
 from .view import TARGETS_LOOK
 
@@ -168,6 +168,8 @@ class CompareView:
         self.captions: list[gfx.Text] = []
         self.texts: list[str] = []
         """The captions' texts, as shown."""
+        self.problem = ""
+        """Why the last frame could not draw some panel's particles ('' when it could)."""
         self.layout: CompareLayout | None = None
 
     def add_panel(
@@ -238,7 +240,11 @@ class CompareView:
 
     def render(self) -> None:
         """Draw the page, then each panel (the caller adds the UI on top)."""
-        fit_splats((panel.scene for panel in self.panels), self.renderer.physical_size)
+        problems = [
+            fit_splats([panel.scene], panel_pixels(self.renderer, panel.viewport.rect))
+            for panel in self.panels
+        ]
+        self.problem = next((problem for problem in problems if problem), "")
         self.renderer.render(self.page, self.page_camera, flush=False)
         for panel in self.panels:
             panel.viewport.render(panel.scene, panel.camera)

@@ -25,14 +25,41 @@ from .colors import particle_colors
 
 SPLAT_WORKGROUP = 256
 MAX_WORKGROUPS = 65535
-DEFAULT_CAPACITY = 1280 * 720
-"""Pixels the accumulator holds until :func:`fit_splats` grows it to the canvas."""
+DEFAULT_CAPACITY = 640 * 640
+"""Pixels the accumulator holds until :func:`fit_splats` grows it to the panel."""
+MAX_CHANNELS = 5
+"""Accumulator entries per pixel at most: a colour per point (4) and the under cloud."""
+CHANNEL_BYTES = 4
+
+
+def accumulator_limit() -> int:
+    """The largest accumulator (bytes) the device can bind as one storage buffer."""
+    limits = gfx.renderers.wgpu.get_shared().device.limits
+    return min(limits["max-storage-buffer-binding-size"], limits["max-buffer-size"])
+
+
+def panel_pixels(renderer: gfx.WgpuRenderer, rect: tuple[float, ...]) -> tuple[int, int]:
+    """The physical pixels of a viewport ``rect`` (x, y, w, h in logical pixels), rounded
+    as pygfx rounds them."""
+    ratio = renderer.physical_size[1] / renderer.logical_size[1]
+    return max(int(rect[2] * ratio + 0.4999), 1), max(int(rect[3] * ratio + 0.4999), 1)
+
+
+def panel_problem(size: tuple[int, int]) -> str:
+    """Why the particles of a panel of ``size`` physical pixels cannot be drawn on this
+    device ('' when they can): their accumulator would pass its storage buffer limit."""
+    need, limit = size[0] * size[1] * MAX_CHANNELS * CHANNEL_BYTES, accumulator_limit()
+    if need <= limit:
+        return ""
+    return (
+        f"a panel of {size[0]}x{size[1]} pixels needs a {need / 2**20:.0f} MiB buffer for "
+        f"its particles, more than the {limit / 2**20:.0f} MiB this GPU binds"
+    )
 
 
 class SplatMaterial(gfx.Material):
     """Point size (logical pixels), opacity, the uniform colour, whether each point has its
-    own colour, the look of the "under" cloud and whether it is drawn, and how many pixels
-    the accumulator holds."""
+    own colour, and the look of the "under" cloud and whether it is drawn."""
 
     uniform_type: ClassVar[dict[str, str]] = dict(
         gfx.Material.uniform_type,
@@ -41,7 +68,6 @@ class SplatMaterial(gfx.Material):
         size="f4",
         under_size="f4",
         under_opacity="f4",
-        capacity="i4",
     )
 
     def __init__(self, size: float, opacity: float, color: tuple[float, float, float]) -> None:
@@ -101,17 +127,21 @@ class SplattedPoints(gfx.WorldObject):
         return self.geometry.under if name == "under" else self.geometry.points
 
     def allocate(self, capacity: int) -> None:
-        """A fresh (zeroed) accumulator of ``capacity`` pixels."""
-        items = capacity * self.material.channels
-        self.geometry.accum = gfx.Buffer(nbytes=items * 4, nitems=items, format="u4")
+        """A fresh (zeroed) accumulator of ``capacity`` pixels (fewer if the device cannot
+        bind so many: the passes then draw nothing until the panel fits)."""
+        channels = self.material.channels
+        capacity = min(capacity, accumulator_limit() // (channels * CHANNEL_BYTES))
+        items = capacity * channels
+        self.geometry.accum = gfx.Buffer(nbytes=items * CHANNEL_BYTES, nitems=items, format="u4")
         self.capacity = capacity
-        self.material.set_uniform("capacity", capacity)
 
-    def fit(self, physical_size: tuple[int, int]) -> None:
-        """Make room for a panel as large as ``physical_size`` (the canvas)."""
+    def fit(self, physical_size: tuple[int, int]) -> str:
+        """Make room for a panel of ``physical_size`` pixels; returns why it cannot be
+        drawn ('' when it can)."""
         pixels = int(physical_size[0]) * int(physical_size[1])
         if pixels > self.capacity:
             self.allocate(pixels)
+        return "" if pixels <= self.capacity else panel_problem(physical_size)
 
 
 class _SplatShader(BaseShader):
@@ -248,9 +278,12 @@ class SplatPoints:
         self.points.visible = self.material.main or visible
 
     def set_style(self, size: float, opacity: float) -> None:
-        if float(self.material.uniform_buffer.data["size"]) != size:
+        """Point size and opacity; the uniforms are written only when their float32 values
+        change (0.45 never equals its float32 value, so comparing floats would write them
+        every frame)."""
+        if self.material.uniform_buffer.data["size"] != np.float32(size):
             self.material.set_uniform("size", size)
-        if self.material.opacity != opacity:
+        if self.material.uniform_buffer.data["opacity"] != np.float32(opacity):
             self.material.opacity = opacity
 
     def set_visible(self, visible: bool) -> None:
@@ -258,12 +291,16 @@ class SplatPoints:
         self.points.visible = visible or self.material.under
 
 
-def fit_splats(scenes: Iterable[gfx.Scene], physical_size: tuple[int, int]) -> None:
-    """Grow the accumulator of every splatted cloud in ``scenes`` to the canvas size."""
-    for scene in scenes:
-        for child in scene.children:
-            if isinstance(child, SplattedPoints):
-                child.fit(physical_size)
+def fit_splats(scenes: Iterable[gfx.Scene], physical_size: tuple[int, int]) -> str:
+    """Grow the accumulator of every splatted cloud in ``scenes`` to a panel of
+    ``physical_size`` pixels; returns why one cannot be drawn ('' when all can)."""
+    problems = [
+        child.fit(physical_size)
+        for scene in scenes
+        for child in scene.children
+        if isinstance(child, SplattedPoints)
+    ]
+    return next((problem for problem in problems if problem), "")
 
 
 def fill_points(positions: np.ndarray, points: np.ndarray | list) -> None:

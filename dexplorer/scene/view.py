@@ -13,7 +13,7 @@ from .density import DensityLayer
 from .lines import MeshLayer, PathsLayer, VectorsLayer
 from .overlays import DataLayer, PreviewLayer, SourceRings, TimeLabel
 from .page import paint_page
-from .particles import ParticlesLayer, UnderLayer, fit_splats
+from .particles import ParticlesLayer, UnderLayer, fit_splats, panel_pixels, panel_problem
 from .theme import Theme
 
 EXTENT = 3.5
@@ -51,6 +51,17 @@ def layout(width: float, height: float, left: float = 0.0, bottom: float = 0.0) 
         main=(x0 + side + 8, (area_h - main) / 2, main, main),
         data=(x0 + side + main + 16, y_side, side, side),
     )
+
+
+def canvas_problem(size: tuple[int, int]) -> str:
+    """Why a canvas of ``size`` pixels, drawn at its own pixels (offscreen), cannot be drawn
+    on this device ('' when it can): its texture or the flow panel's particle buffer (at
+    its largest, without controls) would pass the device's limits."""
+    largest = gfx.renderers.wgpu.get_shared().device.limits["max-texture-dimension-2d"]
+    if max(size) > largest:
+        return f"{size[0]}x{size[1]} pixels, more than the {largest} a side this GPU allows"
+    _, _, width, height = layout(*size).main
+    return panel_problem((max(int(width + 0.4999), 1), max(int(height + 0.4999), 1)))
 
 
 def _camera() -> gfx.OrthographicCamera:
@@ -120,6 +131,8 @@ class View:
         )
         self.caches = CachedPanels(renderer, SIDE_PANELS, theme.background)
         self.controller = gfx.PanZoomController(self.cameras["main"], register_events=self.viewport)
+        self.problem = ""
+        """Why the last frame could not draw the particles ('' when it could)."""
         self.set_layout(layout(*renderer.logical_size))
 
     def _swap(self, scene: str, old: object, new: object) -> None:
@@ -204,7 +217,8 @@ class View:
         label_x, label_y, _ = self._label_anchor
         world = self.screen_to_world(label_x, label_y)
         self.time_label.text.local.position = (*world, 1)
-        fit_splats([self.scenes["main"]], self.renderer.physical_size)  # the side panels: cached
+        main = panel_pixels(self.renderer, self.panels.main)
+        self.problem = fit_splats([self.scenes["main"]], main)  # the side panels: cached
         # The side panels come first, and clear the frame.
         rects = {name: getattr(self.panels, name) for name in SIDE_PANELS}
         self.caches.render(rects, self.scenes, self.cameras)
