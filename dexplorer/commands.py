@@ -386,11 +386,12 @@ def cmd_screenshot(args: argparse.Namespace) -> None:
     from .headless import screenshot
 
     out = check_output(args.out, (".png",))
+    size = offscreen_size(args.size)
     state = _scene_state(args, 0.5)
     with outputs.replacing(out) as temporary:
         image = screenshot(
             state,
-            offscreen_size(args.size),
+            size,
             choose_device(args.device),
             temporary,
             ui=not args.no_ui,
