@@ -187,8 +187,8 @@ def test_the_app_opens_with_a_bad_autosave_and_says_so(tmp_path, capsys):
         str(tmp_path / "b.png"),
     ]
     assert main(argv) == 0
-    out = capsys.readouterr().out.splitlines()
-    warning = [line for line in out if line.startswith("dexplorer: warning: ")]
+    err = capsys.readouterr().err.splitlines()
+    warning = [line for line in err if line.startswith("dexplorer: warning: ")]
     assert len(warning) == 1 and str(path) in warning[0] and "could not be restored" in warning[0]
     assert len(list(path.parent.glob("drawing-bad-*.json"))) == 2 and not path.exists()
 
