@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_train.py --quick --json out/bench_train.json
 	$(BIN)/python benchmarks/bench_render.py --quick --json out/bench_render.json
 	$(BIN)/python benchmarks/bench_frame.py --quick --json out/bench_frame.json
+	$(BIN)/python benchmarks/soak.py --quick --json out/soak.json
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis
