@@ -20,6 +20,7 @@ from .recording import Recorder, stamped
 from .scene.compare import ComparePanel, CompareView, compare_layout
 from .scene.density import DensityLayer
 from .scene.particles import ParticlesLayer
+from .scene.release import forget_bindings
 from .scene.theme import THEMES
 from .scene.view import View, layout
 from .state import AppState
@@ -303,6 +304,8 @@ class App:
         if not state.panels:
             if self.comparison is not None:
                 self.comparison.close()
+            if self.compare_view is not None:
+                forget_bindings()  # the closed panels' buffers are freed with the view
             self.comparison, self.compare_view = None, None
             return False
         if self.compare_view is None:

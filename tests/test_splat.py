@@ -107,9 +107,14 @@ def test_nan_points_are_not_drawn_and_finite_ones_are():
     assert ink.sum() == pytest.approx(np.pi * 4.5**2, rel=0.1)
 
 
-def test_a_panel_larger_than_the_accumulator_waits_for_fit():
+def test_a_panel_larger_than_the_accumulator_waits_for_fit(monkeypatch):
+    import dexplorer.scene.particles as particles
+
     stage = Stage([[0.0, 0.0]], size=9.0, opacity=1.0)
-    stage.layer.points.allocate(16)  # smaller than the 64x64 panel
+    room = stage.layer.material.channels * particles.CHANNEL_BYTES
+    monkeypatch.setattr(particles, "accumulator_limit", lambda: 16 * room)
+    stage.layer.points.allocate(16)  # a device that binds 16 pixels: less than the panel
+    monkeypatch.undo()
     assert stage.draw().min() == 255  # nothing drawn, nothing broken
     stage.fit()
     assert stage.layer.points.capacity == SIZE * SIZE
@@ -135,3 +140,19 @@ def test_the_under_cloud_is_composited_below_and_each_cloud_hides_alone():
     image = stage.draw()
     assert image[16, 48] == pytest.approx([255, 255, 255], abs=1)
     assert image[32, 32] == pytest.approx(np.full(3, 255 * linear_to_srgb(0.5)), abs=3)
+
+
+def test_the_accumulator_is_kept_when_the_colouring_changes():
+    """Colouring each point (more channels) grows the accumulator once; going back and
+    forth keeps it (a replaced buffer stays alive in pygfx's bind-group cache) and draws
+    the same picture."""
+    stage = Stage([[0.0, 0.0], [0.4, 0.2]], size=9.0, opacity=0.8)
+    first = stage.draw()
+    stage.layer.set_own_colors(np.zeros((2, 3), np.float32))
+    coloured = stage.layer.points.geometry.accum
+    stage.draw()
+    stage.layer.set_own_colors(None)
+    assert stage.layer.points.geometry.accum is coloured
+    assert np.array_equal(stage.draw(), first)
+    stage.layer.set_own_colors(np.zeros((2, 3), np.float32))
+    assert stage.layer.points.geometry.accum is coloured

@@ -12,6 +12,7 @@ from .density import DensityLayer
 from .overlays import SourceRings, TimeLabel
 from .page import paint_page
 from .particles import ParticlesLayer, UnderLayer, fit_splats, panel_pixels
+from .release import forget_bindings
 from .theme import Theme
 from .view import TARGETS_LOOK
 
@@ -142,6 +143,7 @@ class ComparePanel:
         self.scene.remove(*self.layers[name].objects)
         self.layers[name] = layer
         self.scene.add(*layer.objects)
+        forget_bindings()
 
     def set_theme(self, theme: Theme) -> None:
         self.density.set_color(theme.density)
@@ -171,6 +173,7 @@ class CompareView:
         self.problem = ""
         """Why the last frame could not draw some panel's particles ('' when it could)."""
         self.layout: CompareLayout | None = None
+        self._placed_in: tuple[float, float] = (0.0, 0.0)
 
     def add_panel(
         self,
@@ -195,9 +198,12 @@ class CompareView:
 
     def remove_panels(self, keep: int) -> None:
         """Drop every panel after the first ``keep``."""
+        if keep >= len(self.panels):
+            return
         for caption in self.captions[keep:]:
             self.page.remove(caption)
         del self.panels[keep:], self.captions[keep:], self.texts[keep:]
+        forget_bindings()
 
     def set_caption(self, index: int, text: str, scale: float) -> None:
         """The caption of panel ``index`` (re-laid out only when it changes)."""
@@ -210,8 +216,10 @@ class CompareView:
 
     def set_layout(self, layout: CompareLayout) -> None:
         """Place the panels, captions, frames and time label (logical pixels)."""
-        self.layout = layout
         width, height = self.renderer.logical_size
+        if (layout, (width, height)) == (self.layout, self._placed_in):
+            return  # placed already (new frame geometry every frame would churn buffers)
+        self.layout, self._placed_in = layout, (width, height)
         for panel, rect in zip(self.panels, layout.panels, strict=False):
             panel.viewport.rect = rect
         for caption, (x, y) in zip(self.captions, layout.captions, strict=False):

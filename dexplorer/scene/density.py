@@ -99,6 +99,11 @@ class DensityLayer:
         """The engine wrote a new density into the array: upload it."""
         self.texture.update_full()
 
+    def set_density(self, density: np.ndarray) -> None:
+        """Show another (R, R) density of the same resolution, in the same texture."""
+        self.texture.data[...] = density
+        self.texture.update_full()
+
     def set_visible(self, visible: bool) -> None:
         self.image.visible = visible
 

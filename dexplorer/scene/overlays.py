@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pygfx as gfx
 
-from .particles import SplatPoints, fill_points, points_buffer
+from .particles import SplatPoints, fill_points, points_buffer, refill
 
 
 class DataLayer(SplatPoints):
@@ -19,6 +19,14 @@ class DataLayer(SplatPoints):
         opacity: float = 0.35,
     ) -> None:
         super().__init__(points_buffer(points), color, size, opacity, render_order=0)
+
+    def set_points(self, points: np.ndarray) -> None:
+        """Show other data: in the same buffers when they fit."""
+        geometry = self.points.geometry
+        buffer = refill(geometry.points, points)
+        if buffer is not geometry.points:
+            geometry.points = buffer
+            geometry.colors = self.colors = gfx.Buffer(np.ones((buffer.nitems, 4), np.float32))
 
 
 class PreviewLayer(SplatPoints):

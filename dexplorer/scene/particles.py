@@ -121,19 +121,28 @@ class SplattedPoints(gfx.WorldObject):
     for ``capacity`` pixels."""
 
     capacity = 0
+    wanted = 0
+    """The pixels last asked for (``capacity`` may be more: the accumulator only grows)."""
 
     def cloud(self, name: str) -> gfx.Buffer:
         """The points of the ``"main"`` or the ``"under"`` cloud."""
         return self.geometry.under if name == "under" else self.geometry.points
 
     def allocate(self, capacity: int) -> None:
-        """A fresh (zeroed) accumulator of ``capacity`` pixels (fewer if the device cannot
-        bind so many: the passes then draw nothing until the panel fits)."""
+        """Room for ``capacity`` pixels at the material's channels (fewer if the device
+        cannot bind so many: the passes then draw nothing until the panel fits). The
+        accumulator only grows: the resolve pass leaves every entry it read at zero, so one
+        buffer serves any channel layout, and a replaced buffer would stay alive as long as
+        pygfx's bind-group cache remembers it."""
+        self.wanted = capacity
         channels = self.material.channels
-        capacity = min(capacity, accumulator_limit() // (channels * CHANNEL_BYTES))
-        items = capacity * channels
-        self.geometry.accum = gfx.Buffer(nbytes=items * CHANNEL_BYTES, nitems=items, format="u4")
-        self.capacity = capacity
+        most = accumulator_limit() // (channels * CHANNEL_BYTES)
+        items = min(capacity, most) * channels
+        accum = getattr(self.geometry, "accum", None)
+        if accum is None or not items <= accum.nitems <= most * channels:
+            accum = gfx.Buffer(nbytes=items * CHANNEL_BYTES, nitems=items, format="u4")
+            self.geometry.accum = accum
+        self.capacity = accum.nitems // channels
 
     def fit(self, physical_size: tuple[int, int]) -> str:
         """Make room for a panel of ``physical_size`` pixels; returns why it cannot be
@@ -252,7 +261,7 @@ class SplatPoints:
             self.colors.update_full()
         if colored != self.material.colored:
             self.material.colored = colored
-            self.points.allocate(self.points.capacity)
+            self.points.allocate(self.points.wanted)
 
     def set_under(
         self,
@@ -263,7 +272,8 @@ class SplatPoints:
     ) -> None:
         """Draw 2D ``points`` of one colour under these, in the same passes (cheaper than a
         cloud of their own: one quad less over the panel)."""
-        self.points.geometry.under = points_buffer(points)
+        geometry = self.points.geometry
+        geometry.under = refill(geometry.under, points)
         self.material.set_uniform("under_size", size)
         self.material.set_uniform("under_opacity", opacity)
         self.set_under_color(color)
@@ -274,7 +284,7 @@ class SplatPoints:
     def set_under_visible(self, visible: bool) -> None:
         if visible != self.material.under:
             self.material.under = visible
-            self.points.allocate(self.points.capacity)
+            self.points.allocate(self.points.wanted)
         self.points.visible = self.material.main or visible
 
     def set_style(self, size: float, opacity: float) -> None:
@@ -318,6 +328,18 @@ def points_buffer(points: np.ndarray | list, capacity: int | None = None) -> gfx
     positions = np.empty((max(count, 1), 2), np.float32)
     fill_points(positions, points)
     return gfx.Buffer(positions)
+
+
+def refill(buffer: gfx.Buffer, points: np.ndarray | list) -> gfx.Buffer:
+    """``buffer`` holding 2D ``points`` instead, written in place when they fit; else a new
+    buffer with room to spare. Keeping the buffer matters: a replaced one stays alive as long
+    as pygfx's bind-group cache remembers it, with the accumulator beside it."""
+    count = len(np.asarray(points).reshape(-1, 2))
+    if count > buffer.nitems:
+        return points_buffer(points, 1 << (count - 1).bit_length())
+    fill_points(buffer.data, points)
+    buffer.update_full()
+    return buffer
 
 
 class ParticlesLayer(SplatPoints):

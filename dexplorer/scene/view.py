@@ -14,6 +14,7 @@ from .lines import MeshLayer, PathsLayer, VectorsLayer
 from .overlays import DataLayer, PreviewLayer, SourceRings, TimeLabel
 from .page import paint_page
 from .particles import ParticlesLayer, UnderLayer, fit_splats, panel_pixels, panel_problem
+from .release import forget_bindings
 from .theme import Theme
 
 EXTENT = 3.5
@@ -138,6 +139,7 @@ class View:
     def _swap(self, scene: str, old: object, new: object) -> None:
         self.scenes[scene].remove(*old.objects)
         self.scenes[scene].add(*new.objects)
+        forget_bindings()
 
     def set_particles(self, positions: np.ndarray) -> None:
         """Draw from a new positions array (the number of particles changed)."""
@@ -149,14 +151,12 @@ class View:
         self.targets = self.layers["data"] = self.targets.moved_to(self.particles)
 
     def set_data(self, density: np.ndarray, points: np.ndarray) -> None:
-        """Show a new dataset in the data panel and as faint targets in the main panel."""
-        theme = self.theme
-        data_density = DensityLayer(density, EXTENT, theme.data)
-        data_points = DataLayer(points, theme.data)
+        """Show a new dataset in the data panel and as faint targets in the main panel (in
+        the layers' own buffers and texture: replaced ones would stay alive in pygfx's
+        caches)."""
+        self.data_density.set_density(density)
+        self.data_points.set_points(points)
         self.targets.set_points(points)
-        self._swap("data", self.data_density, data_density)
-        self._swap("data", self.data_points, data_points)
-        self.data_density, self.data_points = data_density, data_points
         self.caches["data"].mark_stale()
 
     def set_layout(self, panels: Layout) -> None:
