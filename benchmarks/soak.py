@@ -119,10 +119,7 @@ def soak_offscreen(
                 if progress is not None:
                     progress(*samples[-1])
     finally:
-        if state.job is not None:
-            state.job.stop()
-        if app.comparison is not None:
-            app.comparison.close()
+        app.close()
         shutil.rmtree(folder, ignore_errors=True)
     return samples
 

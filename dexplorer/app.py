@@ -365,6 +365,17 @@ class App:
             detail = f"{detail}\n{sim.notice}"
         self.compare_view.set_caption(index, f"{run.panel.title}\n{detail}", look.ui_scale)
 
+    def close(self) -> None:
+        """Stop every thread the app started (training, comparison, trajectories) and wait
+        for them: a thread still inside torch when Python exits aborts the process."""
+        job = self.state.job
+        if job is not None:
+            job.stop()
+            job.wait()
+        if self.comparison is not None:
+            self.comparison.close()
+        self.simulation.cache.cancel()
+
     def settle(self) -> None:
         """Block until what the next frame shows is computed and measured (headless)."""
         self.simulation.cache.wait()

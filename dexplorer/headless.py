@@ -163,8 +163,11 @@ def screenshot(
     import imageio.v3 as iio
 
     app = offscreen_app(state, size, device, ui=ui)
-    app.settle()
-    image = app.screenshot()
+    try:
+        app.settle()
+        image = app.screenshot()
+    finally:
+        app.close()
     iio.imwrite(out, image[..., :3])
     return image
 
@@ -184,13 +187,16 @@ def render_video(
     from .recording import Recorder
 
     app = offscreen_app(state, size, device)
-    app.settle()
     frames = max(2, round(seconds * fps))
-    with Recorder(out, fps) as recorder:
-        for i in range(frames):
-            state.playing = False
-            state.set_time(i / (frames - 1))
-            recorder.add(app.screenshot())
-            if progress is not None:
-                progress(i + 1, frames)
+    try:
+        app.settle()
+        with Recorder(out, fps) as recorder:
+            for i in range(frames):
+                state.playing = False
+                state.set_time(i / (frames - 1))
+                recorder.add(app.screenshot())
+                if progress is not None:
+                    progress(i + 1, frames)
+    finally:
+        app.close()
     return frames

@@ -46,4 +46,7 @@ def run_window(state: AppState, device: torch.device, size: tuple[int, int]) -> 
     app = App(canvas, state, device)
     app.on_fullscreen = Fullscreen(canvas).toggle
     canvas.request_draw(app.draw)
-    loop.run()
+    try:
+        loop.run()
+    finally:
+        app.close()

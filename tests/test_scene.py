@@ -566,3 +566,25 @@ def test_a_panel_past_the_buffer_limit_skips_the_particles_and_says_so(app, monk
     assert not main_mask(app, image[..., :3].astype(int)).any()  # nothing half-drawn
     monkeypatch.undo()
     assert np.array_equal(app.screenshot(), drawn)
+
+
+def test_closing_the_app_stops_every_thread_it_started():
+    """A thread still inside torch when Python exits aborts the process ('terminate called
+    without an active exception', exit 134): closing the window or finishing a screenshot
+    stops training, the comparison and the trajectories first."""
+    import threading
+
+    from dexplorer.headless import offscreen_app
+
+    state = AppState()
+    assert state.change(n=500, steps=10, dataset="moons")
+    app = offscreen_app(state, SIZE, "cpu", ui=False)
+    state.train_unit, state.train_steps = "steps", 100_000
+    state.start_training("cpu")
+    state.set_view(2)
+    for _ in range(3):
+        app.screenshot()
+    ours = [t for t in threading.enumerate() if t.name.startswith("dexplorer-")]
+    assert ours, "the app should be computing something in the background"
+    app.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("dexplorer-")]

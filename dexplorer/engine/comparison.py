@@ -101,7 +101,10 @@ class PanelRun:
             self._thread.join()
 
     def close(self) -> None:
+        """Stop computing and wait for a measurement under way (a short one)."""
         self.simulation.cache.cancel()
+        if self._thread is not None:
+            self._thread.join()
 
 
 @dataclass
