@@ -30,6 +30,7 @@ from common import parser, print_table, write_json
 
 from dexplorer.core.datasets import DATASETS
 from dexplorer.core.samplers import SAMPLERS
+from dexplorer.core.threads import use_cpu_threads
 from dexplorer.scene.colors import COLOR_MODES
 from dexplorer.scene.theme import THEMES
 from dexplorer.state import AppState, Settings
@@ -195,6 +196,7 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=30.0, help="how long the window runs")
     args = p.parse_args()
     os.environ.setdefault("RENDERCANVAS_FORCE_OFFSCREEN", "1")
+    use_cpu_threads()  # as every entry point of the app does
 
     def show(at: int, rss: float) -> None:
         print(f"{at:>8d}  {rss:8.1f}", flush=True)

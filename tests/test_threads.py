@@ -1,9 +1,13 @@
 """The thread policy: one thread by default, and a tuner that follows the faster choice."""
 
+import subprocess
+import sys
+
+import pytest
 import torch
 
 from dexplorer.core import threads
-from dexplorer.core.threads import SINGLE, ThreadTuner
+from dexplorer.core.threads import MALLOC_ARENAS, SINGLE, ThreadTuner
 
 
 def test_the_tests_run_with_the_policys_single_thread():
@@ -42,3 +46,41 @@ def test_one_core_leaves_nothing_to_choose(monkeypatch):
     tuner = ThreadTuner(trial=2, period=4)
     assert run(tuner, {1: 0.01}, 9) == [1] * 9
     tuner.close()
+
+
+ARENAS_SCRIPT = """
+import ctypes, sys, threading
+import numpy as np
+if sys.argv[1] == "shared":
+    from dexplorer.core.threads import share_malloc_arenas
+    share_malloc_arenas()
+barrier = threading.Barrier(7)
+def work():
+    keep = [np.ones(2000) for _ in range(50)]  # 16 KB blocks: from malloc's arenas
+    barrier.wait()
+    barrier.wait()
+threads = [threading.Thread(target=work) for _ in range(6)]
+for thread in threads:
+    thread.start()
+barrier.wait()
+ctypes.CDLL(None).malloc_stats()  # one 'Arena k:' paragraph per arena, on stderr
+barrier.wait()
+for thread in threads:
+    thread.join()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc arenas")
+def test_threads_share_two_malloc_arenas():
+    """Six threads alive at once get an arena each from glibc, which keeps what they free:
+    the app's memory grew over a lesson that way. Shared, there are at most two."""
+
+    def arenas(mode: str) -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", ARENAS_SCRIPT, mode], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stderr.count("Arena ")
+
+    assert arenas("own") >= 4
+    assert arenas("shared") <= MALLOC_ARENAS

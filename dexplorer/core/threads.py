@@ -13,8 +13,10 @@ outside the app lets a :class:`ThreadTuner` pick, step by step, whichever is fas
 
 from __future__ import annotations
 
+import ctypes
 import os
 import statistics
+import sys
 
 import torch
 
@@ -28,8 +30,29 @@ def cores() -> int:
 
 
 def use_cpu_threads(threads: int = SINGLE) -> None:
-    """Give torch ``threads`` intra-op threads on the CPU (every entry point calls this)."""
+    """Give torch ``threads`` intra-op threads on the CPU, and share glibc's malloc arenas
+    (see :data:`MALLOC_ARENAS`); every entry point calls this."""
     torch.set_num_threads(threads)
+    share_malloc_arenas()
+
+
+MALLOC_ARENAS = 2
+"""glibc gives each new thread a malloc arena of its own (up to eight per core) and keeps
+what is freed in them for reuse by that arena. The app starts a thread for every trajectory,
+training run and quality measurement, so over a lesson its memory kept growing; with two
+shared arenas it stays flat (``benchmarks/soak.py`` measures it)."""
+
+_M_ARENA_MAX = -8  # mallopt's parameter number in glibc's malloc.h
+
+
+def share_malloc_arenas() -> None:
+    """Limit glibc's malloc to :data:`MALLOC_ARENAS` arenas for the threads started from
+    now on (nothing elsewhere than glibc on Linux)."""
+    if not sys.platform.startswith("linux"):
+        return
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is not None:
+        mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
 
 
 class ThreadTuner:
