@@ -22,3 +22,4 @@ def test_the_soak_runs_every_action_and_samples_rss():
     result = soak.summary([(0, 100.0), (10, 101.0), (20, 102.0)], warm_up=5)
     assert result["slope_kb"] == pytest.approx(102.4)  # 0.1 MB a frame
     assert (result["first_mb"], result["last_mb"]) == (101.0, 102.0)
+    assert result["drift_percent"] == pytest.approx((102.0 / 101.0 - 1) * 100)
