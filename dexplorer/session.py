@@ -21,7 +21,7 @@ from .core import outputs
 from .core.checkpoints import load_checkpoint
 from .core.datasets import IDENTITY, DatasetError, Normalisation
 from .core.importers import load_dataset_file
-from .core.inputs import InputFileError, read_bytes
+from .core.inputs import TYPE_WORDS, InputFileError, read_bytes
 from .scene.colors import COLOR_MODES
 from .scene.theme import THEMES
 from .state import LAYERS, OPACITIES, POINT_SIZES, AppState, Settings
@@ -34,14 +34,6 @@ MAX_SESSION_BYTES = 1 << 20
 TOP_KEYS = ("format", "version", "t", "compare", "settings", "look", "files")
 LOOK_KEYS = ("color_mode", "point_size", "opacity", "theme", "visible")
 FILE_KEYS = ("data", "model", "data_centre", "data_scale")
-_KINDS = {
-    str: "a string",
-    int: "an integer",
-    float: "a number",
-    bool: "true or false",
-    list: "a list",
-    dict: "a table",
-}
 
 
 class SessionError(ValueError):
@@ -226,7 +218,7 @@ def _value(key: str, value: object, kind: type, expected: str = "") -> object:
     integer, never true or false); otherwise say what was expected."""
     ok = isinstance(value, (int | float) if kind is float else kind)
     if not ok or (isinstance(value, bool) and kind is not bool):
-        raise _Bad(f"{key} = {_shown(value)}: expected {expected or _KINDS[kind]}")
+        raise _Bad(f"{key} = {_shown(value)}: expected {expected or TYPE_WORDS[kind]}")
     if kind is float:
         try:
             value = float(value)

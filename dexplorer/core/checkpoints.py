@@ -40,7 +40,7 @@ from torch import Tensor
 from . import outputs
 from .datasets import IDENTITY, MAX_CLASSES, DatasetError, Normalisation
 from .fields import NetworkField, draw_labels
-from .inputs import InputFileError, read_bytes
+from .inputs import TYPE_WORDS, InputFileError, read_bytes
 from .networks import MLP, NetworkConfig, parameter_shapes
 from .objectives import Objective, objective_from_dict
 from .tfjs import SUFFIX as TFJS_SUFFIX
@@ -488,16 +488,6 @@ def _weights_problem(weights: list, count: int) -> str:
     return ""
 
 
-_KIND_WORDS = {
-    int: "an integer",
-    float: "a number",
-    bool: "true or false",
-    str: "a string",
-    list: "a list",
-    dict: "a table",
-}
-
-
 def _check_types(info: dict, expected: dict[str, type], what: str) -> None:
     """Check that ``info`` has exactly the keys of ``expected``, with those types."""
     missing = expected.keys() - info.keys()
@@ -507,7 +497,7 @@ def _check_types(info: dict, expected: dict[str, type], what: str) -> None:
     for key, kind in expected.items():
         if not _is_type(info[key], kind):
             raise _BadFile(
-                f"{what}: {key} is {info[key]!r}, not {_KIND_WORDS.get(kind, kind.__name__)}"
+                f"{what}: {key} is {info[key]!r}, not {TYPE_WORDS.get(kind, kind.__name__)}"
             )
 
 

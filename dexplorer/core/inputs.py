@@ -8,7 +8,18 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["InputFileError", "describe_bytes", "file_size", "read_bytes"]
+__all__ = ["TYPE_WORDS", "InputFileError", "describe_bytes", "file_size", "read_bytes"]
+
+
+TYPE_WORDS = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
+"""How a message names the type of a value read from a file (JSON metadata, TOML)."""
 
 
 class InputFileError(ValueError):
