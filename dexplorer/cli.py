@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .comparison import SPEC_SYNTAX
+from .core.runs import SPEC_SYNTAX
 from .core import limits, outputs
 from .core.datasets import DATASETS
 from .core.objectives import OBJECTIVE_NOTES
@@ -21,7 +21,7 @@ from .core.samplers import SAMPLERS
 
 DATASET_CHOICES = (*DATASETS, "custom")
 OBJECTIVE_CHOICES = tuple(OBJECTIVE_NOTES)
-SAMPLER_CHOICES = tuple(SAMPLERS)
+SAMPLER_HELP = f"one of {', '.join(SAMPLERS)}"
 SCHEDULE_CHOICES = tuple(PATHS)
 POINT_SUFFIXES = (".npy", ".csv")
 
@@ -138,7 +138,7 @@ def add_scene_options(parser: argparse.ArgumentParser, size: str = "1280x720") -
         choices=("flow", "diffusion", "exact"),
         help="a shipped model of the dataset, or its exact field",
     )
-    parser.add_argument("--sampler", choices=SAMPLER_CHOICES, default="heun")
+    parser.add_argument("--sampler", default="heun", help=SAMPLER_HELP)
     parser.add_argument("--steps", type=Number(limits.STEPS), default=100)
     parser.add_argument(
         "-n", type=Number(limits.PARTICLES), default=20000, help="number of particles"
@@ -227,7 +227,7 @@ def build_parser() -> Parser:
     smp.add_argument(
         "--objective", choices=("flow", "diffusion"), default="flow", help="the path of --exact"
     )
-    smp.add_argument("--sampler", choices=SAMPLER_CHOICES, default="heun")
+    smp.add_argument("--sampler", default="heun", help=SAMPLER_HELP)
     smp.add_argument("--steps", type=Number(limits.STEPS), default=50)
     smp.add_argument("-n", type=Number(limits.PARTICLES), default=10000, help="number of particles")
     smp.add_argument("--seed", type=Number(limits.SEED), default=0)

@@ -13,10 +13,10 @@ import torch
 from tqdm import tqdm
 
 from .cli import POINT_SUFFIXES, UserError, check_output, check_suffix, write_points
-from .core import limits, native_sampler, outputs
-from .core.checkpoints import CheckpointError, load_checkpoint
+from .core import limits, models, native_sampler, outputs
+from .core.checkpoints import CheckpointError
 from .core.datasets import DATASETS, IDENTITY, Dataset, DatasetError, Normalisation, make_dataset
-from .core.fields import ExactField, Field, NetworkField
+from .core.fields import Field, NetworkField
 from .core.importers import load_dataset_file
 from .core.metrics import QualityError
 from .core.networks import PRESET_NOTES, PRESETS, count_parameters
@@ -28,9 +28,9 @@ from .core.pretrained import (
     PRETRAINED_STEPS,
     QUALITY_SAMPLER,
     model_filename,
-    pretrained_path,
     shipped_models,
 )
+from .core.runs import Run, class_problem
 from .core.samplers import (
     SAMPLER_NOTES,
     finite_particles,
@@ -223,21 +223,27 @@ def _check_training_memory(settings: TrainSettings) -> None:
 
 
 def _field(args: argparse.Namespace, device: torch.device) -> tuple[Field, Normalisation]:
-    """The field to sample, and the normalisation its outputs map back with."""
-    if args.exact:
-        dataset = make_dataset(args.exact, n=5000, seed=0)
-        if args.label is not None:
-            raise UserError("--class needs a conditional model; the exact field takes none")
-        path = make_objective(args.objective).path
-        return ExactField(dataset.points, path, device=device), IDENTITY
-    path = args.model or pretrained_path(args.pretrained)
-    checkpoint = load_checkpoint(path, device=device)
-    if args.label is not None and not checkpoint.conditional:
-        raise UserError(f"--class {args.label}: {path} is unconditional (no classes)")
+    """The field to sample, and the normalisation its outputs map back with; the run is
+    checked as the app checks one (same ranges, same messages)."""
     label = args.label
-    if label is None and checkpoint.conditional:
-        label = checkpoint.particle_labels(args.n, args.seed, device)
-    return checkpoint.field(label, args.guidance), checkpoint.normalisation
+    guidance = None if args.guidance == 1.0 else args.guidance
+    points = None
+    if args.exact:
+        found, what = None, f"the exact field of {args.exact}"
+        points = make_dataset(args.exact, n=5000, seed=0).points
+    elif args.model:
+        found, what = models.from_file(args.model, device), args.model
+    else:
+        found, what = models.shipped(args.pretrained, device), f"the model {args.pretrained}"
+    run = Run("exact" if found is None else "trained", args.sampler, args.steps, label=label)
+    run = replace(run, eta=args.eta, noise_scale=args.noise_scale, guidance=guidance)
+    classes = () if found is None else found.class_names
+    problem = run.check() or class_problem(run, classes, what)
+    if problem:
+        raise UserError(problem)
+    path = make_objective(args.objective).path if found is None else None
+    field, _ = models.run_field(found, run, points, args.n, args.seed, device, path)
+    return field, IDENTITY if found is None else found.normalisation
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
@@ -352,8 +358,8 @@ def _scene_state(args: argparse.Namespace, default_t: float) -> AppState:
 
 
 def _compare(state: AppState, args: argparse.Namespace) -> None:
-    """The comparison panels of ``--compare`` (none: the single view)."""
-    if args.compare and not state.set_panels(args.compare):
+    """The compared runs of ``--compare`` (none: the single view)."""
+    if args.compare and not state.set_runs(args.compare):
         raise UserError(f"--compare {state.message}")
 
 

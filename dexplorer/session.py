@@ -13,18 +13,17 @@ import math
 import sys
 import tomllib
 import warnings
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .comparison import Panel
-from .core import outputs
-from .core.checkpoints import load_checkpoint
+from .core import models, outputs
 from .core.datasets import IDENTITY, DatasetError, Normalisation
 from .core.importers import load_dataset_file
 from .core.inputs import TYPE_WORDS, InputFileError, read_bytes
+from .core.runs import Data, Run
 from .scene.colors import COLOR_MODES
 from .scene.theme import THEMES
-from .state import LAYERS, OPACITIES, POINT_SIZES, AppState, Settings
+from .state import DATA_KEYS, LAYERS, OPACITIES, POINT_SIZES, AppState
 
 FORMAT = "dexplorer-session"
 VERSION = 1
@@ -50,12 +49,14 @@ class _Bad(Exception):
 
 @dataclass(frozen=True)
 class Session:
-    """A session file's content, every key checked: the settings, the look keys it gives
+    """A session file's content, every key checked: the shared data and the single view's run
+    (its ``[settings]``), the look keys it gives
     (``visible`` apart), the time, the comparison's panel specs, and the custom data and
     model files it names (beside the session unless absolute) with the data's
     normalisation."""
 
-    settings: Settings
+    shared: Data
+    run: Run
     look: dict[str, object]
     visible: dict[str, bool]
     t: float
@@ -78,13 +79,13 @@ def save_session(state: AppState, path: Path) -> None:
     (safetensors) when the session uses them."""
     path = Path(path)
     lines = [f"format = {_toml_value(FORMAT)}", f"version = {VERSION}", f"t = {state.t!r}"]
-    if state.panels:  # the comparison on screen, as --compare specs
-        lines.append(f"compare = [{', '.join(_toml_value(p.spec) for p in state.panels)}]")
+    if state.comparing:  # the comparison on screen, as --compare specs
+        lines.append(f"compare = [{', '.join(_toml_value(r.spec) for r in state.runs)}]")
     lines.append("")
     lines.append("[settings]")
-    for item in fields(Settings):
-        value = getattr(state.settings, item.name)
-        lines.append(f"{item.name} = {_toml_value(-1 if value is None else value)}")
+    for value, key in _settings_items(state.data, state.run):
+        if value is not None or key == "label":
+            lines.append(f"{key} = {_toml_value(-1 if value is None else value)}")
     lines += [
         "",
         "[look]",
@@ -188,8 +189,10 @@ def _check(info: dict, path: Path) -> Session:
         if data is None:
             raise _Bad("files.data_centre and files.data_scale are given without files.data")
         normalisation = _normalisation(files)
+    shared, run = _settings(info.get("settings", {}))
     return Session(
-        settings=_settings(info.get("settings", {})),
+        shared=shared,
+        run=run,
         look=look,
         visible=visible,
         t=t,
@@ -269,24 +272,45 @@ def _normalisation(files: dict) -> Normalisation:
         raise _Bad(f"[files] data_centre, data_scale: {error}") from None
 
 
-def _settings(table: object) -> Settings:
-    """The settings a ``[settings]`` table gives (``label = -1``: no class), each value
-    checked by :meth:`Settings.check`."""
-    defaults = Settings()
-    values = {}
-    for key, value in _table("settings", table, tuple(f.name for f in fields(Settings))).items():
-        where, default = f"settings.{key}", getattr(defaults, key)
-        kind = int if default is None else type(default)
-        value = _value(where, value, kind)
+SETTINGS_KINDS: dict[str, type] = {
+    "dataset": str,
+    "model": str,
+    "sampler": str,
+    "steps": int,
+    "n": int,
+    "seed": int,
+    "eta": float,
+    "noise_scale": float,
+    "guidance": float,
+    "label": int,
+}
+"""The keys of ``[settings]``: the data's and the single view's run's."""
+
+
+def _settings_items(data: Data, run: Run) -> list[tuple[object, str]]:
+    return [(getattr(data if key in DATA_KEYS else run, key), key) for key in SETTINGS_KINDS]
+
+
+def _settings(table: object) -> tuple[Data, Run]:
+    """The data and run a ``[settings]`` table gives (``label = -1``: no class), each value
+    checked by :meth:`Data.check` or :meth:`Run.check`."""
+    data, run = Data(), Run()
+    for key, value in _table("settings", table, tuple(SETTINGS_KINDS)).items():
+        where = f"settings.{key}"
+        value = _value(where, value, SETTINGS_KINDS[key])
         if key == "label":
             if value < -1:
                 raise _Bad(f"{where} = {value}: expected a class (0, 1, ...) or -1 for none")
             value = None if value == -1 else value
-        problem = replace(defaults, **{key: value}).check()
+        if key in DATA_KEYS:
+            data = replace(data, **{key: value})
+            problem = data.check()
+        else:
+            run = replace(run, **{key: value})
+            problem = run.check()
         if problem:
             raise _Bad(f"{where} = {_shown(value)}: {problem}")
-        values[key] = value
-    return replace(defaults, **values)
+    return data, run
 
 
 @dataclass(frozen=True)
@@ -315,19 +339,20 @@ def open_session(path: Path, device: str = "cpu") -> Opened:
         if session.data is not None:
             custom = replace(load_dataset_file(session.data), normalisation=session.normalisation)
         if session.model is not None:
-            trained = load_checkpoint(session.model, device)
+            trained = models.from_file(session.model, device)
     except ValueError as error:  # DatasetError and CheckpointError say which file and why
         raise SessionError(f"session {path}: {error}") from None
     trial = AppState(custom=custom, trained=trained)
-    settings = session.settings
-    trial.change(**{f.name: getattr(settings, f.name) for f in fields(Settings)})
-    if not trial.message and settings.label is not None:  # checked as a panel's class is
-        problem = trial.panel_problem(
-            Panel(settings.model, settings.sampler, settings.steps, label=settings.label)
-        )
-        trial.message = problem and f"settings.label = {settings.label}: {problem}"
+    run = session.run
+    plain = {key: value for value, key in _settings_items(session.shared, run)}
+    plain.update(label=None, guidance=None)
+    trial.change(**plain)
+    if not trial.message and (run.label, run.guidance) != (None, None):
+        trial.change(label=run.label, guidance=run.guidance)  # checked for the model's classes
+        key, value = ("label", run.label) if run.label is not None else ("guidance", run.guidance)
+        trial.message = trial.message and f"settings.{key} = {_shown(value)}: {trial.message}"
     if not trial.message and session.compare:
-        trial.set_panels(session.compare)
+        trial.set_runs(session.compare)
     if trial.message:
         raise SessionError(f"session {path}: {trial.message}")
     return Opened(session, trial, _model_on_other_data(trial))
@@ -335,8 +360,8 @@ def open_session(path: Path, device: str = "cpu") -> Opened:
 
 def _model_on_other_data(trial: AppState) -> str:
     """What to say when the trained model in use learnt other data than those shown."""
-    model, shown = trial.trained, trial.settings.dataset
-    used = trial.settings.model == "trained" or any(p.model == "trained" for p in trial.panels)
+    model, shown = trial.trained, trial.data.dataset
+    used = any(run.model == "trained" for run in (trial.run, *trial.runs))
     if model is None or not used or not model.dataset or model.dataset == shown:
         return ""
     return (
@@ -355,8 +380,7 @@ def apply_session(state: AppState, path: Path, device: str = "cpu") -> bool:
         state.message = str(error)
         return False
     session, trial = opened.session, opened.trial
-    state.custom, state.trained = trial.custom, trial.trained
-    state.settings, state.panels = trial.settings, trial.panels
+    state.adopt(trial)
     state.look.visible.update(session.visible)
     for key, value in session.look.items():
         setattr(state.look, key, value)

@@ -6,64 +6,32 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field, replace
 
-from .comparison import PANEL_PARTICLES, VIEW_COUNTS, Panel, default_panel, parse_panel
-from .core.checkpoints import Checkpoint, CheckpointError, load_checkpoint
+from .core import models
+from .core.checkpoints import Checkpoint, CheckpointError
 from .core.datasets import DATASETS, Dataset, DatasetError, make_dataset
 from .core.importers import load_dataset_file
-from .core.limits import GUIDANCE, MAX_PARTICLES, NOISE_SCALE, SEED
-from .core.pretrained import pretrained_path
-from .core.samplers import MAX_STEPS, SAMPLERS
+from .core.runs import (
+    PANEL_PARTICLES,
+    SHIPPED,
+    VIEW_COUNTS,
+    Data,
+    Run,
+    class_problem,
+    default_comparison,
+    parse_run,
+)
 from .core.training import DEFAULT_SECONDS, TrainingError, TrainSettings
-from .engine.training_job import TrainingJob
+from .core.training_job import TrainingJob
 from .ui.drawing import Drawing
 
 LAYERS = ("particles", "density", "mesh", "paths", "vectors", "data", "source")
-MODELS = ("flow", "diffusion", "exact", "trained")
-SHIPPED = ("flow", "diffusion")
+DATA_KEYS = ("dataset", "n", "seed")
+"""The settings of :class:`~dexplorer.core.runs.Data`; the others are a run's."""
 TRAINING_POINTS = 20000
 POINT_SIZES = (1.0, 12.0)
 """The smallest and largest particle size (pixels at 1x)."""
 OPACITIES = (0.05, 1.0)
 """The faintest and most opaque particles."""
-_SHIPPED_CLASSES: dict[str, tuple[str, ...]] = {}
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything that decides the trajectories; changing one recomputes them."""
-
-    dataset: str = "smiley"
-    model: str = "flow"
-    sampler: str = "heun"
-    steps: int = 100
-    n: int = 20000
-    seed: int = 0
-    eta: float = 0.0
-    noise_scale: float = 1.0
-    guidance: float = 1.0
-    label: int | None = None
-
-    def check(self) -> str:
-        """What is wrong with these settings ('' when nothing)."""
-        if self.dataset not in DATASETS and self.dataset != "custom":
-            return f"unknown dataset {self.dataset!r}"
-        if self.model not in MODELS:
-            return f"unknown model {self.model!r}: choose {', '.join(MODELS)}"
-        if self.sampler not in SAMPLERS:
-            return f"unknown sampler {self.sampler!r}"
-        if not 1 <= self.steps <= MAX_STEPS:
-            return f"steps must be between 1 and {MAX_STEPS}"
-        if not 1 <= self.n <= MAX_PARTICLES:
-            return f"particles must be between 1 and {MAX_PARTICLES:,}"
-        if not SEED.contains(self.seed):
-            return f"seed must be between 0 and {SEED.high:,.0f}"
-        if not 0 <= self.eta <= 1:
-            return "eta must be between 0 and 1"
-        if not NOISE_SCALE.contains(self.noise_scale):
-            return f"noise scale must be between {NOISE_SCALE.low:g} and {NOISE_SCALE.high:g}"
-        if not GUIDANCE.contains(self.guidance):
-            return f"guidance must be between {GUIDANCE.low:g} and {GUIDANCE.high:g}"
-        return ""
 
 
 @dataclass
@@ -86,9 +54,12 @@ class Look:
 
 @dataclass
 class AppState:
-    """Settings, look, time and selection; the UI calls the methods, the app reads fields."""
+    """The data, the runs shown (one in the single view, 2 or 4 compared), the look, time
+    and selection; the UI calls the methods, the app reads fields."""
 
-    settings: Settings = field(default_factory=Settings)
+    data: Data = field(default_factory=Data)
+    runs: list[Run] = field(default_factory=lambda: [Run()])
+    """What the panels run: one in the single view, 2 or 4 in a comparison."""
     look: Look = field(default_factory=Look)
     t: float = 0.0
     playing: bool = False
@@ -98,14 +69,14 @@ class AppState:
     selected: list[int] = field(default_factory=list)
     message: str = ""
     revision: int = 0
-    """Bumped whenever ``settings`` (or the custom data or trained model in use) change, so
-    the engine knows to restart."""
+    """Bumped whenever the data, the custom points or the trained model change (every run
+    restarts then); a run alone restarts when its value changes."""
     custom: Dataset | None = None
-    """The custom dataset (imported or drawn), shown when ``settings.dataset == "custom"``."""
+    """The custom dataset (imported or drawn), shown when ``data.dataset == "custom"``."""
     y_down: bool = False
     """Files opened next have their y axis pointing down (screen orientation)."""
     trained: Checkpoint | None = None
-    """The model trained or loaded in the app, used when ``settings.model == "trained"``."""
+    """The model trained or loaded in the app, used by runs of the model "trained"."""
     train_settings: TrainSettings = field(default_factory=TrainSettings)
     train_unit: str = "seconds"
     """The training budget is counted in "seconds" (wall time) or "steps"."""
@@ -117,59 +88,110 @@ class AppState:
     mode: str = "select"
     """What a click in the view does: "select" a particle, or "draw" with the brush."""
     drawing: Drawing | None = None
-    panels: list[Panel] = field(default_factory=list)
-    """The comparison panels (2 or 4), or none for the single view."""
     sweep: int = 0
     """The quality-vs-steps measurement asked for (a new number for each request), 0 for
-    none; any change of settings or panels cancels it."""
+    none; any change of the data or the runs cancels it."""
     _sweeps: int = 0
-    _parked: list[Panel] = field(default_factory=list)
-    """The panels of the last comparison, back when the view has panels again."""
+    _single: Run | None = None
+    """The single view's run, kept while comparing."""
+    _parked: list[Run] = field(default_factory=list)
+    """The runs of the last comparison, back when the view compares again."""
+
+    # --- the single view's run and the data ----------------------------------------------------
+
+    @property
+    def run(self) -> Run:
+        """The single view's run (kept while comparing, for when the view is single again)."""
+        return self.runs[0] if self._single is None else self._single
+
+    @property
+    def comparing(self) -> bool:
+        return len(self.runs) > 1
+
+    def _set_run(self, run: Run) -> None:
+        if self._single is None:
+            self.runs[0] = run
+        else:
+            self._single = run
 
     def change(self, **changes: object) -> bool:
-        """Apply new settings if they are valid; otherwise keep the old ones and set a
-        message. Returns whether anything changed."""
-        proposed = replace(self.settings, **changes)
-        problem = proposed.check() or self._availability(proposed)
+        """Apply new data and single-view run settings (``dataset``, ``n``, ``seed`` and any
+        field of :class:`~dexplorer.core.runs.Run`) if they are valid; otherwise keep the
+        old ones and set a message. Returns whether anything changed."""
+        data_changes = {key: changes.pop(key) for key in DATA_KEYS if key in changes}
+        try:
+            data = replace(self.data, **data_changes)
+            run = replace(self.run, **changes)
+        except TypeError as error:
+            self.message = str(error)
+            return False
+        problem = data.check() or self.run_problem(run, data)
         if problem:
             self.message = problem
             return False
-        if proposed == self.settings:
+        if (data, run) == (self.data, self.run):
             return False
-        if proposed.dataset != self.settings.dataset or proposed.n != self.settings.n:
+        if data.dataset != self.data.dataset or data.n != self.data.n:
             self.selected.clear()
-        dataset_changed = proposed.dataset != self.settings.dataset
-        self.settings = proposed
+        data_changed = data != self.data
+        dataset_changed = data.dataset != self.data.dataset
+        self.data = data
+        self._set_run(run)
         self.message = ""
-        self.revision += 1
+        if data_changed or self._single is None:
+            self.revision += 1
         self.sweep = 0
         if dataset_changed:
-            self._fit_panels()
+            self._fit_runs()
         return True
 
-    def _availability(self, settings: Settings) -> str:
-        """What the settings need that is not there ('' when nothing)."""
-        if settings.dataset == "custom" and self.custom is None:
+    def _availability(self, data: Data, run: Run) -> str:
+        """What ``run`` on ``data`` needs that is not there ('' when nothing)."""
+        if data.dataset == "custom" and self.custom is None:
             return "there is no custom dataset yet: open a file or draw one"
-        if settings.model == "trained" and self.trained is None:
+        if run.model == "trained" and self.trained is None:
             return "there is no trained model yet: train or load one"
-        if settings.dataset == "custom" and settings.model in SHIPPED:
+        if data.dataset == "custom" and run.model in SHIPPED:
             return (
                 "the shipped models know only the bundled datasets: "
                 "train a model on this data or use the exact field"
             )
         return ""
 
+    def run_problem(self, run: Run, data: Data | None = None) -> str:
+        """What keeps ``run`` from running on ``data`` (the current data by default): the
+        one check every entry point uses ('' when nothing)."""
+        data = data or self.data
+        problem = run.check() or self._availability(data, run)
+        if problem:
+            return problem
+        what = "the exact field" if run.model == "exact" else f"the {run.model} model"
+        classes = self.model_classes(run.model, data)
+        return class_problem(run, classes, f"{what} of {data.dataset}")
+
+    def model_classes(self, model: str, data: Data | None = None) -> tuple[str, ...]:
+        """The class names a model of the data takes (none for the exact field)."""
+        return models.class_names(model, (data or self.data).dataset, self.trained)
+
+    def adopt(self, other: AppState) -> None:
+        """Show what ``other`` holds (a session opened on a trial state): its custom data,
+        trained model, data and runs (the single view's run kept while comparing)."""
+        self.custom, self.trained = other.custom, other.trained
+        self.data, self.runs = other.data, list(other.runs)
+        self._single, self._parked = other._single, []
+
     def use_custom(self, dataset: Dataset) -> None:
         """Show a custom dataset (imported or drawn); its exact field until a model is trained."""
         self.custom = dataset
-        model = self.settings.model if self.settings.model not in SHIPPED else "exact"
-        self.settings = replace(self.settings, dataset="custom", model=model, label=None)
+        run = self.run
+        model = run.model if run.model not in SHIPPED else "exact"
+        self.data = replace(self.data, dataset="custom")
+        self._set_run(replace(run, model=model, label=None, guidance=None))
         self.selected.clear()
         self.message = ""
         self.revision += 1
         self.sweep = 0
-        self._fit_panels()
+        self._fit_runs()
 
     def open_data(self, path: str) -> bool:
         """Load a .csv, .json or image file as the custom dataset (turned the right way up
@@ -204,7 +226,7 @@ class AppState:
         """Load a model file and make it the current model; a bad file is a message and
         nothing is replaced."""
         try:
-            checkpoint = load_checkpoint(path, device)
+            checkpoint = models.from_file(path, device)
         except CheckpointError as error:
             self.message = str(error)
             return False
@@ -223,19 +245,19 @@ class AppState:
         self.use_custom(dataset)
 
     def use_trained(self, checkpoint: Checkpoint) -> None:
-        """Make a trained (or loaded) model the current one."""
+        """Make a trained (or loaded) model the single view's model."""
         self.trained = checkpoint
-        self.settings = replace(self.settings, model="trained", label=None)
+        self._set_run(replace(self.run, model="trained", label=None, guidance=None))
         self.message = ""
         self.revision += 1
         self.sweep = 0
-        self._fit_panels()
+        self._fit_runs()
 
     def training_data(self) -> Dataset:
         """What the Train button trains on: the custom data, or the bundled dataset."""
-        if self.settings.dataset == "custom" and self.custom is not None:
+        if self.data.dataset == "custom" and self.custom is not None:
             return self.custom
-        return make_dataset(self.settings.dataset, n=TRAINING_POINTS, seed=0)
+        return make_dataset(self.data.dataset, n=TRAINING_POINTS, seed=0)
 
     def start_training(self, device: str = "cpu") -> bool:
         """Train on the current data in the background; again after a stop, it resumes.
@@ -277,10 +299,11 @@ class AppState:
 
     @property
     def objective(self) -> str:
-        """The objective of the current model ("flow", "diffusion", "vpred" or "exact")."""
-        if self.settings.model == "trained" and self.trained is not None:
+        """The objective of the single view's model ("flow", "diffusion", "vpred" or
+        "exact")."""
+        if self.run.model == "trained" and self.trained is not None:
             return self.trained.objective.name
-        return self.settings.model
+        return self.run.model
 
     def scale_ui(self, direction: int) -> None:
         """Larger (+1) or smaller (-1) controls and text, in quarter steps from 1x to 3x."""
@@ -296,7 +319,7 @@ class AppState:
         names = list(DATASETS)
         if not 0 <= index < len(names):
             return False
-        return self.change(dataset=names[index], label=None)
+        return self.change(dataset=names[index], label=None, guidance=None)
 
     def toggle_play(self) -> None:
         if not self.playing and self.t >= 1.0:
@@ -307,11 +330,10 @@ class AppState:
         self.t = min(max(float(t), 0.0), 1.0)
 
     def step(self, direction: int) -> None:
-        """Move one sampler step back (-1) or forward (+1) and pause (the finest panel's
-        step when comparing)."""
+        """Move one sampler step back (-1) or forward (+1) and pause (the finest run's step
+        when comparing)."""
         self.playing = False
-        panels = self.panels
-        steps = max(panel.steps for panel in panels) if panels else self.settings.steps
+        steps = max(run.steps for run in self.runs)
         index = round(self.t * steps) + direction
         self.set_time(min(max(index, 0), steps) / steps)
 
@@ -337,125 +359,92 @@ class AppState:
     def clear_selection(self) -> None:
         self.selected = []
 
-    # --- comparison --------------------------------------------------------------------------
+    # --- the runs ---------------------------------------------------------------------------------
+
+    def particles(self, count: int | None = None) -> int:
+        """How many particles each panel runs when ``count`` panels are shown (the
+        panels shown now by default): the data's, at most ``PANEL_PARTICLES``."""
+        return min(self.data.n, PANEL_PARTICLES[count or len(self.runs)])
 
     def set_view(self, count: int) -> bool:
-        """The single view (1), or 2 or 4 comparison panels; the panels of the last
-        comparison are kept and new ones start from the defaults."""
+        """The single view (1), or 2 or 4 compared runs; the runs of the last comparison
+        are kept and new ones start from the defaults."""
         if count not in VIEW_COUNTS:
             self.message = f"a comparison has 2 or 4 panels, not {count}"
             return False
-        wanted = 0 if count == 1 else count
-        if wanted == len(self.panels):
+        if count == len(self.runs):
             return False
-        shipped = self.settings.dataset != "custom"
-        kept = (self.panels or self._parked)[:wanted]
-        if not wanted:
-            self._parked = self.panels
-        self.panels = kept + [default_panel(i, shipped) for i in range(len(kept), wanted)]
-        self._fit_panels()
+        if count == 1:
+            self._parked, self.runs, self._single = self.runs, [self.run], None
+        else:
+            shipped = self.data.dataset != "custom"
+            kept = (self.runs if self.comparing else self._parked)[:count]
+            self._single = self.run
+            self.runs = kept + [default_comparison(i, shipped) for i in range(len(kept), count)]
+            self._fit_runs()
         self.sweep = 0
         self.message = ""
         return True
 
     def cycle_view(self) -> None:
         """Single view, then 2 panels, then 4, then the single view again (the C key)."""
-        index = VIEW_COUNTS.index(max(len(self.panels), 1))
+        index = VIEW_COUNTS.index(len(self.runs))
         self.set_view(VIEW_COUNTS[(index + 1) % len(VIEW_COUNTS)])
 
-    def set_panels(self, specs: list[str]) -> bool:
-        """Compare the panels named by ``specs`` (see :mod:`dexplorer.comparison`); on a bad
-        spec, say which and why in ``message`` and keep the panels as they were."""
+    def set_runs(self, specs: list[str]) -> bool:
+        """Compare the runs named by ``specs`` (see :mod:`dexplorer.core.runs`); on a bad
+        spec, say which and why in ``message`` and keep the runs as they were."""
         if len(specs) not in (2, 4):
             self.message = f"a comparison needs 2 or 4 panels, got {len(specs)}"
             return False
-        panels = []
+        runs = []
         for spec in specs:
             try:
-                panel = parse_panel(spec)
+                run = parse_run(spec)
             except ValueError as error:
                 self.message = f"{spec!r}: {error}"
                 return False
-            problem = self.panel_problem(panel)
+            problem = self.run_problem(run)
             if problem:
                 self.message = f"{spec!r}: {problem}"
                 return False
-            panels.append(panel)
-        self.panels = panels
+            runs.append(run)
+        if not self.comparing:
+            self._single = self.run
+        self.runs = runs
         self.sweep = 0
         self.message = ""
         return True
 
-    def change_panel(self, index: int, **changes: object) -> bool:
-        """Edit one panel if the result can run; otherwise keep it and set a message."""
-        proposed = replace(self.panels[index], **changes)
-        problem = proposed.check() or self.panel_problem(proposed)
+    def change_run(self, index: int, **changes: object) -> bool:
+        """Edit the run of panel ``index`` if the result can run; otherwise keep it and set
+        a message."""
+        proposed = replace(self.runs[index], **changes)
+        problem = self.run_problem(proposed)
         if problem:
-            self.message = f"panel {index + 1}: {problem}"
+            self.message = f"panel {index + 1}: {problem}" if self.comparing else problem
             return False
-        if proposed == self.panels[index]:
+        if proposed == self.runs[index]:
             return False
-        self.panels[index] = proposed
+        self.runs[index] = proposed
         self.sweep = 0
         self.message = ""
         return True
 
-    def panel_problem(self, panel: Panel) -> str:
-        """What keeps ``panel`` from running on the current data ('' when nothing)."""
-        problem = panel.check() or self._availability(replace(self.settings, model=panel.model))
-        if problem:
-            return problem
-        if panel.label is None and panel.guidance is None:
-            return ""
-        classes = self.model_classes(panel.model)
-        if not classes:
-            what = "the exact field" if panel.model == "exact" else f"the {panel.model} model"
-            return (
-                f"{what} of {self.settings.dataset} has no classes: it takes no class or guidance"
-            )
-        if panel.label is not None and panel.label >= len(classes):
-            return f"class {panel.label} does not exist: choose 0 to {len(classes) - 1}"
-        return ""
-
-    def model_classes(self, model: str) -> tuple[str, ...]:
-        """The class names a model of the current data takes (none for the exact field)."""
-        if model == "exact":
-            return ()
-        if model == "trained":
-            return () if self.trained is None else self.trained.class_names
-        name = f"{self.settings.dataset}/{model}"
-        if name not in _SHIPPED_CLASSES:
-            _SHIPPED_CLASSES[name] = load_checkpoint(pretrained_path(name)).class_names
-        return _SHIPPED_CLASSES[name]
-
-    def panel_settings(self, index: int) -> Settings:
-        """The settings panel ``index`` runs: the shared data, seed and particles (at most
-        ``PANEL_PARTICLES`` of them) with the panel's model and sampler."""
-        panel = self.panels[index]
-        return replace(
-            self.settings,
-            model=panel.model,
-            sampler=panel.sampler,
-            steps=panel.steps,
-            eta=panel.eta,
-            noise_scale=panel.noise_scale,
-            guidance=1.0 if panel.guidance is None else panel.guidance,
-            label=panel.label,
-            n=min(self.settings.n, PANEL_PARTICLES[len(self.panels)]),
-        )
-
-    def _fit_panels(self) -> None:
-        """After the data or the model changed: panels that cannot run any more fall back to
-        the exact field, without a class."""
-        for index, panel in enumerate(self.panels):
-            plain = replace(panel, label=None, guidance=None)
-            if self.panel_problem(panel):
-                self.panels[index] = (
-                    plain if not self.panel_problem(plain) else replace(plain, model="exact")
+    def _fit_runs(self) -> None:
+        """After the data or the model changed: compared runs that cannot run any more fall
+        back to the exact field, without a class."""
+        if not self.comparing:
+            return
+        for index, run in enumerate(self.runs):
+            plain = replace(run, label=None, guidance=None)
+            if self.run_problem(run):
+                self.runs[index] = (
+                    plain if not self.run_problem(plain) else replace(plain, model="exact")
                 )
 
     def measure_sweep(self) -> None:
-        """Ask for the quality-vs-steps measurement of the panels' samplers."""
+        """Ask for the quality-vs-steps measurement of the compared runs' samplers."""
         self._sweeps += 1
         self.sweep = self._sweeps
 

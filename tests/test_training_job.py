@@ -6,7 +6,7 @@ from dexplorer.core.datasets import Dataset, make_dataset
 from dexplorer.core.metrics import measure_quality
 from dexplorer.core.samplers import sample
 from dexplorer.core.training import TrainSettings
-from dexplorer.engine.training_job import TrainingJob
+from dexplorer.core.training_job import TrainingJob
 from dexplorer.state import AppState
 
 

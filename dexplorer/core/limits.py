@@ -40,8 +40,8 @@ class Range:
             return False
         return value > self.low if self.open_low else value >= self.low
 
-    def parse(self, text: str) -> int | float:
-        """``text`` as a number of this range.
+    def parse(self, text: str, name: str = "") -> int | float:
+        """``text`` as a number of this range (``name`` starts the message, when given).
 
         Raises
         ------
@@ -53,8 +53,20 @@ class Range:
         except ValueError:
             value = math.nan
         if not self.contains(value):
-            raise LimitError(f"expected {self.describe()}, got {text}")
+            raise LimitError(f"{name}: {self._expected(text)}" if name else self._expected(text))
         return value
+
+    def problem(self, name: str, value: float) -> str:
+        """What is wrong with ``value`` as the ``name`` of a run or its data ('' when
+        nothing), in the words :meth:`parse` uses."""
+        wrong = self.integer and not isinstance(value, int)
+        if not wrong and self.contains(value):
+            return ""
+        shown = value if isinstance(value, int) else f"{value:g}"
+        return f"{name}: {self._expected(shown)}"
+
+    def _expected(self, shown: object) -> str:
+        return f"expected {self.describe()}, got {shown}"
 
 
 PARTICLES = Range(1, MAX_PARTICLES, integer=True)

@@ -1,23 +1,25 @@
-"""The simulation: from settings to the arrays the renderer draws. Owns the model, the
-trajectory cache and the shared arrays; knows nothing of ImGui or pygfx."""
+"""The simulation: from the data and a run to the arrays the renderer draws. Owns the
+field, the trajectory cache, the shared arrays and the measurement of the final particles;
+knows nothing of ImGui, pygfx or the app state."""
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import torch
 
-from ..core.checkpoints import Checkpoint, load_checkpoint
-from ..core.datasets import Dataset, make_dataset
-from ..core.fields import ExactField, Field, NetworkField
-from ..core.paths import LinearPath
-from ..core.pretrained import pretrained_path
+from ..core import models
+from ..core.checkpoints import Checkpoint
+from ..core.datasets import DOMAIN, Dataset, make_dataset
+from ..core.fields import Field
+from ..core.metrics import Quality, QualityError, measure_quality
+from ..core.runs import Data, Run
 from ..core.samplers import nonfinite_message
-from ..state import Settings
 from .buffers import SharedArray
 from .grids import DensityGrid, grid_points, velocity_grid
 from .trajectory import RunSpec, TrajectoryCache
 
-EXTENT = 3.5
 DATA_POINTS = 5000
 MAX_EXACT_POINTS = 20000
 """A custom dataset larger than this is subsampled for the exact field and the panels."""
@@ -26,121 +28,114 @@ MAX_EXACT_POINTS = 20000
 def density_blur(n: int, resolution: int) -> float:
     """Blur in grid cells for n particles: a kernel of 0.9 n^(-1/6) world units (Silverman's
     rule for unit spread), wide enough to keep few particles from looking like noise."""
-    return 0.9 * n ** (-1 / 6) * resolution / (2 * EXTENT)
+    return 0.9 * n ** (-1 / 6) * resolution / (2 * DOMAIN)
+
+
+def measure(samples: np.ndarray | torch.Tensor, points: np.ndarray) -> Quality:
+    """The quality of ``samples`` against the data ``points`` (see
+    :class:`~dexplorer.core.metrics.Quality`); raises QualityError where it has no meaning."""
+    return measure_quality(samples, points, seed=1)
 
 
 class Simulation:
-    """Turns :class:`~dexplorer.state.Settings` into trajectories and, for any time t,
-    writes the particle positions, their density, the warped mesh, the velocity arrows and
-    the selected paths into arrays that the renderer uploads as they are.
+    """Turns the data and a :class:`~dexplorer.core.runs.Run` into trajectories and, for
+    any time t, writes the particle positions, their density, the warped mesh, the velocity
+    arrows and the selected paths into arrays that the renderer uploads as they are. With
+    ``measure``, it also measures the final particles against the data once a run is done
+    (in a thread, so a frame never waits).
     """
 
     def __init__(
         self,
-        settings: Settings,
+        data: Data,
+        run: Run,
+        n: int | None = None,
         device: torch.device | str = "cpu",
         density_resolution: int = 256,
         mesh_count: int = 15,
         vector_count: int = 21,
         custom: Dataset | None = None,
         trained: Checkpoint | None = None,
+        measure: bool = False,
     ) -> None:
         self.device = torch.device(device)
         self.mesh_count = mesh_count
         self.vector_count = vector_count
+        self.measuring = measure
         self.cache = TrajectoryCache(self.device)
         self.density_resolution = density_resolution
         self.density = SharedArray((density_resolution, density_resolution), self.device)
         self.mesh_start = grid_points(mesh_count, 3.0, self.device)
         self.vector_points = grid_points(vector_count, 3.0, self.device)
         self.positions: SharedArray | None = None
-        self.settings: Settings | None = None
+        self.data: Data | None = None
+        self.run: Run | None = None
+        self.n = 0
         self.labels: np.ndarray | None = None
-        self._checkpoints: dict[str, Checkpoint] = {}
-        self.apply(settings, custom, trained)
+        self._result: tuple[int, Quality | str] | None = None
+        self._measuring = 0
+        self._thread: threading.Thread | None = None
+        self.apply(data, run, n, custom, trained)
 
     # --- settings ---------------------------------------------------------------------------
 
     def apply(
-        self, settings: Settings, custom: Dataset | None = None, trained: Checkpoint | None = None
+        self,
+        data: Data,
+        run: Run,
+        n: int | None = None,
+        custom: Dataset | None = None,
+        trained: Checkpoint | None = None,
     ) -> None:
-        """Start computing for new settings (the previous run is cancelled); ``custom`` and
-        ``trained`` are the custom dataset and the trained model the settings may name.
+        """Start computing ``run`` on ``data`` with ``n`` particles (the data's by default;
+        the previous run is cancelled); ``custom`` and ``trained`` are the custom dataset and
+        the trained model they may name.
 
         Raises
         ------
         ValueError, MemoryError, CheckpointError
-            When the settings cannot run; nothing changes then.
+            When the run cannot run; nothing changes then.
         """
-        if settings.dataset == "custom":
+        n = data.n if n is None else n
+        if data.dataset == "custom":
             if custom is None:
                 raise ValueError("there is no custom dataset")
             dataset = custom.subset(MAX_EXACT_POINTS)
         else:
-            dataset = make_dataset(settings.dataset, n=DATA_POINTS, seed=0)
-        field, labels = self._field(settings, dataset, trained)
+            dataset = make_dataset(data.dataset, n=DATA_POINTS, seed=0)
+        found = models.checkpoint(run.model, data.dataset, trained, self.device)
+        field, labels = models.run_field(found, run, dataset.points, n, data.seed, self.device)
         spec = RunSpec(
             field=field,
-            sampler=settings.sampler,
-            steps=settings.steps,
-            n=settings.n,
-            seed=settings.seed,
-            eta=settings.eta,
-            noise_scale=settings.noise_scale,
+            sampler=run.sampler,
+            steps=run.steps,
+            n=n,
+            seed=data.seed,
+            eta=run.eta,
+            noise_scale=run.noise_scale,
             extra=self.mesh_start,
-            extra_field=self._unlabelled(field, settings),
+            extra_field=models.grid_field(field, run),
         )
         self.cache.start(spec)  # checks memory first: raises before changing anything
         self.density_grid = DensityGrid(
             self.density_resolution,
-            EXTENT,
-            density_blur(settings.n, self.density_resolution),
+            DOMAIN,
+            density_blur(n, self.density_resolution),
             self.device,
         )
-        if self.positions is None or self.positions.array.shape[0] != settings.n:
-            self.positions = SharedArray((settings.n, 2), self.device)
-        self.settings = settings
+        if self.positions is None or self.positions.array.shape[0] != n:
+            self.positions = SharedArray((n, 2), self.device)
+        self.data, self.run, self.n = data, run, n
         self.dataset = dataset
         self.field = field
         self.labels = None if labels is None else labels.cpu().numpy()
-
-    def _checkpoint(self, name: str) -> Checkpoint:
-        if name not in self._checkpoints:
-            self._checkpoints[name] = load_checkpoint(pretrained_path(name), self.device)
-        return self._checkpoints[name]
-
-    def _field(
-        self, settings: Settings, dataset: Dataset, trained: Checkpoint | None
-    ) -> tuple[Field, torch.Tensor | None]:
-        if settings.model == "exact":
-            return ExactField(dataset.points, LinearPath(), device=self.device), None
-        if settings.model == "trained":
-            if trained is None:
-                raise ValueError("there is no trained model")
-            checkpoint = trained
-        else:
-            checkpoint = self._checkpoint(f"{settings.dataset}/{settings.model}")
-        if not checkpoint.conditional:
-            return checkpoint.field(), None
-        if settings.label is not None:
-            label = torch.full((settings.n,), settings.label, device=self.device)
-        else:
-            label = checkpoint.particle_labels(settings.n, settings.seed, self.device)
-        return checkpoint.field(label, settings.guidance), label
-
-    def _unlabelled(self, field: Field, settings: Settings) -> Field:
-        """The field for the mesh points: one class for all when a class is chosen,
-        otherwise the unconditional output."""
-        if not isinstance(field, NetworkField) or field.label is None:
-            return field
-        return NetworkField(field.network, field.objective, settings.label, settings.guidance)
 
     # --- per frame -----------------------------------------------------------------------------
 
     @property
     def progress(self) -> tuple[int, int]:
         """(steps computed, steps wanted)."""
-        return self.cache.state.ready, self.settings.steps
+        return self.cache.state.ready, self.run.steps
 
     @property
     def notice(self) -> str:
@@ -152,7 +147,7 @@ class Simulation:
             return state.error
         notes = []
         if state.nonfinite:
-            notes.append(f"{nonfinite_message(state.nonfinite, self.settings.n)}: not drawn")
+            notes.append(f"{nonfinite_message(state.nonfinite, self.n)}: not drawn")
         if state.nonfinite_extra:
             count, total = state.nonfinite_extra, len(self.mesh_start)
             notes.append(f"{count} of {total} mesh points became non-finite: not drawn")
@@ -183,7 +178,7 @@ class Simulation:
 
     @property
     def field_for_grid(self) -> Field:
-        return self._unlabelled(self.field, self.settings)
+        return models.grid_field(self.field, self.run)
 
     def paths(self, selected: list[int]) -> np.ndarray:
         """Paths of the selected particles over the ready steps, (ready + 1, k, 2)."""
@@ -198,7 +193,7 @@ class Simulation:
 
     def source_density(self, resolution: int) -> np.ndarray:
         """Density of N(0, I) on the grid (for the source panel)."""
-        axis = np.linspace(-EXTENT, EXTENT, resolution, dtype=np.float32)
+        axis = np.linspace(-DOMAIN, DOMAIN, resolution, dtype=np.float32)
         xx, yy = np.meshgrid(axis, axis)
         return np.exp(-0.5 * (xx**2 + yy**2)).astype(np.float32)
 
@@ -207,3 +202,68 @@ class Simulation:
         out = torch.empty_like(self.density.target)
         points = torch.as_tensor(self.dataset.points, device=self.device)
         return self.density_grid.compute(points, out).cpu().numpy()
+
+    # --- quality ----------------------------------------------------------------------------
+
+    def reference_points(self) -> np.ndarray:
+        """What the samples should match: the data, or its chosen class's points."""
+        dataset, label = self.dataset, self.run.label
+        if label is None or dataset.labels is None or self.run.model == "exact":
+            return dataset.points
+        return dataset.points[dataset.labels == label]
+
+    @property
+    def quality(self) -> Quality | None:
+        """The current run's quality, once measured."""
+        measured = self._measured()
+        return measured if isinstance(measured, Quality) else None
+
+    @property
+    def quality_problem(self) -> str:
+        """Why the current run has no quality number ('' while it has one or is measuring)."""
+        measured = self._measured()
+        return measured if isinstance(measured, str) else ""
+
+    def _measured(self) -> Quality | str | None:
+        result = self._result
+        generation = self.cache.state.generation
+        return result[1] if result is not None and result[0] == generation else None
+
+    def poll(self) -> None:
+        """Start measuring the current run if it is done and not measured yet (with
+        ``measuring`` on)."""
+        state = self.cache.state
+        if not self.measuring or not state.done or self._measuring == state.generation:
+            return
+        if state.nonfinite == self.n:
+            return  # nothing to measure: the caption says why
+        self._measuring = state.generation
+        final = self.cache.particles[-1].float().cpu().numpy()
+        self._thread = threading.Thread(
+            target=self._measure,
+            args=(state.generation, final, self.reference_points()),
+            daemon=True,
+            name="dexplorer-quality",
+        )
+        self._thread.start()
+
+    def _measure(self, generation: int, final: np.ndarray, points: np.ndarray) -> None:
+        try:
+            self._result = (generation, measure(final, points))
+        except QualityError as error:
+            self._result = (generation, str(error))
+        except Exception as error:  # the caption says so; the thread never dies silently
+            self._result = (generation, f"no quality number: {type(error).__name__}: {error}")
+
+    def wait(self) -> None:
+        """Block until the trajectories are done and measured (headless renders, tests)."""
+        self.cache.wait()
+        self.poll()
+        if self._thread is not None:
+            self._thread.join()
+
+    def close(self) -> None:
+        """Stop computing and wait for a measurement under way (a short one)."""
+        self.cache.cancel()
+        if self._thread is not None:
+            self._thread.join()

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..core.checkpoints import Checkpoint
-from ..core.datasets import Dataset
-from ..core.metrics import Quality, QualityError
-from ..core.training import Progress, Trainer, TrainSettings
+from .checkpoints import Checkpoint
+from .datasets import Dataset
+from .metrics import Quality, QualityError
+from .training import Progress, Trainer, TrainSettings
 
 LOSS_EVERY = 10
 PREVIEW_SECONDS = 1.0

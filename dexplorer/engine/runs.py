@@ -1,0 +1,123 @@
+"""The engine: one simulation per run shown (one in the single view, 2 or 4 compared), all
+from the same starting particles, and the quality sweep of the compared runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..core.checkpoints import Checkpoint
+from ..core.datasets import Dataset
+from ..core.runs import Data, Run
+from .simulation import Simulation
+from .sweep import QualitySweep
+
+DENSITY_RESOLUTION = {1: 256, 2: 128, 4: 128}
+"""Density grid of each panel, by the number of panels."""
+MESH_COUNT = 15
+VECTOR_COUNT = 21
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A run that could not start: which, and why. The simulation at ``index`` (if there
+    is one) still runs what it ran before."""
+
+    index: int
+    message: str
+
+
+class Engine:
+    """Owns the simulations of the runs shown and the quality sweep, and follows what it is
+    given: :meth:`sync` (once a frame) starts, restarts or drops simulations where the
+    data or the runs changed, measures finished runs when comparing, and starts or cancels
+    the sweep."""
+
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.simulations: list[Simulation] = []
+        self.sweep: QualitySweep | None = None
+        self._sweep_id = 0
+        self._revision = -1
+
+    def sync(
+        self,
+        data: Data,
+        runs: list[Run],
+        n: int,
+        revision: int,
+        custom: Dataset | None = None,
+        trained: Checkpoint | None = None,
+        sweep: int = 0,
+    ) -> list[Problem]:
+        """Bring the simulations to ``runs`` on ``data`` with ``n`` particles each (every
+        one restarts when ``revision`` changed: new data, custom points or trained model).
+        Returns the runs that could not start; the caller puts back what still runs."""
+        resized = DENSITY_RESOLUTION[len(runs)] != DENSITY_RESOLUTION[len(self.simulations) or 1]
+        if resized and self.simulations:
+            self._drop(0)  # another grid resolution: every simulation anew
+        stale = revision != self._revision
+        self._revision = revision
+        self._drop(len(runs))
+        problems = []
+        comparing = len(runs) > 1
+        for index, run in enumerate(runs):
+            try:
+                if index == len(self.simulations):
+                    simulation = Simulation(
+                        data,
+                        run,
+                        n,
+                        self.device,
+                        DENSITY_RESOLUTION[len(runs)],
+                        MESH_COUNT,
+                        VECTOR_COUNT,
+                        custom,
+                        trained,
+                        measure=comparing,
+                    )
+                    self.simulations.append(simulation)
+                else:
+                    simulation = self.simulations[index]
+                    if stale or (data, run, n) != (simulation.data, simulation.run, simulation.n):
+                        simulation.apply(data, run, n, custom, trained)
+            except (ValueError, MemoryError, OSError) as error:
+                problems.append(Problem(index, str(error)))
+                if index == len(self.simulations):
+                    break  # the later runs cannot be shown without this one
+        for simulation in self.simulations:
+            simulation.poll()
+        self._sync_sweep(sweep)
+        return problems
+
+    def _drop(self, keep: int) -> None:
+        for simulation in self.simulations[keep:]:
+            simulation.close()
+        del self.simulations[keep:]
+
+    def _sync_sweep(self, sweep: int) -> None:
+        if sweep == self._sweep_id:
+            return
+        if self.sweep is not None:
+            self.sweep.cancel()
+        self._sweep_id = sweep
+        self.sweep = QualitySweep(self.simulations, self.device) if sweep else None
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """(steps computed, steps wanted) over every simulation."""
+        ready = sum(simulation.progress[0] for simulation in self.simulations)
+        return ready, sum(simulation.progress[1] for simulation in self.simulations)
+
+    def wait(self) -> None:
+        """Block until every simulation is computed (and measured, when comparing)."""
+        for simulation in self.simulations:
+            simulation.wait()
+
+    def close(self) -> None:
+        """Stop every thread and drop the simulations."""
+        if self.sweep is not None:
+            self.sweep.cancel()
+        self.sweep, self._sweep_id = None, 0
+        self._drop(0)
