@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from dexplorer.core.objectives import DOMAIN_BOX, make_objective, objective_from_dict
+from dexplorer.core.datasets import DOMAIN
+from dexplorer.core.objectives import make_objective, objective_from_dict
 from dexplorer.core.paths import CosinePath, LinearBetaPath, LinearPath
 
 PATHS = [LinearPath(), CosinePath(), LinearBetaPath()]
@@ -144,7 +145,7 @@ def test_clipped_estimates_keep_x_on_the_path(name, schedule, float64):
         estimate = objective.estimate(output, x, tt)
         assert torch.allclose(estimate.noise, (x - a * estimate.data) / s, atol=1e-9)
         if objective.prediction != "velocity":
-            assert float(estimate.data.abs().max()) == DOMAIN_BOX  # clipped, and some were
+            assert float(estimate.data.abs().max()) == DOMAIN  # clipped, and some were
 
 
 def test_epsilon_data_estimate_is_clipped_where_alpha_vanishes():

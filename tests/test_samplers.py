@@ -8,7 +8,8 @@ from dexplorer.core.datasets import make_dataset
 from dexplorer.core.fields import ExactField, NetworkField
 from dexplorer.core.metrics import energy_distance
 from dexplorer.core.networks import build_network
-from dexplorer.core.objectives import DOMAIN_BOX, make_objective
+from dexplorer.core.datasets import DOMAIN
+from dexplorer.core.objectives import make_objective
 from dexplorer.core.paths import CosinePath, LinearBetaPath, LinearPath
 from dexplorer.core.samplers import SAMPLERS, SamplerSettings, finite_particles, iterate, sample
 from dexplorer.core.training import Trainer, TrainSettings
@@ -149,7 +150,7 @@ def test_bad_sampler_arguments_are_refused():
     assert np.isfinite(sample(field, 10, 1, "rk4").numpy()).all()
 
 
-LANDING = 1.25 * DOMAIN_BOX
+LANDING = 1.25 * DOMAIN
 """Where particles started far out must end: in the domain, up to the error of a last step
 across the steep part of the field (about 10 % on linear beta with 20 steps)."""
 
@@ -222,4 +223,4 @@ def test_trained_model_estimates_keep_x_on_the_path(name, tiny_models):
             estimate = field.estimate(x, tt)
         expected = (x - path.alpha(tt) * estimate.data) / path.sigma(tt)
         assert torch.allclose(estimate.noise, expected, atol=1e-4), t
-        assert float(estimate.data.abs().max()) <= DOMAIN_BOX
+        assert float(estimate.data.abs().max()) <= DOMAIN

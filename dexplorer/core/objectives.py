@@ -8,10 +8,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .datasets import DOMAIN
 from .paths import CosinePath, LinearPath, Path, make_path
 
-DOMAIN_BOX = 3.5
-"""Data lies in [-DOMAIN_BOX, DOMAIN_BOX]^2; a data estimate from epsilon or v is clipped to it."""
 
 ALPHA_FLOOR = 1e-4
 """x1 = (x - sigma e) / alpha divides by alpha; below this alpha the estimate is clipped."""
@@ -133,7 +132,7 @@ def _clipped(
 ) -> Estimate:
     """``data`` clipped to the domain box, and the noise made to agree with it where the
     clip moved it (or where ``refit``), unless sigma = 0."""
-    clipped = data.clamp(-DOMAIN_BOX, DOMAIN_BOX)
+    clipped = data.clamp(-DOMAIN, DOMAIN)  # a data estimate from epsilon or v
     positive = s > 0
     moved = ((clipped != data) | refit) & positive
     consistent = (x - a * clipped) / torch.where(positive, s, 1.0)

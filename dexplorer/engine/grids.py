@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor
 
+from ..core.datasets import DOMAIN
 from ..core.fields import Field
 
 
@@ -46,7 +47,7 @@ class DensityGrid:
     def __init__(
         self,
         resolution: int = 256,
-        extent: float = 3.5,
+        extent: float = DOMAIN,
         blur: float = 2.0,
         device: torch.device | str = "cpu",
     ) -> None:
