@@ -25,11 +25,11 @@ from .scene.theme import THEMES
 from .scene.view import View, layout
 from .state import AppState
 from .ui.drawing import Drawing
-from .ui.panels import (
-    PANEL_WIDTH,
+from .ui.controls import (
+    CONTROLS_WIDTH,
     TIME_BAR_HEIGHT,
     Status,
-    control_panel,
+    controls_window,
     explain_window,
     keys_window,
     time_bar,
@@ -179,7 +179,7 @@ class App:
         state, sim, view = self.state, self.simulation, self.view
         self._apply_look()
         shown = self.ui is not None and state.look.show_ui
-        left = PANEL_WIDTH * state.look.ui_scale if shown else 0.0
+        left = CONTROLS_WIDTH * state.look.ui_scale if shown else 0.0
         bottom = TIME_BAR_HEIGHT * state.look.ui_scale if shown else 0.0
         if self._update_compare(left, bottom):
             return
@@ -406,7 +406,7 @@ class App:
 
     def _gui(self) -> None:
         width, height = self.renderer.logical_size
-        control_panel(self.state, self.status, height)
+        controls_window(self.state, self.status, height)
         time_bar(self.state, width, height, self.status.scale)
         keys_window(self.state)
         explain_window(self.state, self.status.scale)

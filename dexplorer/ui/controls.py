@@ -1,4 +1,4 @@
-"""The control panel (left) and the time bar (bottom), drawn with Dear ImGui each frame."""
+"""The controls (left) and the time bar (bottom), drawn with Dear ImGui each frame."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from .explain import explain
 if TYPE_CHECKING:
     from ..engine.comparison import QualitySweep
 
-PANEL_WIDTH = 290.0
+CONTROLS_WIDTH = 290.0
 TIME_BAR_HEIGHT = 64.0
 PARTICLE_CHOICES = (1000, 5000, 10000, 20000, 50000, 100000, 250000, 1000000)
 FIXED = (
@@ -36,7 +36,7 @@ FIXED = (
 
 @dataclass
 class Status:
-    """What the panels show but do not edit: the device, frame rate, engine progress, the
+    """What the controls show but do not edit: the device, frame rate, engine progress, the
     mouse position."""
 
     device: str = "cpu"
@@ -108,10 +108,10 @@ def dataset_combo(current: str, custom: Dataset | None) -> tuple[bool, str]:
     return changed, chosen
 
 
-def control_panel(state: AppState, status: Status, height: float) -> None:
-    """The left panel: data, model, sampler and its parameters, particles, layers."""
+def controls_window(state: AppState, status: Status, height: float) -> None:
+    """The controls (left): data, model, sampler and its parameters, particles, layers."""
     imgui.set_next_window_pos((0, 0))
-    width = PANEL_WIDTH * status.scale
+    width = CONTROLS_WIDTH * status.scale
     imgui.set_next_window_size((width, height))
     imgui.begin("dexplorer", None, FIXED)
     s = state.settings
@@ -381,10 +381,10 @@ KEYS = (
 
 
 def explain_window(state: AppState, scale: float) -> None:
-    """The explain panel (E): the current objective, sampler and layers in plain words."""
+    """The explain window (E): the current objective, sampler and layers in plain words."""
     if not state.look.show_explain:
         return
-    imgui.set_next_window_pos((PANEL_WIDTH * scale + 20, 20), imgui.Cond_.first_use_ever)
+    imgui.set_next_window_pos((CONTROLS_WIDTH * scale + 20, 20), imgui.Cond_.first_use_ever)
     imgui.set_next_window_size((460 * scale, 420 * scale), imgui.Cond_.first_use_ever)
     opened, state.look.show_explain = imgui.begin("explain", True)
     if opened:
@@ -397,7 +397,7 @@ def keys_window(state: AppState) -> None:
     """The list of keys, shown with ?."""
     if not state.look.show_keys:
         return
-    imgui.set_next_window_pos((PANEL_WIDTH + 40, 40), imgui.Cond_.first_use_ever)
+    imgui.set_next_window_pos((CONTROLS_WIDTH + 40, 40), imgui.Cond_.first_use_ever)
     opened, state.look.show_keys = imgui.begin("keys", True, imgui.WindowFlags_.always_auto_resize)
     if opened:
         for key, action in KEYS:
@@ -407,7 +407,7 @@ def keys_window(state: AppState) -> None:
 
 def time_bar(state: AppState, width: float, height: float, scale: float = 1.0) -> None:
     """The bottom bar: play/pause, step, the t slider, speed and loop."""
-    left, bar = PANEL_WIDTH * scale, TIME_BAR_HEIGHT * scale
+    left, bar = CONTROLS_WIDTH * scale, TIME_BAR_HEIGHT * scale
     imgui.set_next_window_pos((left, height - bar))
     imgui.set_next_window_size((width - left, bar))
     imgui.begin("time", None, FIXED | imgui.WindowFlags_.no_title_bar)
