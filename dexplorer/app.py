@@ -13,10 +13,12 @@ import pygfx as gfx
 import torch
 
 from .core import outputs
+from .core.drawing import Drawing
+from .core.outputs import stamped
 from .engine.comparison import Comparison, PanelRun
 from .engine.devices import describe_device
 from .engine.simulation import Simulation
-from .recording import Recorder, stamped
+from .recording import Recorder
 from .scene.compare import ComparePanel, CompareView, compare_layout
 from .scene.density import DensityLayer
 from .scene.particles import ParticlesLayer
@@ -24,7 +26,6 @@ from .scene.release import forget_bindings
 from .scene.theme import THEMES
 from .scene.view import View, layout
 from .state import AppState
-from .ui.drawing import Drawing
 from .ui.controls import (
     CONTROLS_WIDTH,
     TIME_BAR_HEIGHT,

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field, replace
 from .comparison import PANEL_PARTICLES, VIEW_COUNTS, Panel, default_panel, parse_panel
 from .core.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from .core.datasets import DATASETS, Dataset, DatasetError, make_dataset
+from .core.drawing import Drawing
 from .core.importers import load_dataset_file
 from .core.limits import GUIDANCE, MAX_PARTICLES, NOISE_SCALE, SEED
 from .core.pretrained import pretrained_path
 from .core.samplers import MAX_STEPS, SAMPLERS
 from .core.training import DEFAULT_SECONDS, TrainingError, TrainSettings
 from .engine.training_job import TrainingJob
-from .ui.drawing import Drawing
 
 LAYERS = ("particles", "density", "mesh", "paths", "vectors", "data", "source")
 MODELS = ("flow", "diffusion", "exact", "trained")
