@@ -35,6 +35,7 @@ from .ui.controls import (
     keys_window,
     time_bar,
 )
+from .ui.keys import binding_for
 
 DENSITY_RESOLUTION = 256
 
@@ -413,34 +414,10 @@ class App:
         explain_window(self.state, self.status.scale)
 
     def _on_key(self, event: dict) -> None:
-        key, state = event.get("key"), self.state
-        control = "Control" in event.get("modifiers", ())
-        if control and key in ("=", "+"):
-            state.scale_ui(+1)
-        elif control and key == "-":
-            state.scale_ui(-1)
-        elif key == " ":
-            state.toggle_play()
-        elif key in ("ArrowLeft", "ArrowRight"):
-            state.step(-1 if key == "ArrowLeft" else +1)
-        elif key in ("Home", "End"):
-            state.jump(0.0 if key == "Home" else 1.0)
-        elif key in ("h", "H"):
-            state.look.show_ui = not state.look.show_ui
-        elif key in ("e", "E"):
-            state.look.show_explain = not state.look.show_explain
-        elif key == "?":
-            state.look.show_keys = not state.look.show_keys
-        elif key == "F11" and self.on_fullscreen is not None:
-            self.on_fullscreen()
-        elif key in ("s", "S"):
-            self.save_screenshot()
-        elif key in ("r", "R"):
-            self.toggle_recording()
-        elif key in ("c", "C"):
-            state.cycle_view()
-        elif key is not None and len(key) == 1 and key.isdigit() and key != "0":
-            state.choose_dataset(int(key) - 1)
+        key = event.get("key")
+        binding = binding_for(key, event.get("modifiers", ()))
+        if binding is not None:
+            binding.action(self, key)
 
     def _on_pointer_move(self, event: dict) -> None:
         self.status.pointer = self.pointer_at(event["x"], event["y"])

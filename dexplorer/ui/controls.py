@@ -19,6 +19,7 @@ from ..scene.colors import COLOR_MODES
 from ..scene.theme import THEMES
 from ..state import LAYERS, MODELS, OPACITIES, POINT_SIZES, AppState
 from .explain import explain
+from .keys import help_rows
 
 if TYPE_CHECKING:
     from ..engine.comparison import QualitySweep
@@ -363,23 +364,6 @@ def training_section(state: AppState, status: Status) -> None:
         imgui.text_wrapped(progress.message)
 
 
-KEYS = (
-    ("space", "play / pause"),
-    ("left / right", "one step back / forward"),
-    ("Home / End", "t = 0 / t = 1"),
-    ("1 - 7", "choose a dataset"),
-    ("C", "single view / 2 panels / 4 panels"),
-    ("ctrl + / ctrl -", "larger / smaller (1x to 3x)"),
-    ("H", "hide / show the controls"),
-    ("F11", "fullscreen"),
-    ("E", "show / hide the explanation"),
-    ("S", "save a screenshot (PNG)"),
-    ("R", "start / stop recording (MP4)"),
-    ("?", "show / hide these keys"),
-    ("click", "follow a particle (shift: add)"),
-)
-
-
 def explain_window(state: AppState, scale: float) -> None:
     """The explain window (E): the current objective, sampler and layers in plain words."""
     if not state.look.show_explain:
@@ -400,8 +384,8 @@ def keys_window(state: AppState) -> None:
     imgui.set_next_window_pos((CONTROLS_WIDTH + 40, 40), imgui.Cond_.first_use_ever)
     opened, state.look.show_keys = imgui.begin("keys", True, imgui.WindowFlags_.always_auto_resize)
     if opened:
-        for key, action in KEYS:
-            imgui.text(f"{key:>16}   {action}")
+        for keys, action in help_rows():
+            imgui.text(f"{keys:>16}   {action}")
     imgui.end()
 
 
