@@ -30,12 +30,12 @@ import numpy as np
 from common import parser, print_table, write_json
 
 from dexplorer.core.datasets import DATASETS
+from dexplorer.core.drawing import Drawing
 from dexplorer.core.samplers import SAMPLERS
 from dexplorer.core.threads import use_cpu_threads
 from dexplorer.scene.colors import COLOR_MODES
 from dexplorer.scene.theme import THEMES
 from dexplorer.state import AppState, Settings
-from dexplorer.ui.drawing import Drawing
 
 WARM_UP = 0.2
 """Fraction of a window run left out of the slope (caches, pipelines and allocators fill

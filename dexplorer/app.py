@@ -13,10 +13,12 @@ import pygfx as gfx
 import torch
 
 from .core import outputs
+from .core.drawing import Drawing
+from .core.outputs import stamped
 from .engine.comparison import Comparison, PanelRun
 from .engine.devices import describe_device
 from .engine.simulation import Simulation
-from .recording import Recorder, stamped
+from .recording import Recorder
 from .scene.compare import ComparePanel, CompareView, compare_layout
 from .scene.density import DensityLayer
 from .scene.particles import ParticlesLayer
@@ -24,16 +26,16 @@ from .scene.release import forget_bindings
 from .scene.theme import THEMES
 from .scene.view import View, layout
 from .state import AppState
-from .ui.drawing import Drawing
-from .ui.panels import (
-    PANEL_WIDTH,
+from .ui.controls import (
+    CONTROLS_WIDTH,
     TIME_BAR_HEIGHT,
     Status,
-    control_panel,
+    controls_window,
     explain_window,
     keys_window,
     time_bar,
 )
+from .ui.keys import binding_for
 
 DENSITY_RESOLUTION = 256
 
@@ -179,7 +181,7 @@ class App:
         state, sim, view = self.state, self.simulation, self.view
         self._apply_look()
         shown = self.ui is not None and state.look.show_ui
-        left = PANEL_WIDTH * state.look.ui_scale if shown else 0.0
+        left = CONTROLS_WIDTH * state.look.ui_scale if shown else 0.0
         bottom = TIME_BAR_HEIGHT * state.look.ui_scale if shown else 0.0
         if self._update_compare(left, bottom):
             return
@@ -406,40 +408,16 @@ class App:
 
     def _gui(self) -> None:
         width, height = self.renderer.logical_size
-        control_panel(self.state, self.status, height)
+        controls_window(self.state, self.status, height)
         time_bar(self.state, width, height, self.status.scale)
         keys_window(self.state)
         explain_window(self.state, self.status.scale)
 
     def _on_key(self, event: dict) -> None:
-        key, state = event.get("key"), self.state
-        control = "Control" in event.get("modifiers", ())
-        if control and key in ("=", "+"):
-            state.scale_ui(+1)
-        elif control and key == "-":
-            state.scale_ui(-1)
-        elif key == " ":
-            state.toggle_play()
-        elif key in ("ArrowLeft", "ArrowRight"):
-            state.step(-1 if key == "ArrowLeft" else +1)
-        elif key in ("Home", "End"):
-            state.jump(0.0 if key == "Home" else 1.0)
-        elif key in ("h", "H"):
-            state.look.show_ui = not state.look.show_ui
-        elif key in ("e", "E"):
-            state.look.show_explain = not state.look.show_explain
-        elif key == "?":
-            state.look.show_keys = not state.look.show_keys
-        elif key == "F11" and self.on_fullscreen is not None:
-            self.on_fullscreen()
-        elif key in ("s", "S"):
-            self.save_screenshot()
-        elif key in ("r", "R"):
-            self.toggle_recording()
-        elif key in ("c", "C"):
-            state.cycle_view()
-        elif key is not None and len(key) == 1 and key.isdigit() and key != "0":
-            state.choose_dataset(int(key) - 1)
+        key = event.get("key")
+        binding = binding_for(key, event.get("modifiers", ()))
+        if binding is not None:
+            binding.action(self, key)
 
     def _on_pointer_move(self, event: dict) -> None:
         self.status.pointer = self.pointer_at(event["x"], event["y"])

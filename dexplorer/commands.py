@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .cli import POINT_SUFFIXES, UserError, check_output, check_suffix, write_points
 from .core import limits, models, native_sampler, outputs
 from .core.checkpoints import CheckpointError
 from .core.datasets import DATASETS, IDENTITY, Dataset, DatasetError, Normalisation, make_dataset
@@ -43,6 +42,7 @@ from .core.training import DEFAULT_SECONDS, Progress, Trainer, TrainingError, Tr
 from .engine.devices import choose_device
 from .headless import offscreen_size, parse_size
 from .state import AppState
+from .user_files import POINT_SUFFIXES, UserError, check_output, check_suffix, write_points
 
 
 def run_command(args: argparse.Namespace) -> None:

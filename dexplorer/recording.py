@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -10,15 +9,6 @@ from types import TracebackType
 import numpy as np
 
 from .core import outputs
-
-
-def stamped(folder: Path, stem: str, suffix: str) -> Path:
-    """A new file name like ``dexplorer-20261126-154801.png`` in ``folder``."""
-    base = folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path, k = base.with_suffix(suffix), 1
-    while path.exists():
-        path, k = base.with_name(f"{base.name}-{k}").with_suffix(suffix), k + 1
-    return path
 
 
 class Recorder:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from .core import models
 from .core.checkpoints import Checkpoint, CheckpointError
 from .core.datasets import DATASETS, Dataset, DatasetError, make_dataset
+from .core.drawing import Drawing
 from .core.importers import load_dataset_file
 from .core.runs import (
     PANEL_PARTICLES,
@@ -22,7 +23,6 @@ from .core.runs import (
 )
 from .core.training import DEFAULT_SECONDS, TrainingError, TrainSettings
 from .core.training_job import TrainingJob
-from .ui.drawing import Drawing
 
 LAYERS = ("particles", "density", "mesh", "paths", "vectors", "data", "source")
 DATA_KEYS = ("dataset", "n", "seed")

@@ -632,7 +632,7 @@ def test_warnings_go_to_stderr(capsys, tmp_path):
 
 def test_outputs_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     """A write that fails half-way leaves the previous file and no temporary file."""
-    from dexplorer.cli import write_points
+    from dexplorer.user_files import write_points
 
     out = tmp_path / "p.csv"
     write_points(out, np.zeros((3, 2)))

@@ -327,7 +327,7 @@ def test_rendered_panels_agree_at_t0_and_differ_at_t1():
 @needs_gpu
 def test_four_panels_sit_in_an_aligned_grid_beside_the_controls():
     from dexplorer.headless import offscreen_app
-    from dexplorer.ui.panels import PANEL_WIDTH, TIME_BAR_HEIGHT
+    from dexplorer.ui.controls import CONTROLS_WIDTH, TIME_BAR_HEIGHT
 
     state = compare_state("flow:heun:5", "flow:euler:5", "exact:heun:5", "exact:euler:5", n=300)
     app = offscreen_app(state, (960, 600), "cpu")
@@ -338,7 +338,7 @@ def test_four_panels_sit_in_an_aligned_grid_beside_the_controls():
     assert panels[0][0] == panels[2][0] and panels[1][0] == panels[3][0]
     assert panels[0][1] == panels[1][1] and panels[2][1] == panels[3][1]
     for x, y, w, h in panels:
-        assert x >= PANEL_WIDTH and y >= 0 and x + w <= 960 and y + h <= 600 - TIME_BAR_HEIGHT
+        assert x >= CONTROLS_WIDTH and y >= 0 and x + w <= 960 and y + h <= 600 - TIME_BAR_HEIGHT
     x0, _, w0, _ = panels[0]
     assert panels[1][0] >= x0 + w0  # no overlap
     state.set_view(1)

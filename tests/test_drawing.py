@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from dexplorer.core.datasets import DatasetError
-from dexplorer.ui.drawing import Drawing
+from dexplorer.core.drawing import Drawing
 
 
 def stroke(drawing, points):
@@ -73,7 +73,7 @@ def test_killed_while_drawing_loses_at_most_the_current_stroke(tmp_path):
     painter = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from dexplorer.ui.drawing import Drawing\n"
+        "from dexplorer.core.drawing import Drawing\n"
         "d = Drawing(Path(sys.argv[1]))\n"
         "for i in range(100000):\n"
         "    d.begin(-2.0, (i % 40) / 10 - 2)\n"

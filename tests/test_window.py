@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dexplorer.ui.panels import PANEL_WIDTH, TIME_BAR_HEIGHT
+from dexplorer.ui.controls import CONTROLS_WIDTH, TIME_BAR_HEIGHT
 
 TOOLS = ("Xvfb", "xdotool", "import")
 pytestmark = pytest.mark.skipif(
@@ -89,17 +89,17 @@ def test_window_opens_renders_and_play_moves_time(display, tmp_path):
             .stdout.decode()
             .split()[0]
         )
-        scene_box = (PANEL_WIDTH, 0, WIDTH - PANEL_WIDTH, HEIGHT - 80)
+        scene_box = (CONTROLS_WIDTH, 0, WIDTH - CONTROLS_WIDTH, HEIGHT - 80)
         deadline = time.time() + 90  # first frames: shaders compile, trajectories compute
         while grab(display, window, scene_box).std() < 10:
             assert time.time() < deadline, "the window shows nothing"
             time.sleep(1)
         time.sleep(1)
-        bar = (PANEL_WIDTH + 150, HEIGHT - TIME_BAR_HEIGHT + 4, WIDTH - PANEL_WIDTH - 500, 56)
+        bar = (CONTROLS_WIDTH + 150, HEIGHT - TIME_BAR_HEIGHT + 4, WIDTH - CONTROLS_WIDTH - 500, 56)
         before = grab(display, window, bar)
         time.sleep(1)
         assert np.array_equal(before, grab(display, window, bar)), "time moved while paused"
-        play = (PANEL_WIDTH + 8 + 32 + 8 + 32, HEIGHT - TIME_BAR_HEIGHT / 2)
+        play = (CONTROLS_WIDTH + 8 + 32 + 8 + 32, HEIGHT - TIME_BAR_HEIGHT / 2)
         run(display, "xdotool", "mousemove", "--window", window, str(play[0]), str(play[1]))
         time.sleep(1)  # hover first, as a hand would: ImGui sees the button under the pointer
         run(display, "xdotool", "mousedown", "1")

@@ -11,7 +11,6 @@ from torch import Tensor
 from .datasets import DOMAIN
 from .paths import CosinePath, LinearPath, Path, make_path
 
-
 ALPHA_FLOOR = 1e-4
 """x1 = (x - sigma e) / alpha divides by alpha; below this alpha the estimate is clipped."""
 

@@ -7,11 +7,21 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 _TEMPORARY = re.compile(r"^\..+\.(\d+)-[0-9a-f]{8}\.partial(\.[^.]+)?$")
+
+
+def stamped(folder: Path, stem: str, suffix: str) -> Path:
+    """A new file name like ``dexplorer-20261126-154801.png`` in ``folder``."""
+    base = folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, k = base.with_suffix(suffix), 1
+    while path.exists():
+        path, k = base.with_name(f"{base.name}-{k}").with_suffix(suffix), k + 1
+    return path
 
 
 def temporary_name(path: Path) -> Path:

@@ -1,4 +1,4 @@
-"""The explain panel's text: what the particles do under the current objective and sampler,
+"""The explain window's text: what the particles do under the current objective and sampler,
 the update rule, and what each visible layer shows (Markdown, for imgui_md)."""
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ LAYERS = {
 
 
 def explain(objective: str, sampler: str, visible: list[str]) -> str:
-    """Markdown for the explain panel."""
+    """Markdown for the explain window."""
     title, what = OBJECTIVES.get(objective, OBJECTIVES["flow"])
     name, rule, note = SAMPLERS[sampler]
     lines = [

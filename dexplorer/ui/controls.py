@@ -1,9 +1,9 @@
-"""The control panel (left) and the time bar (bottom), drawn with Dear ImGui each frame."""
+"""The controls (left) and the time bar (bottom), drawn with Dear ImGui each frame."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,18 +12,22 @@ from imgui_bundle import imgui, imgui_md, implot
 
 from ..comparison import PANEL_MODELS, PANEL_PARTICLES, VIEW_COUNTS
 from ..core.datasets import DATASETS, Dataset, make_dataset
+from ..core.importers import SUFFIXES as DATA_SUFFIXES
 from ..core.networks import PRESETS
 from ..core.objectives import OBJECTIVE_NOTES
 from ..core.samplers import SAMPLERS
+from ..core.tfjs import SUFFIX as TFJS_SUFFIX
 from ..scene.colors import COLOR_MODES
 from ..scene.theme import THEMES
 from ..state import LAYERS, MODELS, OPACITIES, POINT_SIZES, AppState
+from .dialogs import FileDialogs
 from .explain import explain
+from .keys import help_rows
 
 if TYPE_CHECKING:
     from ..engine.comparison import QualitySweep
 
-PANEL_WIDTH = 290.0
+CONTROLS_WIDTH = 290.0
 TIME_BAR_HEIGHT = 64.0
 PARTICLE_CHOICES = (1000, 5000, 10000, 20000, 50000, 100000, 250000, 1000000)
 FIXED = (
@@ -36,8 +40,8 @@ FIXED = (
 
 @dataclass
 class Status:
-    """What the panels show but do not edit: the device, frame rate, engine progress, the
-    mouse position."""
+    """What the controls show but do not edit (the device, frame rate, engine progress, the
+    mouse position), the typed paths and the file dialog opened beside them."""
 
     device: str = "cpu"
     fps: float = 0.0
@@ -52,6 +56,7 @@ class Status:
     sweep: QualitySweep | None = None
     pointer: tuple[float, float] | None = None
     """Where the mouse is over the flow panel, in the data file's coordinates."""
+    dialogs: FileDialogs = field(default_factory=FileDialogs)
 
 
 def _combo(
@@ -108,12 +113,13 @@ def dataset_combo(current: str, custom: Dataset | None) -> tuple[bool, str]:
     return changed, chosen
 
 
-def control_panel(state: AppState, status: Status, height: float) -> None:
-    """The left panel: data, model, sampler and its parameters, particles, layers."""
+def controls_window(state: AppState, status: Status, height: float) -> None:
+    """The controls (left): data, model, sampler and its parameters, particles, layers."""
     imgui.set_next_window_pos((0, 0))
-    width = PANEL_WIDTH * status.scale
+    width = CONTROLS_WIDTH * status.scale
     imgui.set_next_window_size((width, height))
     imgui.begin("dexplorer", None, FIXED)
+    status.dialogs.poll()
     s = state.settings
     changes: dict[str, object] = {}
 
@@ -130,10 +136,7 @@ def control_panel(state: AppState, status: Status, height: float) -> None:
     models = [m for m in MODELS if m != "trained" or state.trained is not None]
     if not state.panels:
         edit("model", _combo("model", s.model, models, MODEL_TITLES))
-    _, status.open_path = imgui.input_text("##path", status.open_path)
-    imgui.same_line()
-    if imgui.button("open") and status.open_path.strip():
-        state.open_data(status.open_path.strip())
+    data_file_row(state, status)
     _, state.y_down = imgui.checkbox("y down (screen orientation)", state.y_down)
     if state.panels:
         compare_section(state, status, models)
@@ -267,23 +270,70 @@ def sweep_plot(state: AppState, sweep: QualitySweep | None) -> None:
         implot.end_plot()
 
 
+DATA_FILTERS = ("data (csv, json, image)", " ".join(f"*{suffix}" for suffix in DATA_SUFFIXES))
+MODEL_FILTERS = ("models", f"*.safetensors *{TFJS_SUFFIX}")
+SAVED_MODEL_FILTERS = ("models", "*.safetensors")
+SESSION_FILTERS = ("sessions", "*.toml")
+
+
+def _chosen(status: Status, name: str, action: Callable[[str], object]) -> Callable[[str], None]:
+    """What a dialog does with the file chosen: show it in the path field ``name`` of the
+    status, then ``action`` on it."""
+
+    def apply(path: str) -> None:
+        setattr(status, name, path)
+        action(path)
+
+    return apply
+
+
+def data_file_row(state: AppState, status: Status) -> None:
+    """Open a data file (csv, json or an image) as the custom dataset."""
+    _, status.open_path = imgui.input_text("##path", status.open_path)
+    imgui.same_line()
+    if imgui.button("open") and status.open_path.strip():
+        state.open_data(status.open_path.strip())
+    apply = _chosen(status, "open_path", state.open_data)
+    status.dialogs.button("choose a file...", "Open data", DATA_FILTERS, apply, status.open_path)
+
+
 def session_row(state: AppState, status: Status) -> None:
     """Save or open a session file (settings, data, model)."""
-    from ..session import apply_session, save_session
+    from ..session import apply_session
 
     imgui.separator_text("Session")
     _, status.session_path = imgui.input_text("##session", status.session_path)
     path = status.session_path.strip()
     imgui.same_line()
     if imgui.button("save##session") and path:
-        try:
-            save_session(state, Path(path))
-            state.message = f"saved session {path}"
-        except (OSError, ValueError) as error:
-            state.message = f"could not save session {path}: {error}"
+        save_session_file(state, path)
     imgui.same_line()
     if imgui.button("open##session") and path:
         apply_session(state, Path(path), status.device_name)
+    if not status.dialogs.enabled:
+        return
+    apply = _chosen(status, "session_path", lambda chosen: save_session_file(state, chosen))
+    start = status.session_path
+    status.dialogs.button(
+        "save as...##session", "Save session", SESSION_FILTERS, apply, start, True
+    )
+    imgui.same_line()
+    device = status.device_name
+    apply = _chosen(
+        status, "session_path", lambda chosen: apply_session(state, Path(chosen), device)
+    )
+    status.dialogs.button("open...##session", "Open session", SESSION_FILTERS, apply, start)
+
+
+def save_session_file(state: AppState, path: str) -> None:
+    """Save the session to ``path``; the outcome is the state's message."""
+    from ..session import save_session
+
+    try:
+        save_session(state, Path(path))
+        state.message = f"saved session {path}"
+    except (OSError, ValueError) as error:
+        state.message = f"could not save session {path}: {error}"
 
 
 def drawing_section(state: AppState) -> None:
@@ -309,6 +359,28 @@ def drawing_section(state: AppState) -> None:
 
 
 BATCH_CHOICES = (64, 128, 256, 512, 1024, 2048)
+
+
+def model_row(state: AppState, status: Status) -> None:
+    """Save the trained model or load one (safetensors, or a TF.js model's json)."""
+    _, status.model_path = imgui.input_text("##model", status.model_path)
+    imgui.same_line()
+    if imgui.button("save") and status.model_path.strip():
+        state.save_model(status.model_path.strip())
+    imgui.same_line()
+    if imgui.button("load") and status.model_path.strip():
+        state.load_model(status.model_path.strip(), status.device_name)
+    if not status.dialogs.enabled:
+        return
+    start = status.model_path
+    apply = _chosen(status, "model_path", state.save_model)
+    status.dialogs.button(
+        "save as...##model", "Save model", SAVED_MODEL_FILTERS, apply, start, True
+    )
+    imgui.same_line()
+    device = status.device_name
+    apply = _chosen(status, "model_path", lambda chosen: state.load_model(chosen, device))
+    status.dialogs.button("load...##model", "Load model", MODEL_FILTERS, apply, start)
 
 
 def training_section(state: AppState, status: Status) -> None:
@@ -337,13 +409,7 @@ def training_section(state: AppState, status: Status) -> None:
         resumable = job is not None and job.trainer.step > 0
         if imgui.button("train more" if resumable else "train"):
             state.start_training(status.device_name)
-    _, status.model_path = imgui.input_text("##model", status.model_path)
-    imgui.same_line()
-    if imgui.button("save") and status.model_path.strip():
-        state.save_model(status.model_path.strip())
-    imgui.same_line()
-    if imgui.button("load") and status.model_path.strip():
-        state.load_model(status.model_path.strip(), status.device_name)
+    model_row(state, status)
     if job is None:
         return
     progress = job.progress
@@ -363,28 +429,11 @@ def training_section(state: AppState, status: Status) -> None:
         imgui.text_wrapped(progress.message)
 
 
-KEYS = (
-    ("space", "play / pause"),
-    ("left / right", "one step back / forward"),
-    ("Home / End", "t = 0 / t = 1"),
-    ("1 - 7", "choose a dataset"),
-    ("C", "single view / 2 panels / 4 panels"),
-    ("ctrl + / ctrl -", "larger / smaller (1x to 3x)"),
-    ("H", "hide / show the controls"),
-    ("F11", "fullscreen"),
-    ("E", "show / hide the explanation"),
-    ("S", "save a screenshot (PNG)"),
-    ("R", "start / stop recording (MP4)"),
-    ("?", "show / hide these keys"),
-    ("click", "follow a particle (shift: add)"),
-)
-
-
 def explain_window(state: AppState, scale: float) -> None:
-    """The explain panel (E): the current objective, sampler and layers in plain words."""
+    """The explain window (E): the current objective, sampler and layers in plain words."""
     if not state.look.show_explain:
         return
-    imgui.set_next_window_pos((PANEL_WIDTH * scale + 20, 20), imgui.Cond_.first_use_ever)
+    imgui.set_next_window_pos((CONTROLS_WIDTH * scale + 20, 20), imgui.Cond_.first_use_ever)
     imgui.set_next_window_size((460 * scale, 420 * scale), imgui.Cond_.first_use_ever)
     opened, state.look.show_explain = imgui.begin("explain", True)
     if opened:
@@ -397,17 +446,17 @@ def keys_window(state: AppState) -> None:
     """The list of keys, shown with ?."""
     if not state.look.show_keys:
         return
-    imgui.set_next_window_pos((PANEL_WIDTH + 40, 40), imgui.Cond_.first_use_ever)
+    imgui.set_next_window_pos((CONTROLS_WIDTH + 40, 40), imgui.Cond_.first_use_ever)
     opened, state.look.show_keys = imgui.begin("keys", True, imgui.WindowFlags_.always_auto_resize)
     if opened:
-        for key, action in KEYS:
-            imgui.text(f"{key:>16}   {action}")
+        for keys, action in help_rows():
+            imgui.text(f"{keys:>16}   {action}")
     imgui.end()
 
 
 def time_bar(state: AppState, width: float, height: float, scale: float = 1.0) -> None:
     """The bottom bar: play/pause, step, the t slider, speed and loop."""
-    left, bar = PANEL_WIDTH * scale, TIME_BAR_HEIGHT * scale
+    left, bar = CONTROLS_WIDTH * scale, TIME_BAR_HEIGHT * scale
     imgui.set_next_window_pos((left, height - bar))
     imgui.set_next_window_size((width - left, bar))
     imgui.begin("time", None, FIXED | imgui.WindowFlags_.no_title_bar)

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import outputs
-from ..core.datasets import DOMAIN, Dataset, DatasetError
-from ..core.importers import MAX_FILE_BYTES
-from ..core.inputs import read_bytes
-from ..recording import stamped
+from . import outputs
+from .datasets import DOMAIN, Dataset, DatasetError
+from .importers import MAX_FILE_BYTES
+from .inputs import read_bytes
 
 MAX_UNDO = 100
 
@@ -174,7 +173,7 @@ def _read_autosave(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def _set_aside(path: Path) -> str:
     """Move a bad autosave out of the way (kept, not lost); says where it went."""
-    aside = stamped(path.parent, f"{path.stem}-bad", path.suffix)
+    aside = outputs.stamped(path.parent, f"{path.stem}-bad", path.suffix)
     try:
         os.replace(path, aside)
     except OSError as error:

@@ -1,0 +1,193 @@
+"""Native file dialogs beside the typed path fields: a chosen file is applied and shown in
+the field, a cancelled dialog changes nothing, no back-end leaves the typed fields alone.
+ImGui and portable_file_dialogs are replaced by fakes that record what is drawn and made."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import ClassVar
+
+import pytest
+
+from dexplorer.state import AppState
+from dexplorer.ui import controls, dialogs
+from dexplorer.ui.controls import Status
+from dexplorer.ui.dialogs import FileDialogs
+
+
+class FakeImgui:
+    """Draws nothing; records the buttons drawn (and those greyed out) and clicks those
+    named in ``clicked``."""
+
+    def __init__(self, clicked: tuple[str, ...] = ()) -> None:
+        self.clicked, self.buttons, self.greyed = set(clicked), [], []
+        self.disabled: list[bool] = []
+
+    def button(self, label: str) -> bool:
+        self.buttons.append(label)
+        if any(self.disabled):
+            self.greyed.append(label)
+            return False
+        return label in self.clicked
+
+    def input_text(self, _: str, text: str) -> tuple[bool, str]:
+        return False, text
+
+    def begin_disabled(self, disabled: bool = True) -> None:
+        self.disabled.append(disabled)
+
+    def end_disabled(self) -> None:
+        self.disabled.pop()
+
+    def same_line(self, *_: object) -> None:
+        pass
+
+    def separator_text(self, _: str) -> None:
+        pass
+
+
+class FakeDialog:
+    """A dialog the test answers: unanswered until ``answer`` is set."""
+
+    made: ClassVar[list[FakeDialog]] = []
+
+    def __init__(self, title: str, start: str = "", filters: list[str] | None = None) -> None:
+        self.title, self.start, self.filters = title, start, filters
+        self.answer: list[str] | str | None = None
+        self.waits: list[int] = []
+        FakeDialog.made.append(self)
+
+    def ready(self, timeout: int = 20) -> bool:
+        self.waits.append(timeout)
+        return self.answer is not None
+
+    def result(self) -> list[str] | str:
+        return self.answer
+
+
+class FakeOpen(FakeDialog):
+    pass
+
+
+class FakeSave(FakeDialog):
+    pass
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    """Install the fake dialogs; returns a function that draws a row with some clicks."""
+    FakeDialog.made = []
+    monkeypatch.setattr(dialogs, "pfd", SimpleNamespace(open_file=FakeOpen, save_file=FakeSave))
+
+    def draw(row, state: AppState, status: Status, *clicked: str) -> FakeImgui:
+        fake = FakeImgui(clicked)
+        monkeypatch.setattr(controls, "imgui", fake)
+        monkeypatch.setattr(dialogs, "imgui", fake)
+        row(state, status)
+        return fake
+
+    return draw
+
+
+def recorded(state: AppState, name: str) -> list[tuple]:
+    """Replace the state's action ``name`` with one that records its arguments."""
+    calls: list[tuple] = []
+    setattr(state, name, lambda *args: calls.append(args))
+    return calls
+
+
+ROWS = [  # row, dialog button, kind, path field, state action, its arguments after the path
+    (controls.data_file_row, "choose a file...", FakeOpen, "open_path", "open_data", ()),
+    (controls.model_row, "save as...##model", FakeSave, "model_path", "save_model", ()),
+    (controls.model_row, "load...##model", FakeOpen, "model_path", "load_model", ("cpu",)),
+]
+
+
+@pytest.mark.parametrize(("row", "button", "kind", "name", "action", "extra"), ROWS)
+def test_a_chosen_file_is_applied_and_shown_in_the_field(
+    fakes, row, button, kind, name, action, extra
+):
+    state, status = AppState(), Status(dialogs=FileDialogs(enabled=True))
+    calls = recorded(state, action)
+    typed = getattr(status, name)
+    fakes(row, state, status, button)
+    (dialog,) = FakeDialog.made
+    assert type(dialog) is kind and dialog.start == typed
+    for _ in range(3):  # the frames go on while the dialog is open: polled without waiting
+        status.dialogs.poll()
+    assert calls == [] and status.dialogs.pending and dialog.waits == [0, 0, 0]
+    assert button in fakes(row, state, status, button).greyed  # no second dialog meanwhile
+    assert len(FakeDialog.made) == 1
+    dialog.answer = ["/data/chosen.file"] if kind is FakeOpen else "/data/chosen.file"
+    status.dialogs.poll()
+    assert calls == [("/data/chosen.file", *extra)]
+    assert getattr(status, name) == "/data/chosen.file" and not status.dialogs.pending
+    status.dialogs.poll()
+    assert len(calls) == 1  # applied once
+
+
+@pytest.mark.parametrize(("row", "button", "kind", "name", "action", "extra"), ROWS)
+def test_a_cancelled_dialog_changes_nothing(fakes, row, button, kind, name, action, extra):
+    state, status = AppState(), Status(dialogs=FileDialogs(enabled=True))
+    calls = recorded(state, action)
+    typed = getattr(status, name)
+    fakes(row, state, status, button)
+    (dialog,) = FakeDialog.made
+    dialog.answer = [] if kind is FakeOpen else ""  # what portable_file_dialogs gives
+    status.dialogs.poll()
+    assert calls == [] and getattr(status, name) == typed and not status.dialogs.pending
+    fakes(row, state, status, button)
+    assert len(FakeDialog.made) == 2  # the next click opens a new dialog
+
+
+def test_a_session_saved_and_opened_through_dialogs(fakes, tmp_path):
+    state, status = AppState(), Status(dialogs=FileDialogs(enabled=True))
+    state.change(dataset="moons", steps=12)
+    fakes(controls.session_row, state, status, "save as...##session")
+    FakeDialog.made[-1].answer = str(tmp_path / "lesson.toml")
+    status.dialogs.poll()
+    assert (tmp_path / "lesson.toml").is_file() and status.session_path.endswith("lesson.toml")
+    assert state.message == f"saved session {tmp_path / 'lesson.toml'}"
+    fresh, status = AppState(), Status(dialogs=FileDialogs(enabled=True))
+    fakes(controls.session_row, fresh, status, "open...##session")
+    FakeDialog.made[-1].answer = [str(tmp_path / "lesson.toml")]
+    status.dialogs.poll()
+    assert (fresh.settings.dataset, fresh.settings.steps) == ("moons", 12)
+
+
+@pytest.mark.parametrize(
+    ("row", "typed"),
+    [
+        (controls.data_file_row, ["open"]),
+        (controls.model_row, ["save", "load"]),
+        (controls.session_row, ["save##session", "open##session"]),
+    ],
+)
+def test_without_a_back_end_only_the_typed_fields_show(fakes, row, typed):
+    state, status = AppState(), Status(dialogs=FileDialogs(enabled=False))
+    every = ("choose a file...", "save as...##model", "load...##model")
+    drawn = fakes(row, state, status, *every, "save as...##session", "open...##session")
+    assert drawn.buttons == typed and FakeDialog.made == []
+    assert not status.dialogs.open("title", (), print)
+
+
+def test_the_typed_field_still_opens_data_beside_the_dialog(fakes):
+    state, status = AppState(), Status(dialogs=FileDialogs(enabled=True), open_path=" a.csv ")
+    calls = recorded(state, "open_data")
+    drawn = fakes(controls.data_file_row, state, status, "open")
+    assert drawn.buttons == ["open", "choose a file..."] and calls == [("a.csv",)]
+
+
+def test_dialogs_are_offered_with_a_display_and_a_back_end(monkeypatch):
+    monkeypatch.setattr(dialogs.sys, "platform", "linux")
+    installed: set[str] = set()
+    monkeypatch.setattr(dialogs.shutil, "which", lambda name: name if name in installed else None)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    installed.add("kdialog")
+    assert not dialogs.available()  # no display
+    monkeypatch.setenv("DISPLAY", ":1")
+    assert dialogs.available()
+    installed.clear()
+    assert not dialogs.available()  # no back-end
+    assert not FileDialogs().enabled
