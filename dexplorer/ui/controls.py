@@ -10,22 +10,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 from imgui_bundle import imgui, imgui_md, implot
 
-from ..comparison import PANEL_MODELS, PANEL_PARTICLES, VIEW_COUNTS
-from ..core.datasets import DATASETS, Dataset, make_dataset
+from ..core.datasets import DATASETS, DOMAIN, Dataset, make_dataset
 from ..core.importers import SUFFIXES as DATA_SUFFIXES
 from ..core.networks import PRESETS
 from ..core.objectives import OBJECTIVE_NOTES
-from ..core.samplers import SAMPLERS
+from ..core.runs import PANEL_PARTICLES, VIEW_COUNTS
 from ..core.tfjs import SUFFIX as TFJS_SUFFIX
 from ..scene.colors import COLOR_MODES
 from ..scene.theme import THEMES
-from ..state import LAYERS, MODELS, OPACITIES, POINT_SIZES, AppState
+from ..state import LAYERS, OPACITIES, POINT_SIZES, AppState
 from .dialogs import FileDialogs
 from .explain import explain
 from .keys import help_rows
+from .runs import combo, run_controls
 
 if TYPE_CHECKING:
-    from ..engine.comparison import QualitySweep
+    from ..engine.sweep import QualitySweep
 
 CONTROLS_WIDTH = 290.0
 TIME_BAR_HEIGHT = 64.0
@@ -47,7 +47,6 @@ class Status:
     fps: float = 0.0
     computed: int = 0
     wanted: int = 1
-    class_names: tuple[str, ...] = ()
     open_path: str = ""
     model_path: str = "model.safetensors"
     scale: float = 1.0
@@ -59,25 +58,6 @@ class Status:
     dialogs: FileDialogs = field(default_factory=FileDialogs)
 
 
-def _combo(
-    label: str,
-    current: str,
-    choices: tuple[str, ...] | list[str],
-    titles: dict[str, str] | None = None,
-) -> tuple[bool, str]:
-    """A combo box over names (shown by their titles); returns (changed, chosen name)."""
-    names = list(choices)
-    shown = [(titles or {}).get(name, name) for name in names]
-    changed, index = imgui.combo(label, names.index(current) if current in names else 0, shown)
-    return changed, names[index]
-
-
-MODEL_TITLES = {
-    "flow": "flow matching (shipped)",
-    "diffusion": "diffusion (shipped)",
-    "exact": "exact: memorises the data",
-    "trained": "trained here",
-}
 PREVIEW_SIZE = 44.0
 _PREVIEWS: dict[str, object] = {}
 
@@ -86,17 +66,17 @@ def _preview_points(name: str) -> object:
     """300 points of a dataset scaled into a unit square (computed once per name)."""
     if name not in _PREVIEWS:
         points = make_dataset(name, n=300, seed=0).points
-        _PREVIEWS[name] = (points / (2 * 3.5) + 0.5).clip(0, 1)
+        _PREVIEWS[name] = (points / (2 * DOMAIN) + 0.5).clip(0, 1)
     return _PREVIEWS[name]
 
 
-def dataset_combo(current: str, custom: Dataset | None) -> tuple[bool, str]:
+def datasetcombo(current: str, custom: Dataset | None) -> tuple[bool, str]:
     """The dataset chooser: each entry shows a small preview of its points."""
     changed, chosen = False, current
-    if imgui.begin_combo("dataset", current, imgui.ComboFlags_.height_largest):
+    if imgui.begincombo("dataset", current, imgui.ComboFlags_.height_largest):
         color = imgui.get_color_u32((0.95, 0.55, 0.2, 1.0))
         if custom is not None:
-            _PREVIEWS["custom"] = (custom.subset(300).points / (2 * 3.5) + 0.5).clip(0, 1)
+            _PREVIEWS["custom"] = (custom.subset(300).points / (2 * DOMAIN) + 0.5).clip(0, 1)
         names = [*DATASETS, *(["custom"] if custom is not None else [])]
         for name in names:
             x, y = imgui.get_cursor_screen_pos()
@@ -109,7 +89,7 @@ def dataset_combo(current: str, custom: Dataset | None) -> tuple[bool, str]:
                 draw.add_circle_filled(centre, 1.0, color)
             imgui.same_line(PREVIEW_SIZE + 16)
             imgui.text(DATASETS[name][0] if name in DATASETS else custom.title)
-        imgui.end_combo()
+        imgui.endcombo()
     return changed, chosen
 
 
@@ -120,7 +100,7 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     imgui.set_next_window_size((width, height))
     imgui.begin("dexplorer", None, FIXED)
     status.dialogs.poll()
-    s = state.settings
+    data = state.data
     changes: dict[str, object] = {}
 
     def edit(name: str, result: tuple[bool, object]) -> None:
@@ -128,27 +108,25 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
             changes[name] = result[1]
 
     views = [f"{count} panels" if count > 1 else "single" for count in VIEW_COUNTS]
-    changed, index = imgui.combo("view (C)", VIEW_COUNTS.index(max(len(state.panels), 1)), views)
+    changed, index = imgui.combo("view (C)", VIEW_COUNTS.index(len(state.runs)), views)
     if changed:
         state.set_view(VIEW_COUNTS[index])
-    imgui.separator_text("Data and model")
-    edit("dataset", dataset_combo(s.dataset, state.custom))
-    models = [m for m in MODELS if m != "trained" or state.trained is not None]
-    if not state.panels:
-        edit("model", _combo("model", s.model, models, MODEL_TITLES))
+    imgui.separator_text("Data")
+    edit("dataset", datasetcombo(data.dataset, state.custom))
     data_file_row(state, status)
     _, state.y_down = imgui.checkbox("y down (screen orientation)", state.y_down)
-    if state.panels:
-        compare_section(state, status, models)
+    if state.comparing:
+        compare_section(state, status)
     else:
-        sampler_section(state, status, edit)
+        imgui.separator_text("Model and sampler")
+        run_controls(state, 0)
     imgui.separator_text("Particles")
-    choices = sorted({*PARTICLE_CHOICES, s.n})
-    changed, index = imgui.combo("particles", choices.index(s.n), [f"{n:,}" for n in choices])
+    choices = sorted({*PARTICLE_CHOICES, data.n})
+    changed, index = imgui.combo("particles", choices.index(data.n), [f"{n:,}" for n in choices])
     edit("n", (changed, choices[index]))
-    if state.panels:
-        imgui.text_disabled(f"at most {PANEL_PARTICLES[len(state.panels)]:,} per panel")
-    changed, seed = imgui.input_int("seed", s.seed)
+    if state.comparing:
+        imgui.text_disabled(f"at most {PANEL_PARTICLES[len(state.runs)]:,} per panel")
+    changed, seed = imgui.input_int("seed", data.seed)
     edit("seed", (changed, max(seed, 0)))
     if changes:
         state.change(**changes)
@@ -157,8 +135,8 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
         if index % 2:
             imgui.same_line(width / 2)
         _, state.look.visible[name] = imgui.checkbox(name, state.look.visible[name])
-    _, state.look.color_mode = _combo("colour", state.look.color_mode, COLOR_MODES)
-    _, state.look.theme = _combo("theme", state.look.theme, list(THEMES))
+    _, state.look.color_mode = combo("colour", state.look.color_mode, COLOR_MODES)
+    _, state.look.theme = combo("theme", state.look.theme, list(THEMES))
     _, state.look.show_explain = imgui.checkbox("explain (E)", state.look.show_explain)
     _, state.look.point_size = imgui.slider_float("size", state.look.point_size, *POINT_SIZES)
     _, state.look.opacity = imgui.slider_float("opacity", state.look.opacity, *OPACITIES)
@@ -186,58 +164,13 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     imgui.end()
 
 
-def sampler_section(
-    state: AppState, status: Status, edit: Callable[[str, tuple[bool, object]], None]
-) -> None:
-    """The single view's sampler and its parameters (``edit`` collects the changes)."""
-    s = state.settings
-    imgui.separator_text("Sampler")
-    edit("sampler", _combo("sampler", s.sampler, list(SAMPLERS)))
-    edit("steps", imgui.slider_int("steps", s.steps, 1, 500))
-    if s.sampler == "ddim":
-        edit("eta", imgui.slider_float("eta", s.eta, 0.0, 1.0))
-    if s.sampler == "euler_maruyama":
-        edit("noise_scale", imgui.slider_float("noise scale", s.noise_scale, 0.0, 3.0))
-    if status.class_names and s.model != "exact":
-        names = ["all (in proportion)", *status.class_names]
-        changed, index = imgui.combo("class", 0 if s.label is None else s.label + 1, names)
-        edit("label", (changed, None if index == 0 else index - 1))
-        if s.label is not None:
-            edit("guidance", imgui.slider_float("guidance", s.guidance, 0.0, 10.0))
-
-
-def compare_section(state: AppState, status: Status, models: list[str]) -> None:
-    """Each panel's model, sampler and parameters, and the quality-vs-steps plot."""
+def compare_section(state: AppState, status: Status) -> None:
+    """Each compared run's model, sampler and parameters, and the quality-vs-steps plot."""
     imgui.separator_text("Compare")
-    models = [m for m in PANEL_MODELS if m in models]
-    for index, panel in enumerate(state.panels):
-        if not imgui.tree_node(f"{index + 1}. {panel.title}###panel{index}"):
-            continue
-        changes: dict[str, object] = {}
-
-        def edit(name: str, result: tuple[bool, object], changes: dict = changes) -> None:
-            if result[0]:
-                changes[name] = result[1]
-
-        edit("model", _combo(f"model##{index}", panel.model, models, MODEL_TITLES))
-        edit("sampler", _combo(f"sampler##{index}", panel.sampler, list(SAMPLERS)))
-        edit("steps", imgui.slider_int(f"steps##{index}", panel.steps, 1, 500))
-        if panel.sampler == "ddim":
-            edit("eta", imgui.slider_float(f"eta##{index}", panel.eta, 0.0, 1.0))
-        if panel.sampler == "euler_maruyama":
-            noise = imgui.slider_float(f"noise scale##{index}", panel.noise_scale, 0.0, 3.0)
-            edit("noise_scale", noise)
-        classes = state.model_classes(panel.model)
-        if classes:
-            names = ["all (in proportion)", *classes]
-            current = 0 if panel.label is None else panel.label + 1
-            changed, chosen = imgui.combo(f"class##{index}", current, names)
-            edit("label", (changed, None if chosen == 0 else chosen - 1))
-            guidance = 1.0 if panel.guidance is None else panel.guidance
-            edit("guidance", imgui.slider_float(f"guidance##{index}", guidance, 0.0, 10.0))
-        if changes:
-            state.change_panel(index, **changes)
-        imgui.tree_pop()
+    for index, run in enumerate(state.runs):
+        if imgui.tree_node(f"{index + 1}. {run.title}###run{index}"):
+            run_controls(state, index)
+            imgui.tree_pop()
     sweep_plot(state, status.sweep)
 
 
@@ -387,9 +320,9 @@ def training_section(state: AppState, status: Status) -> None:
     """Train on the current data: settings, Train/Stop, progress, loss curve, quality."""
     imgui.separator_text("Train")
     ts = state.train_settings
-    _, preset = _combo("preset", ts.preset, list(PRESETS))
-    _, objective = _combo("objective", ts.objective, list(OBJECTIVE_NOTES))
-    _, state.train_unit = _combo("budget in", state.train_unit, ("seconds", "steps"))
+    _, preset = combo("preset", ts.preset, list(PRESETS))
+    _, objective = combo("objective", ts.objective, list(OBJECTIVE_NOTES))
+    _, state.train_unit = combo("budget in", state.train_unit, ("seconds", "steps"))
     if state.train_unit == "steps":
         _, state.train_steps = imgui.slider_int("steps##train", state.train_steps, 100, 20000)
     else:
@@ -438,7 +371,7 @@ def explain_window(state: AppState, scale: float) -> None:
     opened, state.look.show_explain = imgui.begin("explain", True)
     if opened:
         visible = [name for name, shown in state.look.visible.items() if shown]
-        imgui_md.render(explain(state.objective, state.settings.sampler, visible))
+        imgui_md.render(explain(state.objective, state.run.sampler, visible))
     imgui.end()
 
 
