@@ -9,11 +9,11 @@ import torch
 
 from dexplorer.core.fields import ExactField, Field
 from dexplorer.core.paths import LinearPath
+from dexplorer.core.runs import Data, Run
 from dexplorer.engine.buffers import SharedArray
 from dexplorer.engine.grids import DensityGrid, grid_points
 from dexplorer.engine.simulation import Simulation
 from dexplorer.engine.trajectory import RunSpec, TrajectoryCache
-from dexplorer.core.runs import Data, Run
 
 CENTRES = torch.tensor([[-2.0, 0.0], [2.0, 1.0]])
 
