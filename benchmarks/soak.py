@@ -7,7 +7,7 @@ of use, and its slope after warm-up.
 
 Offscreen, the app draws on an offscreen canvas (with its controls) and every
 ``--change-every`` frames the next action of a cycle is applied through the state's API:
-dataset, sampler, steps, time, colouring, theme, comparison panels on and off, a short
+dataset, sampler, steps, time, colouring, theme, a comparison on and off, a short
 training run, a brush stroke. With ``--window`` the real window runs under Xvfb in a child
 process (``--paused`` off, so it plays) and its RSS is sampled every few seconds; keys are
 sent with xdotool where it is installed. Memory is flat when the slope after warm-up is
@@ -31,11 +31,12 @@ from common import parser, print_table, write_json
 
 from dexplorer.core.datasets import DATASETS
 from dexplorer.core.drawing import Drawing
+from dexplorer.core.runs import Data, Run
 from dexplorer.core.samplers import SAMPLERS
 from dexplorer.core.threads import use_cpu_threads
 from dexplorer.scene.colors import COLOR_MODES
 from dexplorer.scene.theme import THEMES
-from dexplorer.state import AppState, Settings
+from dexplorer.state import AppState
 
 WARM_UP = 0.2
 """Fraction of a window run left out of the slope (caches, pipelines and allocators fill
@@ -105,7 +106,7 @@ def soak_offscreen(
     from dexplorer.headless import offscreen_app
 
     folder = Path(tempfile.mkdtemp(prefix="dexplorer-soak-"))
-    state = AppState(settings=Settings(n=n, steps=60))
+    state = AppState(data=Data(n=n), runs=[Run(steps=60)])
     state.drawing = Drawing(folder / "drawing.json")  # never the user's own drawing
     app = offscreen_app(state, size, "cpu")
     app.settle()

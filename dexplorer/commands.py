@@ -234,7 +234,9 @@ def _field(args: argparse.Namespace, device: torch.device) -> tuple[Field, Norma
     elif args.model:
         found, what = models.from_file(args.model, device), args.model
     else:
-        found, what = models.shipped(args.pretrained, device), f"the model {args.pretrained}"
+        found = models.shipped(args.pretrained, device)
+        dataset, _, objective = args.pretrained.partition("/")
+        what = f"the {objective} model of {dataset}"  # as the app names it
     run = Run("exact" if found is None else "trained", args.sampler, args.steps, label=label)
     run = replace(run, eta=args.eta, noise_scale=args.noise_scale, guidance=guidance)
     classes = () if found is None else found.class_names

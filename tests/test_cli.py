@@ -281,7 +281,10 @@ def test_sample_exact_field_memorises(capsys, tmp_path):
             ["sample", "--exact", "moons", "--sampler", "ddim", "--eta", "2", "--out", "s.npy"],
             "eta",
         ),
-        (["sample", "--exact", "moons", "--class", "1", "--out", "s.npy"], "--class"),
+        (
+            ["sample", "--exact", "moons", "--class", "1", "--out", "s.npy"],
+            "the exact field of moons has no classes: it takes no class or guidance",
+        ),
         (["sample", "--model", "nothing.safetensors", "--out", "s.npy"], "no such file"),
         (["sample", "--exact", "moons", "--device", "cuda", "--out", "s.npy"], "CUDA"),
         (["sample", "--out", "s.npy"], "required"),
@@ -387,7 +390,7 @@ def test_without_a_display_the_main_job_says_so_and_renders_the_demo(capsys, mon
     assert code == 0 and "no display" in err and "demo.mp4" in err
     ((state, _device, size, path, seconds, fps),) = calls
     assert (seconds, fps) == (8.0, 30)
-    assert path == tmp_path / "demo.mp4" and size == (1280, 720) and state.settings.n == 100
+    assert path == tmp_path / "demo.mp4" and size == (1280, 720) and state.data.n == 100
 
 
 def test_render_writes_a_gif_that_loads_back(capsys, tmp_path):

@@ -1,4 +1,4 @@
-"""Side-by-side comparison: panel specs, the state's actions, the panels' engine (same start,
+"""Side-by-side comparison: run specs, the state's actions, the engine's runs (same start,
 own ends, energy distance), the quality-vs-steps sweep, the rendered panels and the CLI."""
 
 from itertools import pairwise
@@ -8,27 +8,42 @@ import pytest
 from test_scene import _adapter_problem
 
 from dexplorer.cli import main
-from dexplorer.comparison import Panel, parse_panel
-from dexplorer.engine.comparison import Comparison, QualitySweep, measure
+from dexplorer.core.runs import Run, parse_run
+from dexplorer.engine.runs import Engine, Problem
+from dexplorer.engine.simulation import measure
+from dexplorer.engine.sweep import QualitySweep
 from dexplorer.state import AppState
 
 
 def compare_state(*specs, n=400, dataset="smiley"):
     state = AppState()
     assert state.change(n=n, dataset=dataset)
-    assert state.set_panels(list(specs)), state.message
+    assert state.set_runs(list(specs)), state.message
     return state
+
+
+def sync(engine: Engine, state: AppState) -> list[Problem]:
+    """What the app does once a frame: bring the engine to the state's data and runs."""
+    return engine.sync(
+        state.data,
+        state.runs,
+        state.particles(),
+        state.revision,
+        state.custom,
+        state.trained,
+        state.sweep,
+    )
 
 
 # --- specs and state -----------------------------------------------------------------------
 
 
 def test_good_specs_parse_and_round_trip():
-    panel = parse_panel("diffusion:ddim:50:eta=0.5")
-    assert panel == Panel("diffusion", "ddim", 50, eta=0.5)
-    assert parse_panel(panel.spec) == panel
-    assert parse_panel("flow:euler_maruyama:20:noise=0.3").noise_scale == 0.3
-    guided = parse_panel("flow:heun:40:class=1:guidance=4")
+    run = parse_run("diffusion:ddim:50:eta=0.5")
+    assert run == Run("diffusion", "ddim", 50, eta=0.5)
+    assert parse_run(run.spec) == run
+    assert parse_run("flow:euler_maruyama:20:noise=0.3").noise_scale == 0.3
+    guided = parse_run("flow:heun:40:class=1:guidance=4")
     assert (guided.label, guided.guidance) == (1, 4.0)
     assert guided.title == "flow · heun 40, class 1, w 4"
 
@@ -37,82 +52,105 @@ def test_good_specs_parse_and_round_trip():
     ("specs", "dataset", "match"),
     [
         (["flow:warp:50", "flow:heun:50"], "smiley", "'flow:warp:50': unknown sampler 'warp'"),
-        (["flow:heun:5000", "flow:heun:50"], "smiley", "steps 5000 out of range: 1 to 1000"),
-        (["flow:heun:0", "flow:heun:50"], "smiley", "steps 0 out of range"),
-        (["flow:heun:ten", "flow:heun:50"], "smiley", "steps 'ten' is not a whole number"),
+        (
+            ["flow:heun:5000", "flow:heun:50"],
+            "smiley",
+            "'flow:heun:5000': steps: expected an integer from 1 to 1,000, got 5000",
+        ),
+        (
+            ["flow:heun:0", "flow:heun:50"],
+            "smiley",
+            "'flow:heun:0': steps: expected an integer from 1 to 1,000, got 0",
+        ),
+        (
+            ["flow:heun:ten", "flow:heun:50"],
+            "smiley",
+            "'flow:heun:ten': steps: expected an integer from 1 to 1,000, got ten",
+        ),
         (["flow:heun", "flow:heun:50"], "smiley", "expected MODEL:SAMPLER:STEPS"),
         (["magic:heun:50", "flow:heun:50"], "smiley", "unknown model 'magic'"),
         (["flow:heun:50"] * 3, "smiley", "2 or 4 panels, got 3"),
         (["flow:heun:50"], "smiley", "2 or 4 panels, got 1"),
         (["flow:heun:50:eta=0.5", "flow:heun:50"], "smiley", "eta applies only to the ddim"),
         (["flow:ddim:50:noise=1", "flow:heun:50"], "smiley", "noise applies only to the euler"),
-        (["diffusion:ddim:50:eta=2", "flow:heun:50"], "smiley", "eta 2 out of range"),
+        (
+            ["diffusion:ddim:50:eta=2", "flow:heun:50"],
+            "smiley",
+            "eta: expected a number from 0 to 1, got 2",
+        ),
         (["flow:heun:50:guidance=3", "flow:heun:50"], "smiley", "flow model of smiley has no"),
         (["exact:heun:50:class=1", "flow:heun:50"], "moons", "exact field of moons has no"),
         (["flow:heun:50:class=7", "flow:heun:50"], "moons", "class 7 does not exist"),
         (["flow:heun:50:speed=2", "flow:heun:50"], "smiley", "unknown option 'speed=2'"),
     ],
 )
-def test_bad_specs_say_which_part_and_keep_the_panels(specs, dataset, match):
+def test_bad_specs_say_which_part_and_keep_the_runs(specs, dataset, match):
     state = AppState()
     state.change(dataset=dataset)
     state.set_view(2)
-    before = list(state.panels)
-    assert not state.set_panels(specs)
+    before = list(state.runs)
+    assert not state.set_runs(specs)
     assert match in state.message and "\n" not in state.message
-    assert state.panels == before
+    assert state.runs == before
 
 
-def test_view_and_panel_actions():
+def test_view_and_run_actions():
     state = AppState()
-    assert state.set_view(2) and [p.model for p in state.panels] == ["flow", "diffusion"]
-    state.change_panel(1, sampler="ddpm", steps=30)
+    assert state.set_view(2) and [r.model for r in state.runs] == ["flow", "diffusion"]
+    state.change_run(1, sampler="ddpm", steps=30)
     state.set_view(4)
-    assert len(state.panels) == 4 and state.panels[1] == Panel("diffusion", "ddpm", 30)
+    assert len(state.runs) == 4 and state.runs[1] == Run("diffusion", "ddpm", 30)
     state.cycle_view()
-    assert state.panels == []
+    assert not state.comparing and len(state.runs) == 1
     state.cycle_view()
-    assert len(state.panels) == 2 and state.panels[1].sampler == "ddpm"  # kept
+    assert len(state.runs) == 2 and state.runs[1].sampler == "ddpm"  # kept
     assert not state.set_view(3) and "2 or 4" in state.message
 
 
-def test_bad_panel_edits_keep_the_panel_and_say_why():
+def test_bad_run_edits_keep_the_run_and_say_why():
     state = AppState()
     state.set_view(2)
-    before = state.panels[0]
-    assert not state.change_panel(0, steps=0)
-    assert state.panels[0] == before and "panel 1: steps 0" in state.message
-    assert not state.change_panel(0, label=1)
-    assert state.panels[0] == before and "no classes" in state.message
-    assert state.change_panel(0, sampler="rk4") and state.message == ""
+    before = state.runs[0]
+    assert not state.change_run(0, steps=0)
+    assert state.runs[0] == before
+    assert "panel 1: steps: expected an integer from 1 to 1,000, got 0" in state.message
+    assert not state.change_run(0, label=1)
+    assert state.runs[0] == before and "no classes" in state.message
+    assert state.change_run(0, sampler="rk4") and state.message == ""
 
 
-def test_panels_share_data_seed_and_particles_but_run_their_own_sampler():
+def test_runs_share_data_seed_and_particles_but_run_their_own_sampler():
     state = compare_state("flow:heun:50", "diffusion:ddim:30:eta=0.5", n=50000)
-    first, second = state.panel_settings(0), state.panel_settings(1)
-    assert (first.dataset, first.seed, first.n) == (second.dataset, second.seed, second.n)
-    assert first.n == 10000  # capped per panel
-    assert (second.model, second.sampler, second.steps, second.eta) == (
-        "diffusion",
-        "ddim",
-        30,
-        0.5,
+    engine = Engine("cpu")
+    try:
+        assert sync(engine, state) == []
+        first, second = engine.simulations
+    finally:
+        engine.close()
+    assert (first.data.dataset, first.data.seed, first.n) == (
+        second.data.dataset,
+        second.data.seed,
+        second.n,
     )
+    assert first.data == second.data == state.data
+    assert first.n == 10000  # capped per panel
+    run = second.run
+    assert (run.model, run.sampler, run.steps, run.eta) == ("diffusion", "ddim", 30, 0.5)
 
 
-def test_custom_data_turns_shipped_panels_into_the_exact_field():
+def test_custom_data_turns_shipped_runs_into_the_exact_field():
     from dexplorer.core.datasets import make_dataset
 
     state = compare_state("flow:heun:50", "exact:euler:10")
     state.use_custom(make_dataset("moons", n=300))
-    assert [p.model for p in state.panels] == ["exact", "exact"]
+    assert [r.model for r in state.runs] == ["exact", "exact"]
 
 
 def test_changes_cancel_the_sweep():
     state = compare_state("flow:heun:50", "diffusion:ddim:50")
     state.measure_sweep()
     assert state.sweep
-    state.change_panel(0, steps=20)
+    state.change_run(0, steps=20)
     assert state.sweep == 0
     state.measure_sweep()
     state.change(seed=3)
@@ -125,25 +163,24 @@ def test_changes_cancel_the_sweep():
 @pytest.fixture(scope="module")
 def comparison():
     state = compare_state("flow:heun:20", "diffusion:ddim:20:eta=0")
-    engine = Comparison("cpu")
-    engine.sync(state)
+    engine = Engine("cpu")
+    assert sync(engine, state) == []
     engine.wait()
     yield engine
     engine.close()
 
 
-def test_panels_start_from_the_same_particles_and_end_apart(comparison):
-    flow, diffusion = (run.simulation.cache.particles for run in comparison.runs)
+def test_runs_start_from_the_same_particles_and_end_apart(comparison):
+    flow, diffusion = (sim.cache.particles for sim in comparison.simulations)
     assert np.array_equal(flow[0], diffusion[0])
     assert (flow[-1] - diffusion[-1]).norm(dim=1).mean() > 0.05
 
 
-def test_each_panel_measures_its_energy_distance_to_the_data(comparison):
-    for run in comparison.runs:
-        sim = run.simulation
+def test_each_run_measures_its_energy_distance_to_the_data(comparison):
+    for sim in comparison.simulations:
         direct = measure(sim.cache.particles[-1].numpy(), sim.dataset.points)
-        quality = run.quality
-        assert quality is not None and np.isfinite(quality.error) and run.quality_problem == ""
+        quality = sim.quality
+        assert quality is not None and np.isfinite(quality.error) and sim.quality_problem == ""
         assert quality == direct
         assert 0.5 < quality.ratio < 5.0  # trained models: near the data
         assert quality.text == f"ED {quality.ratio:.2f} ± {quality.error:.2f}x held-out"
@@ -152,19 +189,19 @@ def test_each_panel_measures_its_energy_distance_to_the_data(comparison):
 def test_a_measurement_that_fails_is_reported_in_the_caption(monkeypatch):
     """Whatever the measurement raises, its thread reports it instead of dying, so the
     caption never waits for a number forever."""
-    from dexplorer.engine import comparison as engine_module
+    from dexplorer.engine import simulation as engine_module
 
     def broken(samples, points):
         raise ZeroDivisionError("float division by zero")
 
     monkeypatch.setattr(engine_module, "measure", broken)
     state = compare_state("exact:heun:4", "exact:euler:4", n=200)
-    engine = Comparison("cpu")
-    engine.sync(state)
+    engine = Engine("cpu")
+    sync(engine, state)
     engine.wait()
-    for run in engine.runs:
-        assert run.quality is None
-        assert run.quality_problem == "no quality number: ZeroDivisionError: float division by zero"
+    for sim in engine.simulations:
+        assert sim.quality is None
+        assert sim.quality_problem == "no quality number: ZeroDivisionError: float division by zero"
     engine.close()
 
 
@@ -173,13 +210,13 @@ def test_degenerate_data_has_no_quality_number_and_says_why():
 
     state = AppState()
     state.use_custom(Dataset.custom(np.ones((100, 2))))
-    assert state.set_panels(["exact:heun:4", "exact:euler:4"]), state.message
-    engine = Comparison("cpu")
-    engine.sync(state)
+    assert state.set_runs(["exact:heun:4", "exact:euler:4"]), state.message
+    engine = Engine("cpu")
+    sync(engine, state)
     engine.wait()
-    for run in engine.runs:
-        assert run.quality is None
-        assert run.quality_problem == (
+    for sim in engine.simulations:
+        assert sim.quality is None
+        assert sim.quality_problem == (
             "no quality number: the data is one point repeated, no spread to compare with"
         )
     engine.close()
@@ -189,9 +226,9 @@ def test_quality_improves_with_steps_on_the_exact_field():
     """Heun on the exact field (memorised data): more steps are never much worse, and at 64
     steps the samples are as close to the data as 1.5 draws of the data."""
     state = compare_state("exact:heun:10", "exact:euler:10", n=1500)
-    engine = Comparison("cpu")
-    engine.sync(state)
-    sweep = QualitySweep(engine.runs[:1], engine.device, steps=(2, 4, 8, 16, 32, 64))
+    engine = Engine("cpu")
+    sync(engine, state)
+    sweep = QualitySweep(engine.simulations[:1], engine.device, steps=(2, 4, 8, 16, 32, 64))
     assert sweep.wait(timeout=300) and not sweep.error
     (curve,) = sweep.curves
     assert curve.title == "exact · heun" and curve.steps == [2, 4, 8, 16, 32, 64]
@@ -205,7 +242,7 @@ def test_the_sweep_runs_flow_models_through_the_compiled_kernel(monkeypatch):
     """On the CPU a shipped flow model's sweep uses the compiled kernel where there is one,
     and measures what torch measures."""
     from dexplorer.core import native_build, native_sampler
-    from dexplorer.engine import comparison as engine_comparison
+    from dexplorer.engine import sweep as engine_sweep
 
     if native_build.load("mlp_sampler").library is None:
         pytest.skip("no C compiler: the native sampler cannot be built")
@@ -215,50 +252,52 @@ def test_the_sweep_runs_flow_models_through_the_compiled_kernel(monkeypatch):
         native_sampler, "sample_steps", lambda *a, **k: (calls.append(a[-2:]), plain(*a, **k))[1]
     )
     state = compare_state("flow:midpoint:4", "flow:euler:4", n=500)
-    engine = Comparison("cpu")
-    engine.sync(state)
-    assert all(run.simulation.cache.wait(60) for run in engine.runs)
-    assert calls == [(0, 4), (0, 4)]  # the panels' own runs
+    engine = Engine("cpu")
+    sync(engine, state)
+    assert all(sim.cache.wait(60) for sim in engine.simulations)
+    assert calls == [(0, 4), (0, 4)]  # the runs' own trajectories
     calls.clear()
-    compiled = QualitySweep(engine.runs[:1], engine.device, steps=(2, 8))
+    compiled = QualitySweep(engine.simulations[:1], engine.device, steps=(2, 8))
     assert compiled.wait(timeout=120) and not compiled.error
     assert calls == [(0, 2), (0, 8)]
-    monkeypatch.setattr(engine_comparison, "native_kernel", lambda spec, particles: None)
-    stepwise = QualitySweep(engine.runs[:1], engine.device, steps=(2, 8))
+    monkeypatch.setattr(engine_sweep, "native_kernel", lambda spec, particles: None)
+    stepwise = QualitySweep(engine.simulations[:1], engine.device, steps=(2, 8))
     assert stepwise.wait(timeout=120) and not stepwise.error
     assert len(calls) == 2
     assert compiled.curves[0].ratios == pytest.approx(stepwise.curves[0].ratios, rel=1e-3)
     engine.close()
 
 
-def test_the_sweep_starts_on_request_and_stops_when_the_panels_change():
+def test_the_sweep_starts_on_request_and_stops_when_the_runs_change():
     state = compare_state("exact:euler:5", "exact:heun:5", n=300)
-    engine = Comparison("cpu")
-    engine.sync(state)
+    engine = Engine("cpu")
+    sync(engine, state)
     state.measure_sweep()
-    engine.sync(state)
+    sync(engine, state)
     sweep = engine.sweep
     assert sweep is not None and sweep.total == 2 * 6
-    state.change_panel(0, steps=6)
-    engine.sync(state)
+    state.change_run(0, steps=6)
+    sync(engine, state)
     assert engine.sweep is None and not sweep.running
     engine.close()
 
 
-def test_a_panel_that_does_not_fit_goes_back_and_says_why(monkeypatch):
+def test_a_run_that_does_not_fit_is_refused_and_the_previous_one_stays(monkeypatch):
+    """The engine says which run could not start and why; its simulation still shows the
+    run before (what the app puts back into the state)."""
     import dexplorer.engine.trajectory as trajectory
 
     state = compare_state("exact:euler:5", "exact:heun:5", n=300)
-    engine = Comparison("cpu")
-    engine.sync(state)
+    engine = Engine("cpu")
+    sync(engine, state)
     engine.wait()
-    before = state.panels[0]
+    before = state.runs[0]
     monkeypatch.setattr(trajectory, "available_memory", lambda device: 10_000)
-    assert state.change_panel(0, steps=900)
-    engine.sync(state)
-    assert "panel 1:" in state.message and "fewer particles" in state.message
-    assert state.panels[0] == before and engine.runs[0].simulation.settings.steps == 5
-    assert engine.runs[0].simulation.cache.state.done  # the previous run is still shown
+    assert state.change_run(0, steps=900)
+    (problem,) = sync(engine, state)
+    assert problem.index == 0 and "fewer particles" in problem.message
+    assert engine.simulations[0].run == before and engine.simulations[0].run.steps == 5
+    assert engine.simulations[0].cache.state.done  # the previous run is still shown
     engine.close()
 
 
@@ -356,7 +395,10 @@ def test_compare_specs_on_the_command_line_fail_with_one_line(capsys, tmp_path):
         (["flow:heun:50"] * 3, "--compare a comparison needs 2 or 4 panels, got 3"),
         (["flow:heun:50:eta=0", "flow:heun:9"], "eta applies only to the ddim sampler"),
         (["flow:heun:50:guidance=2", "flow:heun:9"], "has no classes"),
-        (["flow:heun:2000", "flow:heun:9"], "steps 2000 out of range"),
+        (
+            ["flow:heun:2000", "flow:heun:9"],
+            "--compare 'flow:heun:2000': steps: expected an integer from 1 to 1,000, got 2000",
+        ),
     ]
     for specs, match in cases:
         argv = ["screenshot", "--out", out, *(a for spec in specs for a in ("--compare", spec))]

@@ -9,11 +9,11 @@ import torch
 
 from dexplorer.core.fields import ExactField, Field
 from dexplorer.core.paths import LinearPath
+from dexplorer.core.runs import Data, Run
 from dexplorer.engine.buffers import SharedArray
 from dexplorer.engine.grids import DensityGrid, grid_points
 from dexplorer.engine.simulation import Simulation
 from dexplorer.engine.trajectory import RunSpec, TrajectoryCache
-from dexplorer.state import Settings
 
 CENTRES = torch.tensor([[-2.0, 0.0], [2.0, 1.0]])
 
@@ -103,7 +103,7 @@ def test_cpu_shared_array_is_the_tensor_memory():
 
 
 def test_simulation_writes_positions_in_place_without_copies():
-    sim = Simulation(Settings(n=500, steps=10), density_resolution=32)
+    sim = Simulation(Data(n=500), Run(steps=10), density_resolution=32)
     sim.cache.wait()
     array = sim.positions.array
     sim.update_positions(1.0)
@@ -129,7 +129,7 @@ def test_cache_counts_the_particles_that_became_non_finite():
 
 
 def test_simulation_reports_non_finite_particles_and_never_selects_them():
-    sim = Simulation(Settings(n=300, steps=10), density_resolution=32, mesh_count=5)
+    sim = Simulation(Data(n=300), Run(steps=10), density_resolution=32, mesh_count=5)
     sim.cache.wait()
     assert sim.notice == ""
     sim.cache.start(RunSpec(OverflowingField(), "euler", steps=10, n=300, extra=sim.mesh_start))
@@ -146,19 +146,14 @@ def test_simulation_reports_non_finite_particles_and_never_selects_them():
 
 
 def test_too_many_particles_get_a_message_and_the_old_run_stays():
-    sim = Simulation(Settings(n=200, steps=5), density_resolution=32)
+    sim = Simulation(Data(n=200), Run(steps=5), density_resolution=32)
     sim.cache.wait()
-    before = sim.settings
+    data, run, n = sim.data, sim.run, sim.n
     with pytest.raises(MemoryError, match="particles"):
-        sim.apply(_huge_settings())
-    assert sim.settings is before and sim.cache.state.done
-
-
-def _huge_settings() -> Settings:
-    # Bypass Settings.check (the UI caps N) to ask for far more than the machine has.
-    settings = Settings(n=2_000_000, steps=1000)
-    object.__setattr__(settings, "n", 10**11)
-    return settings
+        # Data.check (the UI caps N) is not asked: far more than the machine has.
+        sim.apply(Data(n=10**11), Run(steps=1000))
+    assert (sim.data, sim.run, sim.n) == (data, run, n) and sim.data is data
+    assert sim.cache.state.done
 
 
 def test_density_grid_counts_particles_where_they_are():
@@ -262,7 +257,8 @@ def test_simulation_runs_the_exact_field_of_custom_data():
 
     points = np.random.default_rng(0).uniform(-2, 2, (30, 2)).astype(np.float32)
     sim = Simulation(
-        Settings(dataset="custom", model="exact", n=200, steps=50, sampler="euler"),
+        Data(dataset="custom", n=200),
+        Run(model="exact", sampler="euler", steps=50),
         density_resolution=32,
         custom=Dataset.custom(points),
     )
@@ -271,4 +267,4 @@ def test_simulation_runs_the_exact_field_of_custom_data():
     nearest = np.linalg.norm(final[:, None] - points[None], axis=2).min(1)
     assert np.median(nearest) < 0.01  # memorised: the particles land on the points
     with pytest.raises(ValueError, match="no trained model"):
-        sim.apply(Settings(model="trained"))
+        sim.apply(Data(), Run(model="trained"))

@@ -16,7 +16,7 @@ def test_every_sampler_has_its_update_rule(sampler):
 def test_objective_and_layers_follow_the_state():
     state = AppState()
     state.change(model="exact", sampler="ddim")
-    text = explain(state.objective, state.settings.sampler, ["mesh", "vectors"])
+    text = explain(state.objective, state.run.sampler, ["mesh", "vectors"])
     assert text.startswith("# Exact field: memorises the data")
     assert "eta = 0 is deterministic" in text
     assert "mesh:" in text and "vectors:" in text and "density:" not in text

@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from dexplorer.core.datasets import make_dataset
+from dexplorer.core.datasets import DOMAIN, make_dataset
 from dexplorer.core.fields import ExactField, NetworkField
 from dexplorer.core.metrics import energy_distance
 from dexplorer.core.networks import build_network
-from dexplorer.core.datasets import DOMAIN
 from dexplorer.core.objectives import make_objective
 from dexplorer.core.paths import CosinePath, LinearBetaPath, LinearPath
 from dexplorer.core.samplers import SAMPLERS, SamplerSettings, finite_particles, iterate, sample

@@ -8,9 +8,9 @@ from dexplorer.state import AppState
 
 def test_bad_settings_keep_the_old_ones_and_say_why():
     state = AppState()
-    before = state.settings
+    data, run = state.data, state.run
     assert not state.change(steps=0)
-    assert state.settings is before and "steps" in state.message
+    assert state.data is data and state.run is run and "steps" in state.message
     assert not state.change(n=10**9)
     assert "particles" in state.message
     assert not state.change(dataset="donut")
@@ -57,12 +57,13 @@ def test_opening_a_file_shows_it_as_custom_data_and_bad_files_change_nothing(tmp
     bad = tmp_path / "bad.csv"
     bad.write_text("1,2\n3,x\n")
     state = AppState()
-    before, revision = state.settings, state.revision
+    data, run, revision = state.data, state.run, state.revision
     assert not state.open_data(str(bad))
-    assert "line 2" in state.message and state.settings is before and state.custom is None
+    assert "line 2" in state.message and state.custom is None
+    assert state.data is data and state.run is run
     assert state.revision == revision
     assert state.open_data(str(good))
-    assert state.settings.dataset == "custom" and state.settings.model == "exact"
+    assert state.data.dataset == "custom" and state.run.model == "exact"
     assert len(state.custom) == 50 and state.revision == revision + 1
     assert not state.change(model="flow") and "shipped models" in state.message
     assert not state.change(model="trained") and "no trained model" in state.message
@@ -100,7 +101,7 @@ def test_models_save_and_load_and_bad_files_replace_nothing(tmp_path):
     assert not state.save_model(str(tmp_path / "m.safetensors"))
     assert "no trained model" in state.message
     assert state.load_model(str(pretrained_path("moons/flow")))
-    assert state.settings.model == "trained" and state.trained.dataset == "moons"
+    assert state.run.model == "trained" and state.trained.dataset == "moons"
     loaded = state.trained
     out = tmp_path / "again.safetensors"
     assert state.save_model(str(out)) and "saved" in state.message
@@ -120,7 +121,7 @@ def test_training_budget_in_steps_trains_exactly_that_many():
     assert state.start_training()
     state.job.wait(60)
     state.poll_training()
-    assert state.trained.training_steps == 40 and state.settings.model == "trained"
+    assert state.trained.training_steps == 40 and state.run.model == "trained"
     assert state.start_training()  # again: train more, from where it stopped
     state.job.wait(60)
     state.poll_training()

@@ -25,7 +25,7 @@ from dexplorer.core.importers import load_dataset_file
 from dexplorer.core.networks import MLP, PRESETS, build_network
 from dexplorer.core.objectives import make_objective
 from dexplorer.core.samplers import SamplerSettings, initial_noise, iterate, sample
-from dexplorer.engine.comparison import Comparison
+from dexplorer.engine.runs import Engine
 from dexplorer.session import apply_session
 from dexplorer.state import AppState
 
@@ -449,18 +449,21 @@ def test_the_app_loads_a_tfjs_model_and_compares_it_with_ours(model_file, tmp_pa
     assert not state.load_model(str(bad)) and "no modelTopology" in state.message
     assert state.trained is None
     assert state.load_model(str(model_file)), state.message
-    assert state.settings.model == "trained"
-    assert state.set_panels(["trained:midpoint:10", "flow:heun:10"]), state.message
-    engine = Comparison("cpu")
+    assert state.run.model == "trained"
+    assert state.set_runs(["trained:midpoint:10", "flow:heun:10"]), state.message
+    engine = Engine("cpu")
     try:
-        engine.sync(state)
+        problems = engine.sync(
+            state.data, state.runs, state.particles(), state.revision, state.custom, state.trained
+        )
+        assert problems == []
         engine.wait()
-        original, ours = (run.simulation.cache.particles for run in engine.runs)
+        original, ours = (simulation.cache.particles for simulation in engine.simulations)
+        n = engine.simulations[0].n
     finally:
         engine.close()
     assert torch.equal(original[0], ours[0])
-    n = state.panel_settings(0).n
-    expected = sample(state.trained.field(), n, 10, "midpoint", seed=state.settings.seed)
+    expected = sample(state.trained.field(), n, 10, "midpoint", seed=state.data.seed)
     assert (original - expected).abs().max() <= 1e-5
 
 
@@ -473,4 +476,4 @@ def test_a_session_names_a_tfjs_model_for_a_side_by_side_comparison(model_file):
     state = AppState()
     assert apply_session(state, session), state.message
     assert state.trained is not None and state.trained.path == str(model_file)
-    assert [panel.model for panel in state.panels] == ["trained", "flow"]
+    assert [run.model for run in state.runs] == ["trained", "flow"]

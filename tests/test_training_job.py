@@ -25,7 +25,7 @@ def test_training_in_the_background_improves_quality_and_becomes_the_model():
     assert np.mean(progress.losses[-10:]) < np.mean(progress.losses[:5])
     assert progress.preview.shape == (2000, 2) and progress.quality.ratio < 1.5
     state.use_trained(job.checkpoint())
-    assert state.settings.model == "trained" and state.trained.training_steps == 600
+    assert state.run.model == "trained" and state.trained.training_steps == 600
     final = sample(state.trained.field(), 4000, 32, "heun", seed=1)[-1]
     after = measure_quality(final, data.points).ratio
     assert after < 1.5 and before > 10 * after

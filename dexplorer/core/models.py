@@ -82,10 +82,10 @@ def run_field(
         return ExactField(points, path or LinearPath(), device=device), None
     if not found.conditional:
         return found.field(), None
-    if run.label is not None:
+    if run.label is not None:  # one class for all: a whole-run kernel can integrate it
         labels = torch.full((n,), run.label, device=device)
-    else:
-        labels = found.particle_labels(n, seed, device)
+        return found.field(run.label, run.guidance_scale), labels
+    labels = found.particle_labels(n, seed, device)
     return found.field(labels, run.guidance_scale), labels
 
 

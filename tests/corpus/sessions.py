@@ -103,7 +103,7 @@ CASES = [
     Case(
         "session: seed -1",
         session("[settings]\nseed = -1"),
-        "settings.seed = -1: seed must be between 0 and",
+        "settings.seed = -1: seed: expected an integer from 0 to 4,294,967,295, got -1",
     ),
     Case(
         "session: class on an unconditional model",
