@@ -17,12 +17,12 @@ from .engine.comparison import Comparison, PanelRun
 from .engine.devices import describe_device
 from .engine.simulation import Simulation
 from .recording import Recorder, stamped
-from .scene.compare import ComparePanel, CompareView, compare_layout
 from .scene.density import DensityLayer
+from .scene.layout import layout
+from .scene.panel import Panel
 from .scene.particles import ParticlesLayer
-from .scene.release import forget_bindings
 from .scene.theme import THEMES
-from .scene.view import View, layout
+from .scene.view import View
 from .state import AppState
 from .ui.drawing import Drawing
 from .ui.panels import (
@@ -120,15 +120,13 @@ class App:
         elif state.custom is None and len(state.drawing.points) >= 2:
             state.custom = state.drawing.dataset()  # restored: offered as "custom"
         self._last = time.perf_counter()
-        self._colors_for: tuple | None = None
         self._notice: tuple[int, str] = (0, "")
         """The run (generation) and notice last seen: each notice goes to the message once."""
         self._shown: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        """What each particles layer and its density show: (run, t, steps ready, density)."""
+        """What each particles layer and its density show: (run, density layer, t, steps
+        ready, density shown)."""
         self.comparison: Comparison | None = None
         """The comparison panels' engine, while the state has panels."""
-        self.compare_view: CompareView | None = None
-        self._panel_colors: list[tuple | None] = []
         self._drawn_problem = ""
         """What kept the last frame from drawing the particles (said once in the message)."""
 
@@ -136,83 +134,112 @@ class App:
 
     def _build_view(self) -> View:
         sim = self.simulation
-        return View(
+        view = View(
             self.renderer,
             THEMES[self.state.look.theme],
-            sim.positions.array,
-            sim.density.array,
             sim.source_density(DENSITY_RESOLUTION),
             sim.data_density(),
             sim.dataset.points,
-            MESH_COUNT,
-            VECTOR_COUNT,
         )
+        arrays = (sim.positions.array, sim.density.array, sim.dataset.points)
+        view.add_panel(*arrays, MESH_COUNT, VECTOR_COUNT)
+        return view
+
+    def _simulations(self) -> list[Simulation]:
+        """The simulation each panel draws: the single view's, or each comparison run's."""
+        if self.comparison is not None and self.comparison.runs:
+            return [run.simulation for run in self.comparison.runs]
+        return [self.simulation]
 
     def _apply_settings(self) -> None:
         if self.state.revision == self.applied:
             return
         self.applied = self.state.revision
         sim = self.simulation
-        positions, dataset = sim.positions, sim.dataset
+        dataset = sim.dataset
         try:
             sim.apply(self.state.settings, self.state.custom, self.state.trained)
         except (ValueError, MemoryError, OSError) as error:
             self.state.message = str(error)
             self.state.settings = sim.settings  # the controls show what still runs
             return
-        if sim.positions is not positions:
-            self.view.set_particles(sim.positions.array)
-            self._colors_for = None
         if sim.dataset is not dataset:
-            self.view.set_data(sim.data_density(), sim.dataset.points)
+            self.view.set_side_data(sim.data_density(), sim.dataset.points)
 
     # --- per frame --------------------------------------------------------------------------
 
     def update(self) -> None:
-        """Bring every layer to the state's current time."""
+        """Bring every panel to the state's current time."""
         now = time.perf_counter()
         elapsed, self._last = now - self._last, now
         self.status.fps = 0.9 * self.status.fps + 0.1 / max(elapsed, 1e-6)
         self.state.advance(elapsed)
         self.state.poll_training()
         self._apply_settings()
-        state, sim, view = self.state, self.simulation, self.view
+        state, view, look = self.state, self.view, self.state.look
         self._apply_look()
-        shown = self.ui is not None and state.look.show_ui
-        left = PANEL_WIDTH * state.look.ui_scale if shown else 0.0
-        bottom = TIME_BAR_HEIGHT * state.look.ui_scale if shown else 0.0
-        if self._update_compare(left, bottom):
-            return
-        view.set_layout(layout(*self.renderer.logical_size, left, bottom))
-        t = state.t
-        visible = state.look.visible
-        for name, shown in visible.items():
-            view.set_visible(name, shown)
-        self._show_time(sim, view.particles, view.density, t, visible["density"])
-        if visible["mesh"]:
-            view.mesh.update(sim.mesh(t))
-        if visible["vectors"]:
-            points, velocity = sim.vectors(t)
-            view.vectors.update(points, velocity, 0.35)
-        if visible["paths"] and state.selected:
-            paths = sim.paths(state.selected)
-            cut = sim.cache.step_position(t)[0]
-            view.paths.update(paths, cut)
-        view.set_visible("paths", visible["paths"] and bool(state.selected))
-        view.controller.enabled = state.mode != "draw"
-        drawing = state.drawing
-        view.drawing.set_visible(state.mode == "draw")
-        if state.mode == "draw":
-            view.drawing.update(drawing.points)
+        self._sync_comparison()
+        simulations = self._simulations()
+        view.set_count(len(simulations))
+        for index, sim in enumerate(simulations):
+            if index == len(view.panels):
+                arrays = (sim.positions.array, sim.density.array, sim.dataset.points)
+                view.add_panel(*arrays, sim.mesh_count, sim.vector_count)
+            self._update_panel(view.panels[index], sim)
+        shown = self.ui is not None and look.show_ui
+        left = PANEL_WIDTH * look.ui_scale if shown else 0.0
+        bottom = TIME_BAR_HEIGHT * look.ui_scale if shown else 0.0
+        size = TIME_LABEL_SIZE * look.ui_scale
+        view.time_label.set_size(size)
+        view.time_label.update(state.t)
+        width, height = self.renderer.logical_size
+        count = len(simulations)
+        view.set_layout(layout(width, height, count, left, bottom, look.ui_scale, size))
+        view.set_pan_zoom(state.mode != "draw")
+        self.status.computed = sum(sim.progress[0] for sim in simulations)
+        self.status.wanted = sum(sim.progress[1] for sim in simulations)
+        drawing = state.mode == "draw" and not self.comparing
+        view.drawing.set_visible(drawing)
+        if drawing:
+            view.drawing.update(state.drawing.points)
         self._show_training_preview()
-        self._update_colors()
-        view.particles.set_style(state.look.point_size * state.look.ui_scale, state.look.opacity)
-        view.time_label.update(t)
-        computed, wanted = sim.progress
-        self.status.computed, self.status.wanted = computed, wanted
+        if self.comparing:
+            for index, run in enumerate(self.comparison.runs):
+                view.set_caption(index, self._caption(run), look.ui_scale)
+            self.status.sweep = self.comparison.sweep
+            return
+        sim = self.simulation
         self._show_notice(sim)
         exact = state.settings.model == "exact"
         self.status.class_names = () if exact else sim.dataset.class_names
+
+    def _update_panel(self, panel: Panel, sim: Simulation) -> None:
+        """One panel at the state's time from ``sim``: its arrays, layers, colours and the
+        paths of the selected particles."""
+        state, look, t = self.state, self.state.look, self.state.t
+        if panel.particles.array is not sim.positions.array:
+            panel.set_particles(sim.positions.array)
+        if panel.density.array is not sim.density.array:
+            panel.set_density(sim.density.array)
+        if panel.targets.points is not sim.dataset.points:
+            panel.set_data(sim.dataset.points)
+        visible = look.visible
+        for name, shown in visible.items():
+            panel.set_visible(name, shown)
+        self._show_time(sim, panel.particles, panel.density, t, visible["density"])
+        if visible["mesh"]:
+            panel.mesh.update(sim.mesh(t))
+        if visible["vectors"]:
+            points, velocity = sim.vectors(t)
+            panel.vectors.update(points, velocity, 0.35)
+        count = len(sim.positions.array)
+        selected = [index for index in state.selected if index < count]
+        if visible["paths"] and selected:
+            cut = sim.cache.step_position(t)[0]
+            panel.paths.update(sim.paths(selected), cut)
+        panel.set_visible("paths", visible["paths"] and bool(selected))
+        panel.particles.set_style(look.point_size * look.ui_scale, look.opacity)
+        self._color_particles(panel.particles, sim)
 
     def _show_notice(self, sim: Simulation) -> None:
         """Put what went wrong in the current run (a failure, non-finite particles) in the
@@ -235,9 +262,9 @@ class App:
         run = sim.cache.state
         key = (t, run.ready, with_density)
         drawn = self._shown.get(particles)
-        if drawn is not None and drawn[0] is run and drawn[1:] == key:
+        if drawn is not None and drawn[0] is run and drawn[1] is density and drawn[2:] == key:
             return
-        self._shown[particles] = (run, *key)
+        self._shown[particles] = (run, density, *key)
         sim.update_positions(t)
         sim.positions.sync()
         particles.update()
@@ -252,8 +279,6 @@ class App:
         if look.theme != self._theme:
             self._theme = look.theme
             self.view.set_theme(THEMES[look.theme])
-            if self.compare_view is not None:
-                self.compare_view.set_theme(THEMES[look.theme])
         if look.ui_scale != self.status.scale:
             if self.ui is not None:
                 from imgui_bundle import imgui
@@ -262,92 +287,51 @@ class App:
                 style.scale_all_sizes(look.ui_scale / self.status.scale)
                 style.font_scale_main = look.ui_scale
             self.status.scale = look.ui_scale
-            self.view.time_label.set_size(TIME_LABEL_SIZE * look.ui_scale)
 
     def _show_training_preview(self) -> None:
-        """While training runs, the flow panel shows the latest samples of the current
-        weights instead of the particles."""
+        """While training runs, the single panel shows the latest samples of the current
+        weights instead of the particles (a comparison shows its runs)."""
         job = self.state.job
         training = job is not None and job.progress.running and job.progress.preview is not None
+        training = training and not self.comparing
         self.view.preview.set_visible(training)
         if training:
             self.view.preview.update(job.progress.preview)
-            self.view.set_visible("particles", False)
-            self.view.set_visible("density", False)
+            self.view.panels[0].set_visible("particles", False)
+            self.view.panels[0].set_visible("density", False)
 
-    def _update_colors(self) -> None:
-        key = (self.state.look.color_mode, self.state.settings, self.state.look.theme)
-        if key == self._colors_for:
+    def _color_particles(self, particles: ParticlesLayer, sim: Simulation) -> None:
+        """Colour ``particles`` for the look and ``sim``'s run, unless they already are."""
+        look = self.state.look
+        key = (look.color_mode, sim.settings, look.theme)
+        if particles.colored_for == key:
             return
-        start = self.simulation.cache.particles[0].float().cpu().numpy()
-        theme = THEMES[self.state.look.theme]
-        self.view.particles.set_colors(
-            self.state.look.color_mode, theme.particles, self.simulation.labels, start
-        )
-        self._colors_for = key
+        start = sim.cache.particles[0].float().cpu().numpy()
+        theme = THEMES[look.theme]
+        particles.set_colors(look.color_mode, theme.particles, sim.labels, start, key)
 
     # --- comparison ------------------------------------------------------------------------
 
     @property
     def comparing(self) -> bool:
-        """Whether the main area shows the comparison panels."""
-        return self.compare_view is not None
+        """Whether the view shows the comparison's panels."""
+        return self.comparison is not None
 
-    def _update_compare(self, left: float, bottom: float) -> bool:
-        """Bring the comparison panels to the state's time (and build or drop them as the
-        state's panels come and go). Returns whether the comparison is shown."""
+    def _sync_comparison(self) -> None:
+        """Start, bring up to date or close the comparison's engine as the state's panels come
+        and go."""
         state = self.state
         if state.panels and self.comparison is None:
             self.comparison = Comparison(self.device)
         if self.comparison is not None:
             self.comparison.sync(state)  # may give up and clear the panels, with a message
-        if not state.panels:
-            if self.comparison is not None:
-                self.comparison.close()
-            if self.compare_view is not None:
-                forget_bindings()  # the closed panels' buffers are freed with the view
-            self.comparison, self.compare_view = None, None
-            return False
-        if self.compare_view is None:
-            self.compare_view = CompareView(self.renderer, THEMES[state.look.theme])
-        view, runs, scale = self.compare_view, self.comparison.runs, state.look.ui_scale
-        view.remove_panels(len(runs))
-        del self._panel_colors[len(runs) :]
-        for index, run in enumerate(runs):
-            sim = run.simulation
-            if index == len(view.panels):
-                view.add_panel(sim.positions.array, sim.density.array, sim.dataset.points)
-                self._panel_colors.append(None)
-            self._update_panel(index, run, view.panels[index])
-        size = TIME_LABEL_SIZE * scale
-        if view.time_label.text.font_size != size:
-            view.time_label.set_size(size)
-        view.time_label.update(state.t)
-        width, height = self.renderer.logical_size
-        view.set_layout(compare_layout(width, height, len(runs), left, bottom, scale, size))
-        self.status.computed = sum(run.simulation.progress[0] for run in runs)
-        self.status.wanted = sum(run.simulation.progress[1] for run in runs)
-        self.status.sweep = self.comparison.sweep
-        return True
+        if not state.panels and self.comparison is not None:
+            self.comparison.close()
+            self.comparison = None
 
-    def _update_panel(self, index: int, run: PanelRun, panel: ComparePanel) -> None:
-        """One panel at the state's time: positions, density, layers, colours, caption."""
-        state, sim, look = self.state, run.simulation, self.state.look
-        if panel.positions is not sim.positions.array:
-            panel.set_particles(sim.positions.array)
-            self._panel_colors[index] = None
-        if panel.data_points is not sim.dataset.points:
-            panel.set_data(sim.dataset.points)
-        self._show_time(sim, panel.particles, panel.density, state.t, look.visible["density"])
-        for name, layer in panel.layers.items():
-            layer.set_visible(look.visible[name])
-        panel.particles.set_style(look.point_size * look.ui_scale, look.opacity)
-        key = (look.color_mode, sim.settings, look.theme)
-        if key != self._panel_colors[index]:
-            start = sim.cache.particles[0].float().cpu().numpy()
-            theme = THEMES[look.theme]
-            panel.particles.set_colors(look.color_mode, theme.particles, sim.labels, start)
-            self._panel_colors[index] = key
+    def _caption(self, run: PanelRun) -> str:
+        """A comparison panel's caption: its title, then its quality or progress."""
+        sim = run.simulation
         cache = sim.cache.state
         if cache.error:
             detail = cache.error
@@ -363,7 +347,7 @@ class App:
             detail = "no finite particle to measure"
         if sim.notice and not cache.error:
             detail = f"{detail}\n{sim.notice}"
-        self.compare_view.set_caption(index, f"{run.panel.title}\n{detail}", look.ui_scale)
+        return f"{run.panel.title}\n{detail}"
 
     def close(self) -> None:
         """Stop every thread the app started (training, comparison, trajectories) and wait
@@ -388,7 +372,7 @@ class App:
     def draw(self) -> None:
         """One frame: update, render the scene, then the UI on top."""
         self.update()
-        view = self.compare_view or self.view
+        view = self.view
         view.render()
         if view.problem and view.problem != self._drawn_problem:
             self.state.message = f"particles not drawn: {view.problem}; make the window smaller"
@@ -447,20 +431,23 @@ class App:
             self.state.drawing.extend(*self.view.screen_to_world(event["x"], event["y"]))
 
     def pointer_at(self, x: float, y: float) -> tuple[float, float] | None:
-        """The point under canvas pixel (x, y) of the flow panel in the data file's
-        coordinates (``None`` outside the panel, and while comparing)."""
-        if self.comparing or not self.view.viewport.is_inside(x, y):
+        """The point under canvas pixel (x, y) of a panel in the data file's coordinates
+        (``None`` outside every panel)."""
+        index = self.view.panel_at(x, y)
+        simulations = self._simulations()
+        if index is None or index >= len(simulations):
             return None
-        point = self.simulation.dataset.normalisation.to_file(self.view.screen_to_world(x, y))
+        world = self.view.screen_to_world(x, y, index)
+        point = simulations[index].dataset.normalisation.to_file(world)
         return float(point[0]), float(point[1])
 
     def _on_pointer(self, event: dict) -> None:
-        if self.comparing:
-            return  # the panels are for watching: selecting and drawing are single-view
         x, y = event["x"], event["y"]
         if self.state.mode == "draw":
+            if self.comparing:
+                return  # drawing is in the single view
             if event["event_type"] == "pointer_down":
-                if self.view.viewport.is_inside(x, y):
+                if self.view.panel_at(x, y) == 0:
                     self.state.drawing.begin(*self.view.screen_to_world(x, y))
             else:
                 self.state.finish_stroke()
@@ -471,7 +458,7 @@ class App:
         press, self._press = self._press, None
         if press is None or np.hypot(x - press[0], y - press[1]) > CLICK_TOLERANCE:
             return
-        if not self.view.viewport.is_inside(x, y):
+        if self.view.panel_at(x, y) is None:
             return
         self.select_at(x, y, add="Shift" in event.get("modifiers", ()))
 
@@ -496,7 +483,11 @@ class App:
         self.state.message = f"saved {recorder.frames} frames to {recorder.path}"
 
     def select_at(self, x: float, y: float, add: bool = False) -> int:
-        """Select the particle nearest to canvas pixel (x, y) in the main panel."""
-        index = self.simulation.nearest(*self.view.screen_to_world(x, y))
+        """Select the particle nearest to canvas pixel (x, y) in the panel there (panel 0
+        outside every panel): the same index is the same starting particle in every run."""
+        simulations = self._simulations()
+        panel = self.view.panel_at(x, y)
+        panel = 0 if panel is None or panel >= len(simulations) else panel
+        index = simulations[panel].nearest(*self.view.screen_to_world(x, y, panel))
         self.state.select(index, add)
         return index

@@ -21,8 +21,8 @@ from .trajectory import RunSpec, native_kernel
 
 SWEEP_STEPS = (2, 4, 8, 16, 32, 64)
 PANEL_DENSITY = 128
-PANEL_GRID = 2
-"""Mesh and arrow grids of a panel (they are not drawn in a comparison): the smallest."""
+PANEL_GRID = 15
+"""Mesh and arrow grids of a panel: the single view's mesh grid."""
 
 
 def measure(samples: np.ndarray | torch.Tensor, points: np.ndarray) -> Quality:
