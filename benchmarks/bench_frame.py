@@ -95,10 +95,9 @@ def measure(n: int, size: tuple[int, int], device, frames: int, baseline: bool) 
     app = offscreen_app(state, size, device, ui=True, fast=False)
     app.simulation.cache.wait()
     if baseline:
-        app.view.particles = PygfxPointsLayer(app.simulation.positions.array, 3.0, 0.45)
-        old = app.view.layers["particles"]
-        app.view.layers["particles"] = app.view.particles
-        app.view._swap("main", old, app.view.particles)
+        panel = app.view.panels[0]
+        panel.particles = PygfxPointsLayer(app.simulation.positions.array, 3.0, 0.45)
+        panel._swap("particles", panel.particles)
     timer = Timer(app)
     frame_times, waits = [], []
 

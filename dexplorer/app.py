@@ -15,16 +15,16 @@ import torch
 from .core import outputs
 from .core.drawing import Drawing
 from .core.outputs import stamped
-from .engine.comparison import Comparison, PanelRun
 from .engine.devices import describe_device
+from .engine.runs import DENSITY_RESOLUTION, Engine
 from .engine.simulation import Simulation
 from .recording import Recorder
-from .scene.compare import ComparePanel, CompareView, compare_layout
 from .scene.density import DensityLayer
+from .scene.layout import layout
+from .scene.panel import Panel
 from .scene.particles import ParticlesLayer
-from .scene.release import forget_bindings
 from .scene.theme import THEMES
-from .scene.view import View, layout
+from .scene.view import View
 from .state import AppState
 from .ui.controls import (
     CONTROLS_WIDTH,
@@ -36,8 +36,6 @@ from .ui.controls import (
     time_bar,
 )
 from .ui.keys import binding_for
-
-DENSITY_RESOLUTION = 256
 
 
 def drawing_path() -> Path:
@@ -55,15 +53,14 @@ def software_adapter() -> bool:
     return str(adapter.info.get("adapter_type", "")).upper() == "CPU"
 
 
-MESH_COUNT = 15
-VECTOR_COUNT = 21
 CLICK_TOLERANCE = 4.0
 TIME_LABEL_SIZE = 40.0
 
 
 class App:
-    """Owns the renderer, the simulation, the view and the ImGui overlay on a canvas, and
-    draws a frame: advance time, apply changed settings, update layers, render.
+    """Owns the renderer, the engine, the view and the ImGui overlay on a canvas, and draws a
+    frame: advance time, bring the engine to the state's data and runs, update every panel
+    from its run's simulation, render.
 
     With ``fast`` (always on a CPU adapter, see :func:`software_adapter`) the renderer draws
     at the canvas's own pixels without antialiasing; otherwise with pygfx's defaults.
@@ -83,16 +80,10 @@ class App:
         fast = fast or software_adapter()
         options = {"pixel_ratio": 1, "ppaa": "none"} if fast else {}
         self.renderer = gfx.WgpuRenderer(canvas, **options)
-        self.simulation = Simulation(
-            state.settings,
-            device,
-            DENSITY_RESOLUTION,
-            MESH_COUNT,
-            VECTOR_COUNT,
-            state.custom,
-            state.trained,
-        )
-        self.applied = state.revision
+        self.engine = Engine(device)
+        problems = self._sync_engine()
+        if not self.engine.simulations:
+            raise ValueError(problems[0].message)
         self.view = self._build_view()
         self.status = Status(device=describe_device(device), device_name=device.type)
         self.ui = None
@@ -122,99 +113,136 @@ class App:
         elif state.custom is None and len(state.drawing.points) >= 2:
             state.custom = state.drawing.dataset()  # restored: offered as "custom"
         self._last = time.perf_counter()
-        self._colors_for: tuple | None = None
         self._notice: tuple[int, str] = (0, "")
         """The run (generation) and notice last seen: each notice goes to the message once."""
         self._shown: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        """What each particles layer and its density show: (run, t, steps ready, density)."""
-        self.comparison: Comparison | None = None
-        """The comparison panels' engine, while the state has panels."""
-        self.compare_view: CompareView | None = None
-        self._panel_colors: list[tuple | None] = []
+        """What each particles layer and its density show: (run, density layer, t, steps
+        ready, density shown)."""
         self._drawn_problem = ""
         """What kept the last frame from drawing the particles (said once in the message)."""
 
     # --- building -------------------------------------------------------------------------------
 
     def _build_view(self) -> View:
-        sim = self.simulation
+        """The view with the side views of the data shown (filled when the view is single)."""
+        resolution = DENSITY_RESOLUTION[1]
+        self._side_for: object = None
         return View(
             self.renderer,
             THEMES[self.state.look.theme],
-            sim.positions.array,
-            sim.density.array,
-            sim.source_density(DENSITY_RESOLUTION),
-            sim.data_density(),
-            sim.dataset.points,
-            MESH_COUNT,
-            VECTOR_COUNT,
+            Simulation.source_density(resolution),
+            np.zeros((resolution, resolution), np.float32),
+            np.zeros((0, 2), np.float32),
         )
 
-    def _apply_settings(self) -> None:
-        if self.state.revision == self.applied:
-            return
-        self.applied = self.state.revision
-        sim = self.simulation
-        positions, dataset = sim.positions, sim.dataset
-        try:
-            sim.apply(self.state.settings, self.state.custom, self.state.trained)
-        except (ValueError, MemoryError, OSError) as error:
-            self.state.message = str(error)
-            self.state.settings = sim.settings  # the controls show what still runs
-            return
-        if sim.positions is not positions:
-            self.view.set_particles(sim.positions.array)
-            self._colors_for = None
-        if sim.dataset is not dataset:
-            self.view.set_data(sim.data_density(), sim.dataset.points)
+    def _simulations(self) -> list[Simulation]:
+        """The simulation each panel draws: one per run shown."""
+        return self.engine.simulations
+
+    def _sync_engine(self) -> list:
+        """Bring the engine to the state's data and runs. A run that cannot start goes back
+        to what still runs, with a message; a comparison that cannot start at all goes back
+        to the single view."""
+        state = self.state
+        problems = self.engine.sync(
+            state.data,
+            state.runs,
+            state.particles(),
+            state.revision,
+            state.custom,
+            state.trained,
+            state.sweep,
+        )
+        simulations = self.engine.simulations
+        for problem in problems:
+            prefix = f"panel {problem.index + 1}: " if state.comparing else ""
+            state.message = prefix + problem.message
+            if problem.index < len(simulations):
+                sim = simulations[problem.index]
+                state.data, state.runs[problem.index] = sim.data, sim.run
+            elif state.comparing:
+                message = state.message
+                state.set_view(1)
+                state.message = message
+        return problems
+
+    def _update_side_views(self) -> None:
+        """The data side view shows the single panel's data (when it changed)."""
+        sim = self.engine.simulations[0]
+        if self.view.count == 1 and sim.dataset is not self._side_for:
+            self._side_for = sim.dataset
+            self.view.set_side_data(sim.data_density(), sim.dataset.points)
 
     # --- per frame --------------------------------------------------------------------------
 
     def update(self) -> None:
-        """Bring every layer to the state's current time."""
+        """Bring every panel to the state's current time."""
         now = time.perf_counter()
         elapsed, self._last = now - self._last, now
         self.status.fps = 0.9 * self.status.fps + 0.1 / max(elapsed, 1e-6)
         self.state.advance(elapsed)
         self.state.poll_training()
-        self._apply_settings()
-        state, sim, view = self.state, self.simulation, self.view
+        self._sync_engine()
+        state, view, look = self.state, self.view, self.state.look
         self._apply_look()
-        shown = self.ui is not None and state.look.show_ui
-        left = CONTROLS_WIDTH * state.look.ui_scale if shown else 0.0
-        bottom = TIME_BAR_HEIGHT * state.look.ui_scale if shown else 0.0
-        if self._update_compare(left, bottom):
+        simulations = self._simulations()
+        view.set_count(len(simulations))
+        for index, sim in enumerate(simulations):
+            if index == len(view.panels):
+                arrays = (sim.positions.array, sim.density.array, sim.dataset.points)
+                view.add_panel(*arrays, sim.mesh_count, sim.vector_count)
+            self._update_panel(view.panels[index], sim)
+        self._update_side_views()
+        shown = self.ui is not None and look.show_ui
+        left = CONTROLS_WIDTH * look.ui_scale if shown else 0.0
+        bottom = TIME_BAR_HEIGHT * look.ui_scale if shown else 0.0
+        size = TIME_LABEL_SIZE * look.ui_scale
+        view.time_label.set_size(size)
+        view.time_label.update(state.t)
+        width, height = self.renderer.logical_size
+        count = len(simulations)
+        view.set_layout(layout(width, height, count, left, bottom, look.ui_scale, size))
+        view.set_pan_zoom(state.mode != "draw")
+        self.status.computed, self.status.wanted = self.engine.progress
+        drawing = state.mode == "draw" and not self.comparing
+        view.drawing.set_visible(drawing)
+        if drawing:
+            view.drawing.update(state.drawing.points)
+        self._show_training_preview()
+        self.status.sweep = self.engine.sweep
+        if self.comparing:
+            for index, sim in enumerate(simulations):
+                view.set_caption(index, self._caption(sim), look.ui_scale)
             return
-        view.set_layout(layout(*self.renderer.logical_size, left, bottom))
-        t = state.t
-        visible = state.look.visible
+        self._show_notice(simulations[0])
+
+    def _update_panel(self, panel: Panel, sim: Simulation) -> None:
+        """One panel at the state's time from ``sim``: its arrays, layers, colours and the
+        paths of the selected particles."""
+        state, look, t = self.state, self.state.look, self.state.t
+        if panel.particles.array is not sim.positions.array:
+            panel.set_particles(sim.positions.array)
+        if panel.density.array is not sim.density.array:
+            panel.set_density(sim.density.array)
+        if panel.targets.points is not sim.dataset.points:
+            panel.set_data(sim.dataset.points)
+        visible = look.visible
         for name, shown in visible.items():
-            view.set_visible(name, shown)
-        self._show_time(sim, view.particles, view.density, t, visible["density"])
+            panel.set_visible(name, shown)
+        self._show_time(sim, panel.particles, panel.density, t, visible["density"])
         if visible["mesh"]:
-            view.mesh.update(sim.mesh(t))
+            panel.mesh.update(sim.mesh(t))
         if visible["vectors"]:
             points, velocity = sim.vectors(t)
-            view.vectors.update(points, velocity, 0.35)
-        if visible["paths"] and state.selected:
-            paths = sim.paths(state.selected)
+            panel.vectors.update(points, velocity, 0.35)
+        count = len(sim.positions.array)
+        selected = [index for index in state.selected if index < count]
+        if visible["paths"] and selected:
             cut = sim.cache.step_position(t)[0]
-            view.paths.update(paths, cut)
-        view.set_visible("paths", visible["paths"] and bool(state.selected))
-        view.controller.enabled = state.mode != "draw"
-        drawing = state.drawing
-        view.drawing.set_visible(state.mode == "draw")
-        if state.mode == "draw":
-            view.drawing.update(drawing.points)
-        self._show_training_preview()
-        self._update_colors()
-        view.particles.set_style(state.look.point_size * state.look.ui_scale, state.look.opacity)
-        view.time_label.update(t)
-        computed, wanted = sim.progress
-        self.status.computed, self.status.wanted = computed, wanted
-        self._show_notice(sim)
-        exact = state.settings.model == "exact"
-        self.status.class_names = () if exact else sim.dataset.class_names
+            panel.paths.update(sim.paths(selected), cut)
+        panel.set_visible("paths", visible["paths"] and bool(selected))
+        panel.particles.set_style(look.point_size * look.ui_scale, look.opacity)
+        self._color_particles(panel.particles, sim)
 
     def _show_notice(self, sim: Simulation) -> None:
         """Put what went wrong in the current run (a failure, non-finite particles) in the
@@ -237,9 +265,9 @@ class App:
         run = sim.cache.state
         key = (t, run.ready, with_density)
         drawn = self._shown.get(particles)
-        if drawn is not None and drawn[0] is run and drawn[1:] == key:
+        if drawn is not None and drawn[0] is run and drawn[1] is density and drawn[2:] == key:
             return
-        self._shown[particles] = (run, *key)
+        self._shown[particles] = (run, density, *key)
         sim.update_positions(t)
         sim.positions.sync()
         particles.update()
@@ -254,8 +282,6 @@ class App:
         if look.theme != self._theme:
             self._theme = look.theme
             self.view.set_theme(THEMES[look.theme])
-            if self.compare_view is not None:
-                self.compare_view.set_theme(THEMES[look.theme])
         if look.ui_scale != self.status.scale:
             if self.ui is not None:
                 from imgui_bundle import imgui
@@ -264,108 +290,54 @@ class App:
                 style.scale_all_sizes(look.ui_scale / self.status.scale)
                 style.font_scale_main = look.ui_scale
             self.status.scale = look.ui_scale
-            self.view.time_label.set_size(TIME_LABEL_SIZE * look.ui_scale)
 
     def _show_training_preview(self) -> None:
-        """While training runs, the flow panel shows the latest samples of the current
-        weights instead of the particles."""
+        """While training runs, the single panel shows the latest samples of the current
+        weights instead of the particles (a comparison shows its runs)."""
         job = self.state.job
         training = job is not None and job.progress.running and job.progress.preview is not None
+        training = training and not self.comparing
         self.view.preview.set_visible(training)
         if training:
             self.view.preview.update(job.progress.preview)
-            self.view.set_visible("particles", False)
-            self.view.set_visible("density", False)
+            self.view.panels[0].set_visible("particles", False)
+            self.view.panels[0].set_visible("density", False)
 
-    def _update_colors(self) -> None:
-        key = (self.state.look.color_mode, self.state.settings, self.state.look.theme)
-        if key == self._colors_for:
+    def _color_particles(self, particles: ParticlesLayer, sim: Simulation) -> None:
+        """Colour ``particles`` for the look and ``sim``'s run, unless they already are."""
+        look = self.state.look
+        key = (look.color_mode, sim.data, sim.run, sim.n, look.theme)
+        if particles.colored_for == key:
             return
-        start = self.simulation.cache.particles[0].float().cpu().numpy()
-        theme = THEMES[self.state.look.theme]
-        self.view.particles.set_colors(
-            self.state.look.color_mode, theme.particles, self.simulation.labels, start
-        )
-        self._colors_for = key
+        start = sim.cache.particles[0].float().cpu().numpy()
+        theme = THEMES[look.theme]
+        particles.set_colors(look.color_mode, theme.particles, sim.labels, start, key)
 
     # --- comparison ------------------------------------------------------------------------
 
     @property
     def comparing(self) -> bool:
-        """Whether the main area shows the comparison panels."""
-        return self.compare_view is not None
+        """Whether the view shows more than one panel."""
+        return len(self.engine.simulations) > 1
 
-    def _update_compare(self, left: float, bottom: float) -> bool:
-        """Bring the comparison panels to the state's time (and build or drop them as the
-        state's panels come and go). Returns whether the comparison is shown."""
-        state = self.state
-        if state.panels and self.comparison is None:
-            self.comparison = Comparison(self.device)
-        if self.comparison is not None:
-            self.comparison.sync(state)  # may give up and clear the panels, with a message
-        if not state.panels:
-            if self.comparison is not None:
-                self.comparison.close()
-            if self.compare_view is not None:
-                forget_bindings()  # the closed panels' buffers are freed with the view
-            self.comparison, self.compare_view = None, None
-            return False
-        if self.compare_view is None:
-            self.compare_view = CompareView(self.renderer, THEMES[state.look.theme])
-        view, runs, scale = self.compare_view, self.comparison.runs, state.look.ui_scale
-        view.remove_panels(len(runs))
-        del self._panel_colors[len(runs) :]
-        for index, run in enumerate(runs):
-            sim = run.simulation
-            if index == len(view.panels):
-                view.add_panel(sim.positions.array, sim.density.array, sim.dataset.points)
-                self._panel_colors.append(None)
-            self._update_panel(index, run, view.panels[index])
-        size = TIME_LABEL_SIZE * scale
-        if view.time_label.text.font_size != size:
-            view.time_label.set_size(size)
-        view.time_label.update(state.t)
-        width, height = self.renderer.logical_size
-        view.set_layout(compare_layout(width, height, len(runs), left, bottom, scale, size))
-        self.status.computed = sum(run.simulation.progress[0] for run in runs)
-        self.status.wanted = sum(run.simulation.progress[1] for run in runs)
-        self.status.sweep = self.comparison.sweep
-        return True
-
-    def _update_panel(self, index: int, run: PanelRun, panel: ComparePanel) -> None:
-        """One panel at the state's time: positions, density, layers, colours, caption."""
-        state, sim, look = self.state, run.simulation, self.state.look
-        if panel.positions is not sim.positions.array:
-            panel.set_particles(sim.positions.array)
-            self._panel_colors[index] = None
-        if panel.data_points is not sim.dataset.points:
-            panel.set_data(sim.dataset.points)
-        self._show_time(sim, panel.particles, panel.density, state.t, look.visible["density"])
-        for name, layer in panel.layers.items():
-            layer.set_visible(look.visible[name])
-        panel.particles.set_style(look.point_size * look.ui_scale, look.opacity)
-        key = (look.color_mode, sim.settings, look.theme)
-        if key != self._panel_colors[index]:
-            start = sim.cache.particles[0].float().cpu().numpy()
-            theme = THEMES[look.theme]
-            panel.particles.set_colors(look.color_mode, theme.particles, sim.labels, start)
-            self._panel_colors[index] = key
+    def _caption(self, sim: Simulation) -> str:
+        """A comparison panel's caption: its run's title, then its quality or progress."""
         cache = sim.cache.state
         if cache.error:
             detail = cache.error
-        elif run.quality is not None:
-            detail = run.quality.text
-        elif run.quality_problem:
-            detail = run.quality_problem
-        elif cache.done and cache.nonfinite < sim.settings.n:
+        elif sim.quality is not None:
+            detail = sim.quality.text
+        elif sim.quality_problem:
+            detail = sim.quality_problem
+        elif cache.done and cache.nonfinite < sim.n:
             detail = "measuring the energy distance..."
         elif not cache.done:
-            detail = f"computing {cache.ready}/{sim.settings.steps}"
+            detail = f"computing {cache.ready}/{sim.run.steps}"
         else:
             detail = "no finite particle to measure"
         if sim.notice and not cache.error:
             detail = f"{detail}\n{sim.notice}"
-        self.compare_view.set_caption(index, f"{run.panel.title}\n{detail}", look.ui_scale)
+        return f"{sim.run.title}\n{detail}"
 
     def close(self) -> None:
         """Stop every thread the app started (training, comparison, trajectories) and wait
@@ -374,23 +346,17 @@ class App:
         if job is not None:
             job.stop()
             job.wait()
-        if self.comparison is not None:
-            self.comparison.close()
-        self.simulation.cache.cancel()
+        self.engine.close()
 
     def settle(self) -> None:
         """Block until what the next frame shows is computed and measured (headless)."""
-        self.simulation.cache.wait()
-        if self.state.panels:
-            if self.comparison is None:
-                self.comparison = Comparison(self.device)
-            self.comparison.sync(self.state)
-            self.comparison.wait()
+        self._sync_engine()
+        self.engine.wait()
 
     def draw(self) -> None:
         """One frame: update, render the scene, then the UI on top."""
         self.update()
-        view = self.compare_view or self.view
+        view = self.view
         view.render()
         if view.problem and view.problem != self._drawn_problem:
             self.state.message = f"particles not drawn: {view.problem}; make the window smaller"
@@ -425,20 +391,23 @@ class App:
             self.state.drawing.extend(*self.view.screen_to_world(event["x"], event["y"]))
 
     def pointer_at(self, x: float, y: float) -> tuple[float, float] | None:
-        """The point under canvas pixel (x, y) of the flow panel in the data file's
-        coordinates (``None`` outside the panel, and while comparing)."""
-        if self.comparing or not self.view.viewport.is_inside(x, y):
+        """The point under canvas pixel (x, y) of a panel in the data file's coordinates
+        (``None`` outside every panel)."""
+        index = self.view.panel_at(x, y)
+        simulations = self._simulations()
+        if index is None or index >= len(simulations):
             return None
-        point = self.simulation.dataset.normalisation.to_file(self.view.screen_to_world(x, y))
+        world = self.view.screen_to_world(x, y, index)
+        point = simulations[index].dataset.normalisation.to_file(world)
         return float(point[0]), float(point[1])
 
     def _on_pointer(self, event: dict) -> None:
-        if self.comparing:
-            return  # the panels are for watching: selecting and drawing are single-view
         x, y = event["x"], event["y"]
         if self.state.mode == "draw":
+            if self.comparing:
+                return  # drawing is in the single view
             if event["event_type"] == "pointer_down":
-                if self.view.viewport.is_inside(x, y):
+                if self.view.panel_at(x, y) == 0:
                     self.state.drawing.begin(*self.view.screen_to_world(x, y))
             else:
                 self.state.finish_stroke()
@@ -449,7 +418,7 @@ class App:
         press, self._press = self._press, None
         if press is None or np.hypot(x - press[0], y - press[1]) > CLICK_TOLERANCE:
             return
-        if not self.view.viewport.is_inside(x, y):
+        if self.view.panel_at(x, y) is None:
             return
         self.select_at(x, y, add="Shift" in event.get("modifiers", ()))
 
@@ -474,7 +443,11 @@ class App:
         self.state.message = f"saved {recorder.frames} frames to {recorder.path}"
 
     def select_at(self, x: float, y: float, add: bool = False) -> int:
-        """Select the particle nearest to canvas pixel (x, y) in the main panel."""
-        index = self.simulation.nearest(*self.view.screen_to_world(x, y))
+        """Select the particle nearest to canvas pixel (x, y) in the panel there (panel 0
+        outside every panel): the same index is the same starting particle in every run."""
+        simulations = self._simulations()
+        panel = self.view.panel_at(x, y)
+        panel = 0 if panel is None or panel >= len(simulations) else panel
+        index = simulations[panel].nearest(*self.view.screen_to_world(x, y, panel))
         self.state.select(index, add)
         return index

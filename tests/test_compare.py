@@ -308,7 +308,7 @@ needs_gpu = pytest.mark.skipif(bool(_adapter_problem()), reason=_adapter_problem
 
 
 def panel_pixels(app, image, index):
-    x, y, w, h = (round(v) for v in app.compare_view.layout.panels[index])
+    x, y, w, h = (round(v) for v in app.view.layout.panels[index])
     return image[y : y + h, x : x + w]
 
 
@@ -356,9 +356,9 @@ def test_rendered_panels_agree_at_t0_and_differ_at_t1():
     first, second = panel_pixels(app, image, 0), panel_pixels(app, image, 1)
     assert np.abs(first - second).max(axis=2).astype(bool).mean() > 0.01
     for index, run in enumerate(app.comparison.runs):
-        caption = app.compare_view.texts[index]
+        caption = app.view.texts[index]
         assert caption == f"{run.panel.title}\n{run.quality.text}"
-        x, y = (round(v) for v in app.compare_view.layout.captions[index])
+        x, y = (round(v) for v in app.view.layout.captions[index])
         ink = 255 - image[y : y + 20, x : x + 120].min(axis=2)
         assert (ink > 100).sum() > 30  # the caption is drawn above its panel
 
@@ -372,7 +372,7 @@ def test_four_panels_sit_in_an_aligned_grid_beside_the_controls():
     app = offscreen_app(state, (960, 600), "cpu")
     app.settle()
     app.screenshot()
-    panels = app.compare_view.layout.panels
+    panels = app.view.layout.panels
     assert len(panels) == 4 and len({(w, h) for _, _, w, h in panels}) == 1
     assert panels[0][0] == panels[2][0] and panels[1][0] == panels[3][0]
     assert panels[0][1] == panels[1][1] and panels[2][1] == panels[3][1]

@@ -45,7 +45,7 @@ def render(app, t, layers, selected=()):
 
 def main_mask(app, image, threshold=30):
     """Pixels of the main panel that differ from the white page."""
-    x, y, w, h = (round(v) for v in app.view.panels.main)
+    x, y, w, h = (round(v) for v in app.view.layout.panels[0])
     ink = 255 - image.min(axis=2)
     mask = np.zeros(image.shape[:2], bool)
     mask[y : y + h, x : x + w] = ink[y : y + h, x : x + w] > threshold
@@ -79,7 +79,7 @@ def test_particles_at_t0_look_like_the_standard_gaussian(app):
     points = world_of(app, mask)
     assert len(points) > 500
     assert np.abs(points.mean(0)).max() < 0.15
-    x, y, w, h = (round(v) for v in app.view.panels.main)
+    x, y, w, h = (round(v) for v in app.view.layout.panels[0])
     rows, cols = np.mgrid[y : y + h, x : x + w]
     world = world_of(
         app,
@@ -110,7 +110,7 @@ def test_each_layer_changes_the_main_panel_only(app, layer):
     base = render(app, 0.5, set(), selected=[1, 2, 3])
     shown = render(app, 0.5, {layer}, selected=[1, 2, 3])
     changed = np.abs(shown - base).max(axis=2) > 20
-    x, y, w, h = (round(v) for v in app.view.panels.main)
+    x, y, w, h = (round(v) for v in app.view.layout.panels[0])
     inside = np.zeros(changed.shape, bool)
     inside[y : y + h, x : x + w] = True
     assert changed[inside].sum() > 30, f"{layer} drew nothing"
@@ -139,7 +139,7 @@ def test_density_is_drawn_exactly_where_the_particles_are(app):
 def test_side_panels_show_source_and_data(app):
     image = render(app, 0.5, set())
     for name in ("source", "data"):
-        x, y, w, h = (round(v) for v in getattr(app.view.panels, name))
+        x, y, w, h = (round(v) for v in getattr(app.view.layout, name))
         panel = image[y : y + h, x : x + w]
         blue = (panel[..., 2] - panel[..., 0]) > 40
         assert blue.sum() > 100, name
@@ -265,7 +265,7 @@ def test_draw_mode_paints_with_the_pointer_and_autosaves(tmp_path, monkeypatch):
     assert state.settings.dataset == "custom" and state.settings.model == "exact"
     assert len(state.custom) == len(points) and drawing_path().exists()
     app.screenshot()
-    assert not app.view.controller.enabled and app.view.drawing.points.visible
+    assert not app.view.panels[0].controller.enabled and app.view.drawing.points.visible
     app.simulation.cache.wait()
     assert app.simulation.dataset is not None and len(app.simulation.dataset) == len(points)
 
@@ -320,7 +320,7 @@ def test_themes_change_the_background_and_scale_enlarges_the_time_label():
     def label_height(scale):
         state.look.ui_scale = scale
         image = app.screenshot()[..., :3].astype(int)
-        x, y, w, h = (round(v) for v in app.view.panels.main)
+        x, y, w, h = (round(v) for v in app.view.layout.panels[0])
         ink = (255 - image[y : y + h, x : x + w].min(axis=2)) > 100  # only the label is left
         rows = np.nonzero(ink.any(axis=1))[0]
         return rows.max() - rows.min()
@@ -388,7 +388,7 @@ def test_explain_panel_opens_with_e():
     for _ in range(3):  # a new ImGui window appears on its second frame
         opened = app.screenshot()[..., :3].astype(int)
     assert state.look.show_explain
-    x, y = round(app.view.panels.main[0]) + 40, 120
+    x, y = round(app.view.layout.panels[0][0]) + 40, 120
     assert (
         np.abs(opened[y - 40 : y + 40, x : x + 200] - closed[y - 40 : y + 40, x : x + 200]).max()
         > 60
@@ -440,7 +440,7 @@ def test_side_panels_are_cached_and_redrawn_when_theme_or_data_change():
     state = AppState()
     state.change(n=300, steps=5)
     app = offscreen_app(state, (360, 240), "cpu", ui=False)
-    x, y, w, h = (round(v) for v in app.view.panels.data)
+    x, y, w, h = (round(v) for v in app.view.layout.data)
     for name, theme in THEMES.items():
         state.look.theme = name
         image = app.screenshot()[..., :3].astype(int)
@@ -525,7 +525,7 @@ def test_paused_frames_do_not_grow_native_memory():
 
 
 def test_the_particles_style_is_written_only_when_its_float32_value_changes(app, monkeypatch):
-    particles = app.view.particles
+    particles = app.view.panels[0].particles
     particles.set_style(3.0, 0.45)
     writes = []
     buffer = particles.material.uniform_buffer
@@ -559,7 +559,7 @@ def test_a_panel_past_the_buffer_limit_skips_the_particles_and_says_so(app, monk
     drawn = app.screenshot()
     assert main_mask(app, drawn[..., :3].astype(int)).sum() > 100
     monkeypatch.setattr(particles, "accumulator_limit", lambda: 4096)
-    app.view.particles.points.allocate(16)
+    app.view.panels[0].particles.points.allocate(16)
     app.state.message = ""
     image = app.screenshot()
     assert app.state.message.startswith("particles not drawn: a panel of ")

@@ -191,7 +191,8 @@ class Simulation:
         distance = (current - torch.tensor([x, y], device=self.device)).square().sum(1)
         return int(distance.nan_to_num(torch.inf).argmin())  # never a non-finite particle
 
-    def source_density(self, resolution: int) -> np.ndarray:
+    @staticmethod
+    def source_density(resolution: int) -> np.ndarray:
         """Density of N(0, I) on the grid (for the source panel)."""
         axis = np.linspace(-DOMAIN, DOMAIN, resolution, dtype=np.float32)
         xx, yy = np.meshgrid(axis, axis)

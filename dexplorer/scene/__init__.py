@@ -1,2 +1,3 @@
-"""The scene: one layer class per visual, each owning its pygfx objects and preallocated
-buffers and updated in place. Knows nothing of torch."""
+"""The scene: layers (``layer.Layer``), each owning its pygfx objects and preallocated buffers
+and updated in place, gathered in a ``panel.Panel`` per run, laid out 1, 2 or 4 times by
+``view.View``. Knows nothing of torch."""

@@ -10,7 +10,8 @@ import pygfx as gfx
 from pygfx.renderers.wgpu import register_wgpu_render_function
 from pygfx.renderers.wgpu.shaders.imageshader import ImageShader
 
-from ..resources import data_dir
+from .layer import Color, Layer
+from .shaders import include
 
 
 class DensityMaterial(gfx.ImageBasicMaterial):
@@ -58,11 +59,6 @@ class DensityMaterial(gfx.ImageBasicMaterial):
         self.uniform_buffer.update_full()
 
 
-def _set_density_color(material: DensityMaterial, color: tuple[float, float, float]) -> None:
-    material.uniform_buffer.data["color"] = (*color, 1.0)
-    material.uniform_buffer.update_full()
-
-
 class DensityImage(gfx.Image):
     """An image whose texture holds a density in 0..1."""
 
@@ -72,16 +68,21 @@ class DensityShader(ImageShader):
     """The image shader with the fragment stage of ``shaders/density.wgsl``."""
 
     def get_code(self) -> str:
-        return (data_dir("shaders") / "density.wgsl").read_text()
+        return include("density.wgsl")
 
 
-class DensityLayer:
+class DensityLayer(Layer):
     """Owns the density image over [-extent, extent]^2 and its (R, R) float32 texture, on
     the array the engine fills in place (row 0 at y = -extent)."""
 
+    role = "density"
+
     def __init__(
-        self, density: np.ndarray, extent: float, color: tuple[float, float, float]
+        self, density: np.ndarray, extent: float, color: Color, role: str | None = None
     ) -> None:
+        super().__init__(color, role)
+        self.array = density
+        """The engine's array the texture is drawn from."""
         self.texture = gfx.Texture(density, dim=2)
         resolution = density.shape[0]
         self.image = DensityImage(
@@ -104,8 +105,8 @@ class DensityLayer:
         self.texture.data[...] = density
         self.texture.update_full()
 
-    def set_visible(self, visible: bool) -> None:
-        self.image.visible = visible
-
-    def set_color(self, color: tuple[float, float, float]) -> None:
-        _set_density_color(self.image.material, color)
+    def set_color(self, color: Color) -> None:
+        self.color = tuple(color)
+        material = self.image.material
+        material.uniform_buffer.data["color"] = (*color, 1.0)
+        material.uniform_buffer.update_full()

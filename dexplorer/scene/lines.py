@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pygfx as gfx
 
+from .layer import Color, Layer
+from .release import forget_bindings
+
 
 def _line(
     positions: np.ndarray,
@@ -21,11 +24,14 @@ def _line(
     return gfx.Line(gfx.Geometry(positions=positions), material, render_order=2)
 
 
-class PathsLayer:
+class PathsLayer(Layer):
     """Owns the polylines of the selected particles: the whole path faint, the part already
     travelled (up to the current t) solid. Paths are separated by NaN vertices."""
 
-    def __init__(self, max_paths: int, steps: int, color: tuple[float, float, float]) -> None:
+    role = "path"
+
+    def __init__(self, max_paths: int, steps: int, color: Color) -> None:
+        super().__init__(tuple(color))
         self.capacity = max_paths * (steps + 2)
         self.future = _line(np.full((self.capacity, 3), np.nan, np.float32), color, 1.5, 0.35)
         self.past = _line(np.full((self.capacity, 3), np.nan, np.float32), color, 3.0, 0.95)
@@ -55,15 +61,15 @@ class PathsLayer:
             buffer.draw_range = 0, max(row, 1)
             buffer.update_range(0, max(row, 1))
 
-    def set_visible(self, visible: bool) -> None:
-        self.future.visible = self.past.visible = visible
 
-
-class MeshLayer:
+class MeshLayer(Layer):
     """Owns the lines of a K x K grid of points pushed through the flow: K rows and K columns,
     each a polyline, separated by NaN vertices."""
 
-    def __init__(self, count: int, color: tuple[float, float, float]) -> None:
+    role = "mesh"
+
+    def __init__(self, count: int, color: Color) -> None:
+        super().__init__(tuple(color))
         self.count = count
         self.line = _line(
             np.full((2 * count * (count + 1), 3), np.nan, np.float32), color, 1.2, 0.7
@@ -74,8 +80,14 @@ class MeshLayer:
         return [self.line]
 
     def update(self, points: np.ndarray) -> None:
-        """``points`` (K*K, 2), row by row as :func:`~dexplorer.engine.grids.grid_points`."""
-        k = self.count
+        """``points`` (K*K, 2), row by row as :func:`~dexplorer.engine.grids.grid_points`
+        (another K than before gets vertices of its own)."""
+        k = round(len(points) ** 0.5)
+        if k != self.count:
+            self.count = k
+            vertices = np.full((2 * k * (k + 1), 3), np.nan, np.float32)
+            self.line.geometry = gfx.Geometry(positions=vertices)
+            forget_bindings()
         grid = points.reshape(k, k, 2)
         data = self.line.geometry.positions.data
         lines = np.concatenate([grid, grid.transpose(1, 0, 2)])  # rows, then columns
@@ -84,14 +96,14 @@ class MeshLayer:
         view[:, :k, 2] = 0
         self.line.geometry.positions.update_full()
 
-    def set_visible(self, visible: bool) -> None:
-        self.line.visible = visible
 
-
-class VectorsLayer:
+class VectorsLayer(Layer):
     """Owns the arrows of the velocity field on a G x G grid: a shaft and two barbs each."""
 
-    def __init__(self, count: int, color: tuple[float, float, float]) -> None:
+    role = "vectors"
+
+    def __init__(self, count: int, color: Color) -> None:
+        super().__init__(tuple(color))
         self.line = _line(
             np.zeros((6 * count * count, 3), np.float32), color, 1.3, 0.75, segments=True
         )
@@ -101,7 +113,12 @@ class VectorsLayer:
         return [self.line]
 
     def update(self, points: np.ndarray, velocity: np.ndarray, length: float) -> None:
-        """Arrows from ``points`` along ``velocity``, the longest ``length`` world units."""
+        """Arrows from ``points`` along ``velocity``, the longest ``length`` world units (as
+        many arrows as points: another number than before gets vertices of its own)."""
+        if 6 * len(points) != self.line.geometry.positions.nitems:
+            vertices = np.zeros((6 * len(points), 3), np.float32)
+            self.line.geometry = gfx.Geometry(positions=vertices)
+            forget_bindings()
         speed = np.linalg.norm(velocity, axis=1, keepdims=True)
         scale = length / max(float(speed.max()), 1e-9)
         tip = points + velocity * scale
@@ -114,6 +131,3 @@ class VectorsLayer:
         data = self.line.geometry.positions.data
         data[:, :2] = segments
         self.line.geometry.positions.update_full()
-
-    def set_visible(self, visible: bool) -> None:
-        self.line.visible = visible

@@ -5,16 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pygfx as gfx
 
+from .layer import Color, Layer
 from .particles import SplatPoints, fill_points, points_buffer, refill
 
 
 class DataLayer(SplatPoints):
     """Owns the faint points of the target data."""
 
+    role = "data"
+
     def __init__(
         self,
         points: np.ndarray,
-        color: tuple[float, float, float],
+        color: Color,
         size: float = 2.5,
         opacity: float = 0.35,
     ) -> None:
@@ -31,11 +34,12 @@ class DataLayer(SplatPoints):
 
 class PreviewLayer(SplatPoints):
     """Owns a fixed-capacity set of points shown over the flow: the training preview
-    (samples of the current weights at t = 1) or the drawing being painted."""
+    (samples of the current weights at t = 1) or the drawing being painted, in the theme's
+    colour ``role``."""
 
-    def __init__(self, capacity: int, color: tuple[float, float, float]) -> None:
+    def __init__(self, capacity: int, color: Color, role: str) -> None:
         empty = np.zeros((0, 2), np.float32)
-        super().__init__(points_buffer(empty, capacity), color, 3.0, 0.6, render_order=3)
+        super().__init__(points_buffer(empty, capacity), color, 3.0, 0.6, 3, role)
         self.set_visible(False)
 
     def update(self, samples: np.ndarray) -> None:
@@ -49,10 +53,13 @@ def circle(radius: float, segments: int = 128) -> np.ndarray:
     return np.stack([radius * np.cos(angle), radius * np.sin(angle), 0 * angle], 1)
 
 
-class SourceRings:
+class SourceRings(Layer):
     """Owns the 1, 2 and 3 sigma circles of the source N(0, I)."""
 
-    def __init__(self, color: tuple[float, float, float]) -> None:
+    role = "source"
+
+    def __init__(self, color: Color) -> None:
+        super().__init__(tuple(color))
         rings = [circle(r) for r in (1.0, 2.0, 3.0)]
         gap = np.full((1, 3), np.nan)
         positions = np.concatenate([rings[0], gap, rings[1], gap, rings[2]]).astype(np.float32)
@@ -71,14 +78,14 @@ class SourceRings:
     def objects(self) -> list[gfx.WorldObject]:
         return [self.line]
 
-    def set_visible(self, visible: bool) -> None:
-        self.line.visible = visible
 
-
-class TimeLabel:
+class TimeLabel(Layer):
     """Owns the large "t = 0.50" label in screen space."""
 
-    def __init__(self, color: tuple[float, float, float], font_size: float = 40) -> None:
+    role = "text"
+
+    def __init__(self, color: Color, font_size: float = 40) -> None:
+        super().__init__(tuple(color))
         material = gfx.TextMaterial(color=(*color, 1.0), pick_write=False)
         self.text = gfx.Text(
             text="t = 0.00",
@@ -95,7 +102,8 @@ class TimeLabel:
         return [self.text]
 
     def set_size(self, font_size: float) -> None:
-        self.text.font_size = font_size
+        if self.text.font_size != font_size:
+            self.text.font_size = font_size
 
     def update(self, t: float) -> None:
         label = f"t = {t:.2f}"

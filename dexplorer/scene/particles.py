@@ -20,8 +20,9 @@ import pygfx as gfx
 import wgpu
 from pygfx.renderers.wgpu import BaseShader, Binding, register_wgpu_render_function
 
-from ..resources import data_dir
 from .colors import particle_colors
+from .layer import Color, Layer
+from .shaders import include
 
 SPLAT_WORKGROUP = 256
 MAX_WORKGROUPS = 65535
@@ -184,7 +185,7 @@ class _SplatShader(BaseShader):
         return {0: bindings}
 
     def get_code(self) -> str:
-        return (data_dir("shaders") / self.wgsl).read_text()
+        return include(self.wgsl)
 
 
 class SplatShader(_SplatShader):
@@ -228,18 +229,20 @@ def _render_splat(wobject: SplattedPoints) -> list[BaseShader]:
     return [*shaders, ResolveShader(wobject, cloud="main")]
 
 
-class SplatPoints:
+class SplatPoints(Layer):
     """Owns one cloud of splatted points: the world object, its material, its colour buffer
     and its accumulator. ``positions`` is the (n, 2) float32 buffer drawn."""
 
     def __init__(
         self,
         positions: gfx.Buffer,
-        color: tuple[float, float, float],
+        color: Color,
         size: float,
         opacity: float,
         render_order: int,
+        role: str | None = None,
     ) -> None:
+        super().__init__(tuple(color), role)
         self.colors = gfx.Buffer(np.ones((positions.nitems, 4), dtype=np.float32))
         self.material = SplatMaterial(size, opacity, color)
         geometry = gfx.Geometry(points=positions, colors=self.colors, under=points_buffer([]))
@@ -250,7 +253,8 @@ class SplatPoints:
     def objects(self) -> list[gfx.WorldObject]:
         return [self.points]
 
-    def set_color(self, color: tuple[float, float, float]) -> None:
+    def set_color(self, color: Color) -> None:
+        self.color = tuple(color)
         self.material.set_uniform("color", (*color, 1.0))
 
     def set_own_colors(self, rgb: np.ndarray | None) -> None:
@@ -297,6 +301,7 @@ class SplatPoints:
             self.material.opacity = opacity
 
     def set_visible(self, visible: bool) -> None:
+        self.visible = bool(visible)
         self.material.main = visible
         self.points.visible = visible or self.material.under
 
@@ -344,52 +349,59 @@ def refill(buffer: gfx.Buffer, points: np.ndarray | list) -> gfx.Buffer:
 
 class ParticlesLayer(SplatPoints):
     """Owns the particles: their positions buffer, drawn straight from the shared (n, 2)
-    array the engine writes in place, their colours and their accumulator."""
+    array the engine writes in place, their colours (and what they were coloured for) and
+    their accumulator. Their colours come with :meth:`set_colors`, not the theme alone."""
 
     def __init__(self, positions: np.ndarray, size: float = 4.0, opacity: float = 0.5) -> None:
+        self.array = positions
+        """The engine's array the positions are drawn from."""
         self.positions = gfx.Buffer(positions)
         super().__init__(self.positions, (1.0, 1.0, 1.0), size, opacity, render_order=3)
+        self.colored_for: object = None
+        """The key the colours were last set for (``None``: not yet)."""
 
     def set_colors(
         self,
         mode: str,
-        uniform: tuple[float, float, float],
+        uniform: Color,
         labels: np.ndarray | None = None,
         start: np.ndarray | None = None,
+        key: object = None,
     ) -> None:
-        """Recolour: ``"uniform"``, ``"class"`` (by label) or ``"start"`` (by starting point)."""
+        """Recolour: ``"uniform"``, ``"class"`` (by label) or ``"start"`` (by starting point),
+        remembering ``key`` as what they are coloured for."""
         self.set_color(uniform)
         count = self.colors.data.shape[0]
         rgb = None if mode == "uniform" else particle_colors(mode, count, uniform, labels, start)
         self.set_own_colors(rgb)
+        self.colored_for = key
 
     def update(self) -> None:
         """The engine wrote new positions into the array: upload it."""
         self.positions.update_full()
 
 
-class UnderLayer:
+class UnderLayer(Layer):
     """The faint points of one colour drawn under a cloud, in that cloud's passes (the data
     under the particles). Owns their visibility; the host layer owns the drawing."""
+
+    role = "data"
 
     def __init__(
         self,
         host: SplatPoints,
         points: np.ndarray,
-        color: tuple[float, float, float],
+        color: Color,
         size: float,
         opacity: float,
         visible: bool = True,
     ) -> None:
+        super().__init__(tuple(color))
         self.host = host
-        self.color, self.size, self.opacity = color, size, opacity
+        self.size, self.opacity = size, opacity
         self.visible = visible
         self.set_points(points)
         host.set_under_visible(visible)
-
-    @property
-    def objects(self) -> list[gfx.WorldObject]:
-        return []
 
     def set_points(self, points: np.ndarray) -> None:
         self.points = points
@@ -403,6 +415,6 @@ class UnderLayer:
         self.visible = visible
         self.host.set_under_visible(visible)
 
-    def set_color(self, color: tuple[float, float, float]) -> None:
-        self.color = color
+    def set_color(self, color: Color) -> None:
+        self.color = tuple(color)
         self.host.set_under_color(color)

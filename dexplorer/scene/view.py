@@ -1,226 +1,238 @@
-"""The view: three panels (source, the flow, data) on one renderer, and their cameras."""
+"""The view: 1, 2 or 4 panels on one renderer, with the side views beside a single panel and
+captions over the panels of a grid, and one time label."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pygfx as gfx
 
-from ..core.samplers import MAX_STEPS
+from ..core.datasets import DOMAIN
 from .cache import CachedPanels
 from .density import DensityLayer
-from .lines import MeshLayer, PathsLayer, VectorsLayer
+from .layout import CAPTION_SIZE, Layout, layout
 from .overlays import DataLayer, PreviewLayer, SourceRings, TimeLabel
 from .page import paint_page
-from .particles import ParticlesLayer, UnderLayer, fit_splats, panel_pixels, panel_problem
+from .panel import Panel
+from .particles import panel_problem
 from .release import forget_bindings
 from .theme import Theme
 
-EXTENT = 3.5
-"""Half-width of the domain every panel shows."""
-MAX_PATHS = 32
 PREVIEW_CAPACITY = 4000
 DRAWING_CAPACITY = 100_000
-SIDE_PANELS = ("source", "data")
-"""Panels that change only with the data, the theme or their size (drawn from a cache)."""
-TARGETS_LOOK = (2.0, 0.25)
-"""Size and opacity of the faint data under the particles."""
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where the panels go, in logical pixels: (x, y, w, h) rects."""
-
-    source: tuple[float, float, float, float]
-    main: tuple[float, float, float, float]
-    data: tuple[float, float, float, float]
-
-
-def layout(width: float, height: float, left: float = 0.0, bottom: float = 0.0) -> Layout:
-    """The original's arrangement: a small source panel on the left, the flow large in the
-    centre, a small data panel on the right, inside the area not taken by the UI (``left``
-    pixels of controls, ``bottom`` pixels of time bar)."""
-    area_w, area_h = max(width - left, 1.0), max(height - bottom, 1.0)
-    side = min(area_h * 0.42, area_w * 0.2)
-    main = min(area_h, area_w - 2 * side - 16)
-    main = max(main, 1.0)
-    x0 = left + (area_w - main - 2 * side - 16) / 2
-    y_side = (area_h - side) / 2
-    return Layout(
-        source=(x0, y_side, side, side),
-        main=(x0 + side + 8, (area_h - main) / 2, main, main),
-        data=(x0 + side + main + 16, y_side, side, side),
-    )
+SIDE_VIEWS = ("source", "data")
+"""Views that change only with the data, the theme or their size (drawn from a cache)."""
 
 
 def canvas_problem(size: tuple[int, int]) -> str:
     """Why a canvas of ``size`` pixels, drawn at its own pixels (offscreen), cannot be drawn
-    on this device ('' when it can): its texture or the flow panel's particle buffer (at
-    its largest, without controls) would pass the device's limits."""
+    on this device ('' when it can): its texture or a single panel's particle buffer (at its
+    largest, without controls) would pass the device's limits."""
     largest = gfx.renderers.wgpu.get_shared().device.limits["max-texture-dimension-2d"]
     if max(size) > largest:
         return f"{size[0]}x{size[1]} pixels, more than the {largest} a side this GPU allows"
-    _, _, width, height = layout(*size).main
+    _, _, width, height = layout(*size).panels[0]
     return panel_problem((max(int(width + 0.4999), 1), max(int(height + 0.4999), 1)))
 
 
 def _camera() -> gfx.OrthographicCamera:
-    camera = gfx.OrthographicCamera(2 * EXTENT + 0.3, 2 * EXTENT + 0.3, maintain_aspect=True)
+    camera = gfx.OrthographicCamera(2 * DOMAIN + 0.3, 2 * DOMAIN + 0.3, maintain_aspect=True)
     camera.local.position = (0, 0, 10)
     return camera
 
 
 class View:
-    """Owns the three scenes and cameras and every layer, and draws them on a renderer.
+    """Owns the page (its colour, and for a grid the panels' frames and captions), the
+    :class:`Panel` of each run (1, 2 or 4, sharing one camera: pan and zoom in one move them
+    all), the side views of a single panel (source and data, drawn from caches), the one time
+    label, and the training preview and the drawing (over panel 0); draws them on a renderer.
 
-    The engine's arrays are passed in and drawn without copies: ``positions`` (n, 2) for the
-    particles, ``density`` (R, R) for the current density; ``source_density`` and
-    ``data_density`` fill the side panels once.
+    ``source_density``, ``data_density`` and ``data_points`` fill the side views; the panels
+    are added with :meth:`add_panel` and laid out with :meth:`set_layout`.
     """
 
     def __init__(
         self,
         renderer: gfx.WgpuRenderer,
         theme: Theme,
-        positions: np.ndarray,
-        density: np.ndarray,
         source_density: np.ndarray,
         data_density: np.ndarray,
         data_points: np.ndarray,
-        mesh_count: int,
-        vector_count: int,
     ) -> None:
         self.renderer = renderer
         self.theme = theme
         paint_page(renderer, theme.background)  # the panels show the page through them
-        self.scenes = {name: gfx.Scene() for name in ("source", "main", "data")}
-        self.cameras = {name: _camera() for name in self.scenes}
-        self.viewport = gfx.Viewport(renderer)
-        """The main panel's viewport (the side panels are shown by their caches)."""
-
-        self.source_density = DensityLayer(source_density, EXTENT, theme.source)
+        self.camera = _camera()
+        """The panels' camera."""
+        self.side_scenes = {name: gfx.Scene() for name in SIDE_VIEWS}
+        self.side_cameras = {name: _camera() for name in SIDE_VIEWS}
+        self.source_density = DensityLayer(source_density, DOMAIN, theme.source, "source")
         self.source_rings = SourceRings(theme.source)
-        self.scenes["source"].add(*self.source_density.objects, *self.source_rings.objects)
-        self.data_density = DensityLayer(data_density, EXTENT, theme.data)
+        self.side_scenes["source"].add(*self.source_density.objects, *self.source_rings.objects)
+        self.data_density = DensityLayer(data_density, DOMAIN, theme.data, "data")
         self.data_points = DataLayer(data_points, theme.data)
-        self.scenes["data"].add(*self.data_density.objects, *self.data_points.objects)
-
-        self.density = DensityLayer(density, EXTENT, theme.density)
-        self.rings = SourceRings(theme.source)
-        self.mesh = MeshLayer(mesh_count, theme.mesh)
-        self.vectors = VectorsLayer(vector_count, theme.vectors)
-        self.particles = ParticlesLayer(positions)
-        self.targets = UnderLayer(self.particles, data_points, theme.data, *TARGETS_LOOK)
-        self.paths = PathsLayer(MAX_PATHS, MAX_STEPS, theme.path)
+        self.side_scenes["data"].add(*self.data_density.objects, *self.data_points.objects)
+        self.caches = CachedPanels(renderer, SIDE_VIEWS, theme.background)
         self.time_label = TimeLabel(theme.text)
-        self.preview = PreviewLayer(PREVIEW_CAPACITY, theme.particles)
-        self.drawing = PreviewLayer(DRAWING_CAPACITY, theme.path)
-        self.layers = {
-            "density": self.density,
-            "data": self.targets,
-            "source": self.rings,
-            "mesh": self.mesh,
-            "vectors": self.vectors,
-            "particles": self.particles,
-            "paths": self.paths,
-        }
-        for layer in self.layers.values():
-            self.scenes["main"].add(*layer.objects)
-        self.scenes["main"].add(
-            *self.time_label.objects, *self.preview.objects, *self.drawing.objects
-        )
-        self.caches = CachedPanels(renderer, SIDE_PANELS, theme.background)
-        self.controller = gfx.PanZoomController(self.cameras["main"], register_events=self.viewport)
+        self.preview = PreviewLayer(PREVIEW_CAPACITY, theme.particles, "particles")
+        self.drawing = PreviewLayer(DRAWING_CAPACITY, theme.path, "path")
+        self.page = gfx.Scene()  # a grid's page: drawn first, never empty (its frames)
+        self.page_camera = gfx.NDCCamera()
+        frame_material = gfx.LineMaterial(thickness=1.0, color=(*theme.frame, 1.0), aa=True)
+        self.frames = gfx.Line(gfx.Geometry(positions=np.zeros((1, 3), np.float32)), frame_material)
+        self.page.add(self.frames)
+        self.panels: list[Panel] = []
+        self.captions: list[gfx.Text] = []
+        self.texts: list[str] = []
+        """The captions' texts, as shown."""
+        self.count = 1
+        """How many panels are laid out."""
+        self._placed: tuple | None = None
         self.problem = ""
-        """Why the last frame could not draw the particles ('' when it could)."""
+        """Why the last frame could not draw some panel's particles ('' when it could)."""
         self.set_layout(layout(*renderer.logical_size))
 
-    def _swap(self, scene: str, old: object, new: object) -> None:
-        self.scenes[scene].remove(*old.objects)
-        self.scenes[scene].add(*new.objects)
-        forget_bindings()
+    # --- panels -------------------------------------------------------------------------------
 
-    def set_particles(self, positions: np.ndarray) -> None:
-        """Draw from a new positions array (the number of particles changed)."""
-        old = self.particles
-        self.particles = ParticlesLayer(positions)
-        self.particles.set_visible(old.material.main)
-        self.layers["particles"] = self.particles
-        self._swap("main", old, self.particles)
-        self.targets = self.layers["data"] = self.targets.moved_to(self.particles)
+    def set_count(self, count: int) -> None:
+        """Lay out ``count`` (1, 2 or 4) panels: the panels after the first ``count`` are
+        dropped, missing ones are added with :meth:`add_panel`."""
+        if count != self.count:
+            self._placed = None  # the time label moves between the panel and the page
+        self.count = count
+        if len(self.panels) > count:
+            for caption in self.captions[count:]:
+                self.page.remove(caption)
+            del self.panels[count:], self.captions[count:], self.texts[count:]
+            forget_bindings()
+        home = self.panels[0].scene if count == 1 and self.panels else self.page
+        if self.time_label.text.parent is not home:
+            home.add(self.time_label.text)
 
-    def set_data(self, density: np.ndarray, points: np.ndarray) -> None:
-        """Show a new dataset in the data panel and as faint targets in the main panel (in
-        the layers' own buffers and texture: replaced ones would stay alive in pygfx's
-        caches)."""
+    def add_panel(
+        self,
+        positions: np.ndarray,
+        density: np.ndarray,
+        data_points: np.ndarray,
+        mesh_count: int,
+        vector_count: int,
+    ) -> Panel:
+        """A new panel at the end, drawing from the engine's arrays."""
+        panel = Panel(
+            self.renderer,
+            self.camera,
+            self.theme,
+            positions,
+            density,
+            data_points,
+            mesh_count,
+            vector_count,
+        )
+        if not self.panels:
+            if self.count == 1:
+                panel.scene.add(self.time_label.text)
+            panel.scene.add(*self.preview.objects, *self.drawing.objects)
+        caption = gfx.Text(
+            text=" ",
+            font_size=CAPTION_SIZE,
+            screen_space=True,
+            anchor="top-left",
+            material=gfx.TextMaterial(color=(*self.theme.text, 1.0), pick_write=False),
+        )
+        self.page.add(caption)
+        if len(self.panels) < len(self.layout.panels):
+            panel.viewport.rect = self.layout.panels[len(self.panels)]
+        self.panels.append(panel)
+        self.captions.append(caption)
+        self.texts.append("")
+        return panel
+
+    def set_caption(self, index: int, text: str, scale: float) -> None:
+        """The caption of panel ``index`` in a grid (re-laid out only when it changes)."""
+        caption = self.captions[index]
+        if caption.font_size != CAPTION_SIZE * scale:
+            caption.font_size = CAPTION_SIZE * scale
+        if self.texts[index] != text:
+            caption.set_text(text)
+            self.texts[index] = text
+
+    def set_pan_zoom(self, enabled: bool) -> None:
+        """Whether dragging and scrolling in a panel pans and zooms."""
+        for panel in self.panels:
+            panel.controller.enabled = enabled
+
+    def panel_at(self, x: float, y: float) -> int | None:
+        """The index of the panel under canvas pixel (x, y) (``None`` outside every panel)."""
+        inside = (i for i, panel in enumerate(self.panels) if panel.viewport.is_inside(x, y))
+        return next(inside, None)
+
+    # --- content ------------------------------------------------------------------------------
+
+    def set_side_data(self, density: np.ndarray, points: np.ndarray) -> None:
+        """Show a new dataset in the data side view (in the layers' own buffers and texture:
+        replaced ones would stay alive in pygfx's caches)."""
         self.data_density.set_density(density)
         self.data_points.set_points(points)
-        self.targets.set_points(points)
         self.caches["data"].mark_stale()
 
-    def set_layout(self, panels: Layout) -> None:
-        self.panels = panels
-        self.viewport.rect = panels.main
-        x, y, w, _ = panels.main
-        self._label_anchor = (x + 12, y + 8, w)
+    def set_layout(self, placed: Layout) -> None:
+        """Place the panels, and for a grid the captions, frames and time label (logical
+        pixels)."""
+        self.layout = placed
+        for panel, rect in zip(self.panels, placed.panels, strict=False):
+            panel.viewport.rect = rect
+        width, height = self.renderer.logical_size
+        if self.count == 1 or (placed, (width, height)) == self._placed:
+            return  # placed already (new frame geometry every frame would churn buffers)
+        self._placed = (placed, (width, height))
+        for caption, (x, y) in zip(self.captions, placed.captions, strict=False):
+            caption.local.position = self._ndc(x, y, width, height)
+        self.time_label.text.local.position = self._ndc(*placed.time, width, height)
+        corners = []
+        for x, y, w, h in placed.panels:
+            box = [(x - 1, y - 1), (x + w, y - 1), (x + w, y + h), (x - 1, y + h), (x - 1, y - 1)]
+            corners += [self._ndc(px, py, width, height) for px, py in box]
+            corners.append((np.nan, np.nan, np.nan))
+        self.frames.geometry = gfx.Geometry(positions=np.asarray(corners, np.float32))
+
+    @staticmethod
+    def _ndc(x: float, y: float, width: float, height: float) -> tuple[float, float, float]:
+        return (2 * x / width - 1, 1 - 2 * y / height, 0.0)
 
     def set_theme(self, theme: Theme) -> None:
         """Recolour everything for another theme (the particles' colours are set apart)."""
         self.theme = theme
         paint_page(self.renderer, theme.background)
         self.caches.mark_stale(theme.background)
-        self.source_density.set_color(theme.source)
-        self.data_density.set_color(theme.data)
-        self.density.set_color(theme.density)
-        for color, layers in (
-            (theme.data, (self.data_points, self.targets)),
-            (theme.path, (self.drawing,)),
-            (theme.particles, (self.preview,)),
-        ):
-            for layer in layers:
-                layer.set_color(color)
-        colored = [
-            (theme.source, (self.source_rings.line, self.rings.line)),
-            (theme.path, (self.paths.future, self.paths.past)),
-            (theme.mesh, (self.mesh.line,)),
-            (theme.vectors, (self.vectors.line,)),
-            (theme.text, (self.time_label.text,)),
-        ]
-        for color, objects in colored:
-            for item in objects:
-                item.material.color = (*color, 1.0)
+        side = (self.source_density, self.source_rings, self.data_density, self.data_points)
+        for layer in (*side, self.time_label, self.preview, self.drawing):
+            layer.set_theme(theme)
+        for panel in self.panels:
+            panel.set_theme(theme)
+        self.frames.material.color = (*theme.frame, 1.0)
+        for caption in self.captions:
+            caption.material.color = (*theme.text, 1.0)
 
-    def set_visible(self, name: str, visible: bool) -> None:
-        self.layers[name].set_visible(visible)
+    def world_to_screen(self, points: np.ndarray, index: int = 0) -> np.ndarray:
+        """Logical pixel positions in the canvas of world points in panel ``index``."""
+        return self.panels[index].world_to_screen(points)
 
-    def world_to_screen(self, points: np.ndarray) -> np.ndarray:
-        """Logical pixel positions in the canvas of world points in the main panel (with the
-        camera's current pan and zoom)."""
-        camera = self.cameras["main"]
-        x, y, w, h = self.panels.main
-        homogeneous = np.column_stack([points, np.zeros(len(points)), np.ones(len(points))])
-        ndc = homogeneous @ np.asarray(camera.camera_matrix).T
-        ndc = ndc[:, :2] / ndc[:, 3:4]
-        return np.column_stack([x + (ndc[:, 0] + 1) / 2 * w, y + (1 - ndc[:, 1]) / 2 * h])
-
-    def screen_to_world(self, sx: float, sy: float) -> tuple[float, float]:
-        """The world point in the main panel under canvas pixel (sx, sy)."""
-        camera = self.cameras["main"]
-        x, y, w, h = self.panels.main
-        ndc = np.array([(sx - x) / w * 2 - 1, 1 - (sy - y) / h * 2, 0, 1])
-        world = np.linalg.inv(np.asarray(camera.camera_matrix)) @ ndc
-        return float(world[0] / world[3]), float(world[1] / world[3])
+    def screen_to_world(self, sx: float, sy: float, index: int = 0) -> tuple[float, float]:
+        """The world point in panel ``index`` under canvas pixel (sx, sy)."""
+        return self.panels[index].screen_to_world(sx, sy)
 
     def render(self) -> None:
-        """Draw the three panels (the caller flushes or adds the UI on top)."""
-        label_x, label_y, _ = self._label_anchor
-        world = self.screen_to_world(label_x, label_y)
-        self.time_label.text.local.position = (*world, 1)
-        main = panel_pixels(self.renderer, self.panels.main)
-        self.problem = fit_splats([self.scenes["main"]], main)  # the side panels: cached
-        # The side panels come first, and clear the frame.
-        rects = {name: getattr(self.panels, name) for name in SIDE_PANELS}
-        self.caches.render(rects, self.scenes, self.cameras)
-        self.viewport.render(self.scenes["main"], self.cameras["main"])
+        """Draw the side views (one panel) or the page (a grid), then the panels (the caller
+        adds the UI on top)."""
+        problems = [panel.fit() for panel in self.panels]
+        self.problem = next((problem for problem in problems if problem), "")
+        if self.count == 1:
+            world = self.screen_to_world(*self.layout.time)
+            self.time_label.text.local.position = (*world, 1)
+            rects = {"source": self.layout.source, "data": self.layout.data}
+            # The side views come first, and clear the frame.
+            self.caches.render(rects, self.side_scenes, self.side_cameras)
+        else:
+            self.renderer.render(self.page, self.page_camera, flush=False)
+        for panel in self.panels:
+            panel.render()
         self.renderer.flush()
