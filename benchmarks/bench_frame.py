@@ -93,10 +93,10 @@ def measure(n: int, size: tuple[int, int], device, frames: int, baseline: bool) 
     # The window's render options: pygfx's defaults on a GPU, 1x without antialiasing on a
     # CPU adapter (App chooses).
     app = offscreen_app(state, size, device, ui=True, fast=False)
-    app.simulation.cache.wait()
+    app.engine.simulations[0].cache.wait()
     if baseline:
         panel = app.view.panels[0]
-        panel.particles = PygfxPointsLayer(app.simulation.positions.array, 3.0, 0.45)
+        panel.particles = PygfxPointsLayer(app.engine.simulations[0].positions.array, 3.0, 0.45)
         panel._swap("particles", panel.particles)
     timer = Timer(app)
     frame_times, waits = [], []

@@ -37,7 +37,7 @@ def scene_app(n: int, size: tuple[int, int], device, ui: bool, steps: int):
     state = AppState()
     state.change(n=n, steps=steps)
     app = offscreen_app(state, size, device, ui=ui, fast=False)  # the window's render options
-    app.simulation.cache.wait()
+    app.engine.simulations[0].cache.wait()
     return app
 
 

@@ -127,13 +127,23 @@ class App:
         """The view with the side views of the data shown (filled when the view is single)."""
         resolution = DENSITY_RESOLUTION[1]
         self._side_for: object = None
-        return View(
+        view = View(
             self.renderer,
             THEMES[self.state.look.theme],
             Simulation.source_density(resolution),
             np.zeros((resolution, resolution), np.float32),
             np.zeros((0, 2), np.float32),
         )
+        self._add_panels(view)
+        return view
+
+    def _add_panels(self, view: View) -> None:
+        """One panel for each simulation (the panels after them are dropped)."""
+        simulations = self._simulations()
+        view.set_count(len(simulations))
+        for sim in simulations[len(view.panels) :]:
+            arrays = (sim.positions.array, sim.density.array, sim.dataset.points)
+            view.add_panel(*arrays, sim.mesh_count, sim.vector_count)
 
     def _simulations(self) -> list[Simulation]:
         """The simulation each panel draws: one per run shown."""
@@ -186,12 +196,9 @@ class App:
         state, view, look = self.state, self.view, self.state.look
         self._apply_look()
         simulations = self._simulations()
-        view.set_count(len(simulations))
-        for index, sim in enumerate(simulations):
-            if index == len(view.panels):
-                arrays = (sim.positions.array, sim.density.array, sim.dataset.points)
-                view.add_panel(*arrays, sim.mesh_count, sim.vector_count)
-            self._update_panel(view.panels[index], sim)
+        self._add_panels(view)
+        for panel, sim in zip(view.panels, simulations, strict=True):
+            self._update_panel(panel, sim)
         self._update_side_views()
         shown = self.ui is not None and look.show_ui
         left = CONTROLS_WIDTH * look.ui_scale if shown else 0.0

@@ -318,12 +318,11 @@ def test_a_paused_comparison_does_not_recompute_its_panels(monkeypatch):
 
     state = AppState()
     state.change(n=400, steps=6, dataset="moons")
-    assert state.set_panels(["flow:euler:6", "flow:heun:6"])
+    assert state.set_runs(["flow:euler:6", "flow:heun:6"])
     app = offscreen_app(state, (400, 240), "cpu", ui=False)
     app.settle()
     calls = []
-    for run in app.comparison.runs:
-        sim = run.simulation
+    for sim in app.engine.simulations:
         original = sim.update_positions
         monkeypatch.setattr(sim, "update_positions", lambda t, f=original: (calls.append(t), f(t)))
     state.playing = False
@@ -355,9 +354,9 @@ def test_rendered_panels_agree_at_t0_and_differ_at_t1():
     image = app.screenshot()[..., :3].astype(int)
     first, second = panel_pixels(app, image, 0), panel_pixels(app, image, 1)
     assert np.abs(first - second).max(axis=2).astype(bool).mean() > 0.01
-    for index, run in enumerate(app.comparison.runs):
+    for index, sim in enumerate(app.engine.simulations):
         caption = app.view.texts[index]
-        assert caption == f"{run.panel.title}\n{run.quality.text}"
+        assert caption == f"{sim.run.title}\n{sim.quality.text}"
         x, y = (round(v) for v in app.view.layout.captions[index])
         ink = 255 - image[y : y + 20, x : x + 120].min(axis=2)
         assert (ink > 100).sum() > 30  # the caption is drawn above its panel
@@ -382,7 +381,7 @@ def test_four_panels_sit_in_an_aligned_grid_beside_the_controls():
     assert panels[1][0] >= x0 + w0  # no overlap
     state.set_view(1)
     app.screenshot()
-    assert not app.comparing and app.comparison is None
+    assert not app.comparing and len(app.engine.simulations) == 1
 
 
 # --- command line ----------------------------------------------------------------------------

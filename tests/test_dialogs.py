@@ -152,7 +152,7 @@ def test_a_session_saved_and_opened_through_dialogs(fakes, tmp_path):
     fakes(controls.session_row, fresh, status, "open...##session")
     FakeDialog.made[-1].answer = [str(tmp_path / "lesson.toml")]
     status.dialogs.poll()
-    assert (fresh.settings.dataset, fresh.settings.steps) == ("moons", 12)
+    assert (fresh.data.dataset, fresh.run.steps) == ("moons", 12)
 
 
 @pytest.mark.parametrize(

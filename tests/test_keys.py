@@ -41,10 +41,10 @@ def press(app: SimpleNamespace, key: str, modifiers: tuple[str, ...] = ()) -> No
 def snapshot(app: SimpleNamespace) -> tuple:
     state = app.state
     look = dataclasses.asdict(state.look)
-    return (look, state.t, state.playing, state.settings, len(state.panels), list(app.calls))
+    return (look, state.t, state.playing, (state.data, state.run), len(state.runs), list(app.calls))
 
 
-STEP = 1 / AppState().settings.steps
+STEP = 1 / AppState().run.steps
 EXPECTED = {
     " ": lambda app: app.state.playing,
     "ArrowLeft": lambda app: app.state.t == pytest.approx(0.5 - STEP),
@@ -52,10 +52,10 @@ EXPECTED = {
     "Home": lambda app: app.state.t == 0.0 and not app.state.playing,
     "End": lambda app: app.state.t == 1.0 and not app.state.playing,
     **{
-        str(k): lambda app, name=name: app.state.settings.dataset == name
+        str(k): lambda app, name=name: app.state.data.dataset == name
         for k, name in enumerate(DATASETS, start=1)
     },
-    **dict.fromkeys("cC", lambda app: len(app.state.panels) == 2),
+    **dict.fromkeys("cC", lambda app: len(app.state.runs) == 2),
     **dict.fromkeys("=+", lambda app: app.state.look.ui_scale == 1.75),
     "-": lambda app: app.state.look.ui_scale == 1.25,
     **dict.fromkeys("hH", lambda app: not app.state.look.show_ui),

@@ -18,7 +18,7 @@ def comparison_app(count, size=(420, 320)):
 
     state = AppState()
     assert state.change(n=300, steps=6, dataset="moons")
-    assert state.set_panels(list(SPECS[:count])), state.message
+    assert state.set_runs(list(SPECS[:count])), state.message
     app = offscreen_app(state, size, "cpu", ui=False)
     app.settle()
     return app
@@ -108,7 +108,7 @@ def test_a_click_in_any_panel_selects_and_every_panel_shows_the_path():
     app = comparison_app(2)
     try:
         show(app, {"particles"}, t=1.0)
-        simulations = [run.simulation for run in app.comparison.runs]
+        simulations = app.engine.simulations
         target = simulations[1].cache.particles[-1, 123].numpy()
         x, y = app.view.world_to_screen(target[None], 1)[0]
         app._on_pointer({"event_type": "pointer_down", "x": x, "y": y})

@@ -30,7 +30,7 @@ def app():
     state = AppState()
     assert state.change(n=3000, steps=30, dataset="smiley", model="flow", sampler="heun")
     app = offscreen_app(state, SIZE, "cpu", ui=False)
-    app.simulation.cache.wait()
+    app.engine.simulations[0].cache.wait()
     app.view.time_label.text.visible = False  # its ink would count as particles
     return app
 
@@ -88,7 +88,7 @@ def test_particles_at_t0_look_like_the_standard_gaussian(app):
     pixel = abs(app.view.screen_to_world(1, 0)[0] - app.view.screen_to_world(0, 0)[0])
     area = np.pi * (app.state.look.point_size / 2) ** 2 * pixel**2
     density = np.exp(-0.5 * (world**2).sum(1)) / (2 * np.pi)
-    weight = 1 - np.exp(-app.state.settings.n * area * density)
+    weight = 1 - np.exp(-app.state.data.n * area * density)
     expected = np.sqrt((weight[:, None] * world**2).sum(0) / weight.sum())
     measured = points.std(0)
     assert np.all(np.abs(measured / expected - 1) < 0.12), (measured, expected)
@@ -121,10 +121,11 @@ def test_density_is_drawn_exactly_where_the_particles_are(app):
     """Nine in ten particle pixels lie on the density (the rest are lone outliers below its
     lowest band), and the density reaches no further from the particles than twice its
     smoothing kernel."""
-    from dexplorer.engine.simulation import EXTENT, density_blur
+    from dexplorer.core.datasets import DOMAIN as EXTENT
+    from dexplorer.engine.simulation import density_blur
 
-    resolution = app.simulation.density_resolution
-    kernel = density_blur(app.state.settings.n, resolution) * 2 * EXTENT / resolution
+    resolution = app.engine.simulations[0].density_resolution
+    kernel = density_blur(app.state.data.n, resolution) * 2 * EXTENT / resolution
     pixel = abs(app.view.screen_to_world(1, 0)[0] - app.view.screen_to_world(0, 0)[0])
     reach = int(np.ceil(2 * kernel / pixel))
     for t in (0.0, 1.0):
@@ -150,7 +151,7 @@ def test_selected_particle_paths_end_at_the_particle(app):
     index = app.select_at(*app.view.world_to_screen(np.array([[0.0, 0.0]]))[0])
     assert app.state.selected == [index]
     image = render(app, 1.0, {"paths"}, selected=[index])
-    end = app.simulation.cache.particles[-1, index].numpy()
+    end = app.engine.simulations[0].cache.particles[-1, index].numpy()
     sx, sy = app.view.world_to_screen(end[None])[0]
     window = main_mask(app, image)[int(sy) - 4 : int(sy) + 5, int(sx) - 4 : int(sx) + 5]
     assert window.any()
@@ -162,7 +163,7 @@ def test_ui_draws_the_controls(tmp_path):
     state = AppState()
     state.change(n=500, steps=5)
     app = offscreen_app(state, (800, 500), "cpu", ui=True)
-    app.simulation.cache.wait()
+    app.engine.simulations[0].cache.wait()
     image = app.screenshot()[..., :3].astype(int)
     panel = image[10:400, 10:280]
     assert (np.abs(panel - 255).max(axis=2) > 40).mean() > 0.5  # the dark control panel
@@ -230,7 +231,7 @@ def test_training_in_the_app_previews_samples_then_swaps_in_the_model():
     state = AppState()
     state.change(dataset="moons", n=500, steps=10)
     app = offscreen_app(state, (720, 400), "cpu", ui=True)
-    app.simulation.cache.wait()
+    app.engine.simulations[0].cache.wait()
     state.train_seconds = 3.0
     assert state.start_training("cpu")
     frames, previews = 0, 0
@@ -240,9 +241,9 @@ def test_training_in_the_app_previews_samples_then_swaps_in_the_model():
         previews += app.view.preview.points.visible
     app.screenshot()  # the finished run's model becomes the current one
     assert frames >= 3 and previews >= 1 and not app.view.preview.points.visible
-    assert state.settings.model == "trained" and app.simulation.settings.model == "trained"
+    assert state.run.model == "trained" and app.engine.simulations[0].run.model == "trained"
     assert state.trained.training_steps == state.job.trainer.step > 0
-    assert app.simulation.field.network is state.trained.network
+    assert app.engine.simulations[0].field.network is state.trained.network
 
 
 def test_draw_mode_paints_with_the_pointer_and_autosaves(tmp_path, monkeypatch):
@@ -262,12 +263,14 @@ def test_draw_mode_paints_with_the_pointer_and_autosaves(tmp_path, monkeypatch):
     points = state.drawing.points
     assert len(points) > 50 and np.abs(points[:, 1] - 0.5).max() <= state.drawing.radius + 0.05
     assert points[:, 0].min() < -1.2 and points[:, 0].max() > 1.2
-    assert state.settings.dataset == "custom" and state.settings.model == "exact"
+    assert state.data.dataset == "custom" and state.run.model == "exact"
     assert len(state.custom) == len(points) and drawing_path().exists()
     app.screenshot()
     assert not app.view.panels[0].controller.enabled and app.view.drawing.points.visible
-    app.simulation.cache.wait()
-    assert app.simulation.dataset is not None and len(app.simulation.dataset) == len(points)
+    app.engine.simulations[0].cache.wait()
+    assert app.engine.simulations[0].dataset is not None and len(
+        app.engine.simulations[0].dataset
+    ) == len(points)
 
 
 def test_non_finite_particles_are_reported_in_the_message_once_per_run():
@@ -287,13 +290,13 @@ def test_non_finite_particles_are_reported_in_the_message_once_per_run():
     state = AppState()
     state.change(n=300, steps=10)
     app = offscreen_app(state, (360, 240), "cpu", ui=False)
-    app.simulation.cache.wait()
+    app.engine.simulations[0].cache.wait()
     field = Overflowing(np.array([[-2.0, 0.0], [2.0, 1.0]]), LinearPath(), spread=0.3)
-    app.simulation.cache.start(RunSpec(field, "euler", steps=10, n=300))
-    app.simulation.cache.wait()
+    app.engine.simulations[0].cache.start(RunSpec(field, "euler", steps=10, n=300))
+    app.engine.simulations[0].cache.wait()
     state.set_time(1.0)
     app.screenshot()
-    count = app.simulation.cache.state.nonfinite
+    count = app.engine.simulations[0].cache.state.nonfinite
     assert count > 0
     assert state.message.startswith(f"{count} of 300 particles became non-finite (inf or nan)")
     state.message = ""
@@ -339,7 +342,7 @@ def test_presentation_keys():
     app._on_key({"key": "Home"})
     assert state.t == 0.0
     app._on_key({"key": "4"})
-    assert state.settings.dataset == "moons"
+    assert state.data.dataset == "moons"
     app._on_key({"key": "=", "modifiers": ("Control",)})
     app._on_key({"key": "=", "modifiers": ("Control",)})
     assert state.look.ui_scale == 1.5
@@ -402,19 +405,20 @@ def test_settings_that_do_not_fit_leave_the_previous_run_and_say_why(monkeypatch
     state = AppState()
     state.change(n=300, steps=10)
     app = offscreen_app(state, (360, 240), "cpu", ui=False)
-    app.simulation.cache.wait()
-    before = state.settings
+    app.engine.simulations[0].cache.wait()
+    before = (state.data, state.run)
     monkeypatch.setattr(trajectory, "available_memory", lambda device: 10_000)
     assert state.change(n=100_000)
     app.screenshot()
     assert "fewer particles" in state.message
-    assert state.settings == before and app.simulation.settings == before
-    assert app.simulation.cache.state.done  # the previous run is still shown
+    sim = app.engine.simulations[0]
+    assert (state.data, state.run) == before and (sim.data, sim.run) == before
+    assert app.engine.simulations[0].cache.state.done  # the previous run is still shown
 
 
 def test_a_paused_frame_does_not_recompute_positions_or_density(app, monkeypatch):
     calls = []
-    sim = app.simulation
+    sim = app.engine.simulations[0]
     for name in ("update_positions", "update_density"):
         original = getattr(sim, name)
         monkeypatch.setattr(sim, name, lambda *a, f=original, n=name: (calls.append(n), f(*a)))
@@ -428,9 +432,9 @@ def test_a_paused_frame_does_not_recompute_positions_or_density(app, monkeypatch
     app.state.set_time(0.4)
     app.update()
     assert len(calls) == 4
-    expected = np.asarray(app.simulation.positions.array).copy()
-    app.simulation.update_positions(0.4)
-    assert np.array_equal(np.asarray(app.simulation.positions.array), expected)
+    expected = np.asarray(app.engine.simulations[0].positions.array).copy()
+    app.engine.simulations[0].update_positions(0.4)
+    assert np.array_equal(np.asarray(app.engine.simulations[0].positions.array), expected)
 
 
 def test_side_panels_are_cached_and_redrawn_when_theme_or_data_change():
@@ -481,7 +485,7 @@ def test_the_pointer_reads_in_the_data_files_coordinates():
     x, y = app.view.world_to_screen(np.array([[1.5, 2.0]]))[0]
     app._on_pointer_move({"x": x, "y": y})
     assert app.status.pointer == pytest.approx((12.75, 7.0), abs=1e-3)  # 2 up is 3 less y
-    app.simulation.cache.wait()
+    app.engine.simulations[0].cache.wait()
     app.screenshot()  # the status line shows it
     app._on_pointer_move({"x": 1.0, "y": 1.0})  # over the controls: no reading
     assert app.status.pointer is None
@@ -489,14 +493,15 @@ def test_the_pointer_reads_in_the_data_files_coordinates():
 
 PAUSED_FRAMES = """
 from dexplorer.headless import offscreen_app
-from dexplorer.state import AppState, Settings
+from dexplorer.core.runs import Data, Run
+from dexplorer.state import AppState
 
 def rss_mb():
     with open("/proc/self/status") as status:
         line = next(line for line in status if line.startswith("VmRSS"))
     return int(line.split()[1]) / 1024
 
-state = AppState(settings=Settings(n=3000, steps=30))
+state = AppState(data=Data(n=3000), runs=[Run(steps=30)])
 app = offscreen_app(state, (360, 240), "cpu", ui=False)
 app.settle()
 state.set_time(0.5)

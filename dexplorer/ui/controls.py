@@ -70,10 +70,10 @@ def _preview_points(name: str) -> object:
     return _PREVIEWS[name]
 
 
-def datasetcombo(current: str, custom: Dataset | None) -> tuple[bool, str]:
+def dataset_combo(current: str, custom: Dataset | None) -> tuple[bool, str]:
     """The dataset chooser: each entry shows a small preview of its points."""
     changed, chosen = False, current
-    if imgui.begincombo("dataset", current, imgui.ComboFlags_.height_largest):
+    if imgui.begin_combo("dataset", current, imgui.ComboFlags_.height_largest):
         color = imgui.get_color_u32((0.95, 0.55, 0.2, 1.0))
         if custom is not None:
             _PREVIEWS["custom"] = (custom.subset(300).points / (2 * DOMAIN) + 0.5).clip(0, 1)
@@ -89,7 +89,7 @@ def datasetcombo(current: str, custom: Dataset | None) -> tuple[bool, str]:
                 draw.add_circle_filled(centre, 1.0, color)
             imgui.same_line(PREVIEW_SIZE + 16)
             imgui.text(DATASETS[name][0] if name in DATASETS else custom.title)
-        imgui.endcombo()
+        imgui.end_combo()
     return changed, chosen
 
 
@@ -112,7 +112,7 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     if changed:
         state.set_view(VIEW_COUNTS[index])
     imgui.separator_text("Data")
-    edit("dataset", datasetcombo(data.dataset, state.custom))
+    edit("dataset", dataset_combo(data.dataset, state.custom))
     data_file_row(state, status)
     _, state.y_down = imgui.checkbox("y down (screen orientation)", state.y_down)
     if state.comparing:
