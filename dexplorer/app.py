@@ -81,9 +81,9 @@ class App:
         options = {"pixel_ratio": 1, "ppaa": "none"} if fast else {}
         self.renderer = gfx.WgpuRenderer(canvas, **options)
         self.engine = Engine(device)
-        problems = self._sync_engine()
+        self._sync_engine()
         if not self.engine.simulations:
-            raise ValueError(problems[0].message)
+            raise ValueError(state.message)
         self.view = self._build_view()
         self.status = Status(device=describe_device(device), device_name=device.type)
         self.ui = None
@@ -165,15 +165,16 @@ class App:
         )
         simulations = self.engine.simulations
         for problem in problems:
-            prefix = f"panel {problem.index + 1}: " if state.comparing else ""
-            state.message = prefix + problem.message
-            if problem.index < len(simulations):
+            message = problem.message
+            if state.comparing:
+                message = f"panel {problem.index + 1}: {message}"
+            if len(simulations) != len(state.runs):
+                if simulations:
+                    state.set_view(len(simulations))  # what ran before: the single view
+            else:
                 sim = simulations[problem.index]
                 state.data, state.runs[problem.index] = sim.data, sim.run
-            elif state.comparing:
-                message = state.message
-                state.set_view(1)
-                state.message = message
+            state.message = message
         return problems
 
     def _update_side_views(self) -> None:

@@ -307,6 +307,40 @@ def test_a_run_that_does_not_fit_is_refused_and_the_previous_one_stays(monkeypat
 needs_gpu = pytest.mark.skipif(bool(_adapter_problem()), reason=_adapter_problem())
 
 
+@needs_gpu
+def test_the_app_puts_back_a_run_that_does_not_fit_and_says_which_panel(monkeypatch):
+    import dexplorer.engine.trajectory as trajectory
+    from dexplorer.headless import offscreen_app
+
+    state = compare_state("exact:euler:5", "exact:heun:5", n=300)
+    app = offscreen_app(state, (320, 200), "cpu", ui=False)
+    app.settle()
+    before = state.runs[0]
+    monkeypatch.setattr(trajectory, "available_memory", lambda device: 10_000)
+    assert state.change_run(0, steps=900)
+    app.update()
+    assert "panel 1:" in state.message and "fewer particles" in state.message
+    assert state.runs[0] == before and app.engine.simulations[0].run.steps == 5
+    assert app.engine.simulations[0].cache.state.done  # the previous run is still shown
+    app.close()
+
+
+def test_a_comparison_that_cannot_start_goes_back_to_the_single_view(monkeypatch):
+    import dexplorer.engine.trajectory as trajectory
+    from dexplorer.headless import offscreen_app
+
+    state = AppState()
+    state.change(n=300, steps=5)
+    app = offscreen_app(state, (320, 200), "cpu", ui=False)
+    app.settle()
+    monkeypatch.setattr(trajectory, "available_memory", lambda device: 10_000)
+    assert state.set_runs(["exact:euler:900", "exact:heun:900"])
+    app.update()
+    assert not state.comparing and "panel 1:" in state.message
+    assert len(app.engine.simulations) == 1 and app.engine.simulations[0].run.steps == 5
+    app.close()
+
+
 def panel_pixels(app, image, index):
     x, y, w, h = (round(v) for v in app.view.layout.panels[index])
     return image[y : y + h, x : x + w]

@@ -21,8 +21,9 @@ VECTOR_COUNT = 21
 
 @dataclass(frozen=True)
 class Problem:
-    """A run that could not start: which, and why. The simulation at ``index`` (if there
-    is one) still runs what it ran before."""
+    """A run that could not start: which, and why. When the number of runs changed, the
+    simulations before are all kept; otherwise the simulation at ``index`` still runs what
+    it ran before."""
 
     index: int
     message: str
@@ -52,20 +53,41 @@ class Engine:
         sweep: int = 0,
     ) -> list[Problem]:
         """Bring the simulations to ``runs`` on ``data`` with ``n`` particles each (every
-        one restarts when ``revision`` changed: new data, custom points or trained model).
-        Returns the runs that could not start; the caller puts back what still runs."""
-        resized = DENSITY_RESOLUTION[len(runs)] != DENSITY_RESOLUTION[len(self.simulations) or 1]
-        if resized and self.simulations:
-            self._drop(0)  # another grid resolution: every simulation anew
+        one restarts when ``revision`` changed: new data, custom points or trained model;
+        all start anew when the number of runs changed). Returns the runs that could not
+        start; the caller puts back what still runs."""
         stale = revision != self._revision
         self._revision = revision
-        self._drop(len(runs))
         problems = []
-        comparing = len(runs) > 1
+        if len(runs) != len(self.simulations):
+            problems = self._start(data, runs, n, custom, trained)
+        else:
+            for index, (run, simulation) in enumerate(zip(runs, self.simulations, strict=True)):
+                if stale or (data, run, n) != (simulation.data, simulation.run, simulation.n):
+                    try:
+                        simulation.apply(data, run, n, custom, trained)
+                    except (ValueError, MemoryError, OSError) as error:
+                        problems.append(Problem(index, str(error)))
+        for simulation in self.simulations:
+            simulation.poll()
+        self._sync_sweep(sweep)
+        return problems
+
+    def _start(
+        self,
+        data: Data,
+        runs: list[Run],
+        n: int,
+        custom: Dataset | None,
+        trained: Checkpoint | None,
+    ) -> list[Problem]:
+        """New simulations for another number of runs, all or none: when one cannot start,
+        the simulations before are kept."""
+        fresh: list[Simulation] = []
         for index, run in enumerate(runs):
             try:
-                if index == len(self.simulations):
-                    simulation = Simulation(
+                fresh.append(
+                    Simulation(
                         data,
                         run,
                         n,
@@ -75,21 +97,16 @@ class Engine:
                         VECTOR_COUNT,
                         custom,
                         trained,
-                        measure=comparing,
+                        measure=len(runs) > 1,
                     )
-                    self.simulations.append(simulation)
-                else:
-                    simulation = self.simulations[index]
-                    if stale or (data, run, n) != (simulation.data, simulation.run, simulation.n):
-                        simulation.apply(data, run, n, custom, trained)
+                )
             except (ValueError, MemoryError, OSError) as error:
-                problems.append(Problem(index, str(error)))
-                if index == len(self.simulations):
-                    break  # the later runs cannot be shown without this one
-        for simulation in self.simulations:
-            simulation.poll()
-        self._sync_sweep(sweep)
-        return problems
+                for simulation in fresh:
+                    simulation.close()
+                return [Problem(index, str(error))]
+        self._drop(0)
+        self.simulations = fresh
+        return []
 
     def _drop(self, keep: int) -> None:
         for simulation in self.simulations[keep:]:
