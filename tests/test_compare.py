@@ -1,6 +1,7 @@
 """Side-by-side comparison: panel specs, the state's actions, the panels' engine (same start,
 own ends, energy distance), the quality-vs-steps sweep, the rendered panels and the CLI."""
 
+from functools import partial
 from itertools import pairwise
 
 import numpy as np
@@ -223,7 +224,11 @@ def test_the_sweep_runs_flow_models_through_the_compiled_kernel(monkeypatch):
     compiled = QualitySweep(engine.runs[:1], engine.device, steps=(2, 8))
     assert compiled.wait(timeout=120) and not compiled.error
     assert calls == [(0, 2), (0, 8)]
-    monkeypatch.setattr(engine_comparison, "native_kernel", lambda spec, particles: None)
+    monkeypatch.setattr(
+        engine_comparison.backends,
+        "choose",
+        partial(engine_comparison.backends.choose, native=False),
+    )
     stepwise = QualitySweep(engine.runs[:1], engine.device, steps=(2, 8))
     assert stepwise.wait(timeout=120) and not stepwise.error
     assert len(calls) == 2
