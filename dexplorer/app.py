@@ -210,6 +210,7 @@ class App:
         view.time_label.update(t)
         computed, wanted = sim.progress
         self.status.computed, self.status.wanted = computed, wanted
+        self.status.backend = sim.cache.state.backend
         self._show_notice(sim)
         exact = state.settings.model == "exact"
         self.status.class_names = () if exact else sim.dataset.class_names
@@ -328,6 +329,8 @@ class App:
         self.status.computed = sum(run.simulation.progress[0] for run in runs)
         self.status.wanted = sum(run.simulation.progress[1] for run in runs)
         self.status.sweep = self.comparison.sweep
+        names = (r.simulation.cache.state.backend for r in runs)
+        self.status.backend = ", ".join(dict.fromkeys(filter(None, names)))
         return True
 
     def _update_panel(self, index: int, run: PanelRun, panel: ComparePanel) -> None:
