@@ -49,11 +49,13 @@ PART_BYTES = 64 << 20
 """A kernel asked for final positions only runs on parts of the particles (they move
 independently) whose trajectory takes at most this much memory."""
 
-Runner = Callable[[Tensor, SamplerSettings, Tensor | None], Iterator[tuple[int, Tensor]]]
-"""``run(x0, settings, out)``: integrate ``x0`` (N, 2) float32 from t = 0, yielding (steps
-done, the positions after them) after each call of the back-end, so that a caller can show
-progress and stop between calls. ``out`` (steps + 1, N, 2) receives the trajectory, row 0
-included; a kernel needs it, the torch back-ends keep only the state without it."""
+Runner = Callable[[Tensor, SamplerSettings, Tensor | None, bool], Iterator[tuple[int, Tensor]]]
+"""``run(x0, settings, out, progress)``: integrate ``x0`` (N, 2) float32 from t = 0, yielding
+(steps done, the positions after them) after each call of the back-end, so that a caller can
+show progress and stop between calls; without ``progress`` a kernel makes as few calls as it
+can (each call of the native kernel waits for its slowest thread). ``out`` (steps + 1, N, 2)
+receives the trajectory, row 0 included; a kernel needs it, the torch back-ends keep only
+the state without it."""
 
 
 @dataclass(frozen=True)
@@ -113,10 +115,14 @@ def choose(
     device = torch.device(device)
     if force is not None and force not in BACKENDS:
         raise ValueError(f"unknown sampling back-end {force!r}: choose one of {BACKENDS}")
+    off = "whole runs are switched off"
     if whole_runs is None:
         whole_runs = device.type == "cuda"
+        off = (
+            "runs on CUDA (on the CPU only when whole runs are asked for, in Triton's interpreter)"
+        )
     switches = {
-        "triton": None if whole_runs else "whole runs are switched off",
+        "triton": None if whole_runs else off,
         "native": None if native else "the native kernel is switched off",
         "wgsl": "runs only when asked for by name: slower than torch on every device measured",
     }
@@ -174,23 +180,30 @@ def _runner(
     if name == "triton":
         precision = precision or ("tf32" if device.type == "cuda" else "ieee")
 
-        def run(x0: Tensor, _: SamplerSettings, out: Tensor | None) -> Iterator[tuple[int, Tensor]]:
+        def run(
+            x0: Tensor, _: SamplerSettings, out: Tensor | None, __: bool
+        ) -> Iterator[tuple[int, Tensor]]:
             out = triton_sampler.sample(field, x0, steps, sampler, out, precision)
             yield steps, out[-1]
 
     elif name == "native":
         chunk = max(1, NATIVE_PARTICLE_STEPS // n)
 
-        def run(x0: Tensor, _: SamplerSettings, out: Tensor | None) -> Iterator[tuple[int, Tensor]]:
+        def run(
+            x0: Tensor, _: SamplerSettings, out: Tensor | None, progress: bool
+        ) -> Iterator[tuple[int, Tensor]]:
             out[0] = x0
-            for start in range(0, steps, chunk):
-                stop = min(start + chunk, steps)
+            per_call = chunk if progress else steps
+            for start in range(0, steps, per_call):
+                stop = min(start + per_call, steps)
                 native_sampler.sample_steps(field, out, sampler, start, stop)
                 yield stop, out[stop]
 
     elif name == "wgsl":
 
-        def run(x0: Tensor, _: SamplerSettings, out: Tensor | None) -> Iterator[tuple[int, Tensor]]:
+        def run(
+            x0: Tensor, _: SamplerSettings, out: Tensor | None, __: bool
+        ) -> Iterator[tuple[int, Tensor]]:
             trajectory = wgsl_sampler().sample(field, x0, steps, sampler)
             out.copy_(trajectory)
             yield steps, out[-1]
@@ -199,7 +212,7 @@ def _runner(
         stepped = _with_chunks(field) if name == "chunked" else field
 
         def run(
-            x0: Tensor, settings: SamplerSettings, out: Tensor | None
+            x0: Tensor, settings: SamplerSettings, out: Tensor | None, _: bool
         ) -> Iterator[tuple[int, Tensor]]:
             if out is not None:
                 out[0] = x0
@@ -233,7 +246,7 @@ def wgsl_sampler() -> WgslSampler:
 def trajectory(backend: Backend, x0: Tensor, settings: SamplerSettings, out: Tensor) -> Tensor:
     """Run ``backend`` from ``x0`` to the end, writing every step into ``out``
     ((steps + 1, N, 2)); returns ``out``."""
-    for _ in backend.run(x0, settings, out):
+    for _ in backend.run(x0, settings, out, False):
         pass
     return out
 
@@ -250,7 +263,7 @@ def final_positions(
     when ``cancel`` is set between two calls of the back-end."""
     if backend.name not in KERNELS:
         final = x0
-        for _, x in backend.run(x0, settings, None):
+        for _, x in backend.run(x0, settings, None, cancel is not None):
             if cancel is not None and cancel.is_set():
                 return None
             final = x
@@ -258,7 +271,7 @@ def final_positions(
     parts = []
     for part in x0.split(max(1, PART_BYTES // (8 * (steps + 1)))):
         out = torch.empty((steps + 1, *part.shape), dtype=torch.float32, device=part.device)
-        for _ in backend.run(part, settings, out):
+        for _ in backend.run(part, settings, out, cancel is not None):
             if cancel is not None and cancel.is_set():
                 return None
         parts.append(out[-1])

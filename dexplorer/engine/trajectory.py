@@ -138,9 +138,9 @@ class TrajectoryCache:
     ) -> None:
         self.device = torch.device(device)
         self.batch_steps = batch_steps
-        self.whole_runs = self.device.type == "cuda" if whole_runs is None else whole_runs
-        """Whether runs the Triton kernel supports are computed in one launch (on a GPU;
-        on the CPU only under Triton's interpreter, for tests)."""
+        self.whole_runs = whole_runs
+        """Whether runs the Triton kernel supports are computed in one launch (``None``: on
+        a GPU; on the CPU only when ``True``, under Triton's interpreter, for tests)."""
         self.native = native
         """Whether runs on the CPU that the compiled kernel supports are computed by it."""
         self._current = _Run(None, None, None, CacheState())
@@ -254,14 +254,14 @@ class TrajectoryCache:
         )
         state.skipped = backend.skipped
         state.backend = backend.name
-        rows = backend.run(x, settings, particles)
+        rows = backend.run(x, settings, particles, True)
         mesh = None
         if extra is not None:  # step by step, beside the particles (their noise interleaves)
             extra_field = spec.extra_field or spec.field
             stepwise = backends.choose(
                 extra_field, spec.sampler, *size, whole_runs=False, native=False
             )
-            mesh = stepwise.run(spec.extra.to(self.device, torch.float32), settings, extra)
+            mesh = stepwise.run(spec.extra.to(self.device, torch.float32), settings, extra, True)
         finite = _FiniteCount(state, particles, extra)
         computed = 0
         with torch.inference_mode():
