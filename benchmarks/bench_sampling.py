@@ -2,21 +2,23 @@
 device and implementation, each also as a ratio against the plain-module (eager) baseline
 measured in the same run, with the network's GFLOP/s against a matmul peak from the same run.
 
-Implementations (``--impls``, comma-separated):
-  eager            the network module as written (the baseline)
-  chunked          dexplorer.core.fused.ChunkedMLP, what the app uses
-  compiled         ChunkedMLP with a torch.compile'd chunk kernel (mode "default")
-  reduce-overhead  the same with mode "reduce-overhead" (CUDA graphs; CUDA only)
-  bf16             the module under bfloat16 autocast; error_vs_eager shows the accuracy kept
-  triton           dexplorer.core.triton_sampler: the whole trajectory in one Triton kernel,
-                   hidden layers in tf32 (CUDA; euler, midpoint and heun only)
-  triton-bf16      the same with bfloat16 hidden layers
+Implementations (``--impls``, comma-separated), each run through the back-end dispatcher
+(dexplorer.engine.backends) with the back-end named in brackets forced:
+  eager            [torch] the network module as written (the baseline)
+  chunked          [chunked] dexplorer.core.fused.ChunkedMLP
+  compiled         [chunked] ChunkedMLP with a torch.compile'd chunk kernel (mode "default")
+  reduce-overhead  [chunked] the same with mode "reduce-overhead" (CUDA graphs; CUDA only)
+  bf16             [torch] the module under bfloat16 autocast; error_vs_eager shows the
+                   accuracy kept
+  triton           [triton] the whole trajectory in one Triton kernel, hidden layers in tf32
+                   (CUDA; euler, midpoint and heun only)
+  triton-bf16      [triton] the same with bfloat16 hidden layers
                    (their tensor-core GFLOP/s exceed the float32 matmul peak: vs_peak > 1)
-  native           dexplorer.core.native_sampler: the whole trajectory in a compiled C kernel
-                   on the CPU threads (what the app uses on a CPU; euler, midpoint, heun)
-  wgsl             dexplorer.engine.wgsl_sampler: the whole trajectory in one WGSL compute
-                   dispatch on the wgpu adapter (the GPU through Vulkan; lavapipe on a
-                   machine without one, where it is far slower than torch), float32
+  native           [native] the whole trajectory in a compiled C kernel on the CPU threads
+                   (euler, midpoint, heun)
+  wgsl             [wgsl] the whole trajectory in one WGSL compute dispatch on the wgpu
+                   adapter (the GPU through Vulkan; lavapipe on a machine without one, where
+                   it is far slower than torch), float32, read back whole
 
     python benchmarks/bench_sampling.py --quick --json out/bench_sampling.json
     python benchmarks/bench_sampling.py --device cuda \
@@ -28,19 +30,17 @@ Implementations (``--impls``, comma-separated):
 from __future__ import annotations
 
 import contextlib
-import functools
 import time
 
 import torch
 from common import parser, print_table, timed, write_json
 
-from dexplorer.core import native_sampler, triton_sampler
 from dexplorer.core.fields import NetworkField
 from dexplorer.core.fused import ChunkedMLP
 from dexplorer.core.networks import PRESETS, NetworkConfig, build_network
 from dexplorer.core.objectives import make_objective
-from dexplorer.core.samplers import SAMPLERS, initial_noise, sample
-from dexplorer.core.whole_run import field_unsupported
+from dexplorer.core.samplers import SAMPLERS, SamplerSettings, initial_noise
+from dexplorer.engine import backends
 from dexplorer.engine.devices import choose_device
 
 EVALUATIONS = {
@@ -54,16 +54,18 @@ EVALUATIONS = {
 }
 """Network evaluations per step (Euler-Maruyama asks for the velocity and the noise)."""
 TRITON_PRECISIONS = {"triton": "tf32", "triton-bf16": "bf16"}
-IMPLS = (
-    "eager",
-    "chunked",
-    "compiled",
-    "reduce-overhead",
-    "bf16",
-    *TRITON_PRECISIONS,
-    "native",
-    "wgsl",
-)
+IMPLS = {
+    "eager": "torch",
+    "chunked": "chunked",
+    "compiled": "chunked",
+    "reduce-overhead": "chunked",
+    "bf16": "torch",
+    "triton": "triton",
+    "triton-bf16": "triton",
+    "native": "native",
+    "wgsl": "wgsl",
+}
+"""Each implementation and the back-end it forces."""
 HEADLINE = ("original", "midpoint", 50_000, 200)
 
 
@@ -82,30 +84,27 @@ def matmul_peak(device: torch.device) -> float:
     return 2 * 2048 * 1024 * 1024 / seconds / 1e9
 
 
-@functools.cache
-def wgsl_sampler():
-    """The WGSL sampler, on a wgpu device of its own (created once)."""
-    from dexplorer.engine.wgsl_sampler import WgslSampler
-
-    sampler = WgslSampler()
-    print(f"  (wgsl runs on {sampler.adapter_summary})")
-    return sampler
-
-
 def make_field(preset: str, impl: str, device: torch.device) -> NetworkField:
     torch.manual_seed(0)
     network = build_network(preset).to(device).eval().requires_grad_(False)
     field = NetworkField(network, make_objective("flow"))
-    if impl in ("eager", "bf16", "native", "wgsl", *TRITON_PRECISIONS):
-        field.fast = None
-    elif impl in ("compiled", "reduce-overhead"):
+    if impl in ("compiled", "reduce-overhead"):
         field.fast = ChunkedMLP(network, compile="default" if impl == "compiled" else impl)
     return field
+
+
+def backend(
+    field: NetworkField, sampler: str, impl: str, n: int, steps: int, device: torch.device
+) -> backends.Backend:
+    """The dispatcher's back-end for ``impl``; ValueError when it cannot run this."""
+    precision = TRITON_PRECISIONS.get(impl)
+    return backends.choose(field, sampler, device, n, steps, force=IMPLS[impl], precision=precision)
 
 
 def measure(preset: str, sampler: str, impl: str, n: int, steps: int, device, repeats: int):
     """(particle-steps per second, final positions, seconds of the first call)."""
     field = make_field(preset, impl, device)
+    chosen = backend(field, sampler, impl, n, steps, device)
     out = torch.empty((steps + 1, n, 2), device=device)
     autocast = (
         torch.autocast(device.type, dtype=torch.bfloat16)
@@ -114,28 +113,15 @@ def measure(preset: str, sampler: str, impl: str, n: int, steps: int, device, re
     )
 
     def run() -> None:
-        if impl == "wgsl":
-            x0, _ = initial_noise(n, 0, device)
-            buffer = wgsl_sampler().run(field, x0, steps, sampler)
-            final = wgsl_sampler().device.queue.read_buffer(buffer, steps * n * 8, n * 8)
-            out[-1].copy_(torch.frombuffer(bytearray(final), dtype=torch.float32).view(n, 2))
-            return
-        if impl in TRITON_PRECISIONS:
-            x0, _ = initial_noise(n, 0, device)  # sample()'s noise: the same trajectories
-            triton_sampler.sample(field, x0, steps, sampler, out, TRITON_PRECISIONS[impl])
-            return
-        if impl == "native":
-            x0, _ = initial_noise(n, 0, device)
-            native_sampler.sample(field, x0, steps, sampler, out)
-            return
+        x0, generator = initial_noise(n, 0, device)  # the same trajectories for every impl
         with autocast:
-            sample(field, n, steps, sampler, device=device, out=out)
+            backends.trajectory(chosen, x0, SamplerSettings(generator=generator), out)
 
     start = time.perf_counter()
     run()  # warm-up; compiles the kernel for the compiled implementations
     first = time.perf_counter() - start
     seconds = timed(run, device, repeats, warm_up=False)
-    if field.fast is not None and impl != "chunked" and field.fast.compiled is None:
+    if field.fast is not None and field.fast.compiled is None:
         print(f"  ({impl} fell back to the eager kernel)")
     return n * steps / seconds, out[-1].float().clone(), first
 
@@ -168,6 +154,8 @@ def main() -> None:
         raise SystemExit(f"--impls takes eager plus any of {', '.join(IMPLS)}")
     if device.type != "cuda" and "reduce-overhead" in impls:
         impls.remove("reduce-overhead")
+    if "wgsl" in impls:
+        print(f"  (wgsl runs on {backends.wgsl_sampler().adapter_summary})")
     if args.quick:
         sizes, samplers, repeats = [10_000, 50_000], ["euler", "midpoint"], 1
         headline_steps = 20
@@ -197,19 +185,10 @@ def main() -> None:
     for index, (preset, sampler, n, steps) in enumerate(plan):
         baseline = reference = None
         for impl in impls:
-            reason = None
-            if impl in TRITON_PRECISIONS:
-                reason = triton_sampler.unsupported(
-                    make_field(preset, impl, device), sampler, device
-                )
-            elif impl == "native":
-                reason = native_sampler.unsupported(
-                    make_field(preset, impl, device), sampler, device
-                )
-            elif impl == "wgsl":
-                reason = field_unsupported(make_field(preset, impl, device), sampler)
-            if reason:
-                print(f"  ({impl} skipped for {preset} {sampler}: {reason})")
+            try:
+                backend(make_field(preset, impl, device), sampler, impl, n, steps, device)
+            except ValueError as error:
+                print(f"  ({impl} skipped for {preset} {sampler}: {error})")
                 continue
             rate, final, first = measure(preset, sampler, impl, n, steps, device, repeats)
             baseline = baseline or rate

@@ -212,6 +212,8 @@ class App:
         view.set_layout(layout(width, height, count, left, bottom, look.ui_scale, size))
         view.set_pan_zoom(state.mode != "draw")
         self.status.computed, self.status.wanted = self.engine.progress
+        names = (sim.cache.state.backend for sim in simulations)
+        self.status.backend = ", ".join(dict.fromkeys(filter(None, names)))
         drawing = state.mode == "draw" and not self.comparing
         view.drawing.set_visible(drawing)
         if drawing:

@@ -179,6 +179,11 @@ def build_parser() -> Parser:
         help="Euler-Maruyama noise in [0, 10]",
     )
     smp.add_argument("--trajectory", action="store_true", help="save every step")
+    smp.add_argument(
+        "--verbose",
+        action="store_true",
+        help="say which sampling back-end ran and why the others were skipped (on stderr)",
+    )
     smp.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     smp.add_argument("--out", required=True, help="output file, .npy or .csv")
 

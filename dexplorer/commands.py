@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .core import limits, models, native_sampler, outputs
+from .core import limits, models, outputs
 from .core.checkpoints import CheckpointError
 from .core.datasets import DATASETS, IDENTITY, Dataset, DatasetError, Normalisation, make_dataset
-from .core.fields import Field, NetworkField
+from .core.fields import Field
 from .core.importers import load_dataset_file
 from .core.metrics import QualityError
 from .core.networks import PRESET_NOTES, PRESETS, count_parameters
@@ -32,13 +32,14 @@ from .core.pretrained import (
 from .core.runs import Run, class_problem
 from .core.samplers import (
     SAMPLER_NOTES,
+    SamplerSettings,
     finite_particles,
     initial_noise,
     nonfinite_message,
-    sample,
 )
 from .core.threads import use_cpu_threads
 from .core.training import DEFAULT_SECONDS, Progress, Trainer, TrainingError, TrainSettings
+from .engine import backends
 from .engine.devices import choose_device
 from .headless import offscreen_size, parse_size
 from .state import AppState
@@ -257,21 +258,16 @@ def cmd_sample(args: argparse.Namespace) -> None:
     )
     device = choose_device(args.device)
     field, normalisation = _field(args, device)
-    if isinstance(field, NetworkField) and native_sampler.available(field, args.sampler, device):
-        x0, _ = initial_noise(args.n, args.seed, device)  # sample()'s particles for the seed
-        points = _native(field, x0, args.steps, args.sampler, args.trajectory)
+    backend = backends.choose(field, args.sampler, device, args.n, args.steps)
+    if args.verbose:
+        print("\n".join(backend.describe()), file=sys.stderr)
+    x0, generator = initial_noise(args.n, args.seed, device)
+    settings = SamplerSettings(args.eta, args.noise_scale, generator)
+    if args.trajectory:
+        steps = torch.empty((args.steps + 1, args.n, 2), device=device)
+        points = backends.trajectory(backend, x0, settings, steps)
     else:
-        points = sample(
-            field,
-            args.n,
-            args.steps,
-            args.sampler,
-            seed=args.seed,
-            eta=args.eta,
-            noise_scale=args.noise_scale,
-            device=device,
-            record=args.trajectory,
-        )
+        points = backends.final_positions(backend, x0, args.steps, settings)
     points, dropped = _finite_only(points)
     write_points(out, _to_file(normalisation, points.cpu().numpy()))
     what = f"{args.steps + 1} steps of " if args.trajectory else ""
@@ -283,27 +279,12 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 STATE_BYTES = 128  # a particle's state and the sampler stages computed from it
 RECORD_BYTES = 32  # a particle-step recorded: float32, its finite check, float64 for a file
-NATIVE_CHUNK_BYTES = 64 << 20  # the native sampler's trajectory of one chunk of particles
 
 
 def _sampling_bytes(n: int, steps: int, record: bool) -> int:
     """What sampling ``n`` particles keeps in memory at once: their state, and with
     ``record`` every step of it."""
     return n * (STATE_BYTES + (RECORD_BYTES * (steps + 1) if record else 0))
-
-
-def _native(
-    field: NetworkField, x0: torch.Tensor, steps: int, sampler: str, record: bool
-) -> torch.Tensor:
-    """The compiled sampler's trajectory from ``x0``, or only its final positions: then it
-    runs on chunks of particles (they move independently), so that a chunk's trajectory is
-    all it holds."""
-    if record:
-        return native_sampler.sample(field, x0, steps, sampler)
-    chunk = max(1, NATIVE_CHUNK_BYTES // (8 * (steps + 1)))
-    return torch.cat(
-        [native_sampler.sample(field, part, steps, sampler)[-1] for part in x0.split(chunk)]
-    )
 
 
 def _finite_only(points: torch.Tensor) -> tuple[torch.Tensor, str]:

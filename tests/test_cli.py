@@ -154,9 +154,9 @@ def test_sample_runs_the_compiled_kernel_where_it_can(capsys, tmp_path, flow_mod
     if native_build.load("mlp_sampler").library is None:
         pytest.skip("no C compiler: the native sampler cannot be built")
     calls = []
-    plain = native_sampler.sample
+    plain = native_sampler.sample_steps
     monkeypatch.setattr(
-        native_sampler, "sample", lambda *a, **k: (calls.append(a[3]), plain(*a, **k))[1]
+        native_sampler, "sample_steps", lambda *a, **k: (calls.append(a[2]), plain(*a, **k))[1]
     )
     out = tmp_path / "s.npy"
     argv = ["--model", str(flow_model), "--class", "1", "--guidance", "1", "-n", "300"]
@@ -176,19 +176,21 @@ def test_sample_leaves_out_particles_that_became_non_finite_and_says_so(
 ):
     """A particle that became inf or nan is left out whole (every step of a trajectory),
     and the line says how many."""
-    from dexplorer import commands
+    from dexplorer.engine import backends
 
-    plain = commands.sample
+    def poisoned(plain):
+        def run(*args, **kwargs):
+            points = plain(*args, **kwargs)  # final positions, or the trajectory
+            if points.dim() == 3:
+                points[3:, [5, 9]] = float("nan")
+            else:
+                points[[5, 9]] = float("nan")
+            return points
 
-    def poisoned(*args, **kwargs):
-        points = plain(*args, **kwargs)  # final positions, or with record the trajectory
-        if points.dim() == 3:
-            points[3:, [5, 9]] = float("nan")
-        else:
-            points[[5, 9]] = float("nan")
-        return points
+        return run
 
-    monkeypatch.setattr(commands, "sample", poisoned)
+    for name in ("final_positions", "trajectory"):
+        monkeypatch.setattr(backends, name, poisoned(getattr(backends, name)))
     argv = ["sample", "--model", str(flow_model), "--sampler", "ddpm", "-n", "64", "--steps", "5"]
     for suffix, extra, shape in ((".npy", (), (62, 2)), (".npy", ("--trajectory",), (6, 62, 2))):
         out = tmp_path / f"s{suffix}"
@@ -545,7 +547,7 @@ def test_requests_that_would_not_fit_in_memory_are_refused_before_allocating(
     from dexplorer.core import limits
 
     monkeypatch.setattr(limits, "available_memory", lambda: 100 << 20)  # 100 MB
-    monkeypatch.setattr(commands, "sample", lambda *a, **k: pytest.fail("sampled"))
+    monkeypatch.setattr(commands.backends, "choose", lambda *a, **k: pytest.fail("sampled"))
     monkeypatch.setattr(commands, "Trainer", lambda *a, **k: pytest.fail("trained"))
     out = tmp_path / "s.npy"
     argv = ["sample", "--exact", "moons", "--steps", "1000", "--out", str(out)]
@@ -601,21 +603,21 @@ def test_the_compiled_sampler_runs_in_chunks_without_trajectory(
     capsys, tmp_path, flow_model, monkeypatch
 ):
     """Chunks of particles hold a chunk's trajectory only, and give the same final points."""
-    from dexplorer import commands
-    from dexplorer.core import native_build
+    from dexplorer.core import native_build, native_sampler
+    from dexplorer.engine import backends
 
     if native_build.load("mlp_sampler").library is None:
         pytest.skip("no C compiler: the native sampler cannot be built")
     argv = ["sample", "--model", str(flow_model), "--class", "0", "-n", "1000", "--steps", "20"]
     whole, chunked = tmp_path / "whole.npy", tmp_path / "chunked.npy"
     assert run(capsys, *argv, "--trajectory", "--out", str(whole))[0] == 0
-    monkeypatch.setattr(commands, "NATIVE_CHUNK_BYTES", 21 * 8 * 96)  # chunks of 96
+    monkeypatch.setattr(backends, "PART_BYTES", 21 * 8 * 96)  # chunks of 96
     shapes = []
-    plain = commands.native_sampler.sample
+    plain = native_sampler.sample_steps
     monkeypatch.setattr(
-        commands.native_sampler,
-        "sample",
-        lambda field, x0, *a: (shapes.append(len(x0)), plain(field, x0, *a))[1],
+        native_sampler,
+        "sample_steps",
+        lambda field, out, *a: (shapes.append(out.shape[1]), plain(field, out, *a))[1],
     )
     assert run(capsys, *argv, "--out", str(chunked))[0] == 0
     assert shapes == [96] * 10 + [40]

@@ -1,6 +1,7 @@
 """Side-by-side comparison: run specs, the state's actions, the engine's runs (same start,
 own ends, energy distance), the quality-vs-steps sweep, the rendered panels and the CLI."""
 
+from functools import partial
 from itertools import pairwise
 
 import numpy as np
@@ -260,7 +261,9 @@ def test_the_sweep_runs_flow_models_through_the_compiled_kernel(monkeypatch):
     compiled = QualitySweep(engine.simulations[:1], engine.device, steps=(2, 8))
     assert compiled.wait(timeout=120) and not compiled.error
     assert calls == [(0, 2), (0, 8)]
-    monkeypatch.setattr(engine_sweep, "native_kernel", lambda spec, particles: None)
+    monkeypatch.setattr(
+        engine_sweep.backends, "choose", partial(engine_sweep.backends.choose, native=False)
+    )
     stepwise = QualitySweep(engine.simulations[:1], engine.device, steps=(2, 8))
     assert stepwise.wait(timeout=120) and not stepwise.error
     assert len(calls) == 2

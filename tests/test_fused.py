@@ -87,6 +87,7 @@ def test_any_chunk_size_gives_the_same_output(chunk):
 def test_calls_that_need_gradients_or_per_particle_times_use_the_module():
     net = build_network("original")  # trainable parameters
     field = NetworkField(net, make_objective("flow"))
+    field.fast = ChunkedMLP(net)
     x = torch.randn(10, 2, requires_grad=True)
     assert not field.fast.applies(x, torch.tensor(0.5))
     field.velocity(x, 0.5).sum().backward()

@@ -18,7 +18,7 @@ from dexplorer.core.fields import NetworkField
 from dexplorer.core.networks import NetworkConfig, build_network
 from dexplorer.core.objectives import make_objective
 from dexplorer.core.samplers import initial_noise, sample
-from dexplorer.engine import trajectory
+from dexplorer.engine import backends
 from dexplorer.engine.grids import grid_points
 from dexplorer.engine.trajectory import RunSpec, TrajectoryCache
 
@@ -241,7 +241,7 @@ def test_the_trajectory_cache_runs_it_a_few_steps_at_a_time(monkeypatch, no_buil
         "sample_steps",
         lambda *args, **kwargs: (calls.append(args[-2:]), plain(*args, **kwargs))[1],
     )
-    monkeypatch.setattr(trajectory, "NATIVE_PARTICLE_STEPS", 5 * N)
+    monkeypatch.setattr(backends, "NATIVE_PARTICLE_STEPS", 5 * N)
     assert native_build.load("mlp_sampler").library is not None
     native_build.forget()  # as in a new process: the kernel is in the cache, not in memory
     field = flow_field()

@@ -161,7 +161,12 @@ def test_the_trajectory_cache_computes_supported_runs_in_one_launch(monkeypatch)
 
 
 def test_the_cache_steps_through_runs_the_kernel_cannot_do():
-    from dexplorer.engine.trajectory import RunSpec, TrajectoryCache, whole_run_kernel
+    from dexplorer.engine.backends import choose
+    from dexplorer.engine.trajectory import RunSpec, TrajectoryCache
+
+    def whole_run(spec, dtype=torch.float32):
+        args = (spec.field, spec.sampler, DEVICE, spec.n, spec.steps)
+        return choose(*args, dtype=dtype, whole_runs=True).name == "triton"
 
     labels = torch.arange(N, device=DEVICE) % 3
     cases = [
@@ -169,11 +174,10 @@ def test_the_cache_steps_through_runs_the_kernel_cannot_do():
         RunSpec(flow_field(network(num_classes=3), labels), "midpoint", STEPS, N),
     ]
     for spec in cases:
-        particles = torch.empty(STEPS + 1, N, 2, device=DEVICE)
-        assert whole_run_kernel(spec, particles) is None
-        assert whole_run_kernel(RunSpec(flow_field(network()), "heun", STEPS, N), particles)
-        half = particles.half()
-        assert whole_run_kernel(RunSpec(flow_field(network()), "heun", STEPS, N), half) is None
+        assert not whole_run(spec)
+        assert whole_run(RunSpec(flow_field(network()), "heun", STEPS, N))
+        half = torch.float16
+        assert not whole_run(RunSpec(flow_field(network()), "heun", STEPS, N), half)
     cache = TrajectoryCache(DEVICE, whole_runs=True)
     cache.start(cases[0])
     assert cache.wait(120) and cache.state.ready == STEPS

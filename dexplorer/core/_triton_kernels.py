@@ -14,9 +14,6 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-SAMPLER_CODES = {"euler": 0, "midpoint": 1, "heun": 2}
-ACTIVATION_CODES = {"elu": 0, "silu": 1, "relu": 2}
-
 
 @triton.jit
 def _activate(h, ACTIVATION: tl.constexpr):

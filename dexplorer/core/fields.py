@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .fused import ChunkedMLP
 from .networks import MLP
 from .objectives import Estimate, Objective
 from .paths import Path
+
+if TYPE_CHECKING:
+    from .fused import ChunkedMLP
 
 SIGMA_FLOOR = 1e-6
 
@@ -59,9 +62,9 @@ class NetworkField(Field):
 
     ``label`` is one class for every particle, a tensor with one class per particle (see
     :func:`draw_labels`), or ``None`` for the network's null class (unconditional).
-    Calls at one shared time (all the samplers' calls) go through ``fast``, a
-    :class:`~dexplorer.core.fused.ChunkedMLP` of the network (``None``: the plain module,
-    the reference the benchmarks and tests compare it with).
+    Calls at one shared time (all the samplers' calls) go through ``fast`` when it is set,
+    a :class:`~dexplorer.core.fused.ChunkedMLP` of the network chosen by the sampling
+    back-end dispatcher (:mod:`dexplorer.engine.backends`); ``None``: the plain module.
     """
 
     def __init__(
@@ -83,7 +86,7 @@ class NetworkField(Field):
         self.singular_at_data = objective.prediction != "velocity"
         self.label = label
         self.guidance = float(guidance)
-        self.fast: ChunkedMLP | None = ChunkedMLP(network)
+        self.fast: ChunkedMLP | None = None
 
     def output(self, x: Tensor, t: Tensor) -> Tensor:
         """The objective's prediction at (x, t) (network plus skip), guided when a class is

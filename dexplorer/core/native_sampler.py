@@ -30,7 +30,14 @@ from torch import Tensor
 from .fields import NetworkField
 from .native_build import load
 from .threads import cores
-from .whole_run import evaluation_times, field_unsupported, kernel_weights, trajectory_problem
+from .whole_run import (
+    ACTIVATION_CODES,
+    SAMPLER_CODES,
+    evaluation_times,
+    field_unsupported,
+    kernel_weights,
+    trajectory_problem,
+)
 
 TILE = 24
 """Particles per tile in the kernel: the pieces the threads take are multiples of it."""
@@ -38,8 +45,6 @@ ROWS = 4
 """Output units per block in the kernel: the hidden weights are packed in groups of it."""
 PIECES_PER_THREAD = 8
 """The particles are cut into this many pieces per thread, taken in turn by the threads."""
-SAMPLER_CODES = {"euler": 0, "midpoint": 1, "heun": 2}
-ACTIVATION_CODES = {"elu": 0, "silu": 1, "relu": 2}
 
 _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="dexplorer-cpu")
 

@@ -32,7 +32,14 @@ import torch
 from torch import Tensor
 
 from .fields import NetworkField
-from .whole_run import evaluation_times, field_unsupported, kernel_weights, trajectory_problem
+from .whole_run import (
+    ACTIVATION_CODES,
+    SAMPLER_CODES,
+    evaluation_times,
+    field_unsupported,
+    kernel_weights,
+    trajectory_problem,
+)
 
 PRECISIONS = ("tf32", "bf16", "ieee")
 
@@ -139,8 +146,8 @@ def sample(
             steps,
             WIDTH=network.config.width,
             BLOCK=block,
-            SAMPLER=kernels.SAMPLER_CODES[sampler],
-            ACTIVATION=kernels.ACTIVATION_CODES[network.config.activation],
+            SAMPLER=SAMPLER_CODES[sampler],
+            ACTIVATION=ACTIVATION_CODES[network.config.activation],
             PRECISION=precision,
             num_warps=num_warps,
         )

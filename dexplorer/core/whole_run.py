@@ -19,6 +19,10 @@ SAMPLERS = ("euler", "midpoint", "heun")
 ACTIVATIONS = ("elu", "silu", "relu")
 WIDTHS = (16, 32, 64, 128)
 DEPTH = 3
+SAMPLER_CODES = {name: code for code, name in enumerate(SAMPLERS)}
+ACTIVATION_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}
+"""The codes the kernels take for a sampler and an activation (the C kernel's enums, the
+Triton kernel's and the WGSL shader's constants)."""
 
 
 def field_unsupported(field: NetworkField, sampler: str) -> str | None:

@@ -12,9 +12,9 @@ import torch
 
 from ..core.fields import Field
 from ..core.metrics import QualityError
-from ..core.samplers import SamplerSettings, initial_noise, iterate
+from ..core.samplers import SamplerSettings, initial_noise
+from . import backends
 from .simulation import Simulation, measure
-from .trajectory import RunSpec, native_kernel
 
 SWEEP_STEPS = (2, 4, 8, 16, 32, 64)
 
@@ -94,24 +94,12 @@ class QualitySweep:
     def _sample(
         self, settings: Sampling, field_: Field, steps: int, device: torch.device
     ) -> torch.Tensor | None:
-        """The particles at t = 1, or ``None`` when cancelled: by the compiled CPU kernel
-        where it runs this field and sampler, else step by step in torch."""
-        final, generator = initial_noise(settings.n, settings.seed, device)
-        trajectory = torch.empty((steps + 1, *final.shape), dtype=final.dtype, device=device)
-        native = native_kernel(RunSpec(field_, settings.sampler, steps, settings.n), trajectory)
-        if native is not None:
-            trajectory[0] = final
-            for start in range(0, steps, native.chunk):
-                if self._cancel.is_set():
-                    return None
-                native.compute(start, min(start + native.chunk, steps))
-            return trajectory[-1]
+        """The particles at t = 1, or ``None`` when cancelled, by the back-end that
+        :func:`~dexplorer.engine.backends.choose` picks (a kernel not built yet: torch)."""
+        x0, generator = initial_noise(settings.n, settings.seed, device)
         sampler = SamplerSettings(settings.eta, settings.noise_scale, generator)
-        for x in iterate(field_, final, steps, settings.sampler, sampler):
-            if self._cancel.is_set():
-                return None
-            final = x
-        return final
+        backend = backends.choose(field_, settings.sampler, device, settings.n, steps, wait=False)
+        return backends.final_positions(backend, x0, steps, sampler, self._cancel)
 
     def cancel(self) -> None:
         """Stop after the current step and wait for the thread."""

@@ -4,20 +4,18 @@ thread while the renderer shows what is ready."""
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import math
 import threading
 import time
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from ..core import native_sampler, triton_sampler
-from ..core.fields import Field, NetworkField
+from ..core.fields import Field
 from ..core.samplers import (
     SamplerSettings,
     finite_particles,
@@ -25,14 +23,12 @@ from ..core.samplers import (
     initial_noise,
     time_grid,
 )
+from . import backends
 from .devices import available_memory
 
 CACHE_SHARE = 0.6
 """A trajectory cache may take at most this share of the free memory (less than a one-shot
 request may, :data:`dexplorer.core.limits.MEMORY_SHARE`: the app holds other things beside it)."""
-NATIVE_PARTICLE_STEPS = 200_000
-"""Particle-steps per call of the native CPU kernel (about 60 ms on two cores): the cache
-shows its progress and can be cancelled between calls."""
 
 
 _LIVE: weakref.WeakSet[TrajectoryCache] = weakref.WeakSet()
@@ -96,40 +92,10 @@ class CacheState:
     error: str = ""
     seconds: float = 0.0
     generation: int = 0
-
-
-class ChunkedRun(NamedTuple):
-    """A kernel that computes many steps per call: ``compute(start, stop)`` fills the
-    trajectory's rows start + 1 to stop from row start, ``chunk`` steps at most per call."""
-
-    compute: Callable[[int, int], object]
-    chunk: int
-
-
-def whole_run_kernel(spec: RunSpec, particles: Tensor) -> Callable[..., Tensor] | None:
-    """The Triton kernel that computes every step in one launch, where it can run this
-    spec (a flow network field on a GPU, one class for all particles, euler, midpoint or
-    heun, a float32 cache), else ``None``. tf32 on a GPU keeps positions within 3e-4 of
-    float32 (core/triton_sampler.py)."""
-    if not isinstance(spec.field, NetworkField) or particles.dtype != torch.float32:
-        return None
-    if triton_sampler.unsupported(spec.field, spec.sampler, particles.device) is not None:
-        return None
-    precision = "tf32" if particles.device.type == "cuda" else "ieee"  # ieee: interpreter
-    return partial(triton_sampler.sample, precision=precision)
-
-
-def native_kernel(spec: RunSpec, particles: Tensor) -> ChunkedRun | None:
-    """The compiled CPU kernel (core/native_sampler.py) where it can run this spec (the
-    Triton kernel's cases, on the CPU, with a C compiler at hand), else ``None``. A kernel
-    not built yet on this machine is built in the background, and ``None`` is returned
-    until it is ready."""
-    if not isinstance(spec.field, NetworkField) or particles.dtype != torch.float32:
-        return None
-    if native_sampler.unsupported(spec.field, spec.sampler, particles.device, wait=False):
-        return None  # the kernel may still be building (then this run uses torch)
-    compute = partial(native_sampler.sample_steps, spec.field, particles, spec.sampler)
-    return ChunkedRun(compute, max(1, NATIVE_PARTICLE_STEPS // spec.n))
+    backend: str = ""
+    """The sampling back-end that computes the particles (:mod:`dexplorer.engine.backends`)."""
+    skipped: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Why each other back-end was not chosen."""
 
 
 class _FiniteCount:
@@ -172,9 +138,9 @@ class TrajectoryCache:
     ) -> None:
         self.device = torch.device(device)
         self.batch_steps = batch_steps
-        self.whole_runs = self.device.type == "cuda" if whole_runs is None else whole_runs
-        """Whether runs the Triton kernel supports are computed in one launch (on a GPU;
-        on the CPU only under Triton's interpreter, for tests)."""
+        self.whole_runs = whole_runs
+        """Whether runs the Triton kernel supports are computed in one launch (``None``: on
+        a GPU; on the CPU only when ``True``, under Triton's interpreter, for tests)."""
         self.native = native
         """Whether runs on the CPU that the compiled kernel supports are computed by it."""
         self._current = _Run(None, None, None, CacheState())
@@ -276,34 +242,42 @@ class TrajectoryCache:
     ) -> None:
         spec, particles, extra, state = run
         settings = SamplerSettings(spec.eta, spec.noise_scale, generator)
-        step = get_sampler(spec.sampler)
-        grid = time_grid(spec.steps)
-        y = None if extra is None else spec.extra.to(self.device, torch.float32)
-        extra_field = spec.extra_field or spec.field
-        whole = whole_run_kernel(spec, particles) if self.whole_runs else None
-        native = native_kernel(spec, particles) if self.native and whole is None else None
+        size = (self.device, spec.n, spec.steps)
+        backend = backends.choose(
+            spec.field,
+            spec.sampler,
+            *size,
+            dtype=particles.dtype,
+            whole_runs=self.whole_runs,
+            native=self.native,
+            wait=False,  # a kernel not built yet: this run uses torch
+        )
+        state.skipped = backend.skipped
+        state.backend = backend.name
+        rows = backend.run(x, settings, particles, True)
+        mesh = None
+        if extra is not None:  # step by step, beside the particles (their noise interleaves)
+            extra_field = spec.extra_field or spec.field
+            stepwise = backends.choose(
+                extra_field, spec.sampler, *size, whole_runs=False, native=False
+            )
+            mesh = stepwise.run(spec.extra.to(self.device, torch.float32), settings, extra, True)
         finite = _FiniteCount(state, particles, extra)
+        computed = 0
         with torch.inference_mode():
-            if whole is not None:  # every step at once; the loop below does the mesh
-                whole(spec.field, x, spec.steps, spec.sampler, out=particles)
-            for i in range(spec.steps):
+            for i in range(1, spec.steps + 1):
                 if cancel.is_set():
                     return
-                if native is not None:
-                    if i % native.chunk == 0:
-                        native.compute(i, min(i + native.chunk, spec.steps))
-                elif whole is None:
-                    x = step(spec.field, x, grid[i], grid[i + 1], settings)
-                    particles[i + 1] = x
-                if y is not None:
-                    y = step(extra_field, y, grid[i], grid[i + 1], settings)
-                    extra[i + 1] = y
-                if self.device.type == "cuda" and (i + 1) % self.batch_steps:
+                if computed < i:
+                    computed, _ = next(rows)
+                if mesh is not None:
+                    next(mesh)
+                if self.device.type == "cuda" and i % self.batch_steps:
                     continue
                 if self.device.type == "cuda":
                     torch.cuda.current_stream(self.device).synchronize()
-                finite.update(i + 1)
-                state.ready = i + 1
+                finite.update(i)
+                state.ready = i
             finite.update(spec.steps)
         state.ready = spec.steps
 

@@ -3,29 +3,31 @@ work as the Triton kernel, on any GPU wgpu can use (Vulkan, Metal, D3D12, or lav
 CPU), with no CUDA and no torch on the device.
 
 The positions it writes are a wgpu buffer, which on the renderer's device is what a sampler
-feeding the renderer without any copy needs. The app does not use it (its trajectory cache
-is torch's): it is a benchmarked alternative to the torch paths
-(``benchmarks/bench_sampling.py --impls wgsl``), float32 throughout, equal to the eager
-samplers within 1e-6. Measured (original preset, midpoint): on an H100 through Vulkan,
-5.1e7 particle-steps/s at 1M x 50, against 2.9e8 for eager torch and 3.5e9 for the Triton
-kernel; on lavapipe (2 CPU cores) 1.6e4, against 6e5 for eager torch, after about 10 s of
-compiling. One invocation per particle reads every weight from storage for each
-multiply-add, with no tiling through workgroup memory and no tensor cores.
+feeding the renderer without any copy needs. The back-end dispatcher
+(:mod:`dexplorer.engine.backends`) runs it only when asked for by name: it is slower than
+torch on every device measured (``benchmarks/bench_sampling.py --impls wgsl``). float32
+throughout, equal to the eager samplers within 1e-6. Measured (original preset, midpoint):
+on an H100 through Vulkan, 5.1e7 particle-steps/s at 1M x 50, against 2.9e8 for eager torch
+and 3.5e9 for the Triton kernel; on lavapipe (2 CPU cores) 1.6e4, against 6e5 for eager
+torch, after about 10 s of compiling. One invocation per particle reads every weight from
+storage for each multiply-add, with no tiling through workgroup memory and no tensor cores.
 """
 
 from __future__ import annotations
 
 import math
+from functools import cache
 
 import numpy as np
 import torch
 import wgpu
+from pygfx.renderers.wgpu.shader.templating import apply_templating
 from torch import Tensor
 
 from ..core.fields import NetworkField
 from ..core.whole_run import (
-    ACTIVATIONS,
-    SAMPLERS,
+    ACTIVATION_CODES,
+    SAMPLER_CODES,
     evaluation_times,
     field_unsupported,
     kernel_weights,
@@ -39,6 +41,12 @@ MAX_WORKGROUPS = 65535
 BUFFER_LIMITS = ("max-buffer-size", "max-storage-buffer-binding-size")
 """The limits on the output buffer. A sampler's device asks for the adapter's largest:
 trajectories are big (1M x 51 steps is 408 MB, over WebGPU's default of 256 MB)."""
+
+
+@cache
+def _template() -> str:
+    """The shader's template, read once; filled by pygfx's jinja templating."""
+    return (data_dir("shaders") / "mlp_sampler.wgsl").read_text()
 
 
 class WgslSampler:
@@ -59,7 +67,6 @@ class WgslSampler:
             device = adapter.request_device_sync(required_limits=limits)
         self.device = device
         self._pipelines: dict[tuple[int, str, str], wgpu.GPUComputePipeline] = {}
-        self._source = (data_dir("shaders") / "mlp_sampler.wgsl").read_text()
 
     @property
     def adapter_summary(self) -> str:
@@ -68,10 +75,11 @@ class WgslSampler:
     def _pipeline(self, width: int, activation: str, sampler: str) -> wgpu.GPUComputePipeline:
         key = (width, activation, sampler)
         if key not in self._pipelines:
-            code = (
-                self._source.replace("{{ width }}", str(width))
-                .replace("{{ activation }}", str(ACTIVATIONS.index(activation)))
-                .replace("{{ sampler }}", str(SAMPLERS.index(sampler)))
+            code = apply_templating(
+                _template(),
+                width=width,
+                activation=ACTIVATION_CODES[activation],
+                sampler=SAMPLER_CODES[sampler],
             )
             module = self.device.create_shader_module(code=code)
             self._pipelines[key] = self.device.create_compute_pipeline(

@@ -55,6 +55,8 @@ class Status:
     sweep: QualitySweep | None = None
     pointer: tuple[float, float] | None = None
     """Where the mouse is over the flow panel, in the data file's coordinates."""
+    backend: str = ""
+    """The sampling back-ends of the current runs (dexplorer.engine.backends)."""
     dialogs: FileDialogs = field(default_factory=FileDialogs)
 
 
@@ -159,6 +161,7 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
         else (f"   computing {status.computed}/{status.wanted}")
     )
     imgui.text_disabled(f"{status.device}   {status.fps:.0f} fps{computing}")
+    imgui.text_disabled(f"sampled by {status.backend or '...'}")
     if status.pointer is not None:
         imgui.text_disabled(f"pointer  x {status.pointer[0]:.4g}   y {status.pointer[1]:.4g}")
     imgui.end()
