@@ -168,7 +168,9 @@ def test_ui_draws_the_controls(tmp_path):
     panel = image[10:400, 10:280]
     assert (np.abs(panel - 255).max(axis=2) > 40).mean() > 0.5  # the dark control panel
     assert app.status.computed == 5
-    assert app.status.backend == app.simulation.cache.state.backend != ""  # the status line
+    assert (
+        app.status.backend == app.engine.simulations[0].cache.state.backend != ""
+    )  # the status line
 
 
 def test_keys_and_clicks_drive_the_state(app):
