@@ -265,7 +265,7 @@ def test_draw_mode_paints_with_the_pointer_and_autosaves(tmp_path, monkeypatch):
     assert state.settings.dataset == "custom" and state.settings.model == "exact"
     assert len(state.custom) == len(points) and drawing_path().exists()
     app.screenshot()
-    assert not app.view.panels[0].controller.enabled and app.view.drawing.points.visible
+    assert not app.view.controller.enabled and app.view.drawing.points.visible
     app.simulation.cache.wait()
     assert app.simulation.dataset is not None and len(app.simulation.dataset) == len(points)
 
