@@ -91,10 +91,14 @@ def test_pan_and_zoom_in_one_panel_move_every_panel():
         assert np.abs(first - second).max() <= 1  # still alike: one camera
         x, y, w, h = app.view.layout.panels[0]
         touch = {"ntouches": 0, "touches": {}}
-        submit(app, "pointer_down", x + 20, y + 20, button=1, buttons=(1,), **touch)
-        submit(app, "pointer_move", x + 50, y + 20, button=0, buttons=(1,), **touch)
-        submit(app, "pointer_up", x + 50, y + 20, button=1, buttons=(), **touch)
-        settle_camera(app)
+        for kind, dx, button, buttons in (
+            ("pointer_down", 0, 1, (1,)),
+            ("pointer_move", 15, 0, (1,)),
+            ("pointer_move", 30, 0, (1,)),
+            ("pointer_up", 30, 1, ()),
+        ):
+            submit(app, kind, x + 20 + dx, y + 20, button=button, buttons=buttons, **touch)
+            settle_camera(app, frames=4)
         panned = app.screenshot()[..., :3].astype(int)
         for index in range(2):
             columns = np.nonzero(ink(panel_image(app, zoomed, index)))[1].mean()

@@ -269,11 +269,10 @@ def test_draw_mode_paints_with_the_pointer_and_autosaves(tmp_path, monkeypatch):
     assert state.data.dataset == "custom" and state.run.model == "exact"
     assert len(state.custom) == len(points) and drawing_path().exists()
     app.screenshot()
-    assert not app.view.panels[0].controller.enabled and app.view.drawing.points.visible
-    app.engine.simulations[0].cache.wait()
-    assert app.engine.simulations[0].dataset is not None and len(
-        app.engine.simulations[0].dataset
-    ) == len(points)
+    assert not app.view.controller.enabled and app.view.drawing.points.visible
+    sim = app.engine.simulations[0]
+    sim.cache.wait()
+    assert sim.dataset is not None and len(sim.dataset) == len(points)
 
 
 def test_non_finite_particles_are_reported_in_the_message_once_per_run():

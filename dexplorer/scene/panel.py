@@ -24,8 +24,8 @@ TARGETS_LOOK = (2.0, 0.25)
 class Panel:
     """Owns one run's visual: a scene with every layer (the density, the faint data, the
     source rings, the mesh, the arrows, the particles and the selected particles' paths),
-    drawn from the engine's arrays, its viewport on the renderer, and a pan-zoom controller
-    there of the camera it shares with the other panels."""
+    drawn from the engine's arrays, and its viewport on the renderer, seen through the
+    camera it shares with the other panels."""
 
     def __init__(
         self,
@@ -60,7 +60,6 @@ class Panel:
         }
         for layer in self.layers.values():
             self.scene.add(*layer.objects)
-        self.controller = gfx.PanZoomController(camera, register_events=self.viewport)
 
     @property
     def rect(self) -> Rect:

@@ -19,6 +19,8 @@ from .theme import Theme
 
 PREVIEW_CAPACITY = 4000
 DRAWING_CAPACITY = 100_000
+STEERING = ("pointer_down", "pointer_move", "pointer_up", "wheel", "key_down", "key_up")
+"""The events that pan and zoom (and ``before_render``, which moves the camera along)."""
 SIDE_VIEWS = ("source", "data")
 """Views that change only with the data, the theme or their size (drawn from a cache)."""
 
@@ -42,9 +44,10 @@ def _camera() -> gfx.OrthographicCamera:
 
 class View:
     """Owns the page (its colour, and for a grid the panels' frames and captions), the
-    :class:`Panel` of each run (1, 2 or 4, sharing one camera: pan and zoom in one move them
-    all), the side views of a single panel (source and data, drawn from caches), the one time
-    label, and the training preview and the drawing (over panel 0); draws them on a renderer.
+    :class:`Panel` of each run (1, 2 or 4, sharing one camera and its pan-zoom controller: a
+    drag or a wheel in any panel moves them all), the side views of a single panel (source
+    and data, drawn from caches), the one time label, and the training preview and the
+    drawing (over panel 0); draws them on a renderer.
 
     ``source_density``, ``data_density`` and ``data_points`` fill the side views; the panels
     are added with :meth:`add_panel` and laid out with :meth:`set_layout`.
@@ -63,6 +66,10 @@ class View:
         paint_page(renderer, theme.background)  # the panels show the page through them
         self.camera = _camera()
         """The panels' camera."""
+        self.controller = gfx.PanZoomController(self.camera)
+        """Moves the camera for drags and wheels in any panel (see :meth:`_steer`)."""
+        self._steering: gfx.Viewport | None = None
+        renderer.add_event_handler(self._steer, *STEERING, "before_render")
         self.side_scenes = {name: gfx.Scene() for name in SIDE_VIEWS}
         self.side_cameras = {name: _camera() for name in SIDE_VIEWS}
         self.source_density = DensityLayer(source_density, DOMAIN, theme.source, "source")
@@ -103,6 +110,7 @@ class View:
             for caption in self.captions[count:]:
                 self.page.remove(caption)
             del self.panels[count:], self.captions[count:], self.texts[count:]
+            self._steering = None
             forget_bindings()
         home = self.panels[0].scene if count == 1 and self.panels else self.page
         if self.time_label.text.parent is not home:
@@ -157,8 +165,20 @@ class View:
 
     def set_pan_zoom(self, enabled: bool) -> None:
         """Whether dragging and scrolling in a panel pans and zooms."""
-        for panel in self.panels:
-            panel.controller.enabled = enabled
+        self.controller.enabled = enabled
+
+    def _steer(self, event: gfx.Event) -> None:
+        """Hand an event to the controller with the viewport of the panel it concerns: the
+        panel under a press or a wheel, which a drag keeps until the next press (one
+        controller for every panel: two moving one camera would undo each other)."""
+        if event.type in ("pointer_down", "wheel"):
+            index = self.panel_at(event.x, event.y)
+            if index is None:
+                return
+            self._steering = self.panels[index].viewport
+        viewport = self._steering or (self.panels[0].viewport if self.panels else None)
+        if viewport is not None:
+            self.controller.handle_event(event, viewport)
 
     def panel_at(self, x: float, y: float) -> int | None:
         """The index of the panel under canvas pixel (x, y) (``None`` outside every panel)."""
