@@ -166,7 +166,7 @@ def test_ui_draws_the_controls(tmp_path):
     app.engine.simulations[0].cache.wait()
     image = app.screenshot()[..., :3].astype(int)
     panel = image[10:400, 10:280]
-    assert (np.abs(panel - 255).max(axis=2) > 40).mean() > 0.5  # the dark control panel
+    assert (np.abs(panel - 255).max(axis=2) > 40).mean() > 0.5  # the dark controls
     assert app.status.computed == 5
     assert (
         app.status.backend == app.engine.simulations[0].cache.state.backend != ""

@@ -1,6 +1,6 @@
 """Panels drawn once into a texture and shown as quads until something in them changes.
 
-The side panels (the source and the data) change only with the data, the theme or their
+The side views (the source and the data) change only with the data, the theme or their
 size, but a frame clears the whole target and would draw their densities, rings and points
 again; on a software rasterizer that is several milliseconds a frame. Their textures are
 shown by one render call for all of them (each render call has a cost of its own, about
@@ -16,10 +16,10 @@ from .page import paint_page
 from .particles import fit_splats
 
 
-class PanelCache:
-    """Owns a texture of one panel's size, the renderer that draws the panel's scene into it
+class ViewCache:
+    """Owns a texture of one side view's size, the renderer that draws the view's scene into it
     when it is marked stale, and the textured quad that shows it (in the logical pixels of
-    a :class:`CachedPanels` frame)."""
+    a :class:`CachedViews` frame)."""
 
     def __init__(self, renderer: gfx.WgpuRenderer, background: tuple[float, float, float]):
         self.renderer = renderer
@@ -30,7 +30,7 @@ class PanelCache:
         self._target: gfx.WgpuRenderer | None = None
 
     def mark_stale(self, background: tuple[float, float, float] | None = None) -> None:
-        """Draw the panel again before it is next shown (with a new page colour if given)."""
+        """Draw the view again before it is next shown (with a new page colour if given)."""
         if background is not None:
             self.background = background
         self.stale = True
@@ -38,7 +38,7 @@ class PanelCache:
     def refresh(
         self, rect: tuple[float, float, float, float], scene: gfx.Scene, camera: gfx.Camera
     ) -> None:
-        """Draw ``scene`` into the texture if it is stale or the panel changed size, and put
+        """Draw ``scene`` into the texture if it is stale or the view changed size, and put
         the quad over ``rect`` (x, y, w, h in logical pixels, y down)."""
         x, y, w, h = rect
         ratio = self.renderer.pixel_ratio
@@ -65,26 +65,26 @@ class PanelCache:
         self.stale = True
 
 
-class CachedPanels:
-    """Owns the :class:`PanelCache` of each cached panel and the frame scene (with its
+class CachedViews:
+    """Owns the :class:`ViewCache` of each cached side view and the frame scene (with its
     screen-pixel camera) that shows all of their quads in one render call."""
 
     def __init__(
         self, renderer: gfx.WgpuRenderer, names: tuple[str, ...], background: tuple
     ) -> None:
         self.renderer = renderer
-        self.panels = {name: PanelCache(renderer, background) for name in names}
+        self.views = {name: ViewCache(renderer, background) for name in names}
         self.scene = gfx.Scene()
-        self.scene.add(*(panel.quad for panel in self.panels.values()))
+        self.scene.add(*(view.quad for view in self.views.values()))
         self.camera = gfx.ScreenCoordsCamera(invert_y=True)
 
-    def __getitem__(self, name: str) -> PanelCache:
-        return self.panels[name]
+    def __getitem__(self, name: str) -> ViewCache:
+        return self.views[name]
 
     def mark_stale(self, background: tuple[float, float, float] | None = None) -> None:
-        """Draw every panel again before they are next shown."""
-        for panel in self.panels.values():
-            panel.mark_stale(background)
+        """Draw every view again before they are next shown."""
+        for view in self.views.values():
+            view.mark_stale(background)
 
     def render(
         self,
@@ -92,8 +92,8 @@ class CachedPanels:
         scenes: dict[str, gfx.Scene],
         cameras: dict[str, gfx.Camera],
     ) -> None:
-        """Bring each panel's texture up to date and show them all (over the whole canvas,
+        """Bring each view's texture up to date and show them all (over the whole canvas,
         which this first render of a frame clears to the page colour)."""
-        for name, panel in self.panels.items():
-            panel.refresh(rects[name], scenes[name], cameras[name])
+        for name, view in self.views.items():
+            view.refresh(rects[name], scenes[name], cameras[name])
         self.renderer.render(self.scene, self.camera, flush=False)

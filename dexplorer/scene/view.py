@@ -7,7 +7,7 @@ import numpy as np
 import pygfx as gfx
 
 from ..core.datasets import DOMAIN
-from .cache import CachedPanels
+from .cache import CachedViews
 from .density import DensityLayer
 from .layout import CAPTION_SIZE, Layout, layout
 from .overlays import DataLayer, PreviewLayer, SourceRings, TimeLabel
@@ -78,7 +78,7 @@ class View:
         self.data_density = DensityLayer(data_density, DOMAIN, theme.data, "data")
         self.data_points = DataLayer(data_points, theme.data)
         self.side_scenes["data"].add(*self.data_density.objects, *self.data_points.objects)
-        self.caches = CachedPanels(renderer, SIDE_VIEWS, theme.background)
+        self.caches = CachedViews(renderer, SIDE_VIEWS, theme.background)
         self.time_label = TimeLabel(theme.text)
         self.preview = PreviewLayer(PREVIEW_CAPACITY, theme.particles, "particles")
         self.drawing = PreviewLayer(DRAWING_CAPACITY, theme.path, "path")

@@ -54,7 +54,7 @@ class Status:
     device_name: str = "cpu"
     sweep: QualitySweep | None = None
     pointer: tuple[float, float] | None = None
-    """Where the mouse is over the flow panel, in the data file's coordinates."""
+    """Where the mouse is over a panel, in the data file's coordinates."""
     backend: str = ""
     """The sampling back-ends of the current runs (dexplorer.engine.backends)."""
     dialogs: FileDialogs = field(default_factory=FileDialogs)
