@@ -258,8 +258,9 @@ class TrajectoryCache:
         mesh = None
         if extra is not None:  # step by step, beside the particles (their noise interleaves)
             extra_field = spec.extra_field or spec.field
+            points = (self.device, len(spec.extra), spec.steps)
             stepwise = backends.choose(
-                extra_field, spec.sampler, *size, whole_runs=False, native=False
+                extra_field, spec.sampler, *points, whole_runs=False, native=False
             )
             mesh = stepwise.run(spec.extra.to(self.device, torch.float32), settings, extra, True)
         finite = _FiniteCount(state, particles, extra)
