@@ -16,7 +16,6 @@ storage for each multiply-add, with no tiling through workgroup memory and no te
 from __future__ import annotations
 
 import math
-from functools import cache
 
 import numpy as np
 import torch
@@ -32,7 +31,7 @@ from ..core.whole_run import (
     field_unsupported,
     kernel_weights,
 )
-from ..resources import data_dir
+from ..resources import wgsl
 
 WORKGROUP = 64
 MAX_WORKGROUPS = 65535
@@ -41,12 +40,6 @@ MAX_WORKGROUPS = 65535
 BUFFER_LIMITS = ("max-buffer-size", "max-storage-buffer-binding-size")
 """The limits on the output buffer. A sampler's device asks for the adapter's largest:
 trajectories are big (1M x 51 steps is 408 MB, over WebGPU's default of 256 MB)."""
-
-
-@cache
-def _template() -> str:
-    """The shader's template, read once; filled by pygfx's jinja templating."""
-    return (data_dir("shaders") / "mlp_sampler.wgsl").read_text()
 
 
 class WgslSampler:
@@ -76,7 +69,7 @@ class WgslSampler:
         key = (width, activation, sampler)
         if key not in self._pipelines:
             code = apply_templating(
-                _template(),
+                wgsl("mlp_sampler.wgsl"),
                 width=width,
                 activation=ACTIVATION_CODES[activation],
                 sampler=SAMPLER_CODES[sampler],

@@ -10,8 +10,8 @@ import pygfx as gfx
 from pygfx.renderers.wgpu import register_wgpu_render_function
 from pygfx.renderers.wgpu.shaders.imageshader import ImageShader
 
+from ..resources import wgsl
 from .layer import Color, Layer
-from .shaders import include
 
 
 class DensityMaterial(gfx.ImageBasicMaterial):
@@ -68,7 +68,7 @@ class DensityShader(ImageShader):
     """The image shader with the fragment stage of ``shaders/density.wgsl``."""
 
     def get_code(self) -> str:
-        return include("density.wgsl")
+        return wgsl("density.wgsl")
 
 
 class DensityLayer(Layer):

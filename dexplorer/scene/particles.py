@@ -20,9 +20,9 @@ import pygfx as gfx
 import wgpu
 from pygfx.renderers.wgpu import BaseShader, Binding, register_wgpu_render_function
 
+from ..resources import wgsl
 from .colors import particle_colors
 from .layer import Color, Layer
-from .shaders import include
 
 SPLAT_WORKGROUP = 256
 MAX_WORKGROUPS = 65535
@@ -185,7 +185,7 @@ class _SplatShader(BaseShader):
         return {0: bindings}
 
     def get_code(self) -> str:
-        return include(self.wgsl)
+        return wgsl(self.wgsl)
 
 
 class SplatShader(_SplatShader):
