@@ -36,6 +36,7 @@ from .ui.controls import (
     time_bar,
 )
 from .ui.keys import binding_for
+from .user_files import UserError, check_output
 
 
 def drawing_path() -> Path:
@@ -193,6 +194,7 @@ class App:
         self.status.fps = 0.9 * self.status.fps + 0.1 / max(elapsed, 1e-6)
         self.state.advance(elapsed)
         self.state.poll_training()
+        self._take_exports()
         self._sync_engine()
         state, view, look = self.state, self.view, self.state.look
         self._apply_look()
@@ -432,25 +434,48 @@ class App:
             return
         self.select_at(x, y, add="Shift" in event.get("modifiers", ()))
 
-    def save_screenshot(self, folder: Path = Path()) -> Path:
-        """Save the scene as it is now as a PNG (the S key)."""
+    def save_screenshot(self, folder: Path = Path(), path: Path | None = None) -> Path | None:
+        """Save the scene as it is now as a PNG (the S key): to ``path``, or to a
+        time-stamped name in ``folder``. A path that cannot be written is a message."""
         import imageio.v3 as iio
 
-        path = stamped(folder, "dexplorer", ".png")
-        with outputs.replacing(path) as temporary:
-            iio.imwrite(temporary, np.asarray(self.renderer.snapshot())[..., :3])
+        try:
+            path = stamped(folder, "dexplorer", ".png") if path is None else path
+            path = check_output(str(path), (".png",), "screenshot")
+            with outputs.replacing(path) as temporary:
+                iio.imwrite(temporary, np.asarray(self.renderer.snapshot())[..., :3])
+        except (UserError, OSError) as error:
+            self.state.message = f"no screenshot saved: {error}"
+            return None
         self.state.message = f"saved {path}"
         return path
 
-    def toggle_recording(self, folder: Path = Path()) -> None:
-        """Start or stop recording the scene to an MP4 (the R key)."""
+    def toggle_recording(self, folder: Path = Path(), path: Path | None = None) -> None:
+        """Start or stop recording the scene to an MP4 (the R key): to ``path``, or to a
+        time-stamped name in ``folder``. A path that cannot be written is a message."""
         if self.recorder is None:
-            self.recorder = Recorder(stamped(folder, "dexplorer", ".mp4"))
+            try:
+                path = stamped(folder, "dexplorer", ".mp4") if path is None else path
+                self.recorder = Recorder(check_output(str(path), (".mp4",), "recording"))
+            except (UserError, OSError) as error:
+                self.state.message = f"not recording: {error}"
+                return
             self.state.message = f"recording to {self.recorder.path} (R stops)"
             return
         recorder, self.recorder = self.recorder, None
         recorder.close()
         self.state.message = f"saved {recorder.frames} frames to {recorder.path}"
+
+    def _take_exports(self) -> None:
+        """The screenshots and recordings the controls asked for."""
+        exports, self.state.exports = self.state.exports, []
+        for kind, path in exports:
+            chosen = Path(path) if path else None
+            if kind == "screenshot":
+                self.save_screenshot(path=chosen)
+            else:
+                self.toggle_recording(path=chosen if self.recorder is None else None)
+        self.status.recording = self.recorder is not None
 
     def select_at(self, x: float, y: float, add: bool = False) -> int:
         """Select the particle nearest to canvas pixel (x, y) in the panel there (panel 0

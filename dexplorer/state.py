@@ -92,6 +92,9 @@ class AppState:
     """The quality-vs-steps measurement asked for (a new number for each request), 0 for
     none; any change of the data or the runs cancels it."""
     _sweeps: int = 0
+    exports: list[tuple[str, str]] = field(default_factory=list)
+    """Screenshots and recordings asked for by the controls, (kind, path) with kind
+    "screenshot" or "record" and path '' for a time-stamped name; the app takes them."""
     _single: Run | None = None
     """The single view's run, kept while comparing."""
     _parked: list[Run] = field(default_factory=list)
@@ -304,6 +307,11 @@ class AppState:
         if self.run.model == "trained" and self.trained is not None:
             return self.trained.objective.name
         return self.run.model
+
+    def export(self, kind: str, path: str = "") -> None:
+        """Ask for a screenshot ("screenshot") or to start or stop recording ("record"),
+        to ``path`` ('' for a time-stamped name in the current folder)."""
+        self.exports.append((kind, path))
 
     def scale_ui(self, direction: int) -> None:
         """Larger (+1) or smaller (-1) controls and text, in quarter steps from 1x to 3x."""

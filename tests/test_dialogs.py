@@ -45,6 +45,9 @@ class FakeImgui:
     def separator_text(self, _: str) -> None:
         pass
 
+    def new_line(self) -> None:
+        pass
+
 
 class FakeDialog:
     """A dialog the test answers: unanswered until ``answer`` is set."""
@@ -191,3 +194,32 @@ def test_dialogs_are_offered_with_a_display_and_a_back_end(monkeypatch):
     installed.clear()
     assert not dialogs.available()  # no back-end
     assert not FileDialogs().enabled
+
+
+@pytest.mark.parametrize(
+    ("button", "kind"),
+    [("screenshot as...##export", "screenshot"), ("record as...##export", "record")],
+)
+def test_an_export_file_chosen_in_a_dialog_is_asked_of_the_app(fakes, button, kind):
+    state, status = AppState(), Status(dialogs=FileDialogs(enabled=True))
+    fakes(controls.export_row, state, status, button)
+    (dialog,) = FakeDialog.made
+    assert type(dialog) is FakeSave
+    dialog.answer = "/tmp/lesson/frame.png" if kind == "screenshot" else "/tmp/lesson/v.mp4"
+    status.dialogs.poll()
+    assert state.exports == [(kind, dialog.answer)] and status.export_path == dialog.answer
+
+
+def test_a_cancelled_export_dialog_asks_nothing(fakes):
+    state, status = AppState(), Status(dialogs=FileDialogs(enabled=True))
+    fakes(controls.export_row, state, status, "screenshot as...##export")
+    FakeDialog.made[0].answer = ""
+    status.dialogs.poll()
+    assert state.exports == [] and status.export_path == ""
+
+
+def test_while_recording_the_export_row_offers_stop_and_no_dialog(fakes):
+    state, status = AppState(), Status(dialogs=FileDialogs(enabled=True), recording=True)
+    drawn = fakes(controls.export_row, state, status, "stop##export")
+    assert "record as...##export" not in drawn.buttons and FakeDialog.made == []
+    assert state.exports == [("record", "")]

@@ -58,6 +58,9 @@ class Status:
     backend: str = ""
     """The sampling back-ends of the current runs (dexplorer.engine.backends)."""
     dialogs: FileDialogs = field(default_factory=FileDialogs)
+    export_path: str = ""
+    """Where a screenshot or video goes ('' for a time-stamped name in the current folder)."""
+    recording: bool = False
 
 
 PREVIEW_SIZE = 44.0
@@ -143,6 +146,7 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     _, state.look.point_size = imgui.slider_float("size", state.look.point_size, *POINT_SIZES)
     _, state.look.opacity = imgui.slider_float("opacity", state.look.opacity, *OPACITIES)
     session_row(state, status)
+    export_row(state, status)
     drawing_section(state)
     training_section(state, status)
     label = f"clear selection ({len(state.selected)})"
@@ -210,6 +214,7 @@ DATA_FILTERS = ("data (csv, json, image)", " ".join(f"*{suffix}" for suffix in D
 MODEL_FILTERS = ("models", f"*.safetensors *{TFJS_SUFFIX}")
 SAVED_MODEL_FILTERS = ("models", "*.safetensors")
 SESSION_FILTERS = ("sessions", "*.toml")
+EXPORT_FILTERS = {"screenshot": ("PNG images", "*.png"), "record": ("MP4 videos", "*.mp4")}
 
 
 def _chosen(status: Status, name: str, action: Callable[[str], object]) -> Callable[[str], None]:
@@ -259,6 +264,30 @@ def session_row(state: AppState, status: Status) -> None:
         status, "session_path", lambda chosen: apply_session(state, Path(chosen), device)
     )
     status.dialogs.button("open...##session", "Open session", SESSION_FILTERS, apply, start)
+
+
+def export_row(state: AppState, status: Status) -> None:
+    """Save a screenshot, or record a video, to a file of one's choosing (the S and R keys
+    write time-stamped files in the current folder, as these buttons do with no file named)."""
+    imgui.separator_text("Export")
+    _, status.export_path = imgui.input_text("##export", status.export_path)
+    path = status.export_path.strip()
+    imgui.same_line()
+    if imgui.button("screenshot##export"):
+        state.export("screenshot", path)
+    imgui.same_line()
+    if imgui.button("stop##export" if status.recording else "record##export"):
+        state.export("record", "" if status.recording else path)
+    if not status.dialogs.enabled or status.recording:
+        return
+    for kind, label, title in (
+        ("screenshot", "screenshot as...", "Save a screenshot"),
+        ("record", "record as...", "Record a video"),
+    ):
+        apply = _chosen(status, "export_path", lambda chosen, kind=kind: state.export(kind, chosen))
+        status.dialogs.button(f"{label}##export", title, EXPORT_FILTERS[kind], apply, path, True)
+        imgui.same_line()
+    imgui.new_line()
 
 
 def save_session_file(state: AppState, path: str) -> None:
