@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from . import limits
 from .datasets import DATASETS
-from .samplers import SAMPLERS
+from .samplers import sampler_problem
 
 MODELS = ("flow", "diffusion", "exact", "trained")
 """What a run samples: a shipped model of the dataset, its exact field, or the model trained
@@ -70,9 +70,8 @@ class Run:
         takes a class is :func:`class_problem`'s to say."""
         if self.model not in MODELS:
             return f"unknown model {self.model!r}: choose {', '.join(MODELS)}"
-        if self.sampler not in SAMPLERS:
-            return f"unknown sampler {self.sampler!r}: choose {', '.join(SAMPLERS)}"
         problems = (
+            sampler_problem(self.sampler),
             limits.STEPS.problem("steps", self.steps),
             limits.ETA.problem("eta", self.eta),
             limits.NOISE_SCALE.problem("noise scale", self.noise_scale),

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .fields import Field, as_time
-from .limits import MAX_STEPS
+from .limits import ETA, NOISE_SCALE, STEPS
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,11 @@ class SamplerSettings:
     generator: torch.Generator | None = None
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.eta <= 1.0:
-            raise ValueError(f"eta must be in [0, 1], got {self.eta}")
-        if not (self.noise_scale >= 0.0 and math.isfinite(self.noise_scale)):
-            raise ValueError(f"noise scale must be a finite number >= 0, got {self.noise_scale}")
+        problem = ETA.problem("eta", self.eta) or NOISE_SCALE.problem(
+            "noise scale", self.noise_scale
+        )
+        if problem:
+            raise ValueError(problem)
 
     def noise(self, like: Tensor) -> Tensor:
         return torch.randn(like.shape, generator=self.generator, device=like.device)
@@ -139,16 +140,23 @@ SAMPLER_NOTES = {
 }
 
 
+def sampler_problem(name: str) -> str:
+    """What is wrong with ``name`` as a sampler ('' when nothing)."""
+    return "" if name in SAMPLERS else f"unknown sampler {name!r}: choose {', '.join(SAMPLERS)}"
+
+
 def get_sampler(name: str) -> Step:
-    if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}: choose one of {', '.join(SAMPLERS)}")
+    problem = sampler_problem(name)
+    if problem:
+        raise ValueError(problem)
     return SAMPLERS[name]
 
 
 def time_grid(steps: int) -> list[float]:
     """The uniform grid 0 = t_0 < ... < t_steps = 1."""
-    if not 1 <= steps <= MAX_STEPS:
-        raise ValueError(f"steps must be between 1 and {MAX_STEPS}, got {steps}")
+    problem = STEPS.problem("steps", steps)
+    if problem:
+        raise ValueError(problem)
     return [i / steps for i in range(steps + 1)]
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pygfx as gfx
 
 from ..core.datasets import DOMAIN
-from ..core.samplers import MAX_STEPS
+from ..core.limits import MAX_STEPS
 from .density import DensityLayer
 from .layer import Layer
 from .layout import Rect
