@@ -85,6 +85,8 @@ class App:
         self._sync_engine()
         if not self.engine.simulations:
             raise ValueError(state.message)
+        self._side_for: object = None
+        """The dataset the data side view shows."""
         self.view = self._build_view()
         self.status = Status(device=describe_device(device), device_name=device.type)
         self.ui = None
@@ -127,7 +129,6 @@ class App:
     def _build_view(self) -> View:
         """The view with the side views of the data shown (filled when the view is single)."""
         resolution = DENSITY_RESOLUTION[1]
-        self._side_for: object = None
         view = View(
             self.renderer,
             THEMES[self.state.look.theme],
@@ -150,7 +151,7 @@ class App:
         """The simulation each panel draws: one per run shown."""
         return self.engine.simulations
 
-    def _sync_engine(self) -> list:
+    def _sync_engine(self) -> None:
         """Bring the engine to the state's data and runs. A run that cannot start goes back
         to what still runs, with a message; a comparison that cannot start at all goes back
         to the single view."""
@@ -176,7 +177,6 @@ class App:
                 sim = simulations[problem.index]
                 state.data, state.runs[problem.index] = sim.data, sim.run
             state.message = message
-        return problems
 
     def _update_side_views(self) -> None:
         """The data side view shows the single panel's data (when it changed)."""
@@ -318,7 +318,7 @@ class App:
     def _color_particles(self, particles: ParticlesLayer, sim: Simulation) -> None:
         """Colour ``particles`` for the look and ``sim``'s run, unless they already are."""
         look = self.state.look
-        key = (look.color_mode, sim.data, sim.run, sim.n, look.theme)
+        key = (look.color_mode, sim.cache.state.generation, look.theme)  # a run's labels
         if particles.colored_for == key:
             return
         start = sim.cache.particles[0].float().cpu().numpy()
