@@ -41,6 +41,7 @@ from .core.threads import use_cpu_threads
 from .core.training import DEFAULT_SECONDS, Progress, Trainer, TrainingError, TrainSettings
 from .engine import backends
 from .engine.devices import choose_device
+from .explorer import VIDEO_SUFFIXES, Explorer, frames_problem
 from .headless import offscreen_size, parse_size
 from .state import AppState
 from .user_files import POINT_SUFFIXES, UserError, check_output, check_suffix, write_points
@@ -312,54 +313,44 @@ def _to_file(normalisation: Normalisation, points: np.ndarray) -> np.ndarray:
 
 
 def _scene_state(args: argparse.Namespace, default_t: float) -> AppState:
-    state = AppState()
-    state.change(
-        dataset=args.dataset,
-        model=args.model,
-        sampler=args.sampler,
-        steps=args.steps,
-        n=args.n,
-        seed=args.seed,
-    )
-    if state.message:
-        raise UserError(state.message)
+    """The state of the scene the options describe, built by an :class:`Explorer` (a
+    ``--data`` file shows its exact field unless ``--session`` says otherwise)."""
     _check_y_down(args)
-    state.y_down = args.y_down  # the app's "y down" box shows how the file was opened
-    if args.data:
-        state.use_custom(load_dataset_file(args.data, y_down=state.y_down))
+    options = {
+        "dataset": args.dataset,
+        "data": args.data,
+        "model": None if args.data else args.model,
+        "sampler": args.sampler,
+        "steps": args.steps,
+        "n": args.n,
+        "seed": args.seed,
+        "y_down": args.y_down,
+        "device": args.device,
+    }
     if args.session:
-        from .session import apply_session
-
-        if not apply_session(state, Path(args.session)):
-            raise UserError(state.message)
-        _compare(state, args)
-        return state
-    _compare(state, args)
-    state.set_time(default_t if args.t is None else args.t)
-    state.look.theme = args.theme
-    return state
-
-
-def _compare(state: AppState, args: argparse.Namespace) -> None:
-    """The compared runs of ``--compare`` (none: the single view)."""
-    if args.compare and not state.set_runs(args.compare):
-        raise UserError(f"--compare {state.message}")
-
-
-VIDEO_SUFFIXES = (".mp4", ".gif")
+        explorer = Explorer.open_session(args.session, **options)
+    else:
+        explorer = Explorer(**options)
+    if args.compare:
+        try:
+            explorer.compare(*args.compare)
+        except ValueError as error:
+            raise UserError(f"--compare {error}") from None
+    if not args.session:
+        explorer.t = default_t if args.t is None else args.t
+        explorer.theme = args.theme
+    return explorer.state
 
 
 def cmd_window(args: argparse.Namespace) -> None:
     from .headless import display_problem
-    from .window import run_window
 
     check_suffix(args.demo_out, VIDEO_SUFFIXES, "--demo-out")
     state = _scene_state(args, 0.0)
-    device = choose_device(args.device)
+    explorer = Explorer.from_state(state, args.device)
     problem = display_problem()
     if not problem:
-        state.playing = not args.paused
-        run_window(state, device, parse_size(args.size))
+        explorer.show(parse_size(args.size), playing=not args.paused)
         return
     out = check_output(args.demo_out, VIDEO_SUFFIXES, option="--demo-out")
     size = offscreen_size(args.size)
@@ -368,34 +359,26 @@ def cmd_window(args: argparse.Namespace) -> None:
         f"rendering the demo to {out} instead",
         file=sys.stderr,
     )
-    _render(state, device, size, out, 8.0, 30)
+    _render(state, explorer.device, size, out, 8.0, 30)
 
 
 def cmd_screenshot(args: argparse.Namespace) -> None:
-    from .headless import screenshot
+    import imageio.v3 as iio
 
     out = check_output(args.out, (".png",))
     size = offscreen_size(args.size)
     state = _scene_state(args, 0.5)
+    image = Explorer.from_state(state, args.device).snapshot(size=size, ui=not args.no_ui)
     with outputs.replacing(out) as temporary:
-        image = screenshot(
-            state,
-            size,
-            choose_device(args.device),
-            temporary,
-            ui=not args.no_ui,
-        )
+        iio.imwrite(temporary, image)
     print(f"wrote {out} ({image.shape[1]}x{image.shape[0]}, t = {state.t:.2f})")
 
 
 def cmd_render(args: argparse.Namespace) -> None:
     out = check_output(args.out, VIDEO_SUFFIXES)
-    frames = round(args.seconds * args.fps)
-    if frames > limits.MAX_FRAMES:
-        raise UserError(
-            f"--seconds {args.seconds:g} at --fps {args.fps} is {frames:,} frames; "
-            f"a video has at most {limits.MAX_FRAMES:,}"
-        )
+    problem = frames_problem(args.seconds, args.fps, ("--seconds", "--fps"))
+    if problem:
+        raise UserError(problem)
     state = _scene_state(args, 0.0)
     _render(
         state, choose_device(args.device), offscreen_size(args.size), out, args.seconds, args.fps
@@ -410,10 +393,9 @@ def _render(
     seconds: float,
     fps: int,
 ) -> None:
-    from .headless import render_video
-
+    explorer = Explorer.from_state(state, device)
     with tqdm(total=round(seconds * fps), desc=f"rendering {out}", unit="frame") as bar:
-        frames = render_video(
-            state, size, device, out, seconds, fps, progress=lambda done, total: bar.update(1)
+        frames = explorer.render(
+            out, seconds, fps, size, progress=lambda done, total: bar.update(1)
         )
     print(f"wrote {out} ({frames} frames, {size[0]}x{size[1]}, {fps} fps)")
