@@ -1,11 +1,12 @@
 """The notebook example runs in a real Jupyter kernel (this Python's, through a kernel spec
-written for the test): no errors, the widget is rendercanvas's anywidget canvas, and the
-snapshot is a picture of the scene."""
+written for the test): no errors, the widget is rendercanvas's anywidget canvas and draws
+the app, and the snapshot is a picture of the scene."""
 
 import base64
 import io
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -60,12 +61,17 @@ def test_the_notebook_shows_the_widget_and_a_snapshot(kernel):
     assert "renderview" in model["state"]["_esm"]  # rendercanvas's view script
     assert "RenderCanvas" in widget.data["text/plain"]
 
-    (picture,) = outputs_of(code[2])
+    (frame,) = outputs_of(code[2])  # the widget's own frame, drawn by the app on it
+    encoded = re.search(r"base64,([^']+)'", frame.data["text/html"]).group(1)
+    drawn = iio.imread(io.BytesIO(base64.b64decode(encoded)))
+    assert drawn.shape[:2] == (400, 640) and drawn.std() > 20
+
+    (picture,) = outputs_of(code[3])
     png = base64.b64decode(picture.data["image/png"])
     image = iio.imread(io.BytesIO(png))
     assert image.shape[:2] == (240, 320)
     assert image.std() > 20 and len(np.unique(image.reshape(-1, image.shape[-1]), axis=0)) > 50
     SNAPSHOT_COPY.write_bytes(png)
 
-    (shape,) = outputs_of(code[3])
+    (shape,) = outputs_of(code[4])
     assert shape.data["text/plain"] == "torch.Size([11, 1000, 2])"
