@@ -265,3 +265,23 @@ def test_a_model_that_breaks_during_a_run_is_reported_as_the_engine_reports_it()
     sim = Simulation(state.data, state.run, 300, yours=state.yours)
     sim.wait()
     assert "300 of 300 particles became non-finite (inf or nan)" in sim.notice
+
+
+def test_a_module_is_given_its_own_dtype_and_answers_in_the_particles():
+    """A float64 module gets float64 inputs; the field answers in the particles' float32."""
+    exact = ExactField(POINTS, CosinePath(), spread=0.2)
+
+    class Double(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones((), dtype=torch.float64))
+
+        def forward(self, x, t):
+            assert x.dtype == torch.float64
+            return self.scale * exact.velocity(x.float(), t.float()).double()
+
+    field = UserModel(Double(), device="cpu").field()
+    x = torch.randn((16, 2), generator=torch.Generator().manual_seed(2))
+    velocity = field.velocity(x, 0.4)
+    assert velocity.dtype == torch.float32
+    torch.testing.assert_close(velocity, exact.velocity(x, 0.4))

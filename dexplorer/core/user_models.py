@@ -82,8 +82,9 @@ class UserModel:
 
     The model is tried once on a small batch when wrapped, so that a wrong convention is
     a ValueError that names what to check, not a run of non-finite particles. Inputs go to
-    the device and floating dtype of a module's parameters, outputs come back to the
-    particles'. Unconditional: it takes no class or guidance.
+    ``device`` (by default that of a module's parameters; a plain callable gets the
+    particles' own) and to the floating dtype of a module's parameters; outputs come back
+    to the particles' device and dtype. Unconditional: it takes no class or guidance.
 
     Raises
     ------
@@ -103,6 +104,7 @@ class UserModel:
         signature: str = "x, t",
         time_shape: str = "scalar",
         path: Path | str | None = None,
+        device: str | torch.device | None = None,
     ) -> None:
         if not callable(model):
             raise ValueError(f"a model must be callable, got {type(model).__name__}")
@@ -127,7 +129,7 @@ class UserModel:
         self.objective = Objective("yours", self.path, prediction)
         self.rate = {"noise_at_0": 1.0, "data_at_0": -1.0}.get(time, -float(self.steps))
         parameter = next(model.parameters(), None) if isinstance(model, torch.nn.Module) else None
-        self.device = None if parameter is None else parameter.device
+        self.device = torch.device(device) if device else getattr(parameter, "device", None)
         self.dtype = (
             None if parameter is None or not parameter.is_floating_point() else parameter.dtype
         )
@@ -211,6 +213,7 @@ class UserModel:
 
     def _probe(self) -> None:
         x = torch.randn((PROBE_POINTS, 2), generator=torch.Generator().manual_seed(0))
+        x = x if self.device is None else x.to(self.device)
         for t in PROBE_TIMES:
             time = as_time(t, x)
             try:
