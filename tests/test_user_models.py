@@ -21,6 +21,7 @@ from dexplorer.core.user_models import (
     from_flow_matching,
     from_torchcfm,
 )
+from dexplorer.engine.runs import Engine
 from dexplorer.engine.simulation import Simulation
 from dexplorer.state import AppState
 
@@ -285,3 +286,30 @@ def test_a_module_is_given_its_own_dtype_and_answers_in_the_particles():
     velocity = field.velocity(x, 0.4)
     assert velocity.dtype == torch.float32
     torch.testing.assert_close(velocity, exact.velocity(x, 0.4))
+
+
+def test_the_engine_runs_a_users_model_beside_ours():
+    exact = ExactField(POINTS, CosinePath(), spread=0.2)
+    state = AppState(data=Data(dataset="moons", n=400, seed=0))
+    state.use_model(
+        UserModel(
+            literature_model(exact, "v", "data_at_0", "t, x"),
+            "v",
+            "data_at_0",
+            "t, x",
+            path="cosine",
+        )
+    )
+    assert state.set_runs(["yours:ddim:10", "exact:heun:10"]), state.message
+    engine = Engine()
+    problems = engine.sync(
+        state.data, state.runs, 400, state.revision, state.custom, state.trained, 0, state.yours
+    )
+    engine.wait()
+    assert problems == []
+    assert [sim.run.model for sim in engine.simulations] == ["yours", "exact"]
+    assert all(sim.notice == "" for sim in engine.simulations)
+    # Without the model, the engine says so instead of running.
+    problems = Engine().sync(state.data, state.runs, 400, state.revision)
+    assert "no model of yours" in problems[0].message
+    engine.close()

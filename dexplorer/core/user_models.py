@@ -12,7 +12,8 @@ A convention says three things:
   k = 0 .. T - 1 of a schedule, k = 0 almost data).
 - ``signature``: ``"x, t"`` (f(x, tau)), ``"t, x"`` (f(tau, x), as torchdyn and torchcfm
   call), or ``"xt"`` (f(x_and_tau): one input of shape (n, 3), tau as its last column); and
-  ``time_shape``: tau as a 0-d tensor (``"scalar"``), ``"(n,)"`` or ``"(n, 1)"``.
+  ``time_shape``: tau as a 0-d tensor (``"scalar"``), ``"(n,)"`` or ``"(n, 1)"`` (an
+  ``"xt"`` input always has it as a column).
 
 The math (x = x_t = alpha x1 + sigma e on the model's ``path``, our time t): a velocity in
 the model's time is dx/dtau, so ours is dx/dt = (dtau/dt) dx/dtau, dtau/dt = 1, -1 or -T; the
@@ -311,8 +312,9 @@ def from_torchcfm(
 
     torchcfm's matchers train a velocity, with t = 0 the source (noise) and t = 1 the data,
     as here. Its ``MLP(dim=2, time_varying=True)`` takes one input, x with t as the last
-    column (``signature="xt"``, the default); its ``torch_wrapper`` and UNets are called
-    f(t, x) (``signature="t, x"``). The path is the cosine one for a
+    column (``signature="xt"``, the default); its ``torch_wrapper`` is called f(t, x) with
+    one time for all points (``signature="t, x", time_shape="scalar"``), its UNets f(t, x)
+    with either shape. The path is the cosine one for a
     ``VariancePreservingConditionalFlowMatcher`` (x_t = cos(pi t / 2) x0 + sin(pi t / 2) x1),
     the straight line otherwise. With the matcher's ``sigma`` > 0 the ODE samplers are still
     exact; the estimates (DDIM, the SDE samplers, the score) take the path as if sigma were 0.
