@@ -164,6 +164,7 @@ class App:
             state.custom,
             state.trained,
             state.sweep,
+            state.yours,
         )
         simulations = self.engine.simulations
         for problem in problems:

@@ -23,6 +23,7 @@ from .core.runs import (
 )
 from .core.training import DEFAULT_SECONDS, TrainingError, TrainSettings
 from .core.training_job import TrainingJob
+from .core.user_models import UserModel
 
 LAYERS = ("particles", "density", "mesh", "paths", "vectors", "data", "source")
 DATA_KEYS = ("dataset", "n", "seed")
@@ -77,6 +78,9 @@ class AppState:
     """Files opened next have their y axis pointing down (screen orientation)."""
     trained: Checkpoint | None = None
     """The model trained or loaded in the app, used by runs of the model "trained"."""
+    yours: UserModel | None = None
+    """A model of the user's own (:mod:`~dexplorer.core.user_models`), used by runs of the
+    model "yours"."""
     train_settings: TrainSettings = field(default_factory=TrainSettings)
     train_unit: str = "seconds"
     """The training budget is counted in "seconds" (wall time) or "steps"."""
@@ -154,6 +158,8 @@ class AppState:
             return "there is no custom dataset yet: open a file or draw one"
         if run.model == "trained" and self.trained is None:
             return "there is no trained model yet: train or load one"
+        if run.model == "yours" and self.yours is None:
+            return "there is no model of yours yet: pass one with use_model"
         if data.dataset == "custom" and run.model in SHIPPED:
             return (
                 "the shipped models know only the bundled datasets: "
@@ -179,7 +185,7 @@ class AppState:
     def adopt(self, other: AppState) -> None:
         """Show what ``other`` holds (a session opened on a trial state): its custom data,
         trained model, data and runs (the single view's run kept while comparing)."""
-        self.custom, self.trained = other.custom, other.trained
+        self.custom, self.trained, self.yours = other.custom, other.trained, other.yours
         self.data, self.runs = other.data, list(other.runs)
         self._single, self._parked = other._single, []
 
@@ -251,6 +257,15 @@ class AppState:
         """Make a trained (or loaded) model the single view's model."""
         self.trained = checkpoint
         self._set_run(replace(self.run, model="trained", label=None, guidance=None))
+        self.message = ""
+        self.revision += 1
+        self.sweep = 0
+        self._fit_runs()
+
+    def use_model(self, model: UserModel) -> None:
+        """Make a model of the user's own the single view's model ("yours")."""
+        self.yours = model
+        self._set_run(replace(self.run, model="yours", label=None, guidance=None))
         self.message = ""
         self.revision += 1
         self.sweep = 0

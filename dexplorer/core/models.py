@@ -1,6 +1,7 @@
 """The one model resolver: a run's model name (a shipped model of the dataset, the model
-trained or loaded in the app, a model file, or the exact field) to a field, with the
-shipped checkpoints loaded once per device for every panel, the controls and the CLI."""
+trained or loaded in the app, a model file, a user's own model, or the exact field) to a
+field, with the shipped checkpoints loaded once per device for every panel, the controls
+and the CLI."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .fields import ExactField, Field, NetworkField
 from .paths import LinearPath, Path
 from .pretrained import pretrained_path
 from .runs import Run
+from .user_models import UserModel
 
 _SHIPPED: dict[tuple[str, str], Checkpoint] = {}
 _LOCK = threading.Lock()
@@ -36,17 +38,27 @@ def shipped(name: str, device: str | torch.device = "cpu") -> Checkpoint:
 
 
 def checkpoint(
-    model: str, dataset: str, trained: Checkpoint | None, device: str | torch.device = "cpu"
-) -> Checkpoint | None:
-    """The checkpoint ``model`` names on ``dataset`` (``None`` for the exact field).
+    model: str,
+    dataset: str,
+    trained: Checkpoint | None,
+    device: str | torch.device = "cpu",
+    yours: UserModel | None = None,
+) -> Checkpoint | UserModel | None:
+    """The checkpoint ``model`` names on ``dataset`` (``None`` for the exact field; the
+    user's model ``yours`` for "yours").
 
     Raises
     ------
     ValueError
-        When it names the trained model and there is none, or a shipped one that is missing.
+        When it names the trained model or the user's and there is none, or a shipped one
+        that is missing.
     """
     if model == "exact":
         return None
+    if model == "yours":
+        if yours is None:
+            raise ValueError("there is no model of yours: pass one (use_model or model=)")
+        return yours
     if model == "trained":
         if trained is None:
             raise ValueError("there is no trained model: train or load one")
@@ -60,13 +72,15 @@ def from_file(path: str | os.PathLike[str], device: str | torch.device = "cpu") 
 
 
 def class_names(model: str, dataset: str, trained: Checkpoint | None) -> tuple[str, ...]:
-    """The classes a run of ``model`` on ``dataset`` may choose (none for the exact field)."""
-    found = checkpoint(model, dataset, trained) if model != "trained" or trained else None
+    """The classes a run of ``model`` on ``dataset`` may choose (none for the exact field
+    and a user's model)."""
+    missing = (model == "trained" and not trained) or model == "yours"
+    found = None if missing else checkpoint(model, dataset, trained)
     return () if found is None else found.class_names
 
 
 def run_field(
-    found: Checkpoint | None,
+    found: Checkpoint | UserModel | None,
     run: Run,
     points: np.ndarray,
     n: int,

@@ -14,7 +14,9 @@ from .paths import CosinePath, LinearPath, Path, make_path
 ALPHA_FLOOR = 1e-4
 """x1 = (x - sigma e) / alpha divides by alpha; below this alpha the estimate is clipped."""
 
-PREDICTIONS = ("velocity", "epsilon", "v")
+PREDICTIONS = ("velocity", "epsilon", "v", "data", "score")
+"""What a model may predict; the objectives trained here predict the first three, models
+brought by users (:mod:`~dexplorer.core.user_models`) any of them."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,8 @@ class Objective:
     path : Path
         The interpolation x_t = alpha x1 + sigma e.
     prediction : str
-        ``"velocity"`` (dx_t/dt), ``"epsilon"`` (the noise e) or ``"v"`` (alpha e - sigma x1).
+        ``"velocity"`` (dx_t/dt), ``"epsilon"`` (the noise e), ``"v"`` (alpha e - sigma x1),
+        ``"data"`` (x1) or ``"score"`` (grad log p_t = -e / sigma).
     ot_coupling : bool
         Pair noise and data by minibatch optimal transport (OT-CFM) when training.
     """
@@ -77,12 +80,17 @@ class Objective:
             return da * x1 + ds * noise
         if self.prediction == "epsilon":
             return noise
+        if self.prediction == "data":
+            return x1
+        if self.prediction == "score":
+            return -noise / s  # not defined at sigma = 0
         return a * noise - s * x1
 
     def estimate(self, output: Tensor, x: Tensor, t: Tensor) -> Estimate:
         """Convert a network output at (x, t) into data and noise estimates.
 
-        The data estimate of an epsilon or v prediction is clipped to the domain box, and
+        The data estimate of an epsilon, score (e_hat = -sigma score), data or v prediction
+        is clipped to the domain box, and
         where that moved it the noise estimate is recomputed from it, e_hat = (x - alpha x1_hat)
         / sigma (as DDIM implementations do), so that every sampler steps with a pair that
         still satisfies x = alpha x1_hat + sigma e_hat. At sigma = 0 (t = 1) the noise does not
@@ -97,10 +105,13 @@ class Objective:
             steep = ds.isinf()
             data = torch.where(steep, x / a, (ds * x - s * output) / det)
             return Estimate(data, torch.where(steep, 0.0, (a * output - da * x) / det))
-        if self.prediction == "epsilon":
-            data = (x - s * output) / a.clamp_min(ALPHA_FLOOR)
+        if self.prediction in ("epsilon", "score"):
+            noise = output if self.prediction == "epsilon" else -s * output
+            data = (x - s * noise) / a.clamp_min(ALPHA_FLOOR)
             # Below the floor the quotient is not x1_hat either: the noise follows the clip.
-            return _clipped(x, data, output, a, s, a < ALPHA_FLOOR)
+            return _clipped(x, data, noise, a, s, a < ALPHA_FLOOR)
+        if self.prediction == "data":  # e_hat = (x - alpha x1_hat) / sigma; 0 at sigma = 0
+            return _clipped(x, output, torch.zeros_like(output), a, s, True)
         return _clipped(x, a * x - s * output, s * x + a * output, a, s)
 
     def velocity(self, output: Tensor, x: Tensor, t: Tensor) -> Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -154,6 +155,66 @@ class LinearBetaPath(Path):
 
     def __repr__(self) -> str:
         return f"LinearBetaPath(beta_min={self.beta_min}, beta_max={self.beta_max})"
+
+
+class DiscretePath(Path):
+    """A discrete diffusion schedule of T steps as a path: the model's step k (0 almost data,
+    T - 1 most noise; x_k = sqrt(alpha_bar_k) x1 + sqrt(1 - alpha_bar_k) e) sits at
+    t = (T - 1 - k) / T, and t = 1 is the data itself (alpha_bar = 1, as DDIM's final step).
+
+    Between steps alpha is linear in t, so alpha and sigma = sqrt(1 - alpha^2) are the
+    schedule's own at every t = j / T, and alpha' is constant between them. Owns the table
+    of alpha at those T + 1 times, one copy per device and dtype it is asked on.
+    """
+
+    name = "discrete"
+
+    def __init__(self, alphas_cumprod: Sequence[float] | Tensor) -> None:
+        table = torch.as_tensor(alphas_cumprod, dtype=torch.float64).flatten()
+        if len(table) < 2 or not torch.isfinite(table).all():
+            raise ValueError("alphas_cumprod must be at least 2 finite numbers")
+        if (table < 0).any() or (table > 1).any() or (table[1:] > table[:-1]).any():
+            raise ValueError("alphas_cumprod must fall from step 0 to step T - 1, within [0, 1]")
+        self.steps = len(table)
+        self.title = f"{self.steps} discrete steps"
+        # alpha at t = j / T: the steps from most noise (j = 0) to data (j = T).
+        self._alpha = torch.cat([table.flip(0).sqrt(), torch.ones(1, dtype=torch.float64)])
+        self._tables: dict[tuple[torch.device, torch.dtype], Tensor] = {}
+
+    def _segment(self, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The table's alpha at the start of t's segment, the segment's slope and the
+        fraction of the segment t has covered."""
+        key = (t.device, t.dtype)
+        if key not in self._tables:
+            self._tables[key] = self._alpha.to(t.device, t.dtype)
+        table = self._tables[key]
+        position = t * self.steps
+        index = position.floor().clamp(0, self.steps - 1)
+        start = table[index.long()]
+        slope = table[index.long() + 1] - start
+        return start, slope, position - index
+
+    def alpha(self, t: Tensor) -> Tensor:
+        start, slope, fraction = self._segment(t)
+        return start + fraction * slope
+
+    def sigma(self, t: Tensor) -> Tensor:
+        alpha = self.alpha(t)
+        return (1 - alpha * alpha).clamp_min(0).sqrt()
+
+    def d_alpha(self, t: Tensor) -> Tensor:
+        _, slope, _ = self._segment(t)
+        return slope * self.steps
+
+    def d_sigma(self, t: Tensor) -> Tensor:
+        """sigma' = -alpha alpha' / sigma: -inf at t = 1."""
+        return self.sigma_d_sigma(t) / self.sigma(t)
+
+    def sigma_d_sigma(self, t: Tensor) -> Tensor:
+        return -self.alpha(t) * self.d_alpha(t)
+
+    def __repr__(self) -> str:
+        return f"DiscretePath(steps={self.steps})"
 
 
 PATHS: dict[str, type[Path]] = {p.name: p for p in (LinearPath, CosinePath, LinearBetaPath)}

@@ -16,9 +16,9 @@ from . import limits
 from .datasets import DATASETS
 from .samplers import sampler_problem
 
-MODELS = ("flow", "diffusion", "exact", "trained")
-"""What a run samples: a shipped model of the dataset, its exact field, or the model trained
-(or loaded) in the app."""
+MODELS = ("flow", "diffusion", "exact", "trained", "yours")
+"""What a run samples: a shipped model of the dataset, its exact field, the model trained
+(or loaded) in the app, or a user's own model (:mod:`~dexplorer.core.user_models`)."""
 SHIPPED = ("flow", "diffusion")
 """The models shipped for every bundled dataset."""
 VIEW_COUNTS = (1, 2, 4)

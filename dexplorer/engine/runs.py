@@ -10,6 +10,7 @@ import torch
 from ..core.checkpoints import Checkpoint
 from ..core.datasets import Dataset
 from ..core.runs import Data, Run
+from ..core.user_models import UserModel
 from .simulation import Simulation
 from .sweep import QualitySweep
 
@@ -51,21 +52,22 @@ class Engine:
         custom: Dataset | None = None,
         trained: Checkpoint | None = None,
         sweep: int = 0,
+        yours: UserModel | None = None,
     ) -> list[Problem]:
         """Bring the simulations to ``runs`` on ``data`` with ``n`` particles each (every
-        one restarts when ``revision`` changed: new data, custom points or trained model;
+        one restarts when ``revision`` changed: new data, custom points, trained or user's model;
         all start anew when the number of runs changed). Returns the runs that could not
         start; the caller puts back what still runs."""
         stale = revision != self._revision
         self._revision = revision
         problems = []
         if len(runs) != len(self.simulations):
-            problems = self._start(data, runs, n, custom, trained)
+            problems = self._start(data, runs, n, custom, trained, yours)
         else:
             for index, (run, simulation) in enumerate(zip(runs, self.simulations, strict=True)):
                 if stale or (data, run, n) != (simulation.data, simulation.run, simulation.n):
                     try:
-                        simulation.apply(data, run, n, custom, trained)
+                        simulation.apply(data, run, n, custom, trained, yours)
                     except (ValueError, MemoryError, OSError) as error:
                         problems.append(Problem(index, str(error)))
         for simulation in self.simulations:
@@ -80,6 +82,7 @@ class Engine:
         n: int,
         custom: Dataset | None,
         trained: Checkpoint | None,
+        yours: UserModel | None = None,
     ) -> list[Problem]:
         """New simulations for another number of runs, all or none: when one cannot start,
         the simulations before are kept."""
@@ -98,6 +101,7 @@ class Engine:
                         custom,
                         trained,
                         measure=len(runs) > 1,
+                        yours=yours,
                     )
                 )
             except (ValueError, MemoryError, OSError) as error:

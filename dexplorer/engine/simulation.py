@@ -16,6 +16,7 @@ from ..core.fields import Field
 from ..core.metrics import Quality, QualityError, measure_quality
 from ..core.runs import Data, Run
 from ..core.samplers import nonfinite_message
+from ..core.user_models import UserModel
 from .buffers import SharedArray
 from .grids import DensityGrid, grid_points, velocity_grid
 from .trajectory import RunSpec, TrajectoryCache
@@ -57,6 +58,7 @@ class Simulation:
         custom: Dataset | None = None,
         trained: Checkpoint | None = None,
         measure: bool = False,
+        yours: UserModel | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.mesh_count = mesh_count
@@ -75,7 +77,7 @@ class Simulation:
         self._result: tuple[int, Quality | str] | None = None
         self._measuring = 0
         self._thread: threading.Thread | None = None
-        self.apply(data, run, n, custom, trained)
+        self.apply(data, run, n, custom, trained, yours)
 
     # --- settings ---------------------------------------------------------------------------
 
@@ -86,10 +88,11 @@ class Simulation:
         n: int | None = None,
         custom: Dataset | None = None,
         trained: Checkpoint | None = None,
+        yours: UserModel | None = None,
     ) -> None:
         """Start computing ``run`` on ``data`` with ``n`` particles (the data's by default;
-        the previous run is cancelled); ``custom`` and ``trained`` are the custom dataset and
-        the trained model they may name.
+        the previous run is cancelled); ``custom``, ``trained`` and ``yours`` are the custom
+        dataset, the trained model and the user's model they may name.
 
         Raises
         ------
@@ -103,7 +106,7 @@ class Simulation:
             dataset = custom.subset(MAX_EXACT_POINTS)
         else:
             dataset = make_dataset(data.dataset, n=DATA_POINTS, seed=0)
-        found = models.checkpoint(run.model, data.dataset, trained, self.device)
+        found = models.checkpoint(run.model, data.dataset, trained, self.device, yours)
         field, labels = models.run_field(found, run, dataset.points, n, data.seed, self.device)
         spec = RunSpec(
             field=field,

@@ -15,6 +15,7 @@ MODEL_TITLES = {
     "diffusion": "diffusion (shipped)",
     "exact": "exact: memorises the data",
     "trained": "trained here",
+    "yours": "yours (brought in)",
 }
 
 
@@ -42,7 +43,8 @@ def run_controls(state: AppState, index: int) -> None:
         if result[0]:
             changes[name] = result[1]
 
-    models = [m for m in MODELS if m != "trained" or state.trained is not None]
+    held = {"trained": state.trained, "yours": state.yours}
+    models = [m for m in MODELS if m not in held or held[m] is not None]
     edit("model", combo(f"model{tag}", run.model, models, MODEL_TITLES))
     edit("sampler", combo(f"sampler{tag}", run.sampler, list(SAMPLERS)))
     steps = limits.STEPS
