@@ -156,16 +156,7 @@ class App:
         to what still runs, with a message; a comparison that cannot start at all goes back
         to the single view."""
         state = self.state
-        problems = self.engine.sync(
-            state.data,
-            state.runs,
-            state.particles(),
-            state.revision,
-            state.custom,
-            state.trained,
-            state.sweep,
-            state.yours,
-        )
+        problems = self.engine.sync(state.request())
         simulations = self.engine.simulations
         for problem in problems:
             message = problem.message

@@ -19,6 +19,7 @@ from .core import limits
 from .core.datasets import Dataset
 from .core.importers import load_dataset_file
 from .core.runs import Run
+from .core.user_models import UserModel
 from .engine.devices import choose_device
 from .scene.theme import THEMES
 from .state import LAYERS, AppState
@@ -62,9 +63,12 @@ class Explorer:
     data : str, os.PathLike or array_like, optional
         Your own points instead: a .csv, .json, .png or .jpg file (read as the app opens
         one), or an (N, 2) array inside [-3, 3]^2. It becomes the "custom" dataset.
-    model : str or os.PathLike, optional
+    model : str, os.PathLike, UserModel or callable, optional
         ``"flow"`` or ``"diffusion"`` (the shipped models of the dataset), ``"exact"`` (the
-        exact field of the data) or a model file (.safetensors from ``dexplorer train``).
+        exact field of the data), a model file (.safetensors from ``dexplorer train``), or
+        your own model: a :class:`~dexplorer.core.user_models.UserModel` that declares its
+        convention, or a ``torch.nn.Module`` / callable ``f(x, t)`` predicting the velocity
+        with t = 0 noise (our convention; wrap it in a ``UserModel`` for any other).
         By default the flow model, or the exact field of your ``data``.
     sampler, steps : str, int
         How the particles travel (``dexplorer list`` names the samplers).
@@ -94,7 +98,7 @@ class Explorer:
         self,
         dataset: str = "smiley",
         data: str | os.PathLike[str] | npt.ArrayLike | None = None,
-        model: str | os.PathLike[str] | None = None,
+        model: str | os.PathLike[str] | UserModel | Callable | None = None,
         sampler: str = "heun",
         steps: int = 100,
         n: int = 20000,
@@ -111,6 +115,11 @@ class Explorer:
         self._apps: list[App] = []
         state = self.state
         state.y_down = y_down
+        if model is not None and not isinstance(model, str | os.PathLike):
+            yours = model if isinstance(model, UserModel) else UserModel(model)
+            model = None  # the run becomes "yours" once the data is in place
+        else:
+            yours = None
         named = model is not None and not _is_file(model)
         settings = {"dataset": dataset, "sampler": sampler, "steps": steps, "n": n, "seed": seed}
         if named and data is None:
@@ -122,6 +131,8 @@ class Explorer:
                 self.set(model=model)
         if model is not None and not named:
             self._check(state.load_model(os.fspath(model), str(self.device)))
+        if yours is not None:
+            state.use_model(yours)
 
     @classmethod
     def from_state(cls, state: AppState, device: str | torch.device = "auto") -> Explorer:
@@ -282,14 +293,7 @@ class Explorer:
         state = self.state
         engine = Engine(self.device)
         try:
-            problems = engine.sync(
-                state.data,
-                state.runs,
-                state.particles(),
-                state.revision,
-                state.custom,
-                state.trained,
-            )
+            problems = engine.sync(state.request())
             if problems:
                 raise ValueError(problems[0].message)
             engine.wait()

@@ -16,6 +16,7 @@ from .core.runs import (
     SHIPPED,
     VIEW_COUNTS,
     Data,
+    Request,
     Run,
     class_problem,
     default_comparison,
@@ -383,6 +384,19 @@ class AppState:
         self.selected = []
 
     # --- the runs ---------------------------------------------------------------------------------
+
+    def request(self) -> Request:
+        """What the engine is asked to show now (the app sends it once a frame)."""
+        return Request(
+            self.data,
+            tuple(self.runs),
+            self.particles(),
+            self.revision,
+            self.custom,
+            self.trained,
+            self.yours,
+            self.sweep,
+        )
 
     def particles(self, count: int | None = None) -> int:
         """How many particles each panel runs when ``count`` panels are shown (the

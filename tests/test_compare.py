@@ -25,15 +25,7 @@ def compare_state(*specs, n=400, dataset="smiley"):
 
 def sync(engine: Engine, state: AppState) -> list[Problem]:
     """What the app does once a frame: bring the engine to the state's data and runs."""
-    return engine.sync(
-        state.data,
-        state.runs,
-        state.particles(),
-        state.revision,
-        state.custom,
-        state.trained,
-        state.sweep,
-    )
+    return engine.sync(state.request())
 
 
 # --- specs and state -----------------------------------------------------------------------

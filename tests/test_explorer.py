@@ -204,3 +204,23 @@ def test_show_without_a_notebook_or_a_display_says_so(monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(RuntimeError, match="no display"):
         small().show(size=SIZE)
+
+
+def test_a_callable_model_runs_as_yours_with_the_native_trajectories():
+    """A plain callable f(x, t) predicting the velocity (our convention) gives the
+    trajectories of the model it calls, and the run is the user's ("yours")."""
+    from dexplorer.core import models
+    from dexplorer.core.user_models import UserModel
+
+    native = models.shipped("smiley/flow").field()  # unconditional: one field for all
+    mine = Explorer("smiley", model=lambda x, t: native.velocity(x, t), steps=8, n=300)
+    ours = Explorer("smiley", model="flow", steps=8, n=300)
+    assert mine.state.run.model == "yours"
+    assert torch.allclose(mine.trajectories(), ours.trajectories(), atol=1e-4)
+    declared = Explorer("smiley", model=UserModel(native.velocity, signature="x, t"), n=300)
+    assert declared.state.run.model == "yours"
+
+
+def test_a_callable_with_the_wrong_shape_is_refused_naming_the_convention():
+    with pytest.raises(ValueError, match="check `signature`"):
+        Explorer("moons", model=lambda x, t: torch.zeros(len(x), 3), n=300)

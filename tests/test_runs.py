@@ -211,7 +211,7 @@ def test_a_shipped_model_is_loaded_once_for_every_panel(monkeypatch):
     assert state.set_runs(specs), state.message
     engine = Engine("cpu")
     try:
-        problems = engine.sync(state.data, state.runs, state.particles(), state.revision)
+        problems = engine.sync(state.request())
         assert problems == []
         networks = [simulation.field.network for simulation in engine.simulations]
     finally:

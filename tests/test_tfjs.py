@@ -453,9 +453,7 @@ def test_the_app_loads_a_tfjs_model_and_compares_it_with_ours(model_file, tmp_pa
     assert state.set_runs(["trained:midpoint:10", "flow:heun:10"]), state.message
     engine = Engine("cpu")
     try:
-        problems = engine.sync(
-            state.data, state.runs, state.particles(), state.revision, state.custom, state.trained
-        )
+        problems = engine.sync(state.request())
         assert problems == []
         engine.wait()
         original, ours = (simulation.cache.particles for simulation in engine.simulations)

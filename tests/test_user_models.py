@@ -2,6 +2,7 @@
 with torchcfm and flow_matching run on our engine and reach the quality threshold, other
 time conventions give the native model's trajectories, and bad models get clear errors."""
 
+import dataclasses
 import math
 
 import pytest
@@ -302,14 +303,12 @@ def test_the_engine_runs_a_users_model_beside_ours():
     )
     assert state.set_runs(["yours:ddim:10", "exact:heun:10"]), state.message
     engine = Engine()
-    problems = engine.sync(
-        state.data, state.runs, 400, state.revision, state.custom, state.trained, 0, state.yours
-    )
+    problems = engine.sync(dataclasses.replace(state.request(), n=400))
     engine.wait()
     assert problems == []
     assert [sim.run.model for sim in engine.simulations] == ["yours", "exact"]
     assert all(sim.notice == "" for sim in engine.simulations)
     # Without the model, the engine says so instead of running.
-    problems = Engine().sync(state.data, state.runs, 400, state.revision)
+    problems = Engine().sync(dataclasses.replace(state.request(), n=400, yours=None))
     assert "no model of yours" in problems[0].message
     engine.close()

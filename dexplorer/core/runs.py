@@ -11,10 +11,16 @@ only), for example ``flow:heun:50`` or ``diffusion:ddim:50:eta=0.5``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from . import limits
 from .datasets import DATASETS
 from .samplers import sampler_problem
+
+if TYPE_CHECKING:
+    from .checkpoints import Checkpoint
+    from .datasets import Dataset
+    from .user_models import UserModel
 
 MODELS = ("flow", "diffusion", "exact", "trained", "yours")
 """What a run samples: a shipped model of the dataset, its exact field, the model trained
@@ -179,3 +185,20 @@ def default_comparison(index: int, shipped: bool) -> Run:
     shipped models where there are none (custom data)."""
     run = parse_run(DEFAULT_COMPARISON[index])
     return run if shipped else replace(run, model="exact")
+
+
+@dataclass(frozen=True, eq=False)
+class Request:
+    """What the engine is asked to show: the shared data, the runs (1, 2 or 4), the
+    particles each run has, the revision (a new one restarts every run: new custom points, a
+    new trained or user's model), what the runs' model names may refer to, and the quality
+    sweep asked for (0 for none)."""
+
+    data: Data
+    runs: tuple[Run, ...]
+    n: int
+    revision: int = 0
+    custom: Dataset | None = None
+    trained: Checkpoint | None = None
+    yours: UserModel | None = None
+    sweep: int = 0

@@ -9,7 +9,7 @@ import torch
 
 from ..core.checkpoints import Checkpoint
 from ..core.datasets import Dataset
-from ..core.runs import Data, Run
+from ..core.runs import Data, Request, Run
 from ..core.user_models import UserModel
 from .simulation import Simulation
 from .sweep import QualitySweep
@@ -43,21 +43,12 @@ class Engine:
         self._sweep_id = 0
         self._revision = -1
 
-    def sync(
-        self,
-        data: Data,
-        runs: list[Run],
-        n: int,
-        revision: int,
-        custom: Dataset | None = None,
-        trained: Checkpoint | None = None,
-        sweep: int = 0,
-        yours: UserModel | None = None,
-    ) -> list[Problem]:
-        """Bring the simulations to ``runs`` on ``data`` with ``n`` particles each (every
-        one restarts when ``revision`` changed: new data, custom points, trained or user's model;
-        all start anew when the number of runs changed). Returns the runs that could not
-        start; the caller puts back what still runs."""
+    def sync(self, request: Request) -> list[Problem]:
+        """Bring the simulations to the request's runs on its data (every one restarts when
+        its revision changed; all start anew when the number of runs changed). Returns the
+        runs that could not start; the caller puts back what still runs."""
+        data, runs, n, revision = request.data, request.runs, request.n, request.revision
+        custom, trained, yours = request.custom, request.trained, request.yours
         stale = revision != self._revision
         self._revision = revision
         problems = []
@@ -72,7 +63,7 @@ class Engine:
                         problems.append(Problem(index, str(error)))
         for simulation in self.simulations:
             simulation.poll()
-        self._sync_sweep(sweep)
+        self._sync_sweep(request.sweep)
         return problems
 
     def _start(
