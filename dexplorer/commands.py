@@ -57,6 +57,7 @@ def run_command(args: argparse.Namespace) -> None:
         "sample": cmd_sample,
         "screenshot": cmd_screenshot,
         "render": cmd_render,
+        "serve": cmd_serve,
     }
     try:
         with warnings.catch_warnings():
@@ -417,3 +418,12 @@ def _render(
             state, size, device, out, seconds, fps, progress=lambda done, total: bar.update(1)
         )
     print(f"wrote {out} ({frames} frames, {size[0]}x{size[1]}, {fps} fps)")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from .serve import serve
+
+    size = offscreen_size(args.size)
+    state = _scene_state(args, 0.0)
+    state.playing = not args.paused
+    serve(state, choose_device(args.device), args.host, args.port, size)
