@@ -421,9 +421,13 @@ def _render(
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from .serve import serve
+    from .serve import listen, serve
 
-    size = offscreen_size(args.size)
-    state = _scene_state(args, 0.0)
-    state.playing = not args.paused
-    serve(state, choose_device(args.device), args.host, args.port, size)
+    sock = listen(args.host, args.port)  # first: a port in use is said before any work
+    try:
+        size = offscreen_size(args.size)
+        state = _scene_state(args, 0.0)
+        state.playing = not args.paused
+        serve(state, choose_device(args.device), sock, args.host, size)
+    finally:
+        sock.close()

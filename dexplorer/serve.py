@@ -80,6 +80,7 @@ class ServedCanvas(HttpRenderCanvas):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         self.controllers: set[int] = set()
+        self._told_active = 0
         super().__init__(*args, **kwargs)
 
     def _on_event(self, event: dict, id: int) -> None:
@@ -102,6 +103,16 @@ class ServedCanvas(HttpRenderCanvas):
                 super()._on_event(event, id)
         elif id in self.controllers:
             super()._on_event(event, id)
+
+    def _update_active_states(self) -> None:
+        """Tell the connections whose part changed, not every connection at every arrival
+        or departure (rendercanvas's way: n² messages for n viewers, which pile up unread in
+        a slow viewer)."""
+        active = self._active_client
+        if active != self._told_active:
+            asgi.send_to({"type": "active", "value": False}, [], self._told_active)
+            asgi.send_to({"type": "active", "value": True}, [], active)
+            self._told_active = active
 
 
 @dataclass
@@ -272,12 +283,12 @@ def announce(server: Server, host: str) -> str:
     return "\n".join(lines)
 
 
-def serve(state: AppState, device: torch.device, host: str, port: int, size: tuple) -> None:
-    """``dexplorer serve``: listen, print the links, serve until Ctrl-C."""
-    server = Server(state, device, listen(host, port), size)
+def serve(
+    state: AppState, device: torch.device, sock: socket.socket, host: str, size: tuple[int, int]
+) -> None:
+    """``dexplorer serve``: print the links, serve on ``sock`` (from :func:`listen`) until
+    Ctrl-C."""
+    server = Server(state, device, sock, size)
     print(announce(server, host), flush=True)
-    try:
-        asyncio.run(server.run())
-    finally:
-        server.sock.close()
+    asyncio.run(server.run())
     print("dexplorer: stopped serving", file=sys.stderr)
