@@ -197,6 +197,20 @@ def build_parser() -> Parser:
     render.add_argument("--seconds", type=Number(limits.VIDEO_SECONDS), default=8.0)
     render.add_argument("--fps", type=Number(limits.FPS), default=30)
     render.add_argument("--out", required=True, help="output file (.mp4 or .gif)")
+
+    serve = commands.add_parser(
+        "serve", help="the app in browsers: a control link drives it, view links watch"
+    )
+    add_scene_options(serve)
+    serve.add_argument("--paused", action="store_true", help="start paused")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: this machine only; 0.0.0.0: every network)",
+    )
+    serve.add_argument(
+        "--port", type=Number(limits.PORT), default=8765, help="TCP port (0: any free one)"
+    )
     return parser
 
 

@@ -58,6 +58,7 @@ def run_command(args: argparse.Namespace) -> None:
         "sample": cmd_sample,
         "screenshot": cmd_screenshot,
         "render": cmd_render,
+        "serve": cmd_serve,
     }
     try:
         with warnings.catch_warnings():
@@ -399,3 +400,16 @@ def _render(
             out, seconds, fps, size, progress=lambda done, total: bar.update(1)
         )
     print(f"wrote {out} ({frames} frames, {size[0]}x{size[1]}, {fps} fps)")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from .serve import listen, serve
+
+    sock = listen(args.host, args.port)  # first: a port in use is said before any work
+    try:
+        size = offscreen_size(args.size)
+        state = _scene_state(args, 0.0)
+        state.playing = not args.paused
+        serve(state, choose_device(args.device), sock, args.host, size)
+    finally:
+        sock.close()
