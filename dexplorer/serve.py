@@ -81,6 +81,7 @@ class ServedCanvas(HttpRenderCanvas):
     def __init__(self, *args: object, **kwargs: object) -> None:
         self.controllers: set[int] = set()
         self._told_active = 0
+        self.closed = asyncio.Event()
         super().__init__(*args, **kwargs)
 
     def _on_event(self, event: dict, id: int) -> None:
@@ -103,6 +104,10 @@ class ServedCanvas(HttpRenderCanvas):
                 super()._on_event(event, id)
         elif id in self.controllers:
             super()._on_event(event, id)
+
+    def _rc_close(self) -> None:
+        super()._rc_close()
+        self.closed.set()
 
     def _update_active_states(self) -> None:
         """Tell the connections whose part changed, not every connection at every arrival
@@ -248,9 +253,15 @@ class Server:
         self.canvas.request_draw(app.draw)
         config = uvicorn.Config(Gate(self.token), log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
+        # rendercanvas's loop takes Ctrl-C from uvicorn once it runs, and closes the canvas.
+        closed = asyncio.create_task(self.canvas.closed.wait())
+        serving = asyncio.create_task(self._server.serve(sockets=[self.sock]))
         try:
-            await self._server.serve(sockets=[self.sock])
+            await asyncio.wait([closed, serving], return_when=asyncio.FIRST_COMPLETED)
+            self._server.should_exit = True
+            await serving
         finally:
+            closed.cancel()
             self.canvas.close()
             app.close()
 
