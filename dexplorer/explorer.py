@@ -17,7 +17,7 @@ import torch
 
 from .core import limits
 from .core.datasets import Dataset
-from .core.importers import load_dataset_file
+from .core.importers import load_dataset_file, points_dataset
 from .core.runs import Run
 from .core.user_models import UserModel
 from .engine.devices import choose_device
@@ -62,7 +62,8 @@ class Explorer:
         A bundled dataset (``dexplorer list`` names them).
     data : str, os.PathLike or array_like, optional
         Your own points instead: a .csv, .json, .png or .jpg file (read as the app opens
-        one), or an (N, 2) array inside [-3, 3]^2. It becomes the "custom" dataset.
+        one), or an (N, 2) array in its own coordinates (mapped into the domain as a
+        file's points are, and back for exports). It becomes the "custom" dataset.
     model : str, os.PathLike, UserModel or callable, optional
         ``"flow"`` or ``"diffusion"`` (the shipped models of the dataset), ``"exact"`` (the
         exact field of the data), a model file (.safetensors from ``dexplorer train``), or
@@ -456,4 +457,4 @@ def _custom(
     """The custom dataset of a file or an array, as the app opens one."""
     if isinstance(data, str | os.PathLike):
         return load_dataset_file(data, y_down=y_down)
-    return Dataset.custom(np.asarray(data, dtype=np.float32), labels, title="array")
+    return points_dataset(data, labels, "array", y_down)

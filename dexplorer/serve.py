@@ -17,6 +17,7 @@ import secrets
 import socket
 import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from rendercanvas.http import HttpRenderCanvas, asgi, resources
@@ -24,6 +25,9 @@ from rendercanvas.http import HttpRenderCanvas, asgi, resources
 from .headless import prepare_environment
 from .state import AppState
 from .user_files import UserError
+
+if TYPE_CHECKING:
+    from .app import App
 
 CONTROL = "control"
 VIEW = "view"
@@ -218,6 +222,7 @@ class Server:
     size: tuple[int, int]
     token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     canvas: ServedCanvas | None = None
+    app: App | None = None
     _server: object = None
 
     @property
@@ -244,12 +249,14 @@ class Server:
         import uvicorn
 
         from .app import App
+        from .ui.dialogs import FileDialogs
 
         prepare_environment()
         self.canvas = ServedCanvas(
             size=self.size, title="dexplorer", update_mode="continuous", max_fps=MAX_FPS
         )
-        app = App(self.canvas, self.state, self.device)
+        self.app = app = App(self.canvas, self.state, self.device)
+        app.status.dialogs = FileDialogs(enabled=False)  # one would open here, not in a browser
         self.canvas.request_draw(app.draw)
         config = uvicorn.Config(Gate(self.token), log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)

@@ -224,3 +224,18 @@ def test_a_callable_model_runs_as_yours_with_the_native_trajectories():
 def test_a_callable_with_the_wrong_shape_is_refused_naming_the_convention():
     with pytest.raises(ValueError, match="check `signature`"):
         Explorer("moons", model=lambda x, t: torch.zeros(len(x), 3), n=300)
+
+
+def test_array_data_in_its_own_coordinates_is_mapped_into_the_domain_as_a_file_is():
+    from dexplorer.core.datasets import DOMAIN
+
+    points = 100.0 * make_dataset("moons", n=400, seed=0).points + 50.0
+    with pytest.warns(UserWarning, match="rescaled uniformly"):
+        explorer = Explorer(data=points, model="exact", steps=4, n=200)
+    custom = explorer.state.custom
+    assert np.abs(custom.points).max() <= DOMAIN
+    assert np.allclose(custom.normalisation.to_file(custom.points), points, atol=1e-3)
+    with pytest.raises(ValueError, match="expected \\(N, 2\\)"):
+        Explorer(data=np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="not finite"):
+        Explorer(data=np.array([[0.0, 1.0], [np.nan, 0.0], [1.0, 1.0]]))

@@ -275,6 +275,7 @@ def test_both_links_show_the_scene_and_only_the_control_link_drives_it(served, b
         assert "you are watching (view only)" in view.text()
         # The canvas takes the controller's window size (less the role line).
         assert tuple(server.canvas.get_physical_size()) == SIZE
+        assert not server.app.status.dialogs.enabled  # the typed paths only: no server dialog
         blank = np.abs(expected.astype(float) - np.median(expected, axis=(0, 1))).mean()
         for page in (control, view):
             time.sleep(0.5)

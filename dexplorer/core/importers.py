@@ -442,6 +442,38 @@ def _to_unit(pixels: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- finishing
 
 
+def points_dataset(
+    points: np.ndarray,
+    labels: np.ndarray | None = None,
+    name: str = "points",
+    y_down: bool = False,
+) -> Dataset:
+    """An (N, 2) array of points in its own coordinates (with one integer label per point,
+    optionally) as the custom dataset, checked and mapped into the domain as a file's points
+    are.
+
+    Raises
+    ------
+    DatasetError
+        For a shape other than (N, 2), a non-finite point, or labels that do not match.
+    """
+    array = np.asarray(points, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != 2:
+        raise DatasetError(f"{name}: points of shape {array.shape}; expected (N, 2)")
+    bad = int((~np.isfinite(array).all(axis=1)).sum())
+    if bad:
+        raise DatasetError(f"{name}: {bad} points are not finite; expected finite numbers")
+    label_array = None if labels is None else np.asarray(labels)
+    if label_array is not None and (
+        label_array.shape != (len(array),) or not all(_is_label(v) for v in label_array)
+    ):
+        raise DatasetError(
+            f"{name}: labels of shape {label_array.shape}; expected one non-negative integer "
+            f"per point ({len(array)})"
+        )
+    return _finish(Path(name), array, label_array, 0, y_down)
+
+
 def _finish(
     p: Path, points: np.ndarray, labels: np.ndarray | None, seed: int, y_down: bool
 ) -> Dataset:
