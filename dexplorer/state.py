@@ -257,16 +257,17 @@ class AppState:
     def use_trained(self, checkpoint: Checkpoint) -> None:
         """Make a trained (or loaded) model the single view's model."""
         self.trained = checkpoint
-        self._set_run(replace(self.run, model="trained", label=None, guidance=None))
-        self.message = ""
-        self.revision += 1
-        self.sweep = 0
-        self._fit_runs()
+        self._switch_model("trained")
 
     def use_model(self, model: UserModel) -> None:
         """Make a model of the user's own the single view's model ("yours")."""
         self.yours = model
-        self._set_run(replace(self.run, model="yours", label=None, guidance=None))
+        self._switch_model("yours")
+
+    def _switch_model(self, name: str) -> None:
+        """The single view's run takes the model ``name``, without a class; every run
+        restarts (the model behind a name changed)."""
+        self._set_run(replace(self.run, model=name, label=None, guidance=None))
         self.message = ""
         self.revision += 1
         self.sweep = 0
