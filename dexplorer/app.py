@@ -141,15 +141,11 @@ class App:
 
     def _add_panels(self, view: View) -> None:
         """One panel for each simulation (the panels after them are dropped)."""
-        simulations = self._simulations()
+        simulations = self.engine.simulations
         view.set_count(len(simulations))
         for sim in simulations[len(view.panels) :]:
             arrays = (sim.positions.array, sim.density.array, sim.dataset.points)
             view.add_panel(*arrays, sim.mesh_count, sim.vector_count)
-
-    def _simulations(self) -> list[Simulation]:
-        """The simulation each panel draws: one per run shown."""
-        return self.engine.simulations
 
     def _sync_engine(self) -> None:
         """Bring the engine to the state's data and runs. A run that cannot start goes back
@@ -190,7 +186,7 @@ class App:
         self._sync_engine()
         state, view, look = self.state, self.view, self.state.look
         self._apply_look()
-        simulations = self._simulations()
+        simulations = self.engine.simulations
         self._add_panels(view)
         for panel, sim in zip(view.panels, simulations, strict=True):
             self._update_panel(panel, sim)
@@ -398,7 +394,7 @@ class App:
         """The point under canvas pixel (x, y) of a panel in the data file's coordinates
         (``None`` outside every panel)."""
         index = self.view.panel_at(x, y)
-        simulations = self._simulations()
+        simulations = self.engine.simulations
         if index is None or index >= len(simulations):
             return None
         world = self.view.screen_to_world(x, y, index)
@@ -472,7 +468,7 @@ class App:
     def select_at(self, x: float, y: float, add: bool = False) -> int:
         """Select the particle nearest to canvas pixel (x, y) in the panel there (panel 0
         outside every panel): the same index is the same starting particle in every run."""
-        simulations = self._simulations()
+        simulations = self.engine.simulations
         panel = self.view.panel_at(x, y)
         panel = 0 if panel is None or panel >= len(simulations) else panel
         index = simulations[panel].nearest(*self.view.screen_to_world(x, y, panel))
