@@ -129,8 +129,11 @@ def main() -> None:
     print()
     print_table(rows, list(rows[0]))
     print()
-    print("each layer alone, no UI (ms_over_empty: its cost per frame)")
-    print_table(layer_rows, list(layer_rows[0]))
+    if layer_rows:
+        print("each layer alone, no UI (ms_over_empty: its cost per frame)")
+        print_table(layer_rows, list(layer_rows[0]))
+    else:
+        print("each layer alone: only at 50,000 particles with --quick (not among the sizes)")
     payload = {"benchmark": "render", "device": device.type, "results": rows, "layers": layer_rows}
     for row in rows:
         if row["size"] == "1280x720":
