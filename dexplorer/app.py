@@ -392,7 +392,9 @@ class App:
             self.ui.render()
 
     def screenshot(self) -> np.ndarray:
-        """Draw a frame on an offscreen canvas and return its pixels (H, W, 4)."""
+        """Draw a frame on an offscreen canvas and return its pixels (H, W, 4), with what
+        it shows computed (it waits for the guesses from now on)."""
+        self.settled = True
         return np.asarray(self.canvas.draw())
 
     # --- input -----------------------------------------------------------------------------
