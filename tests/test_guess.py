@@ -409,3 +409,11 @@ def test_sample_guess_writes_the_fields_estimate_beside_the_output(tmp_path, cap
     assert main([*argv, "--out", str(csv)]) == 0
     header = (tmp_path / "s.guess.csv").read_text().splitlines()[0]
     assert header == ("step,particle,x,y" if trajectory else "x,y")
+
+
+def test_the_explain_window_says_what_the_guesses_are():
+    from dexplorer.ui.explain import explain
+
+    text = explain("diffusion", "ddim", ["particles", "guess"])
+    assert "E[x1 | x_t = x]" in text and "Tweedie" in text and "mean of the data" in text
+    assert "guess:" not in explain("diffusion", "ddim", ["particles"])

@@ -76,11 +76,12 @@ LAYERS = {
         "x1_hat = E[x1 | x_t = x], the mean of every data point that could have been blurred "
         "into x at this t (a line joins each particle you clicked to its guess). At t = 0 "
         "x is pure noise and tells nothing about x1, so every guess is the same: the mean "
-        "of the data, and they crowd there. As t grows x holds more of x1, the guesses "
-        "spread out onto the data, and at t = 1 each guess is the particle itself. It is "
-        "Tweedie's formula: x1_hat = (x + s^2 grad log p_t(x)) / a for x_t = a x1 + s e, "
-        "the score turned into a guess. (A noise-predicting model divides by a, which is "
-        f"0 at t = 0: its guess is taken from where a = {GUESS_ALPHA}.)"
+        "of the data (of its class, when each particle has one), and they crowd there. As "
+        "t grows x holds more of x1, the guesses spread out onto the data, and at t = 1 each "
+        "guess is the particle itself. It is Tweedie's formula: x1_hat = (x + s^2 grad log "
+        "p_t(x)) / a for x_t = a x1 + s e, the score turned into a guess. (A noise-predicting "
+        f"model divides by a, which is 0 at t = 0: its guess is taken from where a = "
+        f"{GUESS_ALPHA}.)"
     ),
 }
 
