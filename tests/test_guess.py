@@ -206,19 +206,37 @@ class _Broken(ExactField):
         return type(estimate)(torch.where(bad, math.inf, estimate.data), estimate.noise)
 
 
-def test_non_finite_guesses_are_counted_and_not_drawn():
+class _Cache:
+    """The part of a trajectory cache the guesses read: two steps of particles."""
+
+    def __init__(self, particles):
+        self.particles = particles
+        self.spec = type("Spec", (), {"steps": len(particles) - 1})()
+
+    def step_position(self, t):
+        s = t * self.spec.steps
+        return min(int(s), self.spec.steps), s - min(int(s), self.spec.steps)
+
+
+def test_guesses_between_steps_are_interpolated_and_non_finite_ones_counted():
     points = make_dataset("moons", n=300, seed=0).points
-    x = torch.randn(500, 2, generator=torch.Generator().manual_seed(6)) * 1.5
-    x[0] = math.nan  # a particle already lost: the run reports it, not the guesses
-    made = Guesses(len(x), torch.device("cpu"))
-    made.ask("key", _Broken(points, LinearPath()), x, 0.5)
+    x = torch.randn(2, 500, 2, generator=torch.Generator().manual_seed(6)) * 1.5
+    x[:, 0] = math.nan  # a particle already lost: the run reports it, not the guesses
+    cache, field = _Cache(x), _Broken(points, LinearPath())
+    made = Guesses(500, torch.device("cpu"))
+    assert not made.show("run", field, cache, 0.25)  # computed in the background
     made.wait()
-    assert made.take() and made.shown == "key" and not made.take()
-    right = int((x[1:, 0] > 1).sum())
-    assert right > 10 and made.nonfinite == right
-    drawn = made.array.array
-    assert np.isnan(drawn[1:][x[1:, 0].numpy() > 1]).all()
-    assert np.isfinite(drawn[1:][x[1:, 0].numpy() <= 1]).all()
+    assert made.show("run", field, cache, 0.25) and made.shown == ("run", 0, 0.25)
+    assert not made.show("run", field, cache, 0.25)
+    right = (x[:, 1:, 0] > 1).any(0)  # at either step: no guess between them
+    assert right.sum() > 10 and made.nonfinite == int(right.sum())
+    drawn = made.array.array[1:]
+    assert np.isnan(drawn[right.numpy()]).all()
+    expected = torch.lerp(field.estimate(x[0], 0.0).data, field.estimate(x[1], 1.0).data, 0.25)
+    assert np.allclose(drawn[~right.numpy()], expected[1:][~right].numpy(), atol=1e-5)
+    assert made.show("other run", field, cache, 0.25) is False  # another run: none shown
+    assert np.isnan(made.array.array).all() and made.shown is None
+    made.close()
 
 
 # --- on the screen --------------------------------------------------------------------------
@@ -281,7 +299,7 @@ def test_the_layer_draws_the_guesses_where_they_are(app):
     for t in (0.0, 0.5):
         ink = _show_guesses(app, t)
         guessed = sim.guesses.array.array.copy()
-        assert sim.guesses.shown[1] == t
+        assert sim.guesses.shown[1:] == (round(t * 20), 0.0)  # a cached step
         expected = sim.field.estimate(torch.as_tensor(sim.positions.array), t).data.numpy()
         assert np.abs(guessed - expected).max() < 1e-5
         marks = np.zeros_like(ink)
@@ -333,7 +351,7 @@ def test_every_panel_of_a_comparison_draws_its_guesses():
     assert state.set_runs(["exact:euler:6", "flow:heun:6"]), state.message
     for name in LAYERS:
         state.look.visible[name] = name == "guess"
-    state.set_time(0.7)
+    state.set_time(0.75)  # between steps 4 and 5: the guesses of both, interpolated
     app = offscreen_app(state, (420, 320), "cpu", ui=False)
     try:
         app.settle()
@@ -343,8 +361,10 @@ def test_every_panel_of_a_comparison_draws_its_guesses():
             panel = image[y + 2 : y + h - 2, x + 2 : x + w - 2]
             purple = (panel[..., 0] - panel[..., 1] > 15) & (panel[..., 2] - panel[..., 1] > 15)
             assert purple.sum() > 40, index
-            expected = sim.field.estimate(torch.as_tensor(sim.positions.array), 0.7).data
-            assert np.allclose(sim.guesses.array.array, expected.numpy(), atol=1e-5)
+            steps = sim.cache.particles
+            at = [sim.field.estimate(steps[k].float(), k / 6).data for k in (4, 5)]
+            expected = torch.lerp(*at, 0.5).numpy()
+            assert np.allclose(sim.guesses.array.array, expected, atol=1e-5)
     finally:
         app.close()
 

@@ -186,15 +186,13 @@ class Simulation:
         self.density.publish()
 
     def update_guesses(self, t: float) -> bool:
-        """Ask for the denoiser's guesses x1_hat of the particles at t (the positions array
-        must hold t), computed in the background, and publish those done into
-        ``guesses.array``; whether it changed."""
+        """Bring ``guesses.array`` to the denoiser's guesses x1_hat of the particles at t
+        when the steps around t are computed, else ask for them (in the background);
+        whether the array changed."""
         if self.guesses is None or self.guesses.array.array.shape[0] != self.n:
             self.drop_guesses()
             self.guesses = Guesses(self.n, self.device)
-        key = (self.cache.state.generation, t, self.cache.step_position(t))
-        self.guesses.ask(key, self.field, self.positions.target, t)
-        return self.guesses.take()
+        return self.guesses.show(self.cache.state.generation, self.field, self.cache, t)
 
     def drop_guesses(self) -> None:
         """Forget the guesses (their layer is off): nothing is computed until asked again."""
