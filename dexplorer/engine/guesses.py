@@ -163,11 +163,8 @@ def _compute(field: Field, x: Tensor, t: float) -> tuple[Tensor, Tensor, str]:
             guessed = guesses(field, x, t)
         except Exception as error:  # said in the notice; the app keeps running
             nan = torch.full(x.shape, float("nan"), device=x.device)
-            return (
-                nan,
-                torch.zeros(len(x), dtype=torch.bool, device=x.device),
-                (f"no guesses: {type(error).__name__}: {error}"),
-            )
+            none = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+            return nan, none, f"no guesses: {type(error).__name__}: {error}"
         finite = torch.isfinite(guessed).all(1)
         lost = ~finite & torch.isfinite(x).all(1)
         return torch.where(finite[:, None], guessed, float("nan")), lost, ""
