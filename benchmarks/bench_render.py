@@ -47,8 +47,8 @@ def app_fps(app, frames: int, layers: tuple[str, ...] | None = None) -> float:
     if layers is not None:
         for name in LAYERS:
             state.look.visible[name] = name in layers
-    if "paths" in (layers or ()):
-        state.selected = list(range(16))
+    if {"paths", "guess"} & set(layers or ()):
+        state.selected = list(range(16))  # the guess layer's lines too
 
     def draw() -> None:
         state.set_time((state.t + 0.01) % 1.0)

@@ -123,6 +123,8 @@ class App:
         ready, density shown)."""
         self._drawn_problem = ""
         """What kept the last frame from drawing the particles (said once in the message)."""
+        self.settled = False
+        """Whether every frame waits for what it shows (headless, after :meth:`settle`)."""
 
     # --- building -------------------------------------------------------------------------------
 
@@ -241,8 +243,29 @@ class App:
             cut = sim.cache.step_position(t)[0]
             panel.paths.update(sim.paths(selected), cut)
         panel.set_visible("paths", visible["paths"] and bool(selected))
+        if visible["guess"]:
+            self._show_guesses(panel, sim, selected)
+        else:
+            sim.drop_guesses()  # nothing is computed for a layer that is off
         panel.particles.set_style(look.point_size * look.ui_scale, look.opacity)
         self._color_particles(panel.particles, sim)
+
+    def _show_guesses(self, panel: Panel, sim: Simulation, selected: list[int]) -> None:
+        """The denoiser's guesses of ``sim``'s particles at the state's time (computed in
+        the background; a settled app waits for them), and a line from each selected
+        particle to its guess."""
+        sim.update_guesses(self.state.t)
+        if self.settled:
+            sim.guesses.wait()
+            sim.update_guesses(self.state.t)
+        guesses = sim.guesses
+        if panel.guess.drawn != (guesses, guesses.shown):
+            panel.guess.set_guesses(guesses.array.array)
+            panel.guess.drawn = (guesses, guesses.shown)
+        ends = guesses.array.array[selected]
+        panel.guess.set_lines(sim.positions.array[selected], ends)
+        look = self.state.look
+        panel.guess.set_style(look.point_size * look.ui_scale)
 
     def _show_notice(self, sim: Simulation) -> None:
         """Put what went wrong in the current run (a failure, non-finite particles) in the
@@ -349,7 +372,9 @@ class App:
         self.engine.close()
 
     def settle(self) -> None:
-        """Block until what the next frame shows is computed and measured (headless)."""
+        """Block until what the next frame shows is computed and measured, and let every
+        frame from now on wait for what it shows (headless)."""
+        self.settled = True
         self._sync_engine()
         self.engine.wait()
 
@@ -367,7 +392,9 @@ class App:
             self.ui.render()
 
     def screenshot(self) -> np.ndarray:
-        """Draw a frame on an offscreen canvas and return its pixels (H, W, 4)."""
+        """Draw a frame on an offscreen canvas and return its pixels (H, W, 4), with what
+        it shows computed (it waits for the guesses from now on)."""
+        self.settled = True
         return np.asarray(self.canvas.draw())
 
     # --- input -----------------------------------------------------------------------------

@@ -180,6 +180,13 @@ def build_parser() -> Parser:
     )
     smp.add_argument("--trajectory", action="store_true", help="save every step")
     smp.add_argument(
+        "--guess",
+        action="store_true",
+        help="also write the denoiser's guesses x1_hat = E[x1 | x_t] of the particles at each "
+        "saved step (every step with --trajectory, else the last) beside the output, as "
+        "NAME.guess.npy or NAME.guess.csv, in the same format",
+    )
+    smp.add_argument(
         "--verbose",
         action="store_true",
         help="say which sampling back-end ran and why the others were skipped (on stderr)",

@@ -16,6 +16,7 @@ from .core import limits, models, outputs
 from .core.checkpoints import CheckpointError
 from .core.datasets import DATASETS, IDENTITY, Dataset, DatasetError, Normalisation, make_dataset
 from .core.fields import Field
+from .core.guesses import guesses, trajectory_guesses
 from .core.importers import load_dataset_file
 from .core.metrics import QualityError
 from .core.networks import PRESET_NOTES, PRESETS, count_parameters
@@ -253,10 +254,12 @@ def _field(args: argparse.Namespace, device: torch.device) -> tuple[Field, Norma
 
 def cmd_sample(args: argparse.Namespace) -> None:
     out = check_output(args.out, POINT_SUFFIXES)
-    record = "--trajectory" if args.trajectory else ""
+    guess_out = check_output(str(guess_path(out)), POINT_SUFFIXES) if args.guess else None
+    options = (("--trajectory", args.trajectory), ("--guess", args.guess))
+    record = " ".join(option for option, given in options if given)
     limits.check_memory(
         f"sample -n {args.n:,} --steps {args.steps} {record}".strip(),
-        _sampling_bytes(args.n, args.steps, args.trajectory),
+        _sampling_bytes(args.n, args.steps, args.trajectory, args.guess),
     )
     device = choose_device(args.device)
     field, normalisation = _field(args, device)
@@ -270,23 +273,38 @@ def cmd_sample(args: argparse.Namespace) -> None:
         points = backends.trajectory(backend, x0, settings, steps)
     else:
         points = backends.final_positions(backend, x0, args.steps, settings)
-    points, dropped = _finite_only(points)
+    if guess_out is None:
+        points, dropped = _finite_only(points)
+    else:
+        guessed = (
+            trajectory_guesses(field, points) if args.trajectory else guesses(field, points, 1.0)
+        )
+        points, guessed, dropped = _finite_pairs(points, guessed)
     write_points(out, _to_file(normalisation, points.cpu().numpy()))
     what = f"{args.steps + 1} steps of " if args.trajectory else ""
     print(
         f"wrote {what}{points.shape[-2]} particles ({args.sampler}, {args.steps} steps) "
         f"to {out}{dropped}"
     )
+    if guess_out is not None:
+        write_points(guess_out, _to_file(normalisation, guessed.cpu().numpy()))
+        print(f"wrote their guesses x1_hat to {guess_out}")
+
+
+def guess_path(out: Path) -> Path:
+    """Where ``sample --guess`` writes the guesses: beside ``out``, NAME.guess.SUFFIX."""
+    return out.with_name(f"{out.stem}.guess{out.suffix}")
 
 
 STATE_BYTES = 128  # a particle's state and the sampler stages computed from it
 RECORD_BYTES = 32  # a particle-step recorded: float32, its finite check, float64 for a file
 
 
-def _sampling_bytes(n: int, steps: int, record: bool) -> int:
+def _sampling_bytes(n: int, steps: int, record: bool, guess: bool = False) -> int:
     """What sampling ``n`` particles keeps in memory at once: their state, and with
-    ``record`` every step of it."""
-    return n * (STATE_BYTES + (RECORD_BYTES * (steps + 1) if record else 0))
+    ``record`` every step of it (twice with their ``guess``)."""
+    recorded = RECORD_BYTES * (steps + 1) * (2 if guess else 1) if record else 0
+    return n * (STATE_BYTES + recorded)
 
 
 def _finite_only(points: torch.Tensor) -> tuple[torch.Tensor, str]:
@@ -306,6 +324,36 @@ def _finite_only(points: torch.Tensor) -> tuple[torch.Tensor, str]:
     if not count:
         return points, ""
     return points[..., finite, :], f"; {nonfinite_message(count, total)} and were left out"
+
+
+def _finite_pairs(
+    points: torch.Tensor, guessed: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """The particles whose positions and guesses stayed finite (at every step of a
+    trajectory), their guesses, and what to say about the others, left out of both files
+    whole ('' if none).
+
+    Raises
+    ------
+    UserError
+        When no particle stayed finite (then nothing is written).
+    """
+    moved = finite_particles(points)
+    finite = moved & finite_particles(guessed)
+    total = len(finite)
+    if not finite.any():
+        raise UserError(
+            f"all {total:,} particles or their guesses became non-finite (inf or nan): "
+            "nothing was written"
+        )
+    notes = []
+    if not moved.all():
+        notes.append(nonfinite_message(int((~moved).sum()), total))
+    lost = int((moved & ~finite).sum())
+    if lost:
+        notes.append(f"the guesses of {lost:,} more became non-finite")
+    dropped = f"; {' and '.join(notes)} and were left out" if notes else ""
+    return points[..., finite, :], guessed[..., finite, :], dropped
 
 
 def _to_file(normalisation: Normalisation, points: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from ..core.samplers import nonfinite_message
 from ..core.user_models import UserModel
 from .buffers import SharedArray
 from .grids import DensityGrid, grid_points, velocity_grid
+from .guesses import Guesses
 from .trajectory import RunSpec, TrajectoryCache
 
 DATA_POINTS = 5000
@@ -77,6 +78,8 @@ class Simulation:
         self._result: tuple[int, Quality | str] | None = None
         self._measuring = 0
         self._thread: threading.Thread | None = None
+        self.guesses: Guesses | None = None
+        """The denoiser's guesses of the particles, made when first asked for."""
         self.apply(data, run, n, custom, trained, yours)
 
     # --- settings ---------------------------------------------------------------------------
@@ -154,7 +157,22 @@ class Simulation:
         if state.nonfinite_extra:
             count, total = state.nonfinite_extra, len(self.mesh_start)
             notes.append(f"{count} of {total} mesh points became non-finite: not drawn")
+        if self.guess_notice:
+            notes.append(self.guess_notice)
         return "; ".join(notes)
+
+    @property
+    def guess_notice(self) -> str:
+        """What is wrong with the guesses shown ('' if nothing)."""
+        guesses = self.guesses
+        if guesses is None or guesses.shown is None:
+            return ""
+        if guesses.problem:
+            return guesses.problem
+        if guesses.nonfinite:
+            count, total = guesses.nonfinite, self.n
+            return f"{count:,} of {total:,} guesses x1_hat were non-finite (inf or nan): not drawn"
+        return ""
 
     def update_positions(self, t: float) -> None:
         """Write the particles' positions at t into the shared positions array."""
@@ -166,6 +184,21 @@ class Simulation:
         current = self.positions.target
         self.density_grid.compute(current, self.density.target)
         self.density.publish()
+
+    def update_guesses(self, t: float) -> bool:
+        """Bring ``guesses.array`` to the denoiser's guesses x1_hat of the particles at t
+        when the steps around t are computed, else ask for them (in the background);
+        whether the array changed."""
+        if self.guesses is None or self.guesses.array.array.shape[0] != self.n:
+            self.drop_guesses()
+            self.guesses = Guesses(self.n, self.device)
+        return self.guesses.show(self.cache.state.generation, self.field, self.cache, t)
+
+    def drop_guesses(self) -> None:
+        """Forget the guesses (their layer is off): nothing is computed until asked again."""
+        if self.guesses is not None:
+            self.guesses.close()
+        self.guesses = None
 
     def mesh(self, t: float) -> np.ndarray:
         """The warped grid at t, (K*K, 2)."""
@@ -269,5 +302,6 @@ class Simulation:
     def close(self) -> None:
         """Stop computing and wait for a measurement under way (a short one)."""
         self.cache.cancel()
+        self.drop_guesses()
         if self._thread is not None:
             self._thread.join()

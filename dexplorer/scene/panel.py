@@ -8,6 +8,7 @@ import pygfx as gfx
 from ..core.datasets import DOMAIN
 from ..core.limits import MAX_STEPS
 from .density import DensityLayer
+from .guess import GuessLayer
 from .layer import Layer
 from .layout import Rect
 from .lines import MeshLayer, PathsLayer, VectorsLayer
@@ -23,7 +24,8 @@ TARGETS_LOOK = (2.0, 0.25)
 
 class Panel:
     """Owns one run's visual: a scene with every layer (the density, the faint data, the
-    source rings, the mesh, the arrows, the particles and the selected particles' paths),
+    source rings, the mesh, the arrows, the particles, the selected particles' paths and
+    the denoiser's guesses),
     drawn from the engine's arrays, and its viewport on the renderer, seen through the
     camera it shares with the other panels."""
 
@@ -49,6 +51,7 @@ class Panel:
         self.particles = ParticlesLayer(positions)
         self.targets = UnderLayer(self.particles, data_points, theme.data, *TARGETS_LOOK)
         self.paths = PathsLayer(MAX_PATHS, MAX_STEPS, theme.path)
+        self.guess = GuessLayer(theme.guess)
         self.layers: dict[str, Layer] = {
             "density": self.density,
             "data": self.targets,
@@ -57,6 +60,7 @@ class Panel:
             "vectors": self.vectors,
             "particles": self.particles,
             "paths": self.paths,
+            "guess": self.guess,
         }
         for layer in self.layers.values():
             self.scene.add(*layer.objects)

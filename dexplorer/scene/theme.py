@@ -18,6 +18,8 @@ class Theme:
     path: tuple[float, float, float]
     mesh: tuple[float, float, float]
     vectors: tuple[float, float, float]
+    guess: tuple[float, float, float]
+    """The denoiser's guesses x1_hat and the lines to them."""
     text: tuple[float, float, float]
     frame: tuple[float, float, float]
 
@@ -32,6 +34,7 @@ LIGHT = Theme(
     path=(0.85, 0.3, 0.0),
     mesh=(0.45, 0.45, 0.5),
     vectors=(0.2, 0.3, 0.55),
+    guess=(0.55, 0.15, 0.7),
     text=(0.1, 0.1, 0.12),
     frame=(0.82, 0.84, 0.88),
 )
@@ -45,6 +48,7 @@ DARK = Theme(
     path=(1.0, 0.85, 0.3),
     mesh=(0.55, 0.6, 0.7),
     vectors=(0.6, 0.75, 1.0),
+    guess=(0.85, 0.5, 1.0),
     text=(0.95, 0.95, 0.95),
     frame=(0.25, 0.27, 0.32),
 )
@@ -58,6 +62,7 @@ HIGH_CONTRAST = Theme(
     path=(1.0, 1.0, 1.0),
     mesh=(0.85, 0.85, 0.85),
     vectors=(0.4, 1.0, 0.4),
+    guess=(1.0, 0.35, 1.0),
     text=(1.0, 1.0, 1.0),
     frame=(1.0, 1.0, 1.0),
 )

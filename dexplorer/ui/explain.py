@@ -3,6 +3,8 @@ the update rule, and what each visible layer shows (Markdown, for imgui_md)."""
 
 from __future__ import annotations
 
+from ..core.guesses import GUESS_ALPHA
+
 OBJECTIVES = {
     "flow": (
         "Flow matching",
@@ -69,6 +71,18 @@ LAYERS = {
     "vectors": "vectors: the velocity the model gives at this t - where particles go next.",
     "data": "data: the training points the particles should reach at t = 1.",
     "source": "source: the 1, 2 and 3 sigma circles of the starting Gaussian.",
+    "guess": (
+        "guess: where the model thinks each particle will land, its denoised guess "
+        "x1_hat = E[x1 | x_t = x], the mean of every data point that could have been blurred "
+        "into x at this t (a line joins each particle you clicked to its guess). At t = 0 "
+        "x is pure noise and tells nothing about x1, so every guess is the same: the mean "
+        "of the data (of its class, when each particle has one), and they crowd there. As "
+        "t grows x holds more of x1, the guesses spread out onto the data, and at t = 1 each "
+        "guess is the particle itself. It is Tweedie's formula: x1_hat = (x + s^2 grad log "
+        "p_t(x)) / a for x_t = a x1 + s e, the score turned into a guess. (A noise-predicting "
+        f"model divides by a, which is 0 at t = 0: its guess is taken from where a = "
+        f"{GUESS_ALPHA}.)"
+    ),
 }
 
 

@@ -1,0 +1,59 @@
+"""The denoiser's guess: where a field thinks a particle at (x, t) lands, x1_hat = E[x1 | x_t =
+x] (Tweedie's formula: x1_hat = (x + sigma^2 grad log p_t(x)) / alpha), from the field's own
+estimate, for the particles at one time or along a recorded trajectory."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .fields import Field, NetworkField
+from .user_models import UserField
+
+GUESS_ALPHA = 0.1
+"""A model that predicts the noise (or the score) guesses x1_hat = (x - sigma e_hat) / alpha,
+which multiplies the network's error by sigma / alpha; before alpha reaches this value its
+guess is taken where it does (the guess changes little there: it is near the data mean)."""
+
+
+def divides_by_alpha(field: Field) -> bool:
+    """Whether ``field``'s data estimate divides its prediction by alpha (noise and score
+    predictions); velocity, v and data predictions and the exact field are stable at t = 0."""
+    if isinstance(field, NetworkField | UserField):
+        return field.objective.prediction in ("epsilon", "score")
+    return False
+
+
+def guess_time(field: Field, t: float) -> float:
+    """The time at which ``field``'s guess for time t is taken: t itself, or for a field that
+    divides by alpha the first time where alpha reaches :data:`GUESS_ALPHA` when t is
+    earlier (found by bisection; alpha grows with t on every path)."""
+    if not divides_by_alpha(field):
+        return t
+    alpha = field.path.alpha
+    if float(alpha(torch.tensor(t, dtype=torch.float64))) >= GUESS_ALPHA:
+        return t
+    low, high = t, 1.0
+    for _ in range(40):
+        middle = 0.5 * (low + high)
+        if float(alpha(torch.tensor(middle, dtype=torch.float64))) >= GUESS_ALPHA:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def guesses(field: Field, x: Tensor, t: float) -> Tensor:
+    """x1_hat of the particles ``x`` (n, 2) at time t, float32 (see :func:`guess_time`).
+    Rows that are not finite stay so: callers count them and do not draw or write them."""
+    with torch.inference_mode():
+        return field.estimate(x.float(), guess_time(field, t)).data.float()
+
+
+def trajectory_guesses(field: Field, trajectory: Tensor) -> Tensor:
+    """x1_hat at every step of a trajectory (steps + 1, n, 2) on the uniform time grid."""
+    steps = len(trajectory) - 1
+    out = torch.empty(trajectory.shape, dtype=torch.float32, device=trajectory.device)
+    for index, x in enumerate(trajectory):
+        out[index] = guesses(field, x, index / max(steps, 1))
+    return out
