@@ -36,6 +36,7 @@ from .ui.controls import (
     time_bar,
 )
 from .ui.keys import binding_for
+from .ui.schedule import schedule_window
 from .user_files import UserError, check_output
 
 
@@ -378,6 +379,9 @@ class App:
         time_bar(self.state, width, height, self.status.scale)
         keys_window(self.state)
         explain_window(self.state, self.status.scale)
+        paths = [sim.field.path for sim in self.engine.simulations]
+        bottom = height - TIME_BAR_HEIGHT * self.status.scale
+        schedule_window(self.state, paths, (width, bottom), self.status.scale)
 
     def _on_key(self, event: dict) -> None:
         key = event.get("key")

@@ -52,6 +52,8 @@ class Look:
     show_ui: bool = True
     show_keys: bool = False
     show_explain: bool = False
+    show_schedule: bool = False
+    """The schedule window: alpha, sigma and log-SNR of the runs' paths (P)."""
 
 
 @dataclass

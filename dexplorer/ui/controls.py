@@ -20,7 +20,7 @@ from ..scene.colors import COLOR_MODES
 from ..scene.theme import THEMES
 from ..state import LAYERS, OPACITIES, POINT_SIZES, AppState
 from .dialogs import FileDialogs
-from .explain import explain
+from .explain import explain, explain_more
 from .keys import help_rows
 from .runs import combo, run_controls
 
@@ -143,6 +143,8 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     _, state.look.color_mode = combo("colour", state.look.color_mode, COLOR_MODES)
     _, state.look.theme = combo("theme", state.look.theme, list(THEMES))
     _, state.look.show_explain = imgui.checkbox("explain (E)", state.look.show_explain)
+    imgui.same_line(width / 2)
+    _, state.look.show_schedule = imgui.checkbox("schedule (P)", state.look.show_schedule)
     _, state.look.point_size = imgui.slider_float("size", state.look.point_size, *POINT_SIZES)
     _, state.look.opacity = imgui.slider_float("opacity", state.look.opacity, *OPACITIES)
     session_row(state, status)
@@ -403,7 +405,8 @@ def explain_window(state: AppState, scale: float) -> None:
     opened, state.look.show_explain = imgui.begin("explain", True)
     if opened:
         visible = [name for name, shown in state.look.visible.items() if shown]
-        imgui_md.render(explain(state.objective, state.run.sampler, visible))
+        text = explain(state.objective, state.run.sampler, visible)
+        imgui_md.render(text + explain_more(state.look.show_schedule))
     imgui.end()
 
 

@@ -89,3 +89,21 @@ def explain(objective: str, sampler: str, visible: list[str]) -> str:
     ]
     lines += [f"- {LAYERS[layer]}" for layer in visible if layer in LAYERS]
     return "\n".join(lines)
+
+
+SCHEDULE = (
+    "## The schedule (P)\n"
+    "x_t = alpha(t) x1 + sigma(t) e: alpha is how much data is in a particle, sigma how much "
+    "noise; log SNR = ln(alpha^2 / sigma^2) is the signal-to-noise ratio on a log scale, "
+    "-inf at t = 0 (pure noise) and +inf at t = 1 (data). The linear path of flow matching "
+    "trades noise for data at a steady rate (alpha + sigma = 1); the cosine and linear-beta "
+    "paths keep alpha^2 + sigma^2 = 1 (variance preserving), so their particles never "
+    "shrink towards the middle, and linear beta keeps almost no data until t ~ 0.3. The "
+    "vertical line is now. Each distinct path of the panels is one curve."
+)
+
+
+def explain_more(schedule: bool) -> str:
+    """Markdown after :func:`explain` for the windows and tools in use ('' when none)."""
+    parts = [SCHEDULE] if schedule else []
+    return "".join(f"\n\n{part}" for part in parts)
