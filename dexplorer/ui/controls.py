@@ -11,6 +11,7 @@ import numpy as np
 from imgui_bundle import imgui, imgui_md, implot
 
 from ..core.datasets import DATASETS, DOMAIN, Dataset, make_dataset
+from ..core.editing import TOOLS
 from ..core.importers import SUFFIXES as DATA_SUFFIXES
 from ..core.networks import PRESETS
 from ..core.objectives import OBJECTIVE_NOTES
@@ -61,6 +62,8 @@ class Status:
     export_path: str = ""
     """Where a screenshot or video goes ('' for a time-stamped name in the current folder)."""
     recording: bool = False
+    live: str = ""
+    """What a live edit of the data has recomputed so far ('' when none is under way)."""
 
 
 PREVIEW_SIZE = 44.0
@@ -149,7 +152,7 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     _, state.look.opacity = imgui.slider_float("opacity", state.look.opacity, *OPACITIES)
     session_row(state, status)
     export_row(state, status)
-    drawing_section(state)
+    drawing_section(state, status)
     training_section(state, status)
     label = f"clear selection ({len(state.selected)})"
     if imgui.button(label) and state.selected:
@@ -303,13 +306,42 @@ def save_session_file(state: AppState, path: str) -> None:
         state.message = f"could not save session {path}: {error}"
 
 
-def drawing_section(state: AppState) -> None:
+TOOL_HELP = {
+    "drag": "drag: press on a data point and move it",
+    "add": "add: each press adds a data point",
+    "erase": "erase: each press erases the nearest data point",
+}
+
+
+def live_edit_controls(state: AppState, status: Status) -> None:
+    """The live-editing tool's reach, undo, and what the exact field has recomputed."""
+    editor = state.editor
+    imgui.text(TOOL_HELP[editor.tool])
+    _, editor.reach = imgui.slider_float("reach", editor.reach, 0.05, 1.0)
+    if imgui.button("undo edit"):
+        state.undo_edit()
+    if state.custom is not None and state.data.dataset == "custom":
+        imgui.same_line()
+        imgui.text(f"{len(state.custom)} points")
+    if not any(run.model == "exact" for run in state.runs):
+        imgui.text_disabled("only the exact field follows edits live")
+    imgui.push_text_wrap_pos(0.0)
+    imgui.text_disabled(status.live or "exact field: up to date")
+    imgui.pop_text_wrap_pos()
+
+
+def drawing_section(state: AppState, status: Status) -> None:
     """Draw mode: paint a distribution in the view (it becomes the custom dataset)."""
     imgui.separator_text("Draw")
     drawing = state.drawing
     _, draw = imgui.checkbox("draw mode", state.mode == "draw")
     state.mode = "draw" if draw else "select"
     if drawing is None or state.mode != "draw":
+        return
+    editor = state.editor
+    _, editor.tool = combo("tool", editor.tool, TOOLS)
+    if editor.live:
+        live_edit_controls(state, status)
         return
     imgui.same_line()
     _, drawing.eraser = imgui.checkbox("eraser", drawing.eraser)
@@ -406,7 +438,8 @@ def explain_window(state: AppState, scale: float) -> None:
     if opened:
         visible = [name for name, shown in state.look.visible.items() if shown]
         text = explain(state.objective, state.run.sampler, visible)
-        imgui_md.render(text + explain_more(state.look.show_schedule))
+        editing = state.editor.tool if state.mode == "draw" and state.editor.live else ""
+        imgui_md.render(text + explain_more(state.look.show_schedule, editing))
     imgui.end()
 
 

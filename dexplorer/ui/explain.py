@@ -103,7 +103,25 @@ SCHEDULE = (
 )
 
 
-def explain_more(schedule: bool) -> str:
-    """Markdown after :func:`explain` for the windows and tools in use ('' when none)."""
+LIVE_EDIT = (
+    "## Live editing ({tool})\n"
+    "Drag, add or erase a data point while the particles move. The exact field needs no "
+    "training: its guess of the data is a softmax-weighted mean of the points, so the new "
+    "data is the new model at once. A point pulls on a particle in proportion to the "
+    "particle's posterior weight on it: late in the journey only the particles near it feel "
+    "it, early on every particle feels about 1/M of it (M points). So the update comes in "
+    "three steps: at once, the particles that landed on a point that moved follow it (a "
+    "preview: exact only for a particle that only ever saw that point); then the particles "
+    "near the edit are recomputed exactly; then every particle, as a fresh run would. Until "
+    "then the far particles keep their old paths: right endpoints, paths a little off. "
+    "Trained models do not follow the data: they start again on it."
+)
+
+
+def explain_more(schedule: bool, editing: str = "") -> str:
+    """Markdown after :func:`explain` for the windows and tools in use ('' when none):
+    the schedule window, and the live-editing tool ``editing`` ('' when none)."""
     parts = [SCHEDULE] if schedule else []
+    if editing:
+        parts.append(LIVE_EDIT.format(tool=editing))
     return "".join(f"\n\n{part}" for part in parts)
