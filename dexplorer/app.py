@@ -34,6 +34,7 @@ from .ui.controls import (
     explain_window,
     keys_window,
     time_bar,
+    tool_window,
 )
 from .ui.keys import binding_for
 from .ui.schedule import schedule_window
@@ -386,6 +387,7 @@ class App:
         time_bar(self.state, width, height, self.status.scale)
         keys_window(self.state)
         explain_window(self.state, self.status.scale)
+        tool_window(self.state, self.status, height, self.status.scale)
         paths = [sim.field.path for sim in self.engine.simulations]
         bottom = height - TIME_BAR_HEIGHT * self.status.scale
         schedule_window(self.state, paths, (width, bottom), self.status.scale)

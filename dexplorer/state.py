@@ -495,7 +495,7 @@ class AppState:
             self.trained,
             self.yours,
             self.sweep,
-            self.editor.last,
+            edit=self.editor.last,
         )
 
     def particles(self, count: int | None = None) -> int:

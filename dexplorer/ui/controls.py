@@ -323,11 +323,38 @@ def live_edit_controls(state: AppState, status: Status) -> None:
     if state.custom is not None and state.data.dataset == "custom":
         imgui.same_line()
         imgui.text(f"{len(state.custom)} points")
-    if not any(run.model == "exact" for run in state.runs):
-        imgui.text_disabled("only the exact field follows edits live")
     imgui.push_text_wrap_pos(0.0)
-    imgui.text_disabled(status.live or "exact field: up to date")
+    imgui.text_disabled(live_line(state, status))
     imgui.pop_text_wrap_pos()
+
+
+def live_line(state: AppState, status: Status) -> str:
+    """What the runs have made of the live edits so far."""
+    if status.live:
+        return status.live
+    if not any(run.model == "exact" for run in state.runs):
+        return "only the exact field follows edits live: other models start again"
+    return "exact field: up to date"
+
+
+def tool_window(state: AppState, status: Status, height: float, scale: float) -> None:
+    """Two lines at the bottom left of the view while in draw mode: the tool, its brush or
+    reach, and what the exact field has recomputed since the last edit."""
+    if state.mode != "draw" or state.drawing is None:
+        return
+    corner = (CONTROLS_WIDTH * scale + 10, height - (TIME_BAR_HEIGHT + 10) * scale)
+    imgui.set_next_window_pos(corner, imgui.Cond_.always, (0.0, 1.0))
+    flags = FIXED | imgui.WindowFlags_.no_title_bar | imgui.WindowFlags_.always_auto_resize
+    imgui.set_next_window_bg_alpha(0.8)
+    imgui.begin("tool", None, flags)
+    editor, drawing = state.editor, state.drawing
+    if editor.live:
+        imgui.text(f"draw mode · {TOOL_HELP[editor.tool]} · reach {editor.reach:.2f}")
+        imgui.text(live_line(state, status))
+    else:
+        what = "eraser" if drawing.eraser else f"brush, class {drawing.label}"
+        imgui.text(f"draw mode · {what} · radius {drawing.radius:.2f}")
+    imgui.end()
 
 
 def drawing_section(state: AppState, status: Status) -> None:
