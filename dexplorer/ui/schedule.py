@@ -52,7 +52,7 @@ def schedule_window(
     imgui.set_next_window_bg_alpha(0.85)
     opened, state.look.show_schedule = imgui.begin("schedule (P)", True)
     if opened:
-        imgui.text_disabled("x_t = alpha x1 + sigma e;  log SNR = ln(alpha^2 / sigma^2)")
+        imgui.text("x_t = alpha x1 + sigma e;  log SNR = ln(alpha^2 / sigma^2)")
     flags = implot.SubplotFlags_.share_items | implot.SubplotFlags_.link_all_x
     ratios = implot.SubplotsRowColRatios([1.0, 1.0, 1.5], [1.0])  # the last row has the t axis
     if opened and implot.begin_subplots("##schedule", len(ROWS), 1, (-1, -1), flags, ratios):
