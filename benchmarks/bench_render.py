@@ -105,6 +105,10 @@ def main() -> None:
                 "pygfx_points_fps": baseline,
                 "full_vs_points": fps / baseline,
             }
+            app.state.look.show_schedule = True  # the schedule window (P), off by default
+            row["schedule_on_fps"] = app_fps(app, frames)
+            row["schedule_off_fps"] = fps
+            app.state.look.show_schedule = False
             rows.append(row)
             print(f"{size_text} {n:>8}: full scene {fps:.1f} fps, plain Points {baseline:.1f} fps")
             if n == 50_000 or not args.quick:

@@ -34,8 +34,10 @@ from .ui.controls import (
     explain_window,
     keys_window,
     time_bar,
+    tool_window,
 )
 from .ui.keys import binding_for
+from .ui.schedule import schedule_window
 from .user_files import UserError, check_output
 
 
@@ -105,6 +107,8 @@ class App:
             canvas.add_event_handler(self._on_pointer, "pointer_down", "pointer_up")
             canvas.add_event_handler(self._on_pointer_move, "pointer_move")
         self._press: tuple[float, float] | None = None
+        self._edit_panel: int | None = None
+        """The panel a live edit's drag started in."""
         self._theme = state.look.theme
         self.recorder: Recorder | None = None
         self.on_fullscreen: Callable[[], None] | None = None
@@ -208,10 +212,13 @@ class App:
         self.status.backend = ", ".join(dict.fromkeys(filter(None, names)))
         drawing = state.mode == "draw" and not self.comparing
         view.drawing.set_visible(drawing)
-        if drawing:
+        if drawing and state.editor.live:  # the points edited, those of the data shown
+            view.drawing.update(simulations[0].dataset.points)
+        elif drawing:
             view.drawing.update(state.drawing.points)
         self._show_training_preview()
         self.status.sweep = self.engine.sweep
+        self.status.live = "; ".join(filter(None, (sim.live_note for sim in simulations)))
         if self.comparing:
             for index, sim in enumerate(simulations):
                 view.set_caption(index, self._caption(sim), look.ui_scale)
@@ -360,6 +367,8 @@ class App:
             detail = "no finite particle to measure"
         if sim.notice and not cache.error:
             detail = f"{detail}\n{sim.notice}"
+        if sim.live_note:
+            detail = sim.live_note
         return f"{sim.run.title}\n{detail}"
 
     def close(self) -> None:
@@ -405,6 +414,10 @@ class App:
         time_bar(self.state, width, height, self.status.scale)
         keys_window(self.state)
         explain_window(self.state, self.status.scale)
+        tool_window(self.state, self.status, height, self.status.scale)
+        paths = [sim.field.path for sim in self.engine.simulations]
+        bottom = height - TIME_BAR_HEIGHT * self.status.scale
+        schedule_window(self.state, paths, (width, bottom), self.status.scale)
 
     def _on_key(self, event: dict) -> None:
         key = event.get("key")
@@ -414,7 +427,11 @@ class App:
 
     def _on_pointer_move(self, event: dict) -> None:
         self.status.pointer = self.pointer_at(event["x"], event["y"])
-        if self.state.mode == "draw":
+        if self.state.mode == "draw" and self.state.editor.live:
+            if self._edit_panel is not None:
+                world = self.view.screen_to_world(event["x"], event["y"], self._edit_panel)
+                self.state.edit_move(*world)
+        elif self.state.mode == "draw":
             self.state.drawing.extend(*self.view.screen_to_world(event["x"], event["y"]))
 
     def pointer_at(self, x: float, y: float) -> tuple[float, float] | None:
@@ -430,6 +447,9 @@ class App:
 
     def _on_pointer(self, event: dict) -> None:
         x, y = event["x"], event["y"]
+        if self.state.mode == "draw" and self.state.editor.live:
+            self._edit_at(event["event_type"], x, y)
+            return
         if self.state.mode == "draw":
             if self.comparing:
                 return  # drawing is in the single view
@@ -448,6 +468,19 @@ class App:
         if self.view.panel_at(x, y) is None:
             return
         self.select_at(x, y, add="Shift" in event.get("modifiers", ()))
+
+    def _edit_at(self, kind: str, x: float, y: float) -> None:
+        """A live edit with the editor's tool in the panel under canvas pixel (x, y) (every
+        panel shows the same data): a press adds, erases or picks; a release ends a drag."""
+        if kind != "pointer_down":
+            self._edit_panel = None
+            self.state.edit_release()
+            return
+        panel = self.view.panel_at(x, y)
+        if panel is None or panel >= len(self.engine.simulations):
+            return
+        self._edit_panel = panel
+        self.state.edit_press(*self.view.screen_to_world(x, y, panel))
 
     def save_screenshot(self, folder: Path = Path(), path: Path | None = None) -> Path | None:
         """Save the scene as it is now as a PNG (the S key): to ``path``, or to a

@@ -31,7 +31,7 @@ MAX_SESSION_BYTES = 1 << 20
 """A session file is a page of TOML; anything larger is not one."""
 """The version this dexplorer writes, and the newest it reads."""
 TOP_KEYS = ("format", "version", "t", "compare", "settings", "look", "files")
-LOOK_KEYS = ("color_mode", "point_size", "opacity", "theme", "visible")
+LOOK_KEYS = ("color_mode", "point_size", "opacity", "theme", "visible", "show_schedule")
 FILE_KEYS = ("data", "model", "data_centre", "data_scale")
 
 
@@ -93,6 +93,7 @@ def save_session(state: AppState, path: Path) -> None:
         f"point_size = {state.look.point_size!r}",
         f"opacity = {state.look.opacity!r}",
         f"theme = {_toml_value(state.look.theme)}",
+        f"show_schedule = {_toml_value(state.look.show_schedule)}",
         "",
         "[look.visible]",
     ]
@@ -176,6 +177,8 @@ def _check(info: dict, path: Path) -> Session:
     visible = _table("look.visible", look.pop("visible", {}), LAYERS)
     for name, shown in visible.items():
         _value(f"look.visible.{name}", shown, bool)
+    if "show_schedule" in look:
+        _value("look.show_schedule", look["show_schedule"], bool)
     for key, choices in (("color_mode", COLOR_MODES), ("theme", tuple(THEMES))):
         if key in look:
             _choice(f"look.{key}", _value(f"look.{key}", look[key], str), choices)

@@ -4,12 +4,14 @@ selection and the messages. UI actions are methods here, so tests can call them.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from .core import models
 from .core.checkpoints import Checkpoint, CheckpointError
 from .core.datasets import DATASETS, Dataset, DatasetError, make_dataset
 from .core.drawing import Drawing
+from .core.editing import MAX_HISTORY, Edit, EditError, Editor, added, erased, moved, nearest
 from .core.importers import load_dataset_file
 from .core.runs import (
     PANEL_PARTICLES,
@@ -54,6 +56,8 @@ class Look:
     show_ui: bool = True
     show_keys: bool = False
     show_explain: bool = False
+    show_schedule: bool = False
+    """The schedule window: alpha, sigma and log-SNR of the runs' paths (P)."""
 
 
 @dataclass
@@ -95,6 +99,8 @@ class AppState:
     mode: str = "select"
     """What a click in the view does: "select" a particle, or "draw" with the brush."""
     drawing: Drawing | None = None
+    editor: Editor = field(default_factory=Editor)
+    """The live-editing tool of draw mode and its history (:mod:`~dexplorer.core.editing`)."""
     sweep: int = 0
     """The quality-vs-steps measurement asked for (a new number for each request), 0 for
     none; any change of the data or the runs cancels it."""
@@ -256,6 +262,98 @@ class AppState:
             return
         self.use_custom(dataset)
 
+    # --- live edits (draw mode with the drag, add and erase tools) ----------------------------
+
+    def edit_press(self, x: float, y: float) -> bool:
+        """A press at world point (x, y) with the editor's tool: add a point there, erase
+        the nearest one, or pick it to drag. Returns whether it did; otherwise
+        ``message`` says why and the data is as it was."""
+        editor, data = self.editor, self.custom
+        if self.data.dataset != "custom" or data is None:
+            self.message = (
+                "live edits change custom data: paint some with the brush or open a file first"
+            )
+            return False
+        if editor.tool == "add":
+            label = 0 if self.drawing is None else self.drawing.label
+            return self._edit(lambda: added(data, x, y, label, editor.last), data)
+        index = nearest(data, x, y, editor.reach)
+        if index is None:
+            self.message = f"no data point within {editor.reach:g} of the pointer to {editor.tool}"
+            return False
+        if editor.tool == "erase":
+            return self._edit(lambda: erased(data, index, editor.last), data)
+        editor.dragging = index
+        self._mark(data)
+        self.message = ""
+        return True
+
+    def edit_move(self, x: float, y: float) -> bool:
+        """Drag the picked point to world point (x, y) (nothing when none is picked)."""
+        index, data = self.editor.dragging, self.custom
+        if index is None or data is None:
+            return False
+        return self._edit(lambda: moved(data, index, x, y, self.editor.last))
+
+    def edit_release(self) -> None:
+        """End a drag; the drawing, when the data is its, is saved."""
+        self.editor.dragging = None
+        drawing = self.drawing
+        if drawing is not None and self.custom is not None and drawing.made is self.custom:
+            drawing.save()
+
+    def undo_edit(self) -> bool:
+        """Take back the last edit (a whole drag is one): the drawing's undo when the data
+        is the drawing, otherwise the editor's history. Every run restarts."""
+        drawing = self.drawing
+        if drawing is not None and self.custom is not None and drawing.made is self.custom:
+            drawing.undo()
+            if len(drawing.points) < 2:
+                self.message = "the drawing had fewer than 2 points before: nothing to show"
+                return False
+            self._restore(drawing.dataset())
+            return True
+        if not self.editor.history:
+            self.message = "no edit to undo"
+            return False
+        self._restore(self.editor.history.pop())
+        return True
+
+    def _restore(self, dataset: Dataset) -> None:
+        self.custom = dataset
+        self.editor.last = None
+        self.message = ""
+        self.revision += 1
+        self.sweep = 0
+
+    def _mark(self, data: Dataset) -> None:
+        """One undo step for the edit starting now."""
+        if self.drawing is not None and self.drawing.made is data:
+            self.drawing.mark()
+        else:
+            self.editor.history.append(data)
+            del self.editor.history[:-MAX_HISTORY]
+
+    def _edit(self, make: Callable[[], Edit], mark: Dataset | None = None) -> bool:
+        """Make an edit (``mark``: the data before it, for a new undo step)."""
+        try:
+            edit = make()
+        except EditError as error:
+            self.message = str(error)
+            return False
+        if mark is not None:
+            self._mark(mark)
+        drawing = self.drawing
+        if drawing is not None and drawing.made is edit.before:
+            drawing.adopt(edit.after)
+            if mark is not None:
+                drawing.save()
+        self.editor.last = edit
+        self.custom = edit.after
+        self.message = ""
+        self.sweep = 0
+        return True
+
     def use_trained(self, checkpoint: Checkpoint) -> None:
         """Make a trained (or loaded) model the single view's model."""
         self.trained = checkpoint
@@ -399,6 +497,7 @@ class AppState:
             self.trained,
             self.yours,
             self.sweep,
+            edit=self.editor.last,
         )
 
     def particles(self, count: int | None = None) -> int:

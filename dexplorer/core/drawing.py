@@ -45,6 +45,8 @@ class Drawing:
         self._undo: list[tuple[np.ndarray, np.ndarray]] = []
         self._redo: list[tuple[np.ndarray, np.ndarray]] = []
         self._stroke: list[tuple[float, float]] | None = None
+        self.made: Dataset | None = None
+        """The dataset :meth:`dataset` made last (live edits of it come back here)."""
         self.problem = ""
         if path is not None and path.exists():
             self._restore(path)
@@ -140,7 +142,24 @@ class Drawing:
             raise DatasetError("the drawing has fewer than 2 points: paint some first")
         classes = np.unique(self.labels)
         labels = self.labels if len(classes) > 1 else None
-        return Dataset.custom(self.points, labels, title="Drawing")  # it bounds the classes
+        self.made = Dataset.custom(self.points, labels, title="Drawing")  # it bounds the classes
+        return self.made
+
+    def mark(self) -> None:
+        """Keep the points as they are for undo (before a live edit of :attr:`made`)."""
+        self._undo.append((self.points, self.labels))
+        del self._undo[:-MAX_UNDO]
+        self._redo.clear()
+
+    def adopt(self, dataset: Dataset) -> None:
+        """Take the points of a live edit of :attr:`made` (one undo step per :meth:`mark`);
+        ``dataset`` becomes :attr:`made`. Saved by :meth:`save`."""
+        if dataset.labels is not None:
+            labels = dataset.labels
+        else:
+            labels = np.full(len(dataset), self.labels[0] if len(self.labels) else self.label)
+        self.points, self.labels = dataset.points, labels
+        self.made = dataset
 
     def save(self) -> None:
         """Write the autosave file atomically (a temporary file, then a rename)."""

@@ -20,6 +20,7 @@ from .samplers import sampler_problem
 if TYPE_CHECKING:
     from .checkpoints import Checkpoint
     from .datasets import Dataset
+    from .editing import Edit
     from .user_models import UserModel
 
 MODELS = ("flow", "diffusion", "exact", "trained", "yours")
@@ -202,3 +203,6 @@ class Request:
     trained: Checkpoint | None = None
     yours: UserModel | None = None
     sweep: int = 0
+    edit: Edit | None = None
+    """The last live edit of the custom data (:mod:`~dexplorer.core.editing`): runs that
+    have not followed it yet follow it without a new revision."""

@@ -42,6 +42,8 @@ class Engine:
         self.sweep: QualitySweep | None = None
         self._sweep_id = 0
         self._revision = -1
+        self._edit = 0
+        """The number of the last live edit followed."""
 
     def sync(self, request: Request) -> list[Problem]:
         """Bring the simulations to the request's runs on its data (every one restarts when
@@ -51,6 +53,9 @@ class Engine:
         custom, trained, yours = request.custom, request.trained, request.yours
         stale = revision != self._revision
         self._revision = revision
+        edit = request.edit
+        edited = edit is not None and edit.number != self._edit and not stale
+        self._edit = self._edit if edit is None else edit.number
         problems = []
         if len(runs) != len(self.simulations):
             problems = self._start(data, runs, n, custom, trained, yours)
@@ -59,6 +64,11 @@ class Engine:
                 if stale or (data, run, n) != (simulation.data, simulation.run, simulation.n):
                     try:
                         simulation.apply(data, run, n, custom, trained, yours)
+                    except (ValueError, MemoryError, OSError) as error:
+                        problems.append(Problem(index, str(error)))
+                elif edited and simulation.data.dataset == "custom":
+                    try:
+                        simulation.follow(edit, custom, trained, yours)
                     except (ValueError, MemoryError, OSError) as error:
                         problems.append(Problem(index, str(error)))
         for simulation in self.simulations:

@@ -5,6 +5,7 @@ knows nothing of ImGui, pygfx or the app state."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -12,6 +13,7 @@ import torch
 from ..core import models
 from ..core.checkpoints import Checkpoint
 from ..core.datasets import DOMAIN, Dataset, make_dataset
+from ..core.editing import Edit
 from ..core.fields import Field
 from ..core.metrics import Quality, QualityError, measure_quality
 from ..core.runs import Data, Run
@@ -20,6 +22,7 @@ from ..core.user_models import UserModel
 from .buffers import SharedArray
 from .grids import DensityGrid, grid_points, velocity_grid
 from .guesses import Guesses
+from .live_edit import LiveEdit
 from .trajectory import RunSpec, TrajectoryCache
 
 DATA_POINTS = 5000
@@ -80,6 +83,8 @@ class Simulation:
         self._thread: threading.Thread | None = None
         self.guesses: Guesses | None = None
         """The denoiser's guesses of the particles, made when first asked for."""
+        self.live: LiveEdit | None = None
+        """The live edit being recomputed, if any."""
         self.apply(data, run, n, custom, trained, yours)
 
     # --- settings ---------------------------------------------------------------------------
@@ -123,6 +128,7 @@ class Simulation:
             extra_field=models.grid_field(field, run),
         )
         self.cache.start(spec)  # checks memory first: raises before changing anything
+        self._stop_live()
         self.density_grid = DensityGrid(
             self.density_resolution,
             DOMAIN,
@@ -136,12 +142,54 @@ class Simulation:
         self.field = field
         self.labels = None if labels is None else labels.cpu().numpy()
 
+    def follow(
+        self,
+        edit: Edit,
+        custom: Dataset,
+        trained: Checkpoint | None = None,
+        yours: UserModel | None = None,
+    ) -> None:
+        """The custom data changed by ``edit`` (and the edits before it): an exact-field run
+        whose trajectories are complete recomputes progressively, from the particles near
+        the edit out (:mod:`~dexplorer.engine.live_edit`); any other run starts again.
+
+        Raises
+        ------
+        ValueError, MemoryError
+            As :meth:`apply`, when the run cannot run.
+        """
+        change = edit.since(self.dataset)
+        state = self.cache.state
+        live = self.run.model == "exact" and change is not None and state.done
+        if not live or len(custom) > MAX_EXACT_POINTS:
+            self.apply(self.data, self.run, self.n, custom, trained, yours)
+            return
+        self._stop_live()
+        self.cache.cancel(wait=False)  # an earlier edit's full recompute, behind the run shown
+        field, _ = models.run_field(
+            None, self.run, custom.points, self.n, self.data.seed, self.device
+        )
+        spec = replace(self.cache.spec, field=field, extra_field=models.grid_field(field, self.run))
+        before = self.dataset.points
+        self.live = LiveEdit(self.cache, spec, before, custom.points, *change)
+        self.dataset, self.field = custom, field
+
+    def _stop_live(self) -> None:
+        if self.live is not None:
+            self.live.cancel()
+            self.live = None
+
     # --- per frame -----------------------------------------------------------------------------
 
     @property
     def progress(self) -> tuple[int, int]:
         """(steps computed, steps wanted)."""
         return self.cache.state.ready, self.run.steps
+
+    @property
+    def live_note(self) -> str:
+        """What a live edit has recomputed so far ('' when none is under way)."""
+        return "" if self.live is None else self.live.note
 
     @property
     def notice(self) -> str:
@@ -267,8 +315,10 @@ class Simulation:
         return result[1] if result is not None and result[0] == generation else None
 
     def poll(self) -> None:
-        """Start measuring the current run if it is done and not measured yet (with
-        ``measuring`` on)."""
+        """Move a live edit on, and start measuring the current run if it is done and not
+        measured yet (with ``measuring`` on)."""
+        if self.live is not None and self.live.poll():
+            self.live = None
         state = self.cache.state
         if not self.measuring or not state.done or self._measuring == state.generation:
             return
@@ -294,6 +344,9 @@ class Simulation:
 
     def wait(self) -> None:
         """Block until the trajectories are done and measured (headless renders, tests)."""
+        if self.live is not None:
+            self.live.wait()
+            self.live = None
         self.cache.wait()
         self.poll()
         if self._thread is not None:
@@ -301,6 +354,7 @@ class Simulation:
 
     def close(self) -> None:
         """Stop computing and wait for a measurement under way (a short one)."""
+        self._stop_live()
         self.cache.cancel()
         self.drop_guesses()
         if self._thread is not None:

@@ -147,12 +147,16 @@ class TrajectoryCache:
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.hidden: _Run | None = None
+        """The run computed behind the one shown (see :meth:`start`), until it is shown."""
         _LIVE.add(self)
 
     # --- running ---------------------------------------------------------------------------
 
-    def start(self, spec: RunSpec) -> None:
-        """Cancel the current run and start computing ``spec`` in the background.
+    def start(self, spec: RunSpec, hidden: bool = False) -> None:
+        """Cancel the current run and start computing ``spec`` in the background. With
+        ``hidden`` the run shown stays shown until the new one is done, which then replaces
+        it whole (a live edit's full recompute, :mod:`~dexplorer.engine.live_edit`).
 
         Raises
         ------
@@ -169,20 +173,24 @@ class TrajectoryCache:
         with self._lock:
             state = CacheState(generation=self.state.generation + 1)
             # One assignment: a reader never pairs this run's arrays with another's progress.
-            self._current = _Run(spec, particles, extra, state)
+            run = _Run(spec, particles, extra, state)
+            self.hidden = run if hidden else None
+            if not hidden:
+                self._current = run
             self._cancel = threading.Event()
             self._thread = threading.Thread(
                 target=self._run,
-                args=(self._current, self._cancel, x, generator),
+                args=(run, self._cancel, x, generator),
                 daemon=True,
                 name="dexplorer-trajectory",
             )
             self._thread.start()
 
-    def cancel(self) -> None:
-        """Stop the current run (if any) and wait for its thread to finish its step."""
+    def cancel(self, wait: bool = True) -> None:
+        """Stop the current run (if any) and wait for its thread to finish its step (unless
+        not ``wait``: it ends by itself after that step)."""
         self._cancel.set()
-        if self._thread is not None:
+        if self._thread is not None and wait:
             self._thread.join()
             self._thread = None
 
@@ -236,6 +244,9 @@ class TrajectoryCache:
             state.error = f"{type(error).__name__}: {error}"
         state.seconds = time.perf_counter() - start
         state.done = not cancel.is_set() and not state.error
+        if self.hidden is run and state.done:
+            with self._lock:
+                self._current, self.hidden = run, None
 
     def _integrate(
         self, run: _Run, cancel: threading.Event, x: Tensor, generator: torch.Generator
@@ -281,6 +292,17 @@ class TrajectoryCache:
                 state.ready = i
             finite.update(spec.steps)
         state.ready = spec.steps
+
+    def patch(self, index: Tensor, rows: Tensor) -> None:
+        """Replace the trajectories of the particles ``index`` of the run shown, which must be
+        complete, by ``rows`` (steps + 1, k, 2), and show them: its state becomes a new object
+        (so a paused frame redraws) with the same generation (colours and measurements stay:
+        the patch is the preview of a live edit, not a new run)."""
+        run = self._current
+        if run.particles is None or not run.state.done:
+            raise RuntimeError("only a complete run can be patched")
+        run.particles[:, index] = rows.to(run.particles.dtype)
+        self._current = run._replace(state=dataclasses.replace(run.state))
 
     # --- reading ---------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import numpy as np
 from imgui_bundle import imgui, imgui_md, implot
 
 from ..core.datasets import DATASETS, DOMAIN, Dataset, make_dataset
+from ..core.editing import TOOLS
 from ..core.importers import SUFFIXES as DATA_SUFFIXES
 from ..core.networks import PRESETS
 from ..core.objectives import OBJECTIVE_NOTES
@@ -20,7 +21,7 @@ from ..scene.colors import COLOR_MODES
 from ..scene.theme import THEMES
 from ..state import LAYERS, OPACITIES, POINT_SIZES, AppState
 from .dialogs import FileDialogs
-from .explain import explain
+from .explain import explain, explain_more
 from .keys import help_rows
 from .runs import combo, run_controls
 
@@ -61,6 +62,8 @@ class Status:
     export_path: str = ""
     """Where a screenshot or video goes ('' for a time-stamped name in the current folder)."""
     recording: bool = False
+    live: str = ""
+    """What a live edit of the data has recomputed so far ('' when none is under way)."""
 
 
 PREVIEW_SIZE = 44.0
@@ -143,11 +146,13 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     _, state.look.color_mode = combo("colour", state.look.color_mode, COLOR_MODES)
     _, state.look.theme = combo("theme", state.look.theme, list(THEMES))
     _, state.look.show_explain = imgui.checkbox("explain (E)", state.look.show_explain)
+    imgui.same_line(width / 2)
+    _, state.look.show_schedule = imgui.checkbox("schedule (P)", state.look.show_schedule)
     _, state.look.point_size = imgui.slider_float("size", state.look.point_size, *POINT_SIZES)
     _, state.look.opacity = imgui.slider_float("opacity", state.look.opacity, *OPACITIES)
     session_row(state, status)
     export_row(state, status)
-    drawing_section(state)
+    drawing_section(state, status)
     training_section(state, status)
     label = f"clear selection ({len(state.selected)})"
     if imgui.button(label) and state.selected:
@@ -301,13 +306,69 @@ def save_session_file(state: AppState, path: str) -> None:
         state.message = f"could not save session {path}: {error}"
 
 
-def drawing_section(state: AppState) -> None:
+TOOL_HELP = {
+    "drag": "drag: press on a data point and move it",
+    "add": "add: each press adds a data point",
+    "erase": "erase: each press erases the nearest data point",
+}
+
+
+def live_edit_controls(state: AppState, status: Status) -> None:
+    """The live-editing tool's reach, undo, and what the exact field has recomputed."""
+    editor = state.editor
+    imgui.text(TOOL_HELP[editor.tool])
+    _, editor.reach = imgui.slider_float("reach", editor.reach, 0.05, 1.0)
+    if imgui.button("undo edit"):
+        state.undo_edit()
+    if state.custom is not None and state.data.dataset == "custom":
+        imgui.same_line()
+        imgui.text(f"{len(state.custom)} points")
+    imgui.push_text_wrap_pos(0.0)
+    imgui.text_disabled(live_line(state, status))
+    imgui.pop_text_wrap_pos()
+
+
+def live_line(state: AppState, status: Status) -> str:
+    """What the runs have made of the live edits so far."""
+    if status.live:
+        return status.live
+    if not any(run.model == "exact" for run in state.runs):
+        return "only the exact field follows edits live: other models start again"
+    return "exact field: up to date"
+
+
+def tool_window(state: AppState, status: Status, height: float, scale: float) -> None:
+    """Two lines at the bottom left of the view while in draw mode: the tool, its brush or
+    reach, and what the exact field has recomputed since the last edit."""
+    if state.mode != "draw" or state.drawing is None:
+        return
+    corner = (CONTROLS_WIDTH * scale + 10, height - (TIME_BAR_HEIGHT + 10) * scale)
+    imgui.set_next_window_pos(corner, imgui.Cond_.always, (0.0, 1.0))
+    flags = FIXED | imgui.WindowFlags_.no_title_bar | imgui.WindowFlags_.always_auto_resize
+    imgui.set_next_window_bg_alpha(0.8)
+    imgui.begin("tool", None, flags)
+    editor, drawing = state.editor, state.drawing
+    if editor.live:
+        imgui.text(f"draw mode · {TOOL_HELP[editor.tool]} · reach {editor.reach:.2f}")
+        imgui.text(live_line(state, status))
+    else:
+        what = "eraser" if drawing.eraser else f"brush, class {drawing.label}"
+        imgui.text(f"draw mode · {what} · radius {drawing.radius:.2f}")
+    imgui.end()
+
+
+def drawing_section(state: AppState, status: Status) -> None:
     """Draw mode: paint a distribution in the view (it becomes the custom dataset)."""
     imgui.separator_text("Draw")
     drawing = state.drawing
     _, draw = imgui.checkbox("draw mode", state.mode == "draw")
     state.mode = "draw" if draw else "select"
     if drawing is None or state.mode != "draw":
+        return
+    editor = state.editor
+    _, editor.tool = combo("tool", editor.tool, TOOLS)
+    if editor.live:
+        live_edit_controls(state, status)
         return
     imgui.same_line()
     _, drawing.eraser = imgui.checkbox("eraser", drawing.eraser)
@@ -403,7 +464,9 @@ def explain_window(state: AppState, scale: float) -> None:
     opened, state.look.show_explain = imgui.begin("explain", True)
     if opened:
         visible = [name for name, shown in state.look.visible.items() if shown]
-        imgui_md.render(explain(state.objective, state.run.sampler, visible))
+        text = explain(state.objective, state.run.sampler, visible)
+        editing = state.editor.tool if state.mode == "draw" and state.editor.live else ""
+        imgui_md.render(text + explain_more(state.look.show_schedule, editing))
     imgui.end()
 
 

@@ -103,3 +103,39 @@ def explain(objective: str, sampler: str, visible: list[str]) -> str:
     ]
     lines += [f"- {LAYERS[layer]}" for layer in visible if layer in LAYERS]
     return "\n".join(lines)
+
+
+SCHEDULE = (
+    "## The schedule (P)\n"
+    "x_t = alpha(t) x1 + sigma(t) e: alpha is how much data is in a particle, sigma how much "
+    "noise; log SNR = ln(alpha^2 / sigma^2) is the signal-to-noise ratio on a log scale, "
+    "-inf at t = 0 (pure noise) and +inf at t = 1 (data). The linear path of flow matching "
+    "trades noise for data at a steady rate (alpha + sigma = 1); the cosine and linear-beta "
+    "paths keep alpha^2 + sigma^2 = 1 (variance preserving), so their particles never "
+    "shrink towards the middle, and linear beta keeps almost no data until t ~ 0.3. The "
+    "vertical line is now. Each distinct path of the panels is one curve."
+)
+
+
+LIVE_EDIT = (
+    "## Live editing ({tool})\n"
+    "Drag, add or erase a data point while the particles move. The exact field needs no "
+    "training: its guess of the data is a softmax-weighted mean of the points, so the new "
+    "data is the new model at once. A point pulls on a particle in proportion to the "
+    "particle's posterior weight on it: late in the journey only the particles near it feel "
+    "it, early on every particle feels about 1/M of it (M points). So the update comes in "
+    "three steps: at once, the particles that landed on a point that moved follow it (a "
+    "preview: exact only for a particle that only ever saw that point); then the particles "
+    "near the edit are recomputed exactly; then every particle, as a fresh run would. Until "
+    "then the far particles keep their old paths: right endpoints, paths a little off. "
+    "Trained models do not follow the data: they start again on it."
+)
+
+
+def explain_more(schedule: bool, editing: str = "") -> str:
+    """Markdown after :func:`explain` for the windows and tools in use ('' when none):
+    the schedule window, and the live-editing tool ``editing`` ('' when none)."""
+    parts = [SCHEDULE] if schedule else []
+    if editing:
+        parts.append(LIVE_EDIT.format(tool=editing))
+    return "".join(f"\n\n{part}" for part in parts)

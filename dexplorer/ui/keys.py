@@ -86,6 +86,9 @@ BINDINGS = (
     Binding(("h", "H"), "H", "hide / show the controls", _toggle("show_ui")),
     Binding(("F11",), "F11", "fullscreen", _fullscreen),
     Binding(("e", "E"), "E", "show / hide the explanation", _toggle("show_explain")),
+    Binding(
+        ("p", "P"), "P", "show / hide the schedule (alpha, sigma, SNR)", _toggle("show_schedule")
+    ),
     Binding(("s", "S"), "S", "save a screenshot (PNG)", lambda app, _: app.save_screenshot()),
     Binding(("r", "R"), "R", "start / stop recording (MP4)", lambda app, _: app.toggle_recording()),
     Binding(("?",), "?", "show / hide these keys", _toggle("show_keys")),
