@@ -22,7 +22,7 @@ from torch import Tensor
 
 from .checkpoints import Checkpoint
 from .datasets import DOMAIN, Dataset
-from .limits import Range
+from .limits import TRAIN_STEPS, Range
 from .metrics import Quality, QualityReference
 from .samplers import SamplerSettings, finite_particles, initial_noise, iterate, sample
 from .straightness import Straightness, straightness
@@ -36,8 +36,8 @@ CHUNK = 4096
 """Pairs sampled at once (a stop is seen between chunks)."""
 PAIRS = Range(500, 200_000, integer=True)
 """How many pairs a reflow may sample."""
-STEPS = Range(10, 100_000, integer=True)
-"""How many optimiser steps a reflow may train."""
+STEPS = TRAIN_STEPS
+"""How many optimiser steps a reflow may train (as many as any training)."""
 EULER_STEPS = (1, 2, 4)
 """The Euler step counts whose quality :class:`Straightening` reports."""
 
