@@ -13,6 +13,9 @@ from .samplers import finite_particles
 
 STOCHASTIC = ("ddpm", "ddim", "euler_maruyama")
 """Samplers whose paths may carry fresh noise at every step (ddim with eta > 0)."""
+BLOCK_VALUES = 1 << 22
+"""Coordinates of the trajectory read at once (steps in blocks: a few vector operations per
+block, not per step)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ def straightness(trajectory: Tensor, noisy: bool = False) -> Straightness | None
     Parameters
     ----------
     trajectory : Tensor
-        Positions (K + 1, N, 2), any float dtype; read one step at a time.
+        Positions (K + 1, N, 2), any float dtype; read a block of steps at a time.
 
     Returns
     -------
@@ -65,13 +68,18 @@ def straightness(trajectory: Tensor, noisy: bool = False) -> Straightness | None
     count = int(finite.sum())
     if not count:
         return None
-    start = trajectory[0][finite].double()
-    end = trajectory[-1][finite].double()
+    dtype = torch.promote_types(trajectory.dtype, torch.float32)
+    keep = finite[:, None]
+    start = torch.where(keep, trajectory[0].to(dtype), 0.0)
+    end = torch.where(keep, trajectory[-1].to(dtype), 0.0)
+    times = torch.arange(steps + 1, device=trajectory.device, dtype=dtype) / max(steps, 1)
+    block = max(1, BLOCK_VALUES // start.numel())
     total = torch.zeros((), dtype=torch.float64, device=trajectory.device)
-    for k in range(1, steps):
-        t = k / steps
-        chord = torch.lerp(start, end, t)
-        total += (trajectory[k][finite].double() - chord).square().sum()
+    for first in range(1, steps, block):
+        last = min(first + block, steps)
+        t = times[first:last].reshape(-1, 1, 1)
+        gap = trajectory[first:last].to(dtype) - torch.lerp(start, end, t)
+        total += torch.where(keep, gap, 0.0).square().sum(dtype=torch.float64)
     value = float(total) / (count * steps) if steps else 0.0
     return Straightness(value, count, noisy)
 
