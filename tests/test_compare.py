@@ -370,7 +370,7 @@ def test_rendered_panels_agree_at_t0_and_differ_at_t1():
     from dexplorer.headless import offscreen_app
 
     state = compare_state("flow:heun:20", "diffusion:ddim:20:eta=0", n=2000)
-    app = offscreen_app(state, (400, 240), "cpu", ui=False)
+    app = offscreen_app(state, (400, 260), "cpu", ui=False)
     app.settle()
     state.set_time(0.0)
     image = app.screenshot()[..., :3].astype(int)
