@@ -11,6 +11,7 @@ knows where the data are) and learns the straight lines.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -116,6 +117,8 @@ def couple(
     if problem:
         raise ReflowError(problem)
     device = torch.device(device)
+    if next(original.network.parameters()).device != device:  # a copy: others use it there
+        original = replace(original, network=copy.deepcopy(original.network).to(device))
     noise, _ = initial_noise(count, seed, device)
     labels = original.particle_labels(count, seed, device) if original.conditional else None
     sampler, steps = SAMPLER

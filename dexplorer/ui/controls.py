@@ -62,7 +62,8 @@ class Status:
     """Where a screenshot or video goes ('' for a time-stamped name in the current folder)."""
     recording: bool = False
     straightness: str = ""
-    """The single view's straightness of paths, as the comparison captions say it."""
+    """The single view's straightness of paths, as the comparison captions say it (shown
+    under its sampler)."""
 
 
 PREVIEW_SIZE = 44.0
@@ -127,6 +128,8 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     else:
         imgui.separator_text("Model and sampler")
         run_controls(state, 0)
+        if status.straightness:
+            imgui.text_disabled(status.straightness)
     imgui.separator_text("Particles")
     choices = sorted({*PARTICLE_CHOICES, data.n})
     changed, index = imgui.combo("particles", choices.index(data.n), [f"{n:,}" for n in choices])
@@ -169,8 +172,6 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     )
     imgui.text_disabled(f"{status.device}   {status.fps:.0f} fps{computing}")
     imgui.text_disabled(f"sampled by {status.backend or '...'}")
-    if status.straightness:
-        imgui.text_disabled(status.straightness)
     if status.pointer is not None:
         imgui.text_disabled(f"pointer  x {status.pointer[0]:.4g}   y {status.pointer[1]:.4g}")
     imgui.end()
