@@ -190,3 +190,11 @@ def test_cli_sample_trajectory_prints_the_straightness(capsys, tmp_path):
     assert line.startswith("straightness ") and line.endswith("(0 = straight paths)")
     code, printed, _ = run_cli(capsys, *argv, "--out", str(out))
     assert "straightness" not in printed
+
+
+def test_the_explain_window_says_why_straight_paths_need_fewer_steps():
+    from dexplorer.ui.explain import explain
+
+    text = explain("flow", "euler", ["particles"])
+    assert "followed exactly by one Euler step" in text
+    assert "**Reflow**" in text and "**OT coupling**" in text
