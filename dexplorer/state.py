@@ -348,7 +348,10 @@ class AppState:
         problem = self._availability(self.data, run)
         if problem:
             return problem
-        return reflow_problem(self._model(run.model))
+        try:
+            return reflow_problem(self._model(run.model))
+        except ValueError as error:  # a shipped model missing
+            return str(error)
 
     def _model(self, name: str) -> Checkpoint | UserModel | None:
         """The checkpoint a model name stands for on the current data."""
@@ -395,9 +398,7 @@ class AppState:
         self.reflowed = job.checkpoint()
         self.revision += 1
         self.sweep = 0
-        if self._availability(self.data, Run(self.reflow_from)) or (
-            self._model(self.reflow_from) is not job.original
-        ):
+        if not self.reflow_comparable:
             self.message += (
                 f"; the {self.reflow_from} model changed meanwhile: choose the model "
                 "'reflowed' to see the reflowed one"
@@ -406,11 +407,28 @@ class AppState:
             return
         self.compare_reflow()
 
+    @property
+    def reflow_comparable(self) -> bool:
+        """Whether the reflowed model can be shown beside its original: the model name
+        the reflow started from still stands for the model it reflowed."""
+        job = self.reflow_job
+        if job is None or self.reflowed is None:
+            return False
+        if self._availability(self.data, Run(self.reflow_from)):
+            return False
+        try:
+            return self._model(self.reflow_from) is job.original
+        except ValueError:
+            return False
+
     def compare_reflow(self) -> None:
         """Show the reflowed model beside the model it came from, both sampled with
-        :data:`REFLOW_COMPARISON`."""
+        :data:`REFLOW_COMPARISON` (when :attr:`reflow_comparable`; otherwise a message)."""
+        if not self.reflow_comparable:
+            self.message = f"the {self.reflow_from} model is not the one that was reflowed"
+            return
         sampler, steps = REFLOW_COMPARISON
-        original = Run(self.reflow_from or "flow", sampler, steps)
+        original = Run(self.reflow_from, sampler, steps)
         if not self.comparing:
             self._single = self.run
         self.runs = [original, replace(original, model="reflowed")]

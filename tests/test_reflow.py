@@ -137,6 +137,11 @@ def test_a_finished_reflow_is_compared_with_its_original(tmp_path):
     assert state.run.model == "flow"
     state.change(model="reflowed")
     assert state.reflow_problem().startswith("this is the reflowed model")
+    assert state.reflow_comparable
+    state.change(dataset="moons")  # "flow" is now another model than the one reflowed
+    assert not state.reflow_comparable
+    state.compare_reflow()
+    assert not state.comparing and "not the one that was reflowed" in state.message
 
 
 # --- the command line ------------------------------------------------------------------------

@@ -442,7 +442,7 @@ def reflow_section(state: AppState, status: Status) -> None:
     if imgui.button("reflow"):
         state.start_reflow(status.device_name)
     imgui.end_disabled()
-    if state.reflowed is not None and state.reflow_from:
+    if state.reflow_comparable:
         imgui.same_line()
         if imgui.button("compare with the reflowed"):
             state.compare_reflow()
