@@ -188,6 +188,7 @@ class App:
         self.status.fps = 0.9 * self.status.fps + 0.1 / max(elapsed, 1e-6)
         self.state.advance(elapsed)
         self.state.poll_training()
+        self.state.poll_reflow()
         self._take_exports()
         self._sync_engine()
         state, view, look = self.state, self.view, self.state.look
@@ -224,6 +225,7 @@ class App:
                 view.set_caption(index, self._caption(sim), look.ui_scale)
             return
         self._show_notice(simulations[0])
+        self.status.straightness = self._straightness(simulations[0])
 
     def _update_panel(self, panel: Panel, sim: Simulation) -> None:
         """One panel at the state's time from ``sim``: its arrays, layers, colours and the
@@ -369,7 +371,17 @@ class App:
             detail = f"{detail}\n{sim.notice}"
         if sim.live_note:
             detail = sim.live_note
+        straightness = self._straightness(sim)
+        if straightness:
+            detail = f"{detail}\n{straightness}"
         return f"{sim.run.title}\n{detail}"
+
+    @staticmethod
+    def _straightness(sim: Simulation) -> str:
+        """The straightness of ``sim``'s paths as the captions and the status say it ('' until
+        the trajectory is complete and measured)."""
+        measured = sim.straightness
+        return "" if measured is None else measured.text
 
     def close(self) -> None:
         """Stop every thread the app started (training, comparison, trajectories) and wait

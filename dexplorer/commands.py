@@ -13,12 +13,12 @@ import torch
 from tqdm import tqdm
 
 from .core import limits, models, outputs
-from .core.checkpoints import CheckpointError
+from .core.checkpoints import Checkpoint, CheckpointError
 from .core.datasets import DATASETS, IDENTITY, Dataset, DatasetError, Normalisation, make_dataset
 from .core.fields import Field
 from .core.guesses import guesses, trajectory_guesses
 from .core.importers import load_dataset_file
-from .core.metrics import QualityError
+from .core.metrics import QualityError, QualityReference
 from .core.networks import PRESET_NOTES, PRESETS, count_parameters
 from .core.objectives import OBJECTIVE_NOTES, make_objective
 from .core.pretrained import (
@@ -30,6 +30,8 @@ from .core.pretrained import (
     model_filename,
     shipped_models,
 )
+from .core.reflow import SAMPLER as REFLOW_SAMPLER
+from .core.reflow import ReflowSettings, reflow, reflow_problem, straightening
 from .core.runs import Run, class_problem
 from .core.samplers import (
     SAMPLER_NOTES,
@@ -37,7 +39,9 @@ from .core.samplers import (
     finite_particles,
     initial_noise,
     nonfinite_message,
+    sample,
 )
+from .core.straightness import adds_noise, straightness
 from .core.threads import use_cpu_threads
 from .core.training import DEFAULT_SECONDS, Progress, Trainer, TrainingError, TrainSettings
 from .engine import backends
@@ -57,6 +61,7 @@ def run_command(args: argparse.Namespace) -> None:
         "data": cmd_data,
         "train": cmd_train,
         "sample": cmd_sample,
+        "reflow": cmd_reflow,
         "screenshot": cmd_screenshot,
         "render": cmd_render,
         "serve": cmd_serve,
@@ -271,6 +276,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
     if args.trajectory:
         steps = torch.empty((args.steps + 1, args.n, 2), device=device)
         points = backends.trajectory(backend, x0, settings, steps)
+        noisy = adds_noise(args.sampler, args.eta, args.noise_scale)
+        measured = straightness(points, noisy)
     else:
         points = backends.final_positions(backend, x0, args.steps, settings)
     if guess_out is None:
@@ -289,11 +296,56 @@ def cmd_sample(args: argparse.Namespace) -> None:
     if guess_out is not None:
         write_points(guess_out, _to_file(normalisation, guessed.cpu().numpy()))
         print(f"wrote their guesses x1_hat to {guess_out}")
+    if args.trajectory and measured is not None:
+        print(measured.text)
 
 
 def guess_path(out: Path) -> Path:
     """Where ``sample --guess`` writes the guesses: beside ``out``, NAME.guess.SUFFIX."""
     return out.with_name(f"{out.stem}.guess{out.suffix}")
+
+
+def cmd_reflow(args: argparse.Namespace) -> None:
+    out = check_output(args.out, (".safetensors",))
+    device = choose_device(args.device)
+    original = models.from_file(args.model, device)
+    problem = reflow_problem(original)
+    if problem:
+        raise UserError(f"cannot reflow {args.model}: {problem}")
+    settings = ReflowSettings(pairs=args.pairs, steps=args.steps, seed=args.seed)
+    reference, against = _reflow_reference(original, device)
+    before = straightening(original, reference, device=device)
+    with tqdm(total=settings.steps, desc="reflow", unit="step", leave=True) as bar:
+
+        def report(progress: Progress) -> None:
+            bar.n = progress.step
+            bar.set_postfix(loss=f"{progress.loss:.4f}")
+            bar.refresh()
+
+        reflowed, outcome = reflow(original, settings, device, report)
+        bar.n = outcome.steps
+        bar.refresh()
+    if outcome.message:
+        warn(outcome.message)
+    reflowed.save(out)
+    after = straightening(reflowed, reference, device=device)
+    sampler, steps = REFLOW_SAMPLER
+    print(f"quality against {against}; straightness of {sampler} {steps}-step paths")
+    print(f"before: {before.text}")
+    print(f"after:  {after.text}")
+    print(f"reflowed {args.model} on {settings.pairs:,} pairs in {outcome.steps:,} steps -> {out}")
+
+
+def _reflow_reference(original: Checkpoint, device: torch.device) -> tuple[QualityReference, str]:
+    """What a reflow's quality numbers compare with: the bundled dataset the model was
+    trained on, or else the model's own samples."""
+    if original.dataset in DATASETS:
+        points = make_dataset(original.dataset, n=5000, seed=0).points
+        return QualityReference(points, seed=1), f"the {original.dataset} data"
+    sampler, steps = REFLOW_SAMPLER
+    labels = original.particle_labels(5000, 1, device) if original.conditional else None
+    points = sample(original.field(labels), 5000, steps, sampler, seed=1, device=device)[-1]
+    return QualityReference(points.cpu(), seed=1), "the original model's own samples"
 
 
 STATE_BYTES = 128  # a particle's state and the sampler stages computed from it

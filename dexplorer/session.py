@@ -1,6 +1,6 @@
 """Session files (TOML): the settings, the look, the time, the comparison's panels, and where
-the custom data and the trained model are, so a lesson can be reopened exactly as it was
-left.
+the custom data and the trained (and reflowed) models are, so a lesson can be reopened exactly
+as it was left.
 
 The custom data are saved beside the session as the model sees them (inside the domain),
 with their normalisation (``data_centre`` and ``data_scale`` in ``[files]``) back to the
@@ -32,7 +32,7 @@ MAX_SESSION_BYTES = 1 << 20
 """The version this dexplorer writes, and the newest it reads."""
 TOP_KEYS = ("format", "version", "t", "compare", "settings", "look", "files")
 LOOK_KEYS = ("color_mode", "point_size", "opacity", "theme", "visible", "show_schedule")
-FILE_KEYS = ("data", "model", "data_centre", "data_scale")
+FILE_KEYS = ("data", "model", "data_centre", "data_scale", "reflowed")
 
 
 class SessionError(ValueError):
@@ -64,6 +64,8 @@ class Session:
     data: Path | None
     model: Path | None
     normalisation: Normalisation
+    reflowed: Path | None = None
+    """The reflowed model's file (:mod:`~dexplorer.core.reflow`), when the session has one."""
 
 
 def _toml_value(value: object) -> str:
@@ -114,6 +116,10 @@ def save_session(state: AppState, path: Path) -> None:
         model = path.with_name(f"{path.stem}.model.safetensors")
         state.trained.save(model)
         files.append(f"model = {_toml_value(model.name)}")
+    if state.reflowed is not None:
+        reflowed = path.with_name(f"{path.stem}.reflowed.safetensors")
+        state.reflowed.save(reflowed)
+        files.append(f"reflowed = {_toml_value(reflowed.name)}")
     if files:
         lines += ["", "[files]", *files]
     outputs.write_text(path, "\n".join(lines) + "\n")
@@ -203,6 +209,7 @@ def _check(info: dict, path: Path) -> Session:
         data=data,
         model=_file(path, "files.model", files.get("model")),
         normalisation=normalisation,
+        reflowed=_file(path, "files.reflowed", files.get("reflowed")),
     )
 
 
@@ -337,15 +344,17 @@ def open_session(path: Path, device: str = "cpu") -> Opened:
     """
     path = Path(path)
     session = read_session(path)
-    custom = trained = None
+    custom = trained = reflowed = None
     try:
         if session.data is not None:
             custom = replace(load_dataset_file(session.data), normalisation=session.normalisation)
         if session.model is not None:
             trained = models.from_file(session.model, device)
+        if session.reflowed is not None:
+            reflowed = models.from_file(session.reflowed, device)
     except ValueError as error:  # DatasetError and CheckpointError say which file and why
         raise SessionError(f"session {path}: {error}") from None
-    trial = AppState(custom=custom, trained=trained)
+    trial = AppState(custom=custom, trained=trained, reflowed=reflowed)
     run = session.run
     plain = {key: value for value, key in _settings_items(session.shared, run)}
     plain.update(label=None, guidance=None)

@@ -13,6 +13,7 @@ from .core.datasets import DATASETS, Dataset, DatasetError, make_dataset
 from .core.drawing import Drawing
 from .core.editing import MAX_HISTORY, Edit, EditError, Editor, added, erased, moved, nearest
 from .core.importers import load_dataset_file
+from .core.reflow import ReflowError, ReflowJob, ReflowSettings, reflow_problem
 from .core.runs import (
     PANEL_PARTICLES,
     SHIPPED,
@@ -34,6 +35,9 @@ HIDDEN_LAYERS = ("mesh", "vectors", "source", "guess")
 DATA_KEYS = ("dataset", "n", "seed")
 """The settings of :class:`~dexplorer.core.runs.Data`; the others are a run's."""
 TRAINING_POINTS = 20000
+REFLOW_COMPARISON = ("euler", 2)
+"""The sampler and steps of the comparison a reflow ends with (original vs reflowed): few
+Euler steps, where straight paths land and bent ones fall short."""
 POINT_SIZES = (1.0, 12.0)
 """The smallest and largest particle size (pixels at 1x)."""
 OPACITIES = (0.05, 1.0)
@@ -105,6 +109,15 @@ class AppState:
     """The quality-vs-steps measurement asked for (a new number for each request), 0 for
     none; any change of the data or the runs cancels it."""
     _sweeps: int = 0
+    reflowed: Checkpoint | None = None
+    """The reflowed model made in the app (:mod:`~dexplorer.core.reflow`), used by runs of
+    the model "reflowed"."""
+    reflow_settings: ReflowSettings = field(default_factory=ReflowSettings)
+    reflow_job: ReflowJob | None = None
+    """The reflow under way or last made, if any."""
+    _reflow_runs_seen: int = 0
+    reflow_from: str = ""
+    """The model name the reflow under way started from ("flow" or "trained")."""
     exports: list[tuple[str, str]] = field(default_factory=list)
     """Screenshots and recordings asked for by the controls, (kind, path) with kind
     "screenshot" or "record" and path '' for a time-stamped name; the app takes them."""
@@ -169,6 +182,8 @@ class AppState:
             return "there is no trained model yet: train or load one"
         if run.model == "yours" and self.yours is None:
             return "there is no model of yours yet: pass one with use_model"
+        if run.model == "reflowed" and self.reflowed is None:
+            return "there is no reflowed model yet: reflow a flow model first"
         if data.dataset == "custom" and run.model in SHIPPED:
             return (
                 "the shipped models know only the bundled datasets: "
@@ -189,12 +204,13 @@ class AppState:
 
     def model_classes(self, model: str, data: Data | None = None) -> tuple[str, ...]:
         """The class names a model of the data takes (none for the exact field)."""
-        return models.class_names(model, (data or self.data).dataset, self.trained)
+        return models.class_names(model, (data or self.data).dataset, self.trained, self.reflowed)
 
     def adopt(self, other: AppState) -> None:
         """Show what ``other`` holds (a session opened on a trial state): its custom data,
         trained model, data and runs (the single view's run kept while comparing)."""
         self.custom, self.trained, self.yours = other.custom, other.trained, other.yours
+        self.reflowed = other.reflowed
         self.data, self.runs = other.data, list(other.runs)
         self._single, self._parked = other._single, []
 
@@ -417,12 +433,115 @@ class AppState:
             self.use_trained(job.checkpoint())
         self.message = job.progress.message
 
+    # --- reflow ------------------------------------------------------------------------------
+
+    def reflow_problem(self) -> str:
+        """What keeps the single view's run from being reflowed ('' when nothing): its
+        model must be a flow model, shipped, trained or loaded."""
+        run = self.run
+        if run.model == "reflowed":
+            return "this is the reflowed model: save it and load it to reflow it again"
+        if run.model in ("exact", "yours", "diffusion"):
+            names = {"exact": "the exact field", "yours": "a model of yours"}
+            shown = names.get(run.model, "a diffusion model")
+            return f"reflow needs a flow model (shipped, trained or loaded): this is {shown}"
+        problem = self._availability(self.data, run)
+        if problem:
+            return problem
+        try:
+            return reflow_problem(self._model(run.model))
+        except ValueError as error:  # a shipped model missing
+            return str(error)
+
+    def _model(self, name: str) -> Checkpoint | UserModel | None:
+        """The checkpoint a model name stands for on the current data."""
+        return models.checkpoint(
+            name, self.data.dataset, self.trained, yours=self.yours, reflowed=self.reflowed
+        )
+
+    def start_reflow(self, device: str = "cpu") -> bool:
+        """Reflow the single view's flow model in the background; when it is done, the
+        reflowed model is compared with it. A model that cannot be reflowed, or a reflow
+        already running, leaves a message and starts nothing."""
+        problem = self.reflow_problem()
+        if not problem and self.reflow_job is not None and self.reflow_job.progress.running:
+            problem = "a reflow is already running: stop it first"
+        if problem:
+            self.message = problem
+            return False
+        try:
+            job = ReflowJob(self._model(self.run.model), self.reflow_settings, device)
+        except ReflowError as error:
+            self.message = str(error)
+            return False
+        self.reflow_job, self.reflow_from = job, self.run.model
+        self._reflow_runs_seen = job.progress.finished
+        self.message = ""
+        job.start()
+        return True
+
+    def stop_reflow(self) -> None:
+        if self.reflow_job is not None:
+            self.reflow_job.stop()
+
+    def poll_reflow(self) -> None:
+        """Called every frame: when a reflow has ended with a model, it becomes the
+        reflowed model, compared with the model it came from (if that is still the model
+        of its name)."""
+        job = self.reflow_job
+        if job is None or job.progress.finished == self._reflow_runs_seen:
+            return
+        self._reflow_runs_seen = job.progress.finished
+        self.message = job.progress.message
+        if not job.trained:
+            return
+        self.reflowed = job.checkpoint()
+        self.revision += 1
+        self.sweep = 0
+        if not self.reflow_comparable:
+            self.message += (
+                f"; the {self.reflow_from} model changed meanwhile: choose the model "
+                "'reflowed' to see the reflowed one"
+            )
+            self._fit_runs()
+            return
+        self.compare_reflow()
+
+    @property
+    def reflow_comparable(self) -> bool:
+        """Whether the reflowed model can be shown beside its original: the model name
+        the reflow started from still stands for the model it reflowed."""
+        job = self.reflow_job
+        if job is None or self.reflowed is None:
+            return False
+        if self._availability(self.data, Run(self.reflow_from)):
+            return False
+        try:
+            return self._model(self.reflow_from) is job.original
+        except ValueError:
+            return False
+
+    def compare_reflow(self) -> None:
+        """Show the reflowed model beside the model it came from, both sampled with
+        :data:`REFLOW_COMPARISON` (when :attr:`reflow_comparable`; otherwise a message)."""
+        if not self.reflow_comparable:
+            self.message = f"the {self.reflow_from} model is not the one that was reflowed"
+            return
+        sampler, steps = REFLOW_COMPARISON
+        original = Run(self.reflow_from, sampler, steps)
+        if not self.comparing:
+            self._single = self.run
+        self.runs = [original, replace(original, model="reflowed")]
+        self.sweep = 0
+
     @property
     def objective(self) -> str:
         """The objective of the single view's model ("flow", "diffusion", "vpred" or
         "exact")."""
         if self.run.model == "trained" and self.trained is not None:
             return self.trained.objective.name
+        if self.run.model == "reflowed":
+            return "flow"
         return self.run.model
 
     def export(self, kind: str, path: str = "") -> None:
@@ -497,6 +616,7 @@ class AppState:
             self.trained,
             self.yours,
             self.sweep,
+            self.reflowed,
             edit=self.editor.last,
         )
 

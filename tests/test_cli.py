@@ -505,7 +505,7 @@ def test_every_number_option_has_a_range_and_one_rule_per_option():
     from dexplorer.core import limits
 
     parser = build_parser()
-    commands = [None, "list", "data", "train", "sample", "screenshot", "render"]
+    commands = [None, "list", "data", "train", "sample", "reflow", "screenshot", "render"]
     seen: dict[tuple[str, str], limits.Range] = {}
     for command in commands:
         actions = (parser if command is None else _subparser(parser, command))._actions
@@ -513,7 +513,8 @@ def test_every_number_option_has_a_range_and_one_rule_per_option():
             if action.type is None or action.choices is not None:
                 continue
             assert isinstance(action.type, Number), (command, action.dest)
-            meaning = "train" if command == "train" and action.dest in ("steps", "seconds") else ""
+            trains = command in ("train", "reflow") and action.dest in ("steps", "seconds")
+            meaning = "train" if trains else ""
             key = (action.dest, meaning or ("video" if action.dest == "seconds" else ""))
             assert seen.setdefault(key, action.type.limit) == action.type.limit, (command, key)
     assert seen[("seed", "")] == limits.SEED and seen[("n", "")] == limits.PARTICLES

@@ -370,7 +370,7 @@ def test_rendered_panels_agree_at_t0_and_differ_at_t1():
     from dexplorer.headless import offscreen_app
 
     state = compare_state("flow:heun:20", "diffusion:ddim:20:eta=0", n=2000)
-    app = offscreen_app(state, (400, 240), "cpu", ui=False)
+    app = offscreen_app(state, (400, 260), "cpu", ui=False)
     app.settle()
     state.set_time(0.0)
     image = app.screenshot()[..., :3].astype(int)
@@ -385,7 +385,7 @@ def test_rendered_panels_agree_at_t0_and_differ_at_t1():
     assert np.abs(first - second).max(axis=2).astype(bool).mean() > 0.01
     for index, sim in enumerate(app.engine.simulations):
         caption = app.view.texts[index]
-        assert caption == f"{sim.run.title}\n{sim.quality.text}"
+        assert caption == f"{sim.run.title}\n{sim.quality.text}\n{sim.straightness.text}"
         x, y = (round(v) for v in app.view.layout.captions[index])
         ink = 255 - image[y : y + 20, x : x + 120].min(axis=2)
         assert (ink > 100).sum() > 30  # the caption is drawn above its panel

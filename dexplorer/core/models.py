@@ -43,9 +43,10 @@ def checkpoint(
     trained: Checkpoint | None,
     device: str | torch.device = "cpu",
     yours: UserModel | None = None,
+    reflowed: Checkpoint | None = None,
 ) -> Checkpoint | UserModel | None:
     """The checkpoint ``model`` names on ``dataset`` (``None`` for the exact field; the
-    user's model ``yours`` for "yours").
+    user's model ``yours`` for "yours", the reflowed model ``reflowed`` for "reflowed").
 
     Raises
     ------
@@ -63,6 +64,10 @@ def checkpoint(
         if trained is None:
             raise ValueError("there is no trained model: train or load one")
         return trained
+    if model == "reflowed":
+        if reflowed is None:
+            raise ValueError("there is no reflowed model: reflow a flow model first")
+        return reflowed
     return shipped(f"{dataset}/{model}", device)
 
 
@@ -71,11 +76,14 @@ def from_file(path: str | os.PathLike[str], device: str | torch.device = "cpu") 
     return load_checkpoint(path, device)
 
 
-def class_names(model: str, dataset: str, trained: Checkpoint | None) -> tuple[str, ...]:
+def class_names(
+    model: str, dataset: str, trained: Checkpoint | None, reflowed: Checkpoint | None = None
+) -> tuple[str, ...]:
     """The classes a run of ``model`` on ``dataset`` may choose (none for the exact field
     and a user's model)."""
     missing = (model == "trained" and not trained) or model == "yours"
-    found = None if missing else checkpoint(model, dataset, trained)
+    missing = missing or (model == "reflowed" and not reflowed)
+    found = None if missing else checkpoint(model, dataset, trained, reflowed=reflowed)
     return () if found is None else found.class_names
 
 

@@ -23,9 +23,10 @@ if TYPE_CHECKING:
     from .editing import Edit
     from .user_models import UserModel
 
-MODELS = ("flow", "diffusion", "exact", "trained", "yours")
+MODELS = ("flow", "diffusion", "exact", "trained", "yours", "reflowed")
 """What a run samples: a shipped model of the dataset, its exact field, the model trained
-(or loaded) in the app, or a user's own model (:mod:`~dexplorer.core.user_models`)."""
+(or loaded) in the app, a user's own model (:mod:`~dexplorer.core.user_models`), or the
+reflowed model made in the app (:mod:`~dexplorer.core.reflow`)."""
 SHIPPED = ("flow", "diffusion")
 """The models shipped for every bundled dataset."""
 VIEW_COUNTS = (1, 2, 4)
@@ -203,6 +204,7 @@ class Request:
     trained: Checkpoint | None = None
     yours: UserModel | None = None
     sweep: int = 0
+    reflowed: Checkpoint | None = None
     edit: Edit | None = None
     """The last live edit of the custom data (:mod:`~dexplorer.core.editing`): runs that
     have not followed it yet follow it without a new revision."""

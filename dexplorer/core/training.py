@@ -110,10 +110,18 @@ class Outcome:
 
 class Trainer:
     """Owns a network, its EMA copy, the optimiser and the training data; trains in budgets
-    that can be run again to resume. ``model`` (the EMA weights) is the result."""
+    that can be run again to resume. ``model`` (the EMA weights) is the result.
+
+    ``network``, when given, is where training starts (a copy of it, e.g. the model that a
+    reflow straightens) instead of fresh weights of the settings' preset.
+    """
 
     def __init__(
-        self, dataset: Dataset, settings: TrainSettings, device: str | torch.device = "cpu"
+        self,
+        dataset: Dataset,
+        settings: TrainSettings,
+        device: str | torch.device = "cpu",
+        network: MLP | None = None,
     ) -> None:
         settings.validate()
         self.settings = settings
@@ -126,7 +134,11 @@ class Trainer:
         except ValueError as error:
             raise TrainingError(str(error)) from None
         torch.manual_seed(settings.seed)
-        self.network: MLP = build_network(settings.preset, dataset.num_classes).to(self.device)
+        if network is None:
+            network = build_network(settings.preset, dataset.num_classes)
+        else:
+            network = copy.deepcopy(network).requires_grad_(True)
+        self.network: MLP = network.to(self.device)
         self.model: MLP = copy.deepcopy(self.network).requires_grad_(False)
         self.parameters = list(self.network.parameters())
         self.averages = list(self.model.parameters())
@@ -220,7 +232,7 @@ class Trainer:
             len(self.points), (size,), generator=self.generator, device=self.device
         )
         x1 = self.points[index]
-        noise = torch.randn(x1.shape, generator=self.generator, device=self.device)
+        noise = self._noise(index, x1)
         classes = None if self.labels is None else self.labels[index]
         if self.objective.ot_coupling:
             noise = ot_pair(noise, x1, self.generator, classes)
@@ -231,6 +243,10 @@ class Trainer:
             drop = torch.rand(size, generator=self.generator, device=self.device)
             labels[drop < self.settings.cond_dropout] = self.network.null_class
         return x1, noise, t, labels
+
+    def _noise(self, index: Tensor, x1: Tensor) -> Tensor:
+        """The noise paired with the data rows ``index`` (fresh: independent of them)."""
+        return torch.randn(x1.shape, generator=self.generator, device=self.device)
 
     def _learning_rate(self, fraction: float) -> float:
         """Linear warm-up, then cosine decay to a tenth over the budget."""

@@ -51,6 +51,7 @@ class Engine:
         runs that could not start; the caller puts back what still runs."""
         data, runs, n, revision = request.data, request.runs, request.n, request.revision
         custom, trained, yours = request.custom, request.trained, request.yours
+        reflowed = request.reflowed
         stale = revision != self._revision
         self._revision = revision
         edit = request.edit
@@ -58,12 +59,12 @@ class Engine:
         self._edit = self._edit if edit is None else edit.number
         problems = []
         if len(runs) != len(self.simulations):
-            problems = self._start(data, runs, n, custom, trained, yours)
+            problems = self._start(data, runs, n, custom, trained, yours, reflowed)
         else:
             for index, (run, simulation) in enumerate(zip(runs, self.simulations, strict=True)):
                 if stale or (data, run, n) != (simulation.data, simulation.run, simulation.n):
                     try:
-                        simulation.apply(data, run, n, custom, trained, yours)
+                        simulation.apply(data, run, n, custom, trained, yours, reflowed)
                     except (ValueError, MemoryError, OSError) as error:
                         problems.append(Problem(index, str(error)))
                 elif edited and simulation.data.dataset == "custom":
@@ -84,6 +85,7 @@ class Engine:
         custom: Dataset | None,
         trained: Checkpoint | None,
         yours: UserModel | None = None,
+        reflowed: Checkpoint | None = None,
     ) -> list[Problem]:
         """New simulations for another number of runs, all or none: when one cannot start,
         the simulations before are kept."""
@@ -103,6 +105,7 @@ class Engine:
                         trained,
                         measure=len(runs) > 1,
                         yours=yours,
+                        reflowed=reflowed,
                     )
                 )
             except (ValueError, MemoryError, OSError) as error:

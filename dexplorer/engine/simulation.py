@@ -18,6 +18,7 @@ from ..core.fields import Field
 from ..core.metrics import Quality, QualityError, measure_quality
 from ..core.runs import Data, Run
 from ..core.samplers import nonfinite_message
+from ..core.straightness import Straightness, adds_noise, straightness
 from ..core.user_models import UserModel
 from .buffers import SharedArray
 from .grids import DensityGrid, grid_points, velocity_grid
@@ -63,6 +64,7 @@ class Simulation:
         trained: Checkpoint | None = None,
         measure: bool = False,
         yours: UserModel | None = None,
+        reflowed: Checkpoint | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.mesh_count = mesh_count
@@ -85,7 +87,10 @@ class Simulation:
         """The denoiser's guesses of the particles, made when first asked for."""
         self.live: LiveEdit | None = None
         """The live edit being recomputed, if any."""
-        self.apply(data, run, n, custom, trained, yours)
+        self._straightness: tuple[int, Straightness | None] | None = None
+        self._straightening = 0
+        self._bend_thread: threading.Thread | None = None
+        self.apply(data, run, n, custom, trained, yours, reflowed)
 
     # --- settings ---------------------------------------------------------------------------
 
@@ -97,10 +102,12 @@ class Simulation:
         custom: Dataset | None = None,
         trained: Checkpoint | None = None,
         yours: UserModel | None = None,
+        reflowed: Checkpoint | None = None,
     ) -> None:
         """Start computing ``run`` on ``data`` with ``n`` particles (the data's by default;
-        the previous run is cancelled); ``custom``, ``trained`` and ``yours`` are the custom
-        dataset, the trained model and the user's model they may name.
+        the previous run is cancelled); ``custom``, ``trained``, ``yours`` and ``reflowed``
+        are the custom dataset, the trained model, the user's model and the reflowed model
+        they may name.
 
         Raises
         ------
@@ -114,7 +121,7 @@ class Simulation:
             dataset = custom.subset(MAX_EXACT_POINTS)
         else:
             dataset = make_dataset(data.dataset, n=DATA_POINTS, seed=0)
-        found = models.checkpoint(run.model, data.dataset, trained, self.device, yours)
+        found = models.checkpoint(run.model, data.dataset, trained, self.device, yours, reflowed)
         field, labels = models.run_field(found, run, dataset.points, n, data.seed, self.device)
         spec = RunSpec(
             field=field,
@@ -316,9 +323,10 @@ class Simulation:
 
     def poll(self) -> None:
         """Move a live edit on, and start measuring the current run if it is done and not
-        measured yet (with ``measuring`` on)."""
+        measured yet (its straightness always, its quality with ``measuring`` on)."""
         if self.live is not None and self.live.poll():
             self.live = None
+        self._poll_straightness()
         state = self.cache.state
         if not self.measuring or not state.done or self._measuring == state.generation:
             return
@@ -349,13 +357,47 @@ class Simulation:
             self.live = None
         self.cache.wait()
         self.poll()
-        if self._thread is not None:
-            self._thread.join()
+        for thread in (self._thread, self._bend_thread):
+            if thread is not None:
+                thread.join()
 
     def close(self) -> None:
         """Stop computing and wait for a measurement under way (a short one)."""
         self._stop_live()
         self.cache.cancel()
         self.drop_guesses()
-        if self._thread is not None:
-            self._thread.join()
+        for thread in (self._thread, self._bend_thread):
+            if thread is not None:
+                thread.join()
+
+    # --- straightness ----------------------------------------------------------------------
+
+    @property
+    def straightness(self) -> Straightness | None:
+        """The current run's straightness (:func:`~dexplorer.core.straightness.straightness`
+        of its cached trajectory), once the trajectory is complete and measured; ``None``
+        before, or when no particle stayed finite."""
+        result = self._straightness
+        generation = self.cache.state.generation
+        return result[1] if result is not None and result[0] == generation else None
+
+    def _poll_straightness(self) -> None:
+        """Measure the straightness of a complete trajectory not measured yet, in a thread
+        (it reads every step of the cache)."""
+        state = self.cache.state
+        if not state.done or self._straightening == state.generation:
+            return
+        self._straightening = state.generation
+        run = self.run
+        noisy = adds_noise(run.sampler, run.eta, run.noise_scale)
+        self._bend_thread = threading.Thread(
+            target=self._measure_straightness,
+            args=(state.generation, self.cache.particles, noisy),
+            daemon=True,
+            name="dexplorer-straightness",
+        )
+        self._bend_thread.start()
+
+    def _measure_straightness(self, generation: int, particles: torch.Tensor, noisy: bool) -> None:
+        with torch.inference_mode():
+            self._straightness = (generation, straightness(particles, noisy))

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 GAP = 14.0
 CAPTION_SIZE = 18.0
 """Caption font size at scale 1 (logical pixels)."""
-CAPTION_LINES = 2
+CAPTION_LINES = 3
+"""Lines of a caption: the run, its quality, its straightness."""
 LABEL_INSET = (12.0, 8.0)
 """Where the time label sits inside a single panel, from its top-left corner."""
 

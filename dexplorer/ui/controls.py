@@ -64,6 +64,9 @@ class Status:
     recording: bool = False
     live: str = ""
     """What a live edit of the data has recomputed so far ('' when none is under way)."""
+    straightness: str = ""
+    """The single view's straightness of paths, as the comparison captions say it (shown
+    under its sampler)."""
 
 
 PREVIEW_SIZE = 44.0
@@ -128,6 +131,8 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     else:
         imgui.separator_text("Model and sampler")
         run_controls(state, 0)
+        if status.straightness:
+            imgui.text_disabled(status.straightness)
     imgui.separator_text("Particles")
     choices = sorted({*PARTICLE_CHOICES, data.n})
     changed, index = imgui.combo("particles", choices.index(data.n), [f"{n:,}" for n in choices])
@@ -154,6 +159,7 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     export_row(state, status)
     drawing_section(state, status)
     training_section(state, status)
+    reflow_section(state, status)
     label = f"clear selection ({len(state.selected)})"
     if imgui.button(label) and state.selected:
         state.clear_selection()
@@ -426,6 +432,7 @@ def training_section(state: AppState, status: Status) -> None:
     state.train_settings = replace(
         ts, preset=preset, objective=objective, learning_rate=rate, batch_size=batches[index]
     )
+    ot_row(state)
     job = state.job
     running = job is not None and job.progress.running
     if running:
@@ -453,6 +460,57 @@ def training_section(state: AppState, status: Status) -> None:
         imgui.text_wrapped(progress.quality_problem)
     if running and progress.message:
         imgui.text_wrapped(progress.message)
+
+
+def ot_row(state: AppState) -> None:
+    """Minibatch OT coupling for flow matching: the other way to straighter paths."""
+    ts = state.train_settings
+    flow = ts.objective == "flow"
+    imgui.begin_disabled(not flow)
+    _, ot = imgui.checkbox("OT coupling (straighter paths)", ts.ot_coupling and flow)
+    imgui.end_disabled()
+    if not flow:
+        imgui.same_line()
+        imgui.text_disabled("(flow only)")
+    state.train_settings = replace(ts, ot_coupling=ot and flow)
+
+
+REFLOW_PAIRS = (1000, 50000)
+REFLOW_STEPS = (100, 5000)
+"""The ranges of the reflow sliders (within :data:`dexplorer.core.reflow.PAIRS` and
+:data:`dexplorer.core.reflow.STEPS`)."""
+
+
+def reflow_section(state: AppState, status: Status) -> None:
+    """Reflow the single view's flow model: its settings, Reflow/Stop and progress, or why
+    it cannot be reflowed."""
+    imgui.text("Straighten the paths (reflow)")
+    job = state.reflow_job
+    if job is not None and job.progress.running:
+        if imgui.button("stop##reflow"):
+            state.stop_reflow()
+        imgui.same_line()
+        steps = job.trainer.step if job.trainer is not None else 0
+        imgui.progress_bar(job.progress.fraction, (-1, 0), f"reflow step {steps}")
+        imgui.text_wrapped(job.progress.message)
+        return
+    settings = state.reflow_settings
+    _, pairs = imgui.slider_int("pairs##reflow", settings.pairs, *REFLOW_PAIRS)
+    _, steps = imgui.slider_int("steps##reflow", settings.steps, *REFLOW_STEPS)
+    state.reflow_settings = replace(settings, pairs=pairs, steps=steps)
+    problem = state.reflow_problem()
+    imgui.begin_disabled(bool(problem))
+    if imgui.button("reflow"):
+        state.start_reflow(status.device_name)
+    imgui.end_disabled()
+    if state.reflow_comparable:
+        imgui.same_line()
+        if imgui.button("compare with the reflowed"):
+            state.compare_reflow()
+    if problem:
+        imgui.push_text_wrap_pos(0.0)
+        imgui.text_disabled(problem)
+        imgui.pop_text_wrap_pos()
 
 
 def explain_window(state: AppState, scale: float) -> None:

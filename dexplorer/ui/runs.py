@@ -16,6 +16,7 @@ MODEL_TITLES = {
     "exact": "exact: memorises the data",
     "trained": "trained here",
     "yours": "yours (brought in)",
+    "reflowed": "reflowed here (straightened)",
 }
 
 
@@ -43,7 +44,7 @@ def run_controls(state: AppState, index: int) -> None:
         if result[0]:
             changes[name] = result[1]
 
-    held = {"trained": state.trained, "yours": state.yours}
+    held = {"trained": state.trained, "yours": state.yours, "reflowed": state.reflowed}
     models = [m for m in MODELS if m not in held or held[m] is not None]
     edit("model", combo(f"model{tag}", run.model, models, MODEL_TITLES))
     edit("sampler", combo(f"sampler{tag}", run.sampler, list(SAMPLERS)))
