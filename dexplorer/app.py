@@ -123,6 +123,9 @@ class App:
         ready, density shown)."""
         self._drawn_problem = ""
         """What kept the last frame from drawing the particles (said once in the message)."""
+        self.blocking = False
+        """Whether a frame waits for what it shows that is computed in the background (the
+        model's density), as headless screenshots and videos do."""
 
     # --- building -------------------------------------------------------------------------------
 
@@ -215,6 +218,8 @@ class App:
                 view.set_caption(index, self._caption(sim), look.ui_scale)
             return
         self._show_notice(simulations[0])
+        shown = look.visible["likelihood"]
+        self.status.likelihood = self._likelihood_text(simulations[0]) if shown else ""
 
     def _update_panel(self, panel: Panel, sim: Simulation) -> None:
         """One panel at the state's time from ``sim``: its arrays, layers, colours and the
@@ -230,6 +235,8 @@ class App:
         for name, shown in visible.items():
             panel.set_visible(name, shown)
         self._show_time(sim, panel.particles, panel.density, t, visible["density"])
+        if visible["likelihood"]:
+            self._show_likelihood(panel, sim, t)
         if visible["mesh"]:
             panel.mesh.update(sim.mesh(t))
         if visible["vectors"]:
@@ -243,6 +250,24 @@ class App:
         panel.set_visible("paths", visible["paths"] and bool(selected))
         panel.particles.set_style(look.point_size * look.ui_scale, look.opacity)
         self._color_particles(panel.particles, sim)
+
+    def _show_likelihood(self, panel: Panel, sim: Simulation, t: float) -> None:
+        """The model's density at t from ``sim``: computed in the background, the layer keeps
+        the last grid until the one at t is ready (a blocking frame waits for it)."""
+        density = sim.model_density()
+        if panel.likelihood.array is not density.array:
+            panel.set_likelihood(density.array)
+        density.request(t)
+        if self.blocking:
+            density.wait()
+        if density.poll():
+            panel.likelihood.update()
+
+    def _likelihood_text(self, sim: Simulation) -> str:
+        """The NLL of the run's data, or why there is none, with what its grid leaves out."""
+        density = sim.model_density()
+        text = density.problem or density.nll or "NLL: measuring..."
+        return f"{text}\n{density.note}" if density.note else text
 
     def _show_notice(self, sim: Simulation) -> None:
         """Put what went wrong in the current run (a failure, non-finite particles) in the
@@ -337,6 +362,8 @@ class App:
             detail = "no finite particle to measure"
         if sim.notice and not cache.error:
             detail = f"{detail}\n{sim.notice}"
+        if self.state.look.visible["likelihood"]:
+            detail = f"{detail}\n{self._likelihood_text(sim)}"
         return f"{sim.run.title}\n{detail}"
 
     def close(self) -> None:

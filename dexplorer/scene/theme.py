@@ -20,6 +20,8 @@ class Theme:
     vectors: tuple[float, float, float]
     text: tuple[float, float, float]
     frame: tuple[float, float, float]
+    likelihood: tuple[float, float, float]
+    """The model's own density (apart from the particles' orange and the data's blue)."""
 
 
 LIGHT = Theme(
@@ -34,6 +36,7 @@ LIGHT = Theme(
     vectors=(0.2, 0.3, 0.55),
     text=(0.1, 0.1, 0.12),
     frame=(0.82, 0.84, 0.88),
+    likelihood=(0.55, 0.2, 0.75),
 )
 DARK = Theme(
     name="dark",
@@ -47,6 +50,7 @@ DARK = Theme(
     vectors=(0.6, 0.75, 1.0),
     text=(0.95, 0.95, 0.95),
     frame=(0.25, 0.27, 0.32),
+    likelihood=(0.8, 0.55, 1.0),
 )
 HIGH_CONTRAST = Theme(
     name="high contrast",
@@ -60,5 +64,6 @@ HIGH_CONTRAST = Theme(
     vectors=(0.4, 1.0, 0.4),
     text=(1.0, 1.0, 1.0),
     frame=(1.0, 1.0, 1.0),
+    likelihood=(1.0, 0.35, 1.0),
 )
 THEMES = {theme.name: theme for theme in (LIGHT, DARK, HIGH_CONTRAST)}

@@ -61,6 +61,8 @@ class Status:
     export_path: str = ""
     """Where a screenshot or video goes ('' for a time-stamped name in the current folder)."""
     recording: bool = False
+    likelihood: str = ""
+    """The single view's NLL with the model-density layer on ('' with it off)."""
 
 
 PREVIEW_SIZE = 44.0
@@ -166,6 +168,8 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     )
     imgui.text_disabled(f"{status.device}   {status.fps:.0f} fps{computing}")
     imgui.text_disabled(f"sampled by {status.backend or '...'}")
+    if status.likelihood:
+        imgui.text_disabled(f"model density: {status.likelihood}")
     if status.pointer is not None:
         imgui.text_disabled(f"pointer  x {status.pointer[0]:.4g}   y {status.pointer[1]:.4g}")
     imgui.end()
