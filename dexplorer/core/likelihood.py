@@ -9,12 +9,14 @@ tau = 0 together with the divergence gives
 
 The divergence is exact: the trace of the 2 x 2 Jacobian from two autograd passes. The
 exact field's density is also known in closed form (:func:`mixture_log_density`), which
-the app and the CLI use for it (one evaluation instead of a whole ODE). The integrator is
-classical RK4 on the augmented state (x, log-det) over a fixed grid of ``steps`` steps, uniform in
-log(1 - tau + 0.01): steps shrink near the data, where the velocity of a sharp
-distribution changes fastest, and are nearly uniform elsewhere. A field whose velocity is
-singular at t = 1 (the exact field of points, a network predicting the noise) is taken at
-1 - :data:`DATA_EDGE` instead, as the samplers never evaluate it at t = 1 either.
+the app and the CLI use for it (one evaluation instead of a whole ODE). The integrator
+is classical RK4 on the augmented state (x, log-det) over a fixed grid of ``steps``
+steps that shrink near the data, where the velocity of a sharp distribution changes
+fastest, and for a noise prediction near the noise too (:func:`time_grid`). A field
+whose velocity is singular at t = 1 (the exact field of points, a network predicting the
+noise) is taken at 1 - :data:`DATA_EDGE` instead, as the samplers never evaluate it at
+t = 1 either; a noise prediction's ODE stops at :data:`NOISE_EDGE`, where its density is
+taken as N(0, I).
 
 A stochastic sampler (DDPM, the reverse SDE) does not change this density: it belongs to
 the field, so every run of a model has one, whatever it samples with.
@@ -32,12 +34,15 @@ from torch import Tensor
 from .datasets import DOMAIN
 from .fields import SIGMA_FLOOR, ExactField, Field, NetworkField, as_time
 
-STEPS = 32
+STEPS = 48
 """RK4 steps from t back to 0 (four velocity and divergence evaluations each)."""
 DATA_EDGE = 0.005
 """How far below t = 1 a field singular at the data is taken (as the velocity arrows)."""
+NOISE_EDGE = 0.005
+"""Where the ODE of a field singular at the noise stops: its density there is taken as
+N(0, I) (a VP path's x is then a 0.8 % trace of data in noise)."""
 LOG_OFFSET = 0.01
-"""The time grid is uniform in log(1 - tau + LOG_OFFSET)."""
+"""How close to the ends the time grid's steps shrink (see :func:`time_grid`)."""
 CHUNK = 4096
 """Points integrated at once."""
 LOG_2PI = math.log(2 * math.pi)
@@ -54,11 +59,31 @@ def density_time(field: Field, t: float) -> float:
     return min(t, 1 - DATA_EDGE) if field.singular_at_data else t
 
 
-def time_grid(t: float, steps: int = STEPS) -> list[float]:
-    """``steps + 1`` times from ``t`` down to 0, uniform in log(1 - tau + LOG_OFFSET)."""
-    start, end = math.log(1 - t + LOG_OFFSET), math.log(1 + LOG_OFFSET)
-    times = [1 + LOG_OFFSET - math.exp(start + (end - start) * k / steps) for k in range(steps)]
-    return [t, *times[1:], 0.0]
+def singular_at_noise(field: Field) -> bool:
+    """Whether the field's velocity blows up as t -> 0: a noise prediction's data estimate
+    (x - sigma e_hat) / alpha divides the network's error by alpha."""
+    objective = getattr(field, "objective", None)
+    return objective is not None and objective.prediction == "epsilon"
+
+
+def time_grid(t: float, end: float = 0.0, steps: int = STEPS) -> list[float]:
+    """``steps + 1`` times from ``t`` down to ``end``, uniform in
+    log((tau + c) / (1 - tau + LOG_OFFSET)): short steps near the data, where the velocity
+    of a sharp distribution changes fastest, and with c = LOG_OFFSET when ``end`` > 0 (a
+    noise prediction's ODE) near the noise too; c = 1 otherwise."""
+    if t <= end:
+        return [t]  # nothing to integrate: the density at t is that at the end
+    low = LOG_OFFSET if end > 0 else 1.0
+
+    def coordinate(tau: float) -> float:
+        return math.log((tau + low) / (1 - tau + LOG_OFFSET))
+
+    start, stop = coordinate(t), coordinate(end)
+    times = []
+    for k in range(1, steps):
+        ratio = math.exp(start + (stop - start) * k / steps)  # (tau + low) / (1 - tau + d)
+        times.append((ratio * (1 + LOG_OFFSET) - low) / (1 + ratio))
+    return [t, *times, end]
 
 
 def plain(field: Field) -> Field:
@@ -134,7 +159,8 @@ def flow_log_density(field: Field, points: Tensor, t: float, steps: int = STEPS)
         When the field cannot be differentiated.
     """
     field = plain(field)
-    times = time_grid(density_time(field, t), steps)
+    end = NOISE_EDGE if singular_at_noise(field) else 0.0
+    times = time_grid(density_time(field, t), end, steps)
     out = torch.empty(len(points), dtype=points.dtype, device=points.device)
     with torch.no_grad():
         for start in range(0, len(points), CHUNK):
