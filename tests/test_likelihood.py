@@ -123,6 +123,14 @@ def test_a_model_torch_cannot_differentiate_says_so():
         density.close()
 
 
+def test_the_explain_window_says_what_the_layer_and_the_nll_are():
+    from dexplorer.ui.explain import explain
+
+    text = explain("flow", "ddpm", ["likelihood"])
+    assert "likelihood: the density the model itself defines" in text
+    assert "NLL" in text and "not the sampler" in text
+
+
 def test_sessions_keep_the_layer(tmp_path):
     state = AppState()
     assert not state.look.visible["likelihood"]  # off by default
