@@ -36,8 +36,8 @@ def nll_text(nll: float, t: float) -> str:
 
 
 class ModelDensity:
-    """Owns the model density of one run: a worker thread computing log p_t on a
-    :data:`RESOLUTION` grid for the latest time asked (and keeping every grid computed), the
+    """Owns the model density of one run: a worker thread (while there is work) computing
+    log p_t on a :data:`RESOLUTION` grid for the latest time asked (keeping every grid), the
     array the layer draws (p_t / max p_t, row 0 at y = -DOMAIN) and the NLL of
     ``points`` (the data, held out where it can be). Nothing is computed before the first
     :meth:`request`."""
@@ -63,14 +63,13 @@ class ModelDensity:
         self._thread: threading.Thread | None = None
 
     def request(self, t: float) -> None:
-        """Ask for the grid at t (rounded to 1 / TIMES); starts the worker the first time."""
+        """Ask for the grid at t (rounded to 1 / TIMES); starts a worker when none runs."""
         key = round(t * TIMES)
         with self._condition:
             if self._wanted == key:
                 return
             self._wanted = key
-            self._condition.notify()
-            if self._thread is None:
+            if self._thread is None and not self._closed:
                 self._thread = threading.Thread(
                     target=self._work, daemon=True, name="dexplorer-likelihood"
                 )
@@ -93,38 +92,31 @@ class ModelDensity:
             self._condition.wait_for(self._idle)
 
     def _idle(self) -> bool:
-        wanted = self._wanted
-        return self._thread is None or (
-            (wanted in self._grids or bool(self.problem)) and bool(self.nll)
-        )
+        return self._thread is None
 
     def close(self, wait: bool = True) -> None:
         """Stop the worker after what it is computing (and with ``wait``, wait for that)."""
         with self._condition:
             self._closed = True
-            self._condition.notify_all()
-        if wait and self._thread is not None:
-            self._thread.join()
+            thread = self._thread
+        if wait and thread is not None:
+            thread.join()
 
     def _work(self) -> None:
+        """Compute what is asked until nothing is left (then the thread ends; the next
+        :meth:`request` starts another)."""
         while True:
             with self._condition:
-                self._condition.wait_for(
-                    lambda: (
-                        self._closed
-                        or (self._wanted not in self._grids and not self.problem)
-                        or not self.nll
-                    )
-                )
-                if self._closed:
+                self._condition.notify_all()
+                grid_wanted = self._wanted not in self._grids and not self.problem
+                if self._closed or not (grid_wanted or not self.nll):
+                    self._thread = None
                     return
                 key = self._wanted
-            if key not in self._grids and not self.problem:
+            if grid_wanted:
                 self._compute_grid(key)
-            elif not self.nll:
+            else:
                 self._measure()
-            with self._condition:
-                self._condition.notify_all()
 
     def _compute_grid(self, key: int) -> None:
         try:
