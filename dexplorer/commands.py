@@ -47,6 +47,7 @@ from .core.threads import use_cpu_threads
 from .core.training import DEFAULT_SECONDS, Progress, Trainer, TrainingError, TrainSettings
 from .engine import backends
 from .engine.devices import choose_device
+from .engine.likelihood import HELD_OUT_SEED, NLL_POINTS
 from .explorer import VIDEO_SUFFIXES, Explorer, frames_problem
 from .headless import offscreen_size, parse_size
 from .state import AppState
@@ -420,12 +421,6 @@ def cmd_serve(args: argparse.Namespace) -> None:
         serve(state, choose_device(args.device), sock, args.host, size)
     finally:
         sock.close()
-
-
-NLL_POINTS = 1000
-HELD_OUT_SEED = 1
-"""Fresh points of a bundled dataset whose NLL is measured (as the app's: seed 0 draws the
-shipped models' training points)."""
 
 
 def _density_field(
