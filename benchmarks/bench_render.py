@@ -37,6 +37,7 @@ def scene_app(n: int, size: tuple[int, int], device, ui: bool, steps: int):
     state = AppState()
     state.change(n=n, steps=steps)
     app = offscreen_app(state, size, device, ui=ui, fast=False)  # the window's render options
+    app.settled = False  # as in the window, no frame waits for a layer computed aside
     app.engine.simulations[0].cache.wait()
     return app
 
@@ -127,6 +128,7 @@ def main() -> None:
                             "vs_points": alone / baseline,
                         }
                     )
+            app.close()  # stop the threads computing aside (the model density's worker)
             app.canvas.close()  # its GPU objects must not weigh on the next app
             del app
             gc.collect()

@@ -226,6 +226,8 @@ class App:
             return
         self._show_notice(simulations[0])
         self.status.straightness = self._straightness(simulations[0])
+        shown = look.visible["likelihood"]
+        self.status.likelihood = self._likelihood_text(simulations[0]) if shown else ""
 
     def _update_panel(self, panel: Panel, sim: Simulation) -> None:
         """One panel at the state's time from ``sim``: its arrays, layers, colours and the
@@ -241,6 +243,8 @@ class App:
         for name, shown in visible.items():
             panel.set_visible(name, shown)
         self._show_time(sim, panel.particles, panel.density, t, visible["density"])
+        if visible["likelihood"]:
+            self._show_likelihood(panel, sim, t)
         if visible["mesh"]:
             panel.mesh.update(sim.mesh(t))
         if visible["vectors"]:
@@ -275,6 +279,24 @@ class App:
         panel.guess.set_lines(sim.positions.array[selected], ends)
         look = self.state.look
         panel.guess.set_style(look.point_size * look.ui_scale)
+
+    def _show_likelihood(self, panel: Panel, sim: Simulation, t: float) -> None:
+        """The model's density at t from ``sim``: computed in the background, the layer keeps
+        the last grid until the one at t is ready (a settled app waits for it)."""
+        density = sim.model_density()
+        if panel.likelihood.array is not density.array:
+            panel.set_likelihood(density.array)
+        density.request(t)
+        if self.settled:
+            density.wait()
+        if density.poll():
+            panel.likelihood.update()
+
+    def _likelihood_text(self, sim: Simulation) -> str:
+        """The NLL of the run's data, or why there is none, with what its grid leaves out."""
+        density = sim.model_density()
+        text = density.problem or density.nll or "NLL: measuring..."
+        return f"{text}\n{density.note}" if density.note else text
 
     def _show_notice(self, sim: Simulation) -> None:
         """Put what went wrong in the current run (a failure, non-finite particles) in the
@@ -374,6 +396,8 @@ class App:
         straightness = self._straightness(sim)
         if straightness:
             detail = f"{detail}\n{straightness}"
+        if self.state.look.visible["likelihood"]:
+            detail = f"{detail}\n{self._likelihood_text(sim)}"
         return f"{sim.run.title}\n{detail}"
 
     @staticmethod

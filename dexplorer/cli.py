@@ -223,6 +223,7 @@ def build_parser() -> Parser:
     flow.add_argument("--seed", type=Number(limits.SEED), default=0)
     flow.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     flow.add_argument("--out", required=True, help="the reflowed model (.safetensors)")
+    add_density_parser(commands)
 
     shot = commands.add_parser("screenshot", help="render one frame offscreen to a PNG")
     add_scene_options(shot)
@@ -249,6 +250,41 @@ def build_parser() -> Parser:
         "--port", type=Number(limits.PORT), default=8765, help="TCP port (0: any free one)"
     )
     return parser
+
+
+def add_density_parser(commands: argparse._SubParsersAction) -> None:
+    """``density``: the model's own log p_t on a grid and the NLL of its data."""
+    dens = commands.add_parser(
+        "density", help="the model's own density log p_t on a grid (.npz) and its data's NLL"
+    )
+    model = dens.add_mutually_exclusive_group(required=True)
+    model.add_argument(
+        "--model", metavar="FILE", help="a .safetensors model, or the original tool's model.json"
+    )
+    model.add_argument("--pretrained", metavar="DATASET/OBJECTIVE", help="a shipped model")
+    model.add_argument(
+        "--exact",
+        metavar="DATASET",
+        nargs="?",
+        const="",
+        help="the exact field of a bundled dataset, or of the --data file's points",
+    )
+    dens.add_argument(
+        "--data",
+        metavar="FILE",
+        help="points from a .csv, .json or image: the exact field's data (--exact), or the "
+        "points whose NLL is measured (--model)",
+    )
+    add_y_down(dens)
+    dens.add_argument(
+        "--objective", choices=("flow", "diffusion"), default="flow", help="the path of --exact"
+    )
+    dens.add_argument("--t", type=Number(limits.TIME), default=1.0, help="time in [0, 1]")
+    dens.add_argument(
+        "--grid", type=Number(limits.DENSITY_GRID), default=128, help="cells on a side"
+    )
+    dens.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    dens.add_argument("--out", required=True, help="output file (.npz: x, y, logp)")
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:

@@ -18,6 +18,12 @@ from .core.datasets import DATASETS, IDENTITY, Dataset, DatasetError, Normalisat
 from .core.fields import Field
 from .core.guesses import guesses, trajectory_guesses
 from .core.importers import load_dataset_file
+from .core.likelihood import (
+    LikelihoodError,
+    density_time,
+    log_density_grid,
+    negative_log_likelihood,
+)
 from .core.metrics import QualityError, QualityReference
 from .core.networks import PRESET_NOTES, PRESETS, count_parameters
 from .core.objectives import OBJECTIVE_NOTES, make_objective
@@ -46,6 +52,7 @@ from .core.threads import use_cpu_threads
 from .core.training import DEFAULT_SECONDS, Progress, Trainer, TrainingError, TrainSettings
 from .engine import backends
 from .engine.devices import choose_device
+from .engine.likelihood import HELD_OUT_SEED, NLL_POINTS
 from .explorer import VIDEO_SUFFIXES, Explorer, frames_problem
 from .headless import offscreen_size, parse_size
 from .state import AppState
@@ -62,6 +69,7 @@ def run_command(args: argparse.Namespace) -> None:
         "train": cmd_train,
         "sample": cmd_sample,
         "reflow": cmd_reflow,
+        "density": cmd_density,
         "screenshot": cmd_screenshot,
         "render": cmd_render,
         "serve": cmd_serve,
@@ -513,3 +521,74 @@ def cmd_serve(args: argparse.Namespace) -> None:
         serve(state, choose_device(args.device), sock, args.host, size)
     finally:
         sock.close()
+
+
+def _density_field(
+    args: argparse.Namespace, device: torch.device
+) -> tuple[Field, np.ndarray | None, str]:
+    """The field whose density is asked for, the points whose NLL is measured (in the
+    field's coordinates; ``None`` when unknown) and what they are, in words."""
+    if args.y_down and not args.data:
+        raise UserError("--y-down is the orientation of a --data file; give --data FILE too")
+    if args.pretrained and args.data:
+        raise UserError("--data goes with --exact or --model, not --pretrained")
+    if args.exact is not None:
+        if bool(args.exact) == bool(args.data):
+            raise UserError("--exact takes a bundled dataset or --data FILE (one of them)")
+        if args.data:
+            dataset = load_dataset_file(args.data, y_down=args.y_down)
+            held_out, what = dataset.subset(NLL_POINTS, HELD_OUT_SEED), f"points of {args.data}"
+        else:
+            if args.exact not in DATASETS:
+                raise UserError(f"--exact {args.exact}: choose one of {', '.join(DATASETS)}")
+            dataset = make_dataset(args.exact, n=5000, seed=0)
+            held_out = make_dataset(args.exact, n=NLL_POINTS, seed=HELD_OUT_SEED)
+            what = f"held-out points of {args.exact}"
+        path = make_objective(args.objective).path
+        field, _ = models.run_field(None, Run("exact"), dataset.points, 1, 0, device, path)
+        return field, held_out.points, what
+    if args.model:
+        found = models.from_file(args.model, device)
+    else:
+        found = models.shipped(args.pretrained, device)
+    field = found.field()
+    if args.data:
+        data = load_dataset_file(args.data, y_down=args.y_down).subset(NLL_POINTS, HELD_OUT_SEED)
+        points = found.normalisation.to_model(data.normalisation.to_file(data.points))
+        return field, points, f"points of {args.data}"
+    if found.dataset in DATASETS:
+        held_out = make_dataset(found.dataset, n=NLL_POINTS, seed=HELD_OUT_SEED)
+        return field, held_out.points, f"held-out points of {found.dataset}"
+    return field, None, ""
+
+
+def cmd_density(args: argparse.Namespace) -> None:
+    out = check_output(args.out, (".npz",))
+    device = choose_device(args.device)
+    field, points, what = _density_field(args, device)
+    try:
+        x, y, logp = log_density_grid(field, args.t, args.grid, device=device)
+    except LikelihoodError as error:
+        raise UserError(str(error)) from None
+    bad = int((~np.isfinite(logp)).sum())
+    if bad:
+        raise UserError(
+            f"log p is not finite at {bad:,} of {logp.size:,} cells: nothing was written"
+        )
+    with outputs.replacing(out) as temporary, open(temporary, "wb") as file:
+        np.savez(file, x=x, y=y, logp=logp)
+    taken = density_time(field, args.t)
+    at = f"t = {taken:g}" + (f" (the field is singular at {args.t:g})" if taken != args.t else "")
+    print(f"wrote log p at {at} on a {args.grid}x{args.grid} grid to {out}")
+    if points is None:
+        warn("no NLL: the model was trained on a file's points; give them with --data FILE")
+        return
+    tensor = torch.as_tensor(points, dtype=torch.float32, device=device)
+    try:
+        nll = negative_log_likelihood(field, tensor)
+    except LikelihoodError as error:
+        warn(str(error))
+        return
+    end = density_time(field, 1.0)
+    at = "" if end == 1.0 else f" at t = {end:g}"
+    print(f"NLL {nll:.4f} nats{at}: -log p of {len(points):,} {what}")

@@ -152,6 +152,7 @@ def offscreen_app(
 
     canvas = RenderCanvas(size=size, pixel_ratio=1)
     app = App(canvas, state, device, ui=ui and size[0] >= MIN_UI_WIDTH, fast=fast)
+    app.settled = True  # every frame shows what it asks for, as the window would in time
     canvas.request_draw(app.draw)
     return app
 

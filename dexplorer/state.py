@@ -29,8 +29,18 @@ from .core.training import DEFAULT_SECONDS, TrainingError, TrainSettings
 from .core.training_job import TrainingJob
 from .core.user_models import UserModel
 
-LAYERS = ("particles", "density", "mesh", "paths", "vectors", "data", "source", "guess")
-HIDDEN_LAYERS = ("mesh", "vectors", "source", "guess")
+LAYERS = (
+    "particles",
+    "density",
+    "mesh",
+    "paths",
+    "vectors",
+    "data",
+    "source",
+    "guess",
+    "likelihood",
+)
+HIDDEN_LAYERS = ("mesh", "vectors", "source", "guess", "likelihood")
 """The layers off by default."""
 DATA_KEYS = ("dataset", "n", "seed")
 """The settings of :class:`~dexplorer.core.runs.Data`; the others are a run's."""

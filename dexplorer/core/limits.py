@@ -83,6 +83,8 @@ LEARNING_RATE = Range(0, 1, open_low=True)
 BATCH_SIZE = Range(2, 65_536, integer=True)
 VIDEO_SECONDS = Range(0, 600, open_low=True)
 FPS = Range(1, 60, integer=True)
+DENSITY_GRID = Range(8, 512, integer=True)
+"""Cells on a side of a grid of the model's density."""
 PORT = Range(0, 65_535, integer=True)
 """A TCP port to listen on (0: any free one)."""
 MAX_FRAMES = 18_000

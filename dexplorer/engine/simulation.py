@@ -23,6 +23,7 @@ from ..core.user_models import UserModel
 from .buffers import SharedArray
 from .grids import DensityGrid, grid_points, velocity_grid
 from .guesses import Guesses
+from .likelihood import HELD_OUT_SEED, NLL_POINTS, ModelDensity
 from .live_edit import LiveEdit
 from .trajectory import RunSpec, TrajectoryCache
 
@@ -90,6 +91,9 @@ class Simulation:
         self._straightness: tuple[int, Straightness | None] | None = None
         self._straightening = 0
         self._bend_thread: threading.Thread | None = None
+        self._model_density: ModelDensity | None = None
+        self._retired: list[ModelDensity] = []
+        """Model densities of runs before, stopping (joined on :meth:`close`)."""
         self.apply(data, run, n, custom, trained, yours, reflowed)
 
     # --- settings ---------------------------------------------------------------------------
@@ -148,6 +152,10 @@ class Simulation:
         self.dataset = dataset
         self.field = field
         self.labels = None if labels is None else labels.cpu().numpy()
+        if self._model_density is not None:
+            self._model_density.close(wait=False)
+            self._retired.append(self._model_density)
+            self._model_density = None
 
     def follow(
         self,
@@ -295,6 +303,27 @@ class Simulation:
         points = torch.as_tensor(self.dataset.points, device=self.device)
         return self.density_grid.compute(points, out).cpu().numpy()
 
+    # --- the model's density ---------------------------------------------------------------
+
+    def model_density(self) -> ModelDensity:
+        """The run's model density and NLL (made on first use: nothing is computed for it
+        while its layer is off)."""
+        if self._model_density is None:
+            self._model_density = ModelDensity(self.field_for_grid, self.nll_points(), self.device)
+        return self._model_density
+
+    def nll_points(self) -> np.ndarray:
+        """The points whose NLL is measured: fresh points of a bundled dataset (held out),
+        a fixed subsample of custom data (its own points), of the run's class if it has one."""
+        if self.data.dataset == "custom":
+            dataset = self.dataset.subset(NLL_POINTS, HELD_OUT_SEED)
+        else:
+            dataset = make_dataset(self.data.dataset, n=NLL_POINTS, seed=HELD_OUT_SEED)
+        label = self.run.label
+        if label is None or dataset.labels is None or self.run.model == "exact":
+            return dataset.points
+        return dataset.points[dataset.labels == label]
+
     # --- quality ----------------------------------------------------------------------------
 
     def reference_points(self) -> np.ndarray:
@@ -360,6 +389,8 @@ class Simulation:
         for thread in (self._thread, self._bend_thread):
             if thread is not None:
                 thread.join()
+        if self._model_density is not None:
+            self._model_density.wait()
 
     def close(self) -> None:
         """Stop computing and wait for a measurement under way (a short one)."""
@@ -369,6 +400,10 @@ class Simulation:
         for thread in (self._thread, self._bend_thread):
             if thread is not None:
                 thread.join()
+        for density in (*self._retired, self._model_density):
+            if density is not None:
+                density.close()
+        self._retired.clear()
 
     # --- straightness ----------------------------------------------------------------------
 

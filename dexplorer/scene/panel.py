@@ -24,10 +24,9 @@ TARGETS_LOOK = (2.0, 0.25)
 
 class Panel:
     """Owns one run's visual: a scene with every layer (the density, the faint data, the
-    source rings, the mesh, the arrows, the particles, the selected particles' paths and
-    the denoiser's guesses),
-    drawn from the engine's arrays, and its viewport on the renderer, seen through the
-    camera it shares with the other panels."""
+    source rings, the mesh, the arrows, the particles, the selected particles' paths, the
+    denoiser's guesses and the model's own density), drawn from the engine's arrays, and its
+    viewport on the renderer, seen through the camera it shares with the other panels."""
 
     def __init__(
         self,
@@ -52,6 +51,8 @@ class Panel:
         self.targets = UnderLayer(self.particles, data_points, theme.data, *TARGETS_LOOK)
         self.paths = PathsLayer(MAX_PATHS, MAX_STEPS, theme.path)
         self.guess = GuessLayer(theme.guess)
+        empty = np.zeros((1, 1), np.float32)  # until the model's density is first shown
+        self.likelihood = DensityLayer(empty, DOMAIN, theme.likelihood, "likelihood")
         self.layers: dict[str, Layer] = {
             "density": self.density,
             "data": self.targets,
@@ -61,6 +62,7 @@ class Panel:
             "particles": self.particles,
             "paths": self.paths,
             "guess": self.guess,
+            "likelihood": self.likelihood,
         }
         for layer in self.layers.values():
             self.scene.add(*layer.objects)
@@ -84,6 +86,13 @@ class Panel:
         self.density = DensityLayer(density, DOMAIN, old.color)
         self.density.set_visible(old.visible)
         self._swap("density", self.density)
+
+    def set_likelihood(self, density: np.ndarray) -> None:
+        """Draw the model's density from a new array (another run's)."""
+        old = self.likelihood
+        self.likelihood = DensityLayer(density, DOMAIN, old.color, "likelihood")
+        self.likelihood.set_visible(old.visible)
+        self._swap("likelihood", self.likelihood)
 
     def set_data(self, points: np.ndarray) -> None:
         """Show other data faintly under the particles (in the same buffers when they fit)."""

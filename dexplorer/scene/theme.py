@@ -22,6 +22,8 @@ class Theme:
     """The denoiser's guesses x1_hat and the lines to them."""
     text: tuple[float, float, float]
     frame: tuple[float, float, float]
+    likelihood: tuple[float, float, float]
+    """The model's own density (apart from the particles' orange and the data's blue)."""
 
 
 LIGHT = Theme(
@@ -37,6 +39,7 @@ LIGHT = Theme(
     guess=(0.55, 0.15, 0.7),
     text=(0.1, 0.1, 0.12),
     frame=(0.82, 0.84, 0.88),
+    likelihood=(0.55, 0.2, 0.75),
 )
 DARK = Theme(
     name="dark",
@@ -51,6 +54,7 @@ DARK = Theme(
     guess=(0.85, 0.5, 1.0),
     text=(0.95, 0.95, 0.95),
     frame=(0.25, 0.27, 0.32),
+    likelihood=(0.8, 0.55, 1.0),
 )
 HIGH_CONTRAST = Theme(
     name="high contrast",
@@ -65,5 +69,6 @@ HIGH_CONTRAST = Theme(
     guess=(1.0, 0.35, 1.0),
     text=(1.0, 1.0, 1.0),
     frame=(1.0, 1.0, 1.0),
+    likelihood=(1.0, 0.35, 1.0),
 )
 THEMES = {theme.name: theme for theme in (LIGHT, DARK, HIGH_CONTRAST)}

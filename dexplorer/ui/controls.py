@@ -67,6 +67,8 @@ class Status:
     straightness: str = ""
     """The single view's straightness of paths, as the comparison captions say it (shown
     under its sampler)."""
+    likelihood: str = ""
+    """The single view's NLL with the model-density layer on ('' with it off)."""
 
 
 PREVIEW_SIZE = 44.0
@@ -177,6 +179,8 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     )
     imgui.text_disabled(f"{status.device}   {status.fps:.0f} fps{computing}")
     imgui.text_disabled(f"sampled by {status.backend or '...'}")
+    if status.likelihood:
+        imgui.text_disabled(f"model density: {status.likelihood}")
     if status.pointer is not None:
         imgui.text_disabled(f"pointer  x {status.pointer[0]:.4g}   y {status.pointer[1]:.4g}")
     imgui.end()

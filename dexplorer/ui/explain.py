@@ -83,6 +83,16 @@ LAYERS = {
         f"model divides by a, which is 0 at t = 0: its guess is taken from where a = "
         f"{GUESS_ALPHA}.)"
     ),
+    "likelihood": (
+        "likelihood: the density the model itself defines at t (purple bands), not counted "
+        "from particles: from each grid point the model's ODE is run backwards to the Gaussian "
+        "at t = 0, adding up how much the flow stretches space on the way (the divergence of "
+        "the velocity): log p_t(x) = log N(x(0)) - integral of div v. Where it matches the "
+        "orange particle density, the sampler follows the model. NLL: the average -log p of "
+        "held-out data at t = 1 in nats, lower is better (a model that learned nothing scores "
+        "as N(0, I) does). It belongs to the model, not the sampler: DDPM or the SDE draw from the "
+        "same density, so every run of a model shows the same NLL."
+    ),
 }
 
 STRAIGHT_PATHS = (
