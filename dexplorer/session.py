@@ -21,6 +21,7 @@ from .core.datasets import IDENTITY, DatasetError, Normalisation
 from .core.importers import load_dataset_file
 from .core.inputs import TYPE_WORDS, InputFileError, read_bytes
 from .core.runs import Data, Run
+from .core.sources import CUSTOM_SOURCE
 from .scene.colors import COLOR_MODES
 from .scene.theme import THEMES
 from .state import DATA_KEYS, LAYERS, OPACITIES, POINT_SIZES, AppState
@@ -32,7 +33,7 @@ MAX_SESSION_BYTES = 1 << 20
 """The version this dexplorer writes, and the newest it reads."""
 TOP_KEYS = ("format", "version", "t", "compare", "settings", "look", "files")
 LOOK_KEYS = ("color_mode", "point_size", "opacity", "theme", "visible")
-FILE_KEYS = ("data", "model", "data_centre", "data_scale")
+FILE_KEYS = ("data", "model", "data_centre", "data_scale", "source")
 
 
 class SessionError(ValueError):
@@ -64,6 +65,8 @@ class Session:
     data: Path | None
     model: Path | None
     normalisation: Normalisation
+    source: Path | None = None
+    """The points of the custom source, when the session starts from them."""
 
 
 def _toml_value(value: object) -> str:
@@ -109,6 +112,10 @@ def save_session(state: AppState, path: Path) -> None:
         if not normalisation.identity:
             files.append(f"data_centre = [{', '.join(map(repr, normalisation.centre))}]")
             files.append(f"data_scale = [{', '.join(map(repr, normalisation.scale))}]")
+    if state.custom_source is not None and state.data.source == CUSTOM_SOURCE:
+        source = path.with_name(f"{path.stem}.source.json")
+        outputs.write_text(source, json.dumps({"points": state.custom_source.points.tolist()}))
+        files.append(f"source = {_toml_value(source.name)}")
     if state.trained is not None:
         model = path.with_name(f"{path.stem}.model.safetensors")
         state.trained.save(model)
@@ -200,6 +207,7 @@ def _check(info: dict, path: Path) -> Session:
         data=data,
         model=_file(path, "files.model", files.get("model")),
         normalisation=normalisation,
+        source=_file(path, "files.source", files.get("source")),
     )
 
 
@@ -279,6 +287,7 @@ SETTINGS_KINDS: dict[str, type] = {
     "steps": int,
     "n": int,
     "seed": int,
+    "source": str,
     "eta": float,
     "noise_scale": float,
     "guidance": float,
@@ -334,15 +343,17 @@ def open_session(path: Path, device: str = "cpu") -> Opened:
     """
     path = Path(path)
     session = read_session(path)
-    custom = trained = None
+    custom = trained = custom_source = None
     try:
+        if session.source is not None:
+            custom_source = load_dataset_file(session.source)
         if session.data is not None:
             custom = replace(load_dataset_file(session.data), normalisation=session.normalisation)
         if session.model is not None:
             trained = models.from_file(session.model, device)
     except ValueError as error:  # DatasetError and CheckpointError say which file and why
         raise SessionError(f"session {path}: {error}") from None
-    trial = AppState(custom=custom, trained=trained)
+    trial = AppState(custom=custom, trained=trained, custom_source=custom_source)
     run = session.run
     plain = {key: value for value, key in _settings_items(session.shared, run)}
     plain.update(label=None, guidance=None)

@@ -49,16 +49,17 @@ class Engine:
         runs that could not start; the caller puts back what still runs."""
         data, runs, n, revision = request.data, request.runs, request.n, request.revision
         custom, trained, yours = request.custom, request.trained, request.yours
+        source = request.custom_source
         stale = revision != self._revision
         self._revision = revision
         problems = []
         if len(runs) != len(self.simulations):
-            problems = self._start(data, runs, n, custom, trained, yours)
+            problems = self._start(data, runs, n, custom, trained, yours, source)
         else:
             for index, (run, simulation) in enumerate(zip(runs, self.simulations, strict=True)):
                 if stale or (data, run, n) != (simulation.data, simulation.run, simulation.n):
                     try:
-                        simulation.apply(data, run, n, custom, trained, yours)
+                        simulation.apply(data, run, n, custom, trained, yours, source)
                     except (ValueError, MemoryError, OSError) as error:
                         problems.append(Problem(index, str(error)))
         for simulation in self.simulations:
@@ -74,6 +75,7 @@ class Engine:
         custom: Dataset | None,
         trained: Checkpoint | None,
         yours: UserModel | None = None,
+        custom_source: Dataset | None = None,
     ) -> list[Problem]:
         """New simulations for another number of runs, all or none: when one cannot start,
         the simulations before are kept."""
@@ -93,6 +95,7 @@ class Engine:
                         trained,
                         measure=len(runs) > 1,
                         yours=yours,
+                        custom_source=custom_source,
                     )
                 )
             except (ValueError, MemoryError, OSError) as error:

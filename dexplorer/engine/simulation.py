@@ -16,6 +16,7 @@ from ..core.fields import Field
 from ..core.metrics import Quality, QualityError, measure_quality
 from ..core.runs import Data, Run
 from ..core.samplers import nonfinite_message
+from ..core.sources import Source, make_source
 from ..core.user_models import UserModel
 from .buffers import SharedArray
 from .grids import DensityGrid, grid_points, velocity_grid
@@ -59,6 +60,7 @@ class Simulation:
         trained: Checkpoint | None = None,
         measure: bool = False,
         yours: UserModel | None = None,
+        custom_source: Dataset | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.mesh_count = mesh_count
@@ -77,7 +79,7 @@ class Simulation:
         self._result: tuple[int, Quality | str] | None = None
         self._measuring = 0
         self._thread: threading.Thread | None = None
-        self.apply(data, run, n, custom, trained, yours)
+        self.apply(data, run, n, custom, trained, yours, custom_source)
 
     # --- settings ---------------------------------------------------------------------------
 
@@ -89,10 +91,12 @@ class Simulation:
         custom: Dataset | None = None,
         trained: Checkpoint | None = None,
         yours: UserModel | None = None,
+        custom_source: Dataset | None = None,
     ) -> None:
         """Start computing ``run`` on ``data`` with ``n`` particles (the data's by default;
-        the previous run is cancelled); ``custom``, ``trained`` and ``yours`` are the custom
-        dataset, the trained model and the user's model they may name.
+        the previous run is cancelled); ``custom``, ``trained``, ``yours`` and
+        ``custom_source`` are the custom dataset, the trained model, the user's model and the
+        custom source they may name.
 
         Raises
         ------
@@ -106,8 +110,14 @@ class Simulation:
             dataset = custom.subset(MAX_EXACT_POINTS)
         else:
             dataset = make_dataset(data.dataset, n=DATA_POINTS, seed=0)
+        source = make_source(data.source, custom_source)
         found = models.checkpoint(run.model, data.dataset, trained, self.device, yours)
-        field, labels = models.run_field(found, run, dataset.points, n, data.seed, self.device)
+        problem = models.source_problem(found, run, data)
+        if problem:
+            raise ValueError(problem)
+        field, labels = models.run_field(
+            found, run, dataset.points, n, data.seed, self.device, None, dataset.labels, source
+        )
         spec = RunSpec(
             field=field,
             sampler=run.sampler,
@@ -118,6 +128,7 @@ class Simulation:
             noise_scale=run.noise_scale,
             extra=self.mesh_start,
             extra_field=models.grid_field(field, run),
+            source=source,
         )
         self.cache.start(spec)  # checks memory first: raises before changing anything
         self.density_grid = DensityGrid(
@@ -130,6 +141,7 @@ class Simulation:
             self.positions = SharedArray((n, 2), self.device)
         self.data, self.run, self.n = data, run, n
         self.dataset = dataset
+        self.source = source
         self.field = field
         self.labels = None if labels is None else labels.cpu().numpy()
 
@@ -195,11 +207,9 @@ class Simulation:
         return int(distance.nan_to_num(torch.inf).argmin())  # never a non-finite particle
 
     @staticmethod
-    def source_density(resolution: int) -> np.ndarray:
-        """Density of N(0, I) on the grid (for the source panel)."""
-        axis = np.linspace(-DOMAIN, DOMAIN, resolution, dtype=np.float32)
-        xx, yy = np.meshgrid(axis, axis)
-        return np.exp(-0.5 * (xx**2 + yy**2)).astype(np.float32)
+    def source_density(resolution: int, source: Source | None = None) -> np.ndarray:
+        """Density of the source (N(0, I) by default) on the grid (for the source panel)."""
+        return (source or Source()).density(resolution, DOMAIN)
 
     def data_density(self) -> np.ndarray:
         """Density of the dataset's points on the grid (for the data panel)."""
@@ -212,7 +222,7 @@ class Simulation:
     def reference_points(self) -> np.ndarray:
         """What the samples should match: the data, or its chosen class's points."""
         dataset, label = self.dataset, self.run.label
-        if label is None or dataset.labels is None or self.run.model == "exact":
+        if label is None or dataset.labels is None:
             return dataset.points
         return dataset.points[dataset.labels == label]
 
