@@ -326,6 +326,7 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
         checkpoint.training_steps,
         name,
         checkpoint.normalisation,
+        checkpoint.source,
     )
 
 

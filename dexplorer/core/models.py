@@ -155,7 +155,7 @@ def exact_field(
 
     def of(subset: np.ndarray) -> Field:
         if source is not None and not source.gaussian:
-            return CouplingField(source.points, subset, source.spread, device=device)
+            return CouplingField(source, subset, device=device)
         return ExactField(subset, path or LinearPath(), device=device)
 
     if run.label is None and run.guidance_scale == 1.0:

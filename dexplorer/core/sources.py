@@ -15,13 +15,16 @@ objectives and its noisy samplers keep the Gaussian source (:func:`source_proble
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from scipy import ndimage
 from torch import Tensor
 
-from .datasets import DATASETS, Dataset, make_dataset
+from .datasets import DATASETS, DOMAIN, Dataset, make_dataset
 from .fields import SIGMA_FLOOR, Field, as_time
 from .objectives import Estimate
 from .paths import LinearPath
@@ -33,15 +36,21 @@ CUSTOM_SOURCE = "custom-source"
 """A source of points drawn or imported (held apart from the custom data)."""
 SOURCE_POINTS = 5000
 """A bundled dataset as the source is this many of its points (as many as the data has)."""
-SOURCE_SPREAD = 0.05
-"""tau: the spread of each source point, about a tenth of a bundled shape's line width."""
+SOURCE_SPREAD = 0.1
+"""tau: the spread of each source point, about the width of a bundled shape's strokes (a
+narrower one makes the field so sharp that few-step samplers miss it)."""
 SOURCE_SEED = 1
 """The seed of a bundled source's points: another draw than the data's (seed 0), so that a
 dataset flowing onto itself still moves."""
-DENSITY_BLUR = 0.1
-"""The source side view blurs the points' histogram by this much (world units)."""
-MAX_PAIRS = 20000
-"""The exact field of a point source evaluates at most this many pairs per particle."""
+GRID = 512
+"""The exact field of a point source reads its density log q from a grid of this many
+cells a side over the domain (0.014 world units a cell: a few cells per spread)."""
+DENSITY_FLOOR = 1e-8
+"""Below this density (relative to its peak) log q falls as a Gaussian of the distance from
+the source (the log of a blurred histogram would be minus infinity there, and a floor would
+make every point as likely as any other)."""
+MAX_SOURCE_POINTS = 20000
+"""A custom source keeps at most this many of its points."""
 
 
 def source_names() -> list[str]:
@@ -62,9 +71,8 @@ def gaussian_only(what: str, source: str) -> str:
     if source == GAUSSIAN:
         return ""
     return (
-        f"{what} is diffusion: diffusion starts from Gaussian noise (its target is that "
-        f"noise), so it keeps the N(0, I) source; from {source} use flow matching or the "
-        "exact field"
+        f"{what} starts from Gaussian noise (diffusion's target is that noise), so it keeps "
+        f"the N(0, I) source; from {source} use flow matching or the exact field"
     )
 
 
@@ -101,28 +109,38 @@ class Source:
         spread = torch.randn((n, 2), generator=generator, device=device)
         return points[index] + self.spread * spread, generator
 
-    def density(self, resolution: int, domain: float) -> np.ndarray:
+    def log_density(self) -> np.ndarray:
+        """log q, the log of the source's density (points each spread by ``spread``), on
+        the :data:`GRID` over the domain, up to a constant (see :func:`_log_density`)."""
+        if self.points is None:
+            raise ValueError("the Gaussian source's log density is -|x|^2 / 2")
+        return _log_density(self)
+
+    def density(self, resolution: int, domain: float, blur: float = 0.1) -> np.ndarray:
         """The source's density on a ``resolution`` x ``resolution`` grid over the domain
-        (rows y, columns x), scaled to a peak of 1: the Gaussian, or a histogram of the
-        points blurred by a few cells."""
+        (rows y from the bottom, columns x; cell centres from -domain to domain), scaled to
+        a peak of 1: the Gaussian, or a histogram of the points blurred by ``blur`` (world
+        units; the source's own ``spread`` gives its density q)."""
         axis = np.linspace(-domain, domain, resolution, dtype=np.float32)
         if self.points is None:
             xx, yy = np.meshgrid(axis, axis)
             return np.exp(-0.5 * (xx**2 + yy**2)).astype(np.float32)
-        edges = np.linspace(-domain, domain, resolution + 1)
+        cell = 2 * domain / (resolution - 1)
+        edges = np.linspace(-domain - cell / 2, domain + cell / 2, resolution + 1)
         counts, _, _ = np.histogram2d(self.points[:, 1], self.points[:, 0], (edges, edges))
-        blurred = _blur(counts, max(1.0, DENSITY_BLUR * resolution / (2 * domain)))
+        blurred = ndimage.gaussian_filter(counts, max(0.5, blur / cell), mode="constant")
         return (blurred / max(blurred.max(), 1e-12)).astype(np.float32)
 
 
-def _blur(image: np.ndarray, cells: float) -> np.ndarray:
-    """A separable Gaussian blur of ``cells`` standard deviation."""
-    radius = int(3 * cells) + 1
-    offsets = np.arange(-radius, radius + 1)
-    kernel = np.exp(-0.5 * (offsets / cells) ** 2)
-    kernel /= kernel.sum()
-    rows = np.apply_along_axis(np.convolve, 0, image, kernel, "same")
-    return np.apply_along_axis(np.convolve, 1, rows, kernel, "same")
+def _log_density(source: Source) -> np.ndarray:
+    """log q of a point source on the :data:`GRID`: the log of its density where that is
+    above :data:`DENSITY_FLOOR`, and a Gaussian fall-off of the spread with the distance
+    from there, so that away from the source the nearer place is still the likelier."""
+    density = source.density(GRID, DOMAIN, source.spread).astype(np.float64)
+    cell = 2 * DOMAIN / (GRID - 1)
+    distance = ndimage.distance_transform_edt(density < DENSITY_FLOOR) * cell
+    fall_off = math.log(DENSITY_FLOOR) - distance**2 / (2 * source.spread**2)
+    return np.logaddexp(np.log(np.maximum(density, 1e-300)), fall_off).astype(np.float32)
 
 
 def make_source(name: str, custom: Dataset | None = None) -> Source:
@@ -142,7 +160,7 @@ def make_source(name: str, custom: Dataset | None = None) -> Source:
     if name == CUSTOM_SOURCE:
         if custom is None:
             raise ValueError("there is no custom source yet: open a points file as the source")
-        return Source(name, custom.subset(MAX_PAIRS).points)
+        return Source(name, custom.subset(MAX_SOURCE_POINTS).points)
     return Source(name, make_dataset(name, n=SOURCE_POINTS, seed=SOURCE_SEED).points)
 
 
@@ -155,59 +173,58 @@ def initial_positions(
 
 
 class CouplingField(Field):
-    """The exact field of flow matching from a point source to data points under the
-    independent coupling: x_t = (1 - t) z + t y with z ~ source, y ~ data; the velocity is
-    E[y - z | x_t] = (E[y | x_t] - x_t) / (1 - t).
+    """The exact field of flow matching from a point source to data points y_1..y_M under
+    the independent coupling: x_t = (1 - t) z + t y with z ~ q (the source's density) and y
+    uniform over the points; the velocity is E[y - z | x_t] = (E[y | x_t] - x_t) / (1 - t).
 
-    Owns P pairs (z_p, y_p): all K x M pairs would cost K x M per particle, so the pairs are
-    a random matching that keeps both sides whole: P = max(K, M) (at most
-    :data:`MAX_PAIRS`), each source point and each data point in P / K and P / M pairs (to
-    within one), in random order. Given pair p, x_t ~ N((1 - t) z_p + t y_p,
-    ((1 - t) tau)^2 I), so the posterior over pairs is a softmax and E[y | x_t] its mean of
-    y_p; at t = 0 the marginal is the source itself, at t = 1 the data points. Evaluates in
-    chunks of particles as :class:`~dexplorer.core.fields.ExactField` does.
+    Given y_i, x_t = (1 - t) z + t y_i has the density q((x - t y_i) / (1 - t)) / (1 - t)^2,
+    so the posterior over the points is the softmax of log q((x - t y_i) / (1 - t)): the
+    Gaussian source's :class:`~dexplorer.core.fields.ExactField` with q in place of
+    N(0, I). Summing over the K source points inside q would cost K x M per particle; q is
+    tabulated once instead (log q on a grid of :data:`GRID` cells over the domain, read
+    bilinearly), which costs M per particle as the Gaussian's field does. At t = 0 the
+    marginal is q itself and the velocity E[y] - x; at t = 1 the data points. Evaluates
+    in chunks of particles.
     """
 
     singular_at_data = True
 
     def __init__(
         self,
-        source: np.ndarray,
+        source: Source,
         data: np.ndarray,
-        spread: float = SOURCE_SPREAD,
-        seed: int = 0,
         device: str | torch.device = "cpu",
-        chunk_elements: int = 1 << 24,
+        chunk_elements: int = 1 << 22,
     ) -> None:
-        source, data = np.asarray(source, np.float32), np.asarray(data, np.float32)
-        for name, points in (("source", source), ("data", data)):
-            if points.ndim != 2 or points.shape[1] != 2 or len(points) < 1:
-                raise ValueError(f"{name} points must have shape (N, 2) with N >= 1")
-        if not spread > 0:
-            raise ValueError(f"the source's spread must be positive, got {spread}")
-        rng = np.random.default_rng(seed)
-        pairs = min(max(len(source), len(data)), MAX_PAIRS)
-        z = source[np.resize(rng.permutation(len(source)), pairs)]
-        y = data[np.resize(rng.permutation(len(data)), pairs)]
-        self.starts = torch.as_tensor(z, device=device)
-        self.ends = torch.as_tensor(y, device=device)
-        self.spread = float(spread)
+        data = np.asarray(data, np.float32)
+        if data.ndim != 2 or data.shape[1] != 2 or len(data) < 1:
+            raise ValueError("data points must have shape (M, 2) with M >= 1")
+        if source.points is None:
+            raise ValueError("the Gaussian source's exact field is the ExactField")
+        self.log_q = torch.as_tensor(source.log_density(), device=device)[None, None]
+        self.spread = source.spread
+        self.points = torch.as_tensor(data, device=device)
         self.path = LinearPath()
-        self.chunk = max(1, chunk_elements // pairs)
+        self.chunk = max(1, chunk_elements // len(data))
 
     def estimate(self, x: Tensor, t: Tensor | float) -> Estimate:
         """E[y | x_t] as the data estimate and E[z | x_t] = (x - t E[y | x_t]) / (1 - t) as
         the noise (the source sample); no score (the source is not Gaussian)."""
         t = as_time(t, x)
-        if self.starts.dtype != x.dtype:
-            self.starts, self.ends = self.starts.to(x.dtype), self.ends.to(x.dtype)
-        s = 1 - t
-        means = s * self.starts + t * self.ends
-        norms = (means * means).sum(1)
-        variance = (s * self.spread).square().clamp_min(SIGMA_FLOOR**2)
+        if self.points.dtype != x.dtype:
+            self.points, self.log_q = self.points.to(x.dtype), self.log_q.to(x.dtype)
+        s = (1 - t).clamp_min(SIGMA_FLOOR)
         data = torch.empty_like(x)
         for start in range(0, len(x), self.chunk):
             part = x[start : start + self.chunk]
-            logits = (2 * part @ means.T - norms) / (2 * variance)
-            data[start : start + self.chunk] = torch.softmax(logits, dim=1) @ self.ends
-        return Estimate(data, (x - t * data) / s.clamp_min(SIGMA_FLOOR))
+            # Where each point y_i puts the source sample: z_i = (x - t y_i) / (1 - t); log q
+            # read on the grid inside the domain, falling as a Gaussian of the spread beyond.
+            z = (part[:, None, :] - t * self.points[None]) / s
+            inside = z.clamp(-DOMAIN, DOMAIN)
+            beyond = (z - inside).square().sum(-1) / (2 * self.spread**2)
+            logits = F.grid_sample(
+                self.log_q, inside[None] / DOMAIN, padding_mode="border", align_corners=True
+            )[0, 0]
+            logits = logits - beyond
+            data[start : start + self.chunk] = torch.softmax(logits, dim=1) @ self.points
+        return Estimate(data, (x - t * data) / s)
