@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from dexplorer.cli import main
 from dexplorer.core.checkpoints import load_checkpoint
 from dexplorer.core.datasets import DOMAIN, make_dataset
 from dexplorer.core.fields import NetworkField
@@ -30,6 +31,8 @@ from dexplorer.core.sources import (
 from dexplorer.core.training import Trainer, TrainingError, TrainSettings
 from dexplorer.engine import backends
 from dexplorer.engine.simulation import Simulation
+from dexplorer.session import apply_session, save_session
+from dexplorer.state import AppState
 
 
 def small_source(name: str, n: int, seed: int = 1) -> Source:
@@ -161,3 +164,83 @@ def test_the_simulation_starts_from_the_source_and_refuses_wrong_models():
             simulation.apply(data, Run("flow", "euler", 4))
     finally:
         simulation.close()
+
+
+def cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_cli_samples_from_a_dataset_or_a_file(capsys, tmp_path):
+    out = tmp_path / "s.npy"
+    common = ["-n", "150", "--steps", "12", "--out", str(out)]
+    code, said, err = cli(capsys, "sample", "--exact", "circles", "--source", "moons", *common)
+    assert code == 0, err
+    final = np.load(out)
+    circles = make_dataset("circles", n=150, seed=3).points
+    assert measure_quality(final, circles, seed=1).ratio < 1.5
+    points = tmp_path / "moons.csv"
+    np.savetxt(points, make_dataset("moons", n=300, seed=4).points, delimiter=",")
+    code, said, err = cli(capsys, "sample", "--exact", "--data", str(points), *common)
+    assert code == 0 and "wrote 150 particles" in said, err
+    code, said, err = cli(capsys, "sample", "--exact", "circles", "--source", str(points), *common)
+    assert code == 0, err
+    assert measure_quality(np.load(out), circles, seed=1).ratio < 1.5
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--source", "stars"], "--source: unknown source 'stars': choose gaussian, smiley"),
+        (["--source", "missing.csv"], "--source missing.csv: file not found"),
+        (["--source", "moons", "--sampler", "ddpm"], "the ddpm sampler adds Gaussian noise"),
+        (["--source", "moons", "--objective", "diffusion"], "--objective diffusion starts from"),
+    ],
+)
+def test_the_cli_says_what_is_wrong_with_a_source(capsys, tmp_path, argv, message):
+    out = str(tmp_path / "s.npy")
+    code, _, err = cli(capsys, "sample", "--exact", "circles", *argv, "-n", "20", "--out", out)
+    assert code == 2 and err.startswith(f"dexplorer: error: {message}"), err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_the_cli_refuses_diffusion_from_a_source(capsys, tmp_path):
+    out = str(tmp_path / "s.npy")
+    code, _, err = cli(
+        capsys, "sample", "--pretrained", "moons/diffusion", "--source", "circles", "--out", out
+    )
+    assert code == 2 and "diffusion model of moons starts from Gaussian noise" in err
+    code, _, err = cli(
+        capsys, "sample", "--pretrained", "moons/flow", "--source", "circles", "--out", out
+    )
+    assert code == 2 and "flow model of moons was trained from N(0, I), not from circles" in err
+
+
+def test_the_app_chooses_a_source_and_a_session_keeps_it(tmp_path):
+    state = AppState()
+    state.change(dataset="circles")
+    assert state.choose_source("moons")
+    assert state.run.model == "exact" and state.data.source == "moons"
+    assert "trained from N(0, I), not from moons" in state.message
+    assert not state.change(model="diffusion")
+    assert "keeps the N(0, I) source" in state.message
+    assert not state.choose_source("stars") and "unknown source 'stars'" in state.message
+    assert not state.choose_source("custom-source")
+    assert state.message == "there is no custom source yet: open a points file as the source"
+    assert state.request().data.source == "moons"
+    state.set_view(4)  # the comparison's ddpm run falls back to a deterministic sampler
+    assert all(run.model == "exact" and run.sampler != "ddpm" for run in state.runs)
+    state.set_view(1)
+    path = tmp_path / "lesson.toml"
+    save_session(state, path)
+    other = AppState()
+    assert apply_session(other, path), other.message
+    assert other.data == state.data
+    points = tmp_path / "star.csv"
+    np.savetxt(points, make_dataset("eight_gaussians", n=200, seed=0).points, delimiter=",")
+    assert state.open_source(str(points)) and state.data.source == "custom-source"
+    save_session(state, path)
+    assert apply_session(other, path), other.message
+    assert other.data.source == "custom-source"
+    np.testing.assert_allclose(other.custom_source.points, state.custom_source.points, atol=1e-6)
