@@ -76,6 +76,9 @@ class Simulation:
         self.run: Run | None = None
         self.n = 0
         self.labels: np.ndarray | None = None
+        self.source: Source | None = None
+        """What the particles start from (:mod:`~dexplorer.core.sources`)."""
+        self._custom_source: Dataset | None = None
         self._result: tuple[int, Quality | str] | None = None
         self._measuring = 0
         self._thread: threading.Thread | None = None
@@ -110,7 +113,7 @@ class Simulation:
             dataset = custom.subset(MAX_EXACT_POINTS)
         else:
             dataset = make_dataset(data.dataset, n=DATA_POINTS, seed=0)
-        source = make_source(data.source, custom_source)
+        source = self._source(data.source, custom_source)
         found = models.checkpoint(run.model, data.dataset, trained, self.device, yours)
         problem = models.source_problem(found, run, data)
         if problem:
@@ -144,6 +147,15 @@ class Simulation:
         self.source = source
         self.field = field
         self.labels = None if labels is None else labels.cpu().numpy()
+
+    def _source(self, name: str, custom_source: Dataset | None) -> Source:
+        """The source called ``name``: the one this simulation holds when it is the same
+        (the side views and the panel redraw it only when it changes)."""
+        held = self.source
+        if held is not None and held.name == name and self._custom_source is custom_source:
+            return held
+        self._custom_source = custom_source
+        return make_source(name, custom_source)
 
     # --- per frame -----------------------------------------------------------------------------
 
