@@ -89,6 +89,8 @@ class App:
             raise ValueError(state.message)
         self._side_for: object = None
         """The dataset the data side view shows."""
+        self._source_for: object = None
+        """The source the source side view shows."""
         self.view = self._build_view()
         self.status = Status(device=describe_device(device), device_name=device.type)
         self.ui = None
@@ -178,6 +180,10 @@ class App:
         if self.view.count == 1 and sim.dataset is not self._side_for:
             self._side_for = sim.dataset
             self.view.set_side_data(sim.data_density(), sim.dataset.points)
+        if self.view.count == 1 and sim.source is not self._source_for:
+            self._source_for = sim.source
+            density = Simulation.source_density(DENSITY_RESOLUTION[1], sim.source)
+            self.view.set_side_source(density, sim.source.points)
 
     # --- per frame --------------------------------------------------------------------------
 
@@ -239,6 +245,7 @@ class App:
             panel.set_density(sim.density.array)
         if panel.targets.points is not sim.dataset.points:
             panel.set_data(sim.dataset.points)
+        panel.rings.set_source(sim.source.points)
         visible = look.visible
         for name, shown in visible.items():
             panel.set_visible(name, shown)

@@ -126,6 +126,13 @@ def build_parser() -> Parser:
     )
     add_y_down(train)
     train.add_argument("--objective", choices=OBJECTIVE_CHOICES, default="flow")
+    train.add_argument(
+        "--source",
+        metavar="DATASET|FILE",
+        default="gaussian",
+        help="what the flow starts from at t = 0: gaussian (the default), a bundled dataset "
+        "or a points file (flow matching only)",
+    )
     train.add_argument("--schedule", choices=SCHEDULE_CHOICES, help="noise schedule (path)")
     train.add_argument("--ot", action="store_true", help="minibatch OT coupling (flow only)")
     train.add_argument("--preset", choices=("default", "original"), default="default")
@@ -152,8 +159,19 @@ def build_parser() -> Parser:
     model.add_argument(
         "--exact",
         metavar="DATASET",
-        choices=DATASET_CHOICES[:-1],
-        help="the exact field of a bundled dataset (memorises it)",
+        nargs="?",
+        const="",
+        help="the exact field of a bundled dataset, or of the --data file's points (memorises "
+        f"them); DATASET is one of {', '.join(DATASET_CHOICES[:-1])}",
+    )
+    smp.add_argument("--data", metavar="FILE", help="points (.csv, .json or image) for --exact")
+    smp.add_argument(
+        "--source",
+        metavar="DATASET|FILE",
+        default="gaussian",
+        help="what the particles start from at t = 0: gaussian (N(0, I), the default), a "
+        "bundled dataset or a points file (flow matching between two shapes: --exact or a "
+        "flow model trained from that source; diffusion keeps the Gaussian)",
     )
     smp.add_argument(
         "--objective", choices=("flow", "diffusion"), default="flow", help="the path of --exact"

@@ -38,14 +38,22 @@ from .core.pretrained import (
 )
 from .core.reflow import SAMPLER as REFLOW_SAMPLER
 from .core.reflow import ReflowSettings, reflow, reflow_problem, straightening
-from .core.runs import Run, class_problem
+from .core.runs import Data, Run, class_problem
 from .core.samplers import (
     SAMPLER_NOTES,
     SamplerSettings,
     finite_particles,
-    initial_noise,
     nonfinite_message,
     sample,
+)
+from .core.sources import (
+    CUSTOM_SOURCE,
+    Source,
+    gaussian_only,
+    initial_positions,
+    make_source,
+    name_problem,
+    source_names,
 )
 from .core.straightness import adds_noise, straightness
 from .core.threads import use_cpu_threads
@@ -149,8 +157,9 @@ def _train_one(
     steps: int | None,
     out: Path,
     half: bool,
+    source: Source | None = None,
 ) -> None:
-    trainer = Trainer(dataset, settings, device)
+    trainer = Trainer(dataset, settings, device, source)
     params = count_parameters(trainer.network)
     label = f"{dataset.name}/{settings.objective}"
     total = steps if steps is not None else seconds
@@ -206,7 +215,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     else:
         dataset = make_dataset(args.dataset, n=args.n, seed=args.seed)
     seconds = None if args.steps else args.seconds or DEFAULT_SECONDS
-    _train_one(dataset, settings, device, seconds, args.steps, out, False)
+    source = _source(args.source)
+    _train_one(dataset, settings, device, seconds, args.steps, out, False, source)
 
 
 def _train_all(args: argparse.Namespace, device: torch.device) -> None:
@@ -239,30 +249,76 @@ def _check_training_memory(settings: TrainSettings) -> None:
     limits.check_memory(f"train --batch-size {batch:,}{ot}", needed)
 
 
-def _field(args: argparse.Namespace, device: torch.device) -> tuple[Field, Normalisation]:
-    """The field to sample, and the normalisation its outputs map back with; the run is
-    checked as the app checks one (same ranges, same messages)."""
+def _source(value: str) -> Source:
+    """The source ``--source`` names: a source name, or a points file (when it names no
+    source and looks like a file: a suffix or a folder)."""
+    looks_like_file = Path(value).suffix or len(Path(value).parts) > 1
+    if value == CUSTOM_SOURCE or (looks_like_file and value not in source_names()):
+        try:
+            return Source(CUSTOM_SOURCE, load_dataset_file(value).points)
+        except DatasetError as error:
+            raise UserError(f"--source {error}") from None
+    problem = name_problem(value).replace(", custom-source", "")
+    if problem:
+        raise UserError(f"--source: {problem}")
+    return make_source(value)
+
+
+def _exact_data(args: argparse.Namespace) -> Dataset:
+    """The points of ``--exact``: a bundled dataset's, or the ``--data`` file's."""
+    if args.exact and args.data:
+        raise UserError("--exact DATASET and --data FILE both name the data: give one")
+    if args.data:
+        try:
+            return load_dataset_file(args.data)
+        except DatasetError as error:
+            raise UserError(str(error)) from None
+    if not args.exact:
+        raise UserError("--exact needs a dataset (--exact moons) or --data FILE")
+    if args.exact not in DATASETS:
+        raise UserError(f"--exact: {Data(dataset=args.exact).check()}")
+    return make_dataset(args.exact, n=5000, seed=0)
+
+
+def _field(args: argparse.Namespace, device: torch.device) -> tuple[Field, Normalisation, Source]:
+    """The field to sample, the normalisation its outputs map back with, and the source its
+    particles start from; the run is checked as the app checks one (same ranges, same
+    messages)."""
     label = args.label
     guidance = None if args.guidance == 1.0 else args.guidance
-    points = None
-    if args.exact:
-        found, what = None, f"the exact field of {args.exact}"
-        points = make_dataset(args.exact, n=5000, seed=0).points
+    source = _source(args.source)
+    if args.data and args.exact is None:
+        raise UserError("--data gives the points of --exact: add --exact")
+    points = labels = None
+    dataset, model = "custom", "trained"
+    if args.exact is not None:
+        data = _exact_data(args)
+        found, what, model = None, f"the exact field of {args.exact or data.title}", "exact"
+        points, labels, classes = data.points, data.labels, data.class_names
+        dataset = args.exact or "custom"
     elif args.model:
         found, what = models.from_file(args.model, device), args.model
     else:
         found = models.shipped(args.pretrained, device)
-        dataset, _, objective = args.pretrained.partition("/")
-        what = f"the {objective} model of {dataset}"  # as the app names it
-    run = Run("exact" if found is None else "trained", args.sampler, args.steps, label=label)
+        dataset, _, model = args.pretrained.partition("/")
+        what = f"the {model} model of {dataset}"  # as the app names it
+    path_of_exact = found is None and args.objective != "flow"
+    if found is not None:
+        classes = found.class_names
+    run = Run(model, args.sampler, args.steps, label=label)
     run = replace(run, eta=args.eta, noise_scale=args.noise_scale, guidance=guidance)
-    classes = () if found is None else found.class_names
-    problem = run.check() or class_problem(run, classes, what)
+    shared = Data(dataset=dataset if dataset in DATASETS else "custom", source=source.name)
+    problem = (
+        run.check()
+        or class_problem(run, classes, what)
+        or models.source_problem(found, run, shared)
+        or (gaussian_only("--objective diffusion", source.name) if path_of_exact else "")
+    )
     if problem:
         raise UserError(problem)
     path = make_objective(args.objective).path if found is None else None
-    field, _ = models.run_field(found, run, points, args.n, args.seed, device, path)
-    return field, IDENTITY if found is None else found.normalisation
+    field, _ = models.run_field(found, run, points, args.n, args.seed, device, path, labels, source)
+    return field, IDENTITY if found is None else found.normalisation, source
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
@@ -275,11 +331,11 @@ def cmd_sample(args: argparse.Namespace) -> None:
         _sampling_bytes(args.n, args.steps, args.trajectory, args.guess),
     )
     device = choose_device(args.device)
-    field, normalisation = _field(args, device)
+    field, normalisation, source = _field(args, device)
     backend = backends.choose(field, args.sampler, device, args.n, args.steps)
     if args.verbose:
         print("\n".join(backend.describe()), file=sys.stderr)
-    x0, generator = initial_noise(args.n, args.seed, device)
+    x0, generator = initial_positions(args.n, args.seed, device, source)
     settings = SamplerSettings(args.eta, args.noise_scale, generator)
     if args.trajectory:
         steps = torch.empty((args.steps + 1, args.n, 2), device=device)

@@ -21,6 +21,7 @@ from .core.datasets import IDENTITY, DatasetError, Normalisation
 from .core.importers import load_dataset_file
 from .core.inputs import TYPE_WORDS, InputFileError, read_bytes
 from .core.runs import Data, Run
+from .core.sources import CUSTOM_SOURCE
 from .scene.colors import COLOR_MODES
 from .scene.theme import THEMES
 from .state import DATA_KEYS, LAYERS, OPACITIES, POINT_SIZES, AppState
@@ -32,7 +33,7 @@ MAX_SESSION_BYTES = 1 << 20
 """The version this dexplorer writes, and the newest it reads."""
 TOP_KEYS = ("format", "version", "t", "compare", "settings", "look", "files")
 LOOK_KEYS = ("color_mode", "point_size", "opacity", "theme", "visible", "show_schedule")
-FILE_KEYS = ("data", "model", "data_centre", "data_scale", "reflowed")
+FILE_KEYS = ("data", "model", "data_centre", "data_scale", "reflowed", "source")
 
 
 class SessionError(ValueError):
@@ -66,6 +67,8 @@ class Session:
     normalisation: Normalisation
     reflowed: Path | None = None
     """The reflowed model's file (:mod:`~dexplorer.core.reflow`), when the session has one."""
+    source: Path | None = None
+    """The points of the custom source, when the session starts from them."""
 
 
 def _toml_value(value: object) -> str:
@@ -112,6 +115,10 @@ def save_session(state: AppState, path: Path) -> None:
         if not normalisation.identity:
             files.append(f"data_centre = [{', '.join(map(repr, normalisation.centre))}]")
             files.append(f"data_scale = [{', '.join(map(repr, normalisation.scale))}]")
+    if state.custom_source is not None and state.data.source == CUSTOM_SOURCE:
+        source = path.with_name(f"{path.stem}.source.json")
+        outputs.write_text(source, json.dumps({"points": state.custom_source.points.tolist()}))
+        files.append(f"source = {_toml_value(source.name)}")
     if state.trained is not None:
         model = path.with_name(f"{path.stem}.model.safetensors")
         state.trained.save(model)
@@ -210,6 +217,7 @@ def _check(info: dict, path: Path) -> Session:
         model=_file(path, "files.model", files.get("model")),
         normalisation=normalisation,
         reflowed=_file(path, "files.reflowed", files.get("reflowed")),
+        source=_file(path, "files.source", files.get("source")),
     )
 
 
@@ -289,6 +297,7 @@ SETTINGS_KINDS: dict[str, type] = {
     "steps": int,
     "n": int,
     "seed": int,
+    "source": str,
     "eta": float,
     "noise_scale": float,
     "guidance": float,
@@ -344,8 +353,10 @@ def open_session(path: Path, device: str = "cpu") -> Opened:
     """
     path = Path(path)
     session = read_session(path)
-    custom = trained = reflowed = None
+    custom = trained = reflowed = custom_source = None
     try:
+        if session.source is not None:
+            custom_source = load_dataset_file(session.source)
         if session.data is not None:
             custom = replace(load_dataset_file(session.data), normalisation=session.normalisation)
         if session.model is not None:
@@ -354,7 +365,7 @@ def open_session(path: Path, device: str = "cpu") -> Opened:
             reflowed = models.from_file(session.reflowed, device)
     except ValueError as error:  # DatasetError and CheckpointError say which file and why
         raise SessionError(f"session {path}: {error}") from None
-    trial = AppState(custom=custom, trained=trained, reflowed=reflowed)
+    trial = AppState(custom=custom, trained=trained, reflowed=reflowed, custom_source=custom_source)
     run = session.run
     plain = {key: value for value, key in _settings_items(session.shared, run)}
     plain.update(label=None, guidance=None)

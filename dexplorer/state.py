@@ -25,6 +25,7 @@ from .core.runs import (
     default_comparison,
     parse_run,
 )
+from .core.sources import CUSTOM_SOURCE, GAUSSIAN, make_source
 from .core.training import DEFAULT_SECONDS, TrainingError, TrainSettings
 from .core.training_job import TrainingJob
 from .core.user_models import UserModel
@@ -42,7 +43,7 @@ LAYERS = (
 )
 HIDDEN_LAYERS = ("mesh", "vectors", "source", "guess", "likelihood")
 """The layers off by default."""
-DATA_KEYS = ("dataset", "n", "seed")
+DATA_KEYS = ("dataset", "n", "seed", "source")
 """The settings of :class:`~dexplorer.core.runs.Data`; the others are a run's."""
 TRAINING_POINTS = 20000
 REFLOW_COMPARISON = ("euler", 2)
@@ -95,6 +96,9 @@ class AppState:
     restarts then); a run alone restarts when its value changes."""
     custom: Dataset | None = None
     """The custom dataset (imported or drawn), shown when ``data.dataset == "custom"``."""
+    custom_source: Dataset | None = None
+    """The points of the source "custom-source" (imported), used when ``data.source`` is
+    that (:mod:`~dexplorer.core.sources`)."""
     y_down: bool = False
     """Files opened next have their y axis pointing down (screen orientation)."""
     trained: Checkpoint | None = None
@@ -194,6 +198,8 @@ class AppState:
             return "there is no model of yours yet: pass one with use_model"
         if run.model == "reflowed" and self.reflowed is None:
             return "there is no reflowed model yet: reflow a flow model first"
+        if data.source == CUSTOM_SOURCE and self.custom_source is None:
+            return "there is no custom source yet: open a points file as the source"
         if data.dataset == "custom" and run.model in SHIPPED:
             return (
                 "the shipped models know only the bundled datasets: "
@@ -210,17 +216,34 @@ class AppState:
             return problem
         what = "the exact field" if run.model == "exact" else f"the {run.model} model"
         classes = self.model_classes(run.model, data)
-        return class_problem(run, classes, f"{what} of {data.dataset}")
+        return class_problem(run, classes, f"{what} of {data.dataset}") or self._source_problem(
+            run, data
+        )
+
+    def _source_problem(self, run: Run, data: Data) -> str:
+        """Why ``run``'s model cannot start from the data's source ('' when it can)."""
+        from_gaussian = self.trained is None or self.trained.source == GAUSSIAN
+        if data.source == GAUSSIAN and (run.model != "trained" or from_gaussian):
+            return ""
+        found = models.checkpoint(
+            run.model, data.dataset, self.trained, "cpu", self.yours, self.reflowed
+        )
+        return models.source_problem(found, run, data)
 
     def model_classes(self, model: str, data: Data | None = None) -> tuple[str, ...]:
-        """The class names a model of the data takes (none for the exact field)."""
-        return models.class_names(model, (data or self.data).dataset, self.trained, self.reflowed)
+        """The class names a model of the data takes (the data's own for the exact field)."""
+        data = data or self.data
+        if model == "exact" and data.dataset == "custom":
+            custom = self.custom
+            return () if custom is None or custom.labels is None else custom.class_names
+        return models.class_names(model, data.dataset, self.trained, self.reflowed)
 
     def adopt(self, other: AppState) -> None:
         """Show what ``other`` holds (a session opened on a trial state): its custom data,
         trained model, data and runs (the single view's run kept while comparing)."""
         self.custom, self.trained, self.yours = other.custom, other.trained, other.yours
         self.reflowed = other.reflowed
+        self.custom_source = other.custom_source
         self.data, self.runs = other.data, list(other.runs)
         self._single, self._parked = other._single, []
 
@@ -236,6 +259,47 @@ class AppState:
         self.revision += 1
         self.sweep = 0
         self._fit_runs()
+
+    def choose_source(self, name: str) -> bool:
+        """Start the particles from the source ``name`` (see
+        :mod:`~dexplorer.core.sources`). A single view's model that cannot start from it (a
+        shipped model, trained from N(0, I); a diffusion model) gives way to the exact field
+        and the message says why; compared runs fall back as for new data. A bad name or a
+        missing custom source is a message and changes nothing."""
+        data = replace(self.data, source=name)
+        problem = data.check() or self._availability(data, self.run)
+        if problem:
+            self.message = problem
+            return False
+        run, why = self.run, self.run_problem(self.run, data)
+        if why:
+            run = replace(run, model="exact", label=None, guidance=None)
+            if self.run_problem(run, data):
+                run = replace(run, sampler="heun")
+        if (data, run) == (self.data, self.run):
+            return False
+        self.data = data
+        self._set_run(run)
+        self.message = f"{why} (the view shows the exact field)" if why else ""
+        self.revision += 1
+        self.sweep = 0
+        self._fit_runs()
+        return True
+
+    def open_source(self, path: str) -> bool:
+        """Load a .csv, .json or image file as the custom source and start from it; on a
+        bad file, say why in ``message`` and keep everything as it was."""
+        try:
+            self.custom_source = load_dataset_file(path, y_down=self.y_down)
+        except DatasetError as error:
+            self.message = str(error)
+            return False
+        if self.data.source != CUSTOM_SOURCE:
+            return self.choose_source(CUSTOM_SOURCE)
+        self.message = ""
+        self.revision += 1  # new points: every run restarts
+        self.sweep = 0
+        return True
 
     def open_data(self, path: str) -> bool:
         """Load a .csv, .json or image file as the custom dataset (turned the right way up
@@ -410,12 +474,17 @@ class AppState:
         Bad settings leave a message and start nothing."""
         job = self.job
         data = self.training_data()
-        same = job is not None and job.resumes(data, self.train_settings)
+        try:
+            source = make_source(self.data.source, self.custom_source)
+        except ValueError as error:
+            self.message = str(error)
+            return False
+        same = job is not None and job.resumes(data, self.train_settings, source)
         if job is not None and job.progress.running:
             return False
         try:
             if not same:
-                job = TrainingJob(data, self.train_settings, device)
+                job = TrainingJob(data, self.train_settings, device, source)
                 self._job_runs_seen = 0
         except TrainingError as error:
             self.message = str(error)
@@ -628,6 +697,7 @@ class AppState:
             self.sweep,
             self.reflowed,
             edit=self.editor.last,
+            custom_source=self.custom_source,
         )
 
     def particles(self, count: int | None = None) -> int:
@@ -708,9 +778,12 @@ class AppState:
         for index, run in enumerate(self.runs):
             plain = replace(run, label=None, guidance=None)
             if self.run_problem(run):
-                self.runs[index] = (
-                    plain if not self.run_problem(plain) else replace(plain, model="exact")
-                )
+                exact = replace(plain, model="exact")
+                if not self.run_problem(plain):
+                    exact = plain
+                elif self.run_problem(exact):  # a noisy sampler from a point source
+                    exact = replace(exact, sampler="heun")
+                self.runs[index] = exact
 
     def measure_sweep(self) -> None:
         """Ask for the quality-vs-steps measurement of the compared runs' samplers."""

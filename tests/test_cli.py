@@ -284,8 +284,8 @@ def test_sample_exact_field_memorises(capsys, tmp_path):
             "eta",
         ),
         (
-            ["sample", "--exact", "moons", "--class", "1", "--out", "s.npy"],
-            "the exact field of moons has no classes: it takes no class or guidance",
+            ["sample", "--exact", "spiral", "--class", "1", "--out", "s.npy"],
+            "the exact field of spiral has no classes: it takes no class or guidance",
         ),
         (["sample", "--model", "nothing.safetensors", "--out", "s.npy"], "no such file"),
         (["sample", "--exact", "moons", "--device", "cuda", "--out", "s.npy"], "CUDA"),

@@ -72,7 +72,7 @@ def test_good_specs_parse_and_round_trip():
             "eta: expected a number from 0 to 1, got 2",
         ),
         (["flow:heun:50:guidance=3", "flow:heun:50"], "smiley", "flow model of smiley has no"),
-        (["exact:heun:50:class=1", "flow:heun:50"], "moons", "exact field of moons has no"),
+        (["exact:heun:50:class=1", "flow:heun:50"], "spiral", "exact field of spiral has no"),
         (["flow:heun:50:class=7", "flow:heun:50"], "moons", "class 7 does not exist"),
         (["flow:heun:50:speed=2", "flow:heun:50"], "smiley", "unknown option 'speed=2'"),
     ],

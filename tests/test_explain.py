@@ -21,3 +21,11 @@ def test_objective_and_layers_follow_the_state():
     assert "eta = 0 is deterministic" in text
     assert "mesh:" in text and "vectors:" in text and "density:" not in text
     assert explain("diffusion", "heun", []).startswith("# Diffusion (epsilon prediction)")
+
+
+def test_a_source_and_guidance_on_the_exact_field_are_explained():
+    text = explain("exact", "heun", ["source"], "moons", guided=True)
+    assert "## From moons instead of noise" in text
+    assert "E[y - z | x_t = x]" in text and "Diffusion models keep N(0, I)" in text
+    assert "uncond + w (cond - uncond)" in text
+    assert "From" not in explain("flow", "heun", [])

@@ -240,8 +240,8 @@ def busy():
             "settings.label = 2: class 2 does not exist: choose 0 to 1",
         ),
         (
-            '[settings]\ndataset = "moons"\nmodel = "exact"\nlabel = 0',
-            "the exact field of moons has no classes",
+            '[settings]\ndataset = "spiral"\nmodel = "exact"\nlabel = 0',
+            "the exact field of spiral has no classes",
         ),
         ('[files]\ndata = ""', 'files.data = "": expected a file name'),
         ("[files]\nmodel = 3", "files.model = 3: expected a string"),

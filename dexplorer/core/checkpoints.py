@@ -74,7 +74,8 @@ METADATA_TYPES = {
     "class_weights": list,
     "training_steps": int,
 }
-"""The metadata keys of a version 1 file; version 2 adds ``normalisation``."""
+"""The metadata keys of a version 1 file; version 2 adds ``normalisation`` and, for a model
+trained from another source than N(0, I), ``source``."""
 NORMALISATION_TYPES = {"centre": list, "scale": list}
 OBJECTIVE_TYPES = {"name": str, "schedule": str, "prediction": str, "ot_coupling": bool}
 NETWORK_TYPES = {f.name: type(f.default) for f in fields(NetworkConfig)}
@@ -123,6 +124,8 @@ class Checkpoint:
     training_steps: int = 0
     path: str | None = None
     normalisation: Normalisation = IDENTITY
+    source: str = "gaussian"
+    """What the model was trained from at t = 0 (:mod:`~dexplorer.core.sources`)."""
 
     @property
     def conditional(self) -> bool:
@@ -154,6 +157,7 @@ class Checkpoint:
             training_steps=self.training_steps,
             normalisation=self.normalisation,
             half=half,
+            source=self.source,
         )
 
     def particle_labels(self, n: int, seed: int, device: str | torch.device = "cpu") -> Tensor:
@@ -177,6 +181,7 @@ def save_checkpoint(
     training_steps: int = 0,
     normalisation: Normalisation = IDENTITY,
     half: bool = False,
+    source: str = "gaussian",
 ) -> None:
     """Write a model file atomically (a reader never sees a partial file).
 
@@ -200,6 +205,8 @@ def save_checkpoint(
         How the training data were mapped from their file (identity: they were not).
     half : bool
         Store the weights as float16 (half the size, about 3 significant digits).
+    source : str
+        What the model was trained from at t = 0 (stored when not the Gaussian).
 
     Raises
     ------
@@ -212,6 +219,8 @@ def save_checkpoint(
     metadata = _metadata(
         network, objective, dataset, class_names, class_weights, training_steps, normalisation
     )
+    if source != "gaussian":  # files of the N(0, I) source stay as they were
+        metadata["source"] = source
     tensors = _tensors_to_save(network, torch.float16 if half else torch.float32)
     data = save_safetensors(tensors, metadata={METADATA_KEY: json.dumps(metadata)})
     FilePath(path).parent.mkdir(parents=True, exist_ok=True)
@@ -317,6 +326,7 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
         checkpoint.training_steps,
         name,
         checkpoint.normalisation,
+        checkpoint.source,
     )
 
 
@@ -354,7 +364,15 @@ def _parse(data: bytes) -> Checkpoint:
         tuple(float(w) for w in metadata["class_weights"]),
         metadata["training_steps"],
         normalisation=normalisation,
+        source=_source(metadata.get("source", "gaussian")),
     )
+
+
+def _source(name: object) -> str:
+    """The source a model file says it was trained from, checked."""
+    if not isinstance(name, str) or not name:
+        raise _BadFile(f"source must be a source name, got {name!r}")
+    return name
 
 
 def _split(data: bytes) -> tuple[dict, bytes]:
@@ -465,6 +483,8 @@ def _dexplorer_metadata(header: dict) -> dict:
             f"this one reads up to {FORMAT_VERSION})"
         )
     expected = METADATA_TYPES if version == 1 else {**METADATA_TYPES, "normalisation": dict}
+    if version > 1 and "source" in info:  # a model trained from another source than N(0, I)
+        expected = {**expected, "source": str}
     _check_types(info, expected, "metadata")
     if not all(isinstance(name, str) for name in info["class_names"]):
         raise _BadFile("metadata: class_names must be strings")

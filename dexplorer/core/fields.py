@@ -209,3 +209,62 @@ class ExactField(Field):
         # E[e | x] = (x - a E[x1 | x]) / s = offset s / variance, the score -offset / variance.
         data = mean + offset * (a * self.spread**2 / variance)
         return data, -offset / variance
+
+
+class GuidedField(Field):
+    """Class conditioning and classifier-free guidance of a field built from points (the
+    exact field), as :class:`NetworkField` guides a network: out = uncond + w (cond -
+    uncond), for the data and noise estimates (and the score) alike, so also for the
+    velocity, which is linear in them. Owns the unconditional field (of every point) and
+    one conditional field per class (of that class's points); ``label`` is one class for
+    every particle or a tensor with one class per particle."""
+
+    def __init__(
+        self,
+        unconditional: Field,
+        conditional: list[Field],
+        label: int | Tensor,
+        guidance: float = 1.0,
+    ) -> None:
+        _check_labels(label, len(conditional))
+        self.unconditional = unconditional
+        self.conditional = conditional
+        self.label = label
+        self.guidance = float(guidance)
+        self.path = unconditional.path
+        self.singular_at_data = unconditional.singular_at_data or any(
+            field.singular_at_data for field in conditional
+        )
+
+    def estimate(self, x: Tensor, t: Tensor | float) -> Estimate:
+        t = as_time(t, x)
+        if isinstance(self.label, int):
+            cond = self.conditional[self.label].estimate(x, t)
+        else:
+            cond = self._per_particle(x, t)
+        if self.guidance == 1.0:
+            return cond
+        uncond = self.unconditional.estimate(x, t)
+        w = self.guidance
+        score = None
+        if cond.score is not None and uncond.score is not None:
+            score = torch.lerp(uncond.score, cond.score, w)
+        return Estimate(
+            torch.lerp(uncond.data, cond.data, w), torch.lerp(uncond.noise, cond.noise, w), score
+        )
+
+    def _per_particle(self, x: Tensor, t: Tensor) -> Estimate:
+        """Each particle's estimate under its own class."""
+        data, noise, score = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
+        scores = True
+        for label, field in enumerate(self.conditional):
+            mine = self.label == label
+            if not mine.any():
+                continue
+            part = field.estimate(x[mine], t)
+            data[mine], noise[mine] = part.data, part.noise
+            if part.score is None:
+                scores = False
+            else:
+                score[mine] = part.score
+        return Estimate(data, noise, score if scores else None)

@@ -1,11 +1,11 @@
 """The model's own density: log p_t(x) by the instantaneous change of variables.
 
 Every field defines a density at each t, the law of the particles its probability-flow ODE
-carries there from N(0, I). Along the ODE dx/dtau = v(x, tau),
-d log p_tau(x(tau)) / dtau = -div v(x(tau), tau), so integrating x backwards from (x, t) to
-tau = 0 together with the divergence gives
+carries there from the source q (N(0, I), or a shape: :mod:`~dexplorer.core.sources`).
+Along the ODE dx/dtau = v(x, tau), d log p_tau(x(tau)) / dtau = -div v(x(tau), tau), so
+integrating x backwards from (x, t) to tau = 0 together with the divergence gives
 
-    log p_t(x) = log N(x(0); 0, I) - int_0^t div v(x(tau), tau) dtau.
+    log p_t(x) = log q(x(0)) - int_0^t div v(x(tau), tau) dtau.
 
 The divergence is exact: the trace of the 2 x 2 Jacobian from two autograd passes. The
 exact field's density is also known in closed form (:func:`mixture_log_density`), which
@@ -33,6 +33,7 @@ from torch import Tensor
 
 from .datasets import DOMAIN
 from .fields import SIGMA_FLOOR, ExactField, Field, NetworkField, as_time
+from .sources import Source
 
 STEPS = 48
 """RK4 steps from t back to 0 (four velocity and divergence evaluations each)."""
@@ -134,7 +135,9 @@ def mixture_log_density(field: ExactField, points: Tensor, t: float) -> Tensor:
     return out - LOG_2PI - torch.log(variance)
 
 
-def log_density(field: Field, points: Tensor, t: float, steps: int = STEPS) -> Tensor:
+def log_density(
+    field: Field, points: Tensor, t: float, steps: int = STEPS, source: Source | None = None
+) -> Tensor:
     """log p_t at ``points`` (n, 2) for the density ``field`` defines, in nats (n,): in
     closed form for the exact field, by the ODE (:func:`flow_log_density`) for the others.
 
@@ -145,13 +148,16 @@ def log_density(field: Field, points: Tensor, t: float, steps: int = STEPS) -> T
     """
     if isinstance(field, ExactField):
         return mixture_log_density(field, points, t)
-    return flow_log_density(field, points, t, steps)
+    return flow_log_density(field, points, t, steps, source)
 
 
-def flow_log_density(field: Field, points: Tensor, t: float, steps: int = STEPS) -> Tensor:
+def flow_log_density(
+    field: Field, points: Tensor, t: float, steps: int = STEPS, source: Source | None = None
+) -> Tensor:
     """log p_t at ``points`` (n, 2) by the instantaneous change of variables along the
-    field's ODE, in nats (n,); t is taken as :func:`density_time` says. Non-finite values
-    are left as they come: callers decide what to say.
+    field's ODE, in nats (n,), from the density of ``source`` at t = 0 (N(0, I) when
+    ``None``); t is taken as :func:`density_time` says. Non-finite values are left as they
+    come: callers decide what to say.
 
     Raises
     ------
@@ -165,12 +171,13 @@ def flow_log_density(field: Field, points: Tensor, t: float, steps: int = STEPS)
     with torch.no_grad():
         for start in range(0, len(points), CHUNK):
             part = slice(start, start + CHUNK)
-            out[part] = _integrate(field, points[part], times)
+            out[part] = _integrate(field, points[part], times, source or Source())
     return out
 
 
-def _integrate(field: Field, x: Tensor, times: list[float]) -> Tensor:
-    """RK4 on (x, integral of div v) from times[0] down to times[-1] = 0."""
+def _integrate(field: Field, x: Tensor, times: list[float], source: Source) -> Tensor:
+    """RK4 on (x, integral of div v) from times[0] down to times[-1] = 0, where the
+    source's density is taken."""
     integral = torch.zeros(len(x), dtype=x.dtype, device=x.device)
     for tau, tau_next in pairwise(times):
         h = tau_next - tau
@@ -180,7 +187,7 @@ def _integrate(field: Field, x: Tensor, times: list[float]) -> Tensor:
         v4, d4 = velocity_divergence(field, x + h * v3, tau_next)
         x = x + h / 6 * (v1 + 2 * v2 + 2 * v3 + v4)
         integral = integral - h / 6 * (d1 + 2 * d2 + 2 * d3 + d4)  # int_0^t div v, h < 0
-    return -0.5 * (x * x).sum(1) - LOG_2PI - integral
+    return source.log_prob(x) - integral
 
 
 def grid_centres(resolution: int, extent: float = DOMAIN) -> np.ndarray:
@@ -196,6 +203,7 @@ def log_density_grid(
     extent: float = DOMAIN,
     steps: int = STEPS,
     device: torch.device | str = "cpu",
+    source: Source | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """log p_t on a grid of cells over [-extent, extent]^2: the cell centres x and y and
     logp (R, R) with logp[i, j] at (x[i], y[j])."""
@@ -203,11 +211,13 @@ def log_density_grid(
     axis = torch.as_tensor(centres, device=device)
     xx, yy = torch.meshgrid(axis, axis, indexing="ij")
     points = torch.stack([xx.flatten(), yy.flatten()], dim=1)
-    logp = log_density(field, points, t, steps).view(resolution, resolution)
+    logp = log_density(field, points, t, steps, source).view(resolution, resolution)
     return centres, centres.copy(), logp.cpu().numpy()
 
 
-def negative_log_likelihood(field: Field, points: Tensor, steps: int = STEPS) -> float:
+def negative_log_likelihood(
+    field: Field, points: Tensor, steps: int = STEPS, source: Source | None = None
+) -> float:
     """The mean -log p_1 of ``points`` (the data) under ``field``'s density, in nats.
 
     Raises
@@ -215,7 +225,7 @@ def negative_log_likelihood(field: Field, points: Tensor, steps: int = STEPS) ->
     LikelihoodError
         When the field cannot be differentiated, or some point's density is not finite.
     """
-    logp = log_density(field, points, 1.0, steps)
+    logp = log_density(field, points, 1.0, steps, source)
     bad = int((~torch.isfinite(logp)).sum())
     if bad:
         raise LikelihoodError(

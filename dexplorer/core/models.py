@@ -12,12 +12,17 @@ import numpy as np
 import torch
 
 from .checkpoints import Checkpoint, load_checkpoint
-from .fields import ExactField, Field, NetworkField
+from .datasets import DATASETS, make_dataset
+from .fields import ExactField, Field, GuidedField, NetworkField, draw_labels
 from .paths import LinearPath, Path
 from .pretrained import pretrained_path
-from .runs import Run
+from .runs import Data, Run
+from .runs import source_problem as run_source_problem
+from .sources import GAUSSIAN, CouplingField, Source
 from .user_models import UserModel
 
+CLASS_POINTS = 64
+"""Points generated to learn a bundled dataset's class names."""
 _SHIPPED: dict[tuple[str, str], Checkpoint] = {}
 _LOCK = threading.Lock()
 
@@ -76,11 +81,31 @@ def from_file(path: str | os.PathLike[str], device: str | torch.device = "cpu") 
     return load_checkpoint(path, device)
 
 
+def source_problem(found: Checkpoint | UserModel | None, run: Run, data: Data) -> str:
+    """Why ``run``'s model ``found`` cannot start from the data's source ('' when it can):
+    a shipped model and a user's were trained from N(0, I), a trained one from the source
+    it records (see :func:`~dexplorer.core.runs.source_problem`)."""
+    if found is None:
+        objective, trained_from, what = "exact", data.source, "the exact field"
+    elif isinstance(found, UserModel):
+        objective = "flow" if found.prediction == "velocity" else "diffusion"
+        trained_from, what = GAUSSIAN, "your model"
+    else:
+        objective, trained_from = found.objective.name, found.source
+        what = "the trained model" if run.model == "trained" else f"the {run.model} model"
+        if run.model in ("flow", "diffusion"):
+            what += f" of {data.dataset}"
+    return run_source_problem(run, data.source, objective, trained_from, what)
+
+
 def class_names(
     model: str, dataset: str, trained: Checkpoint | None, reflowed: Checkpoint | None = None
 ) -> tuple[str, ...]:
-    """The classes a run of ``model`` on ``dataset`` may choose (none for the exact field
-    and a user's model)."""
+    """The classes a run of ``model`` on ``dataset`` may choose (the bundled dataset's for
+    the exact field; none for a user's model; a custom dataset's are the caller's to
+    know)."""
+    if model == "exact":
+        return make_dataset(dataset, n=CLASS_POINTS).class_names if dataset in DATASETS else ()
     missing = (model == "trained" and not trained) or model == "yours"
     missing = missing or (model == "reflowed" and not reflowed)
     found = None if missing else checkpoint(model, dataset, trained, reflowed=reflowed)
@@ -95,13 +120,15 @@ def run_field(
     seed: int,
     device: torch.device,
     path: Path | None = None,
+    labels: np.ndarray | None = None,
+    source: Source | None = None,
 ) -> tuple[Field, torch.Tensor | None]:
     """The field a run integrates and the class of each of its ``n`` particles (``None``
-    when unconditional): the exact field of ``points`` (on ``path``, linear by default) when
+    when unconditional): the exact field of ``points`` (see :func:`exact_field`) when
     ``found`` is ``None``; otherwise the network, with the run's class for every particle or
     classes drawn in the data's proportions."""
     if found is None:
-        return ExactField(points, path or LinearPath(), device=device), None
+        return exact_field(run, points, labels, n, seed, device, path, source)
     if not found.conditional:
         return found.field(), None
     if run.label is not None:  # one class for all: a whole-run kernel can integrate it
@@ -111,9 +138,56 @@ def run_field(
     return found.field(labels, run.guidance_scale), labels
 
 
+def exact_field(
+    run: Run,
+    points: np.ndarray,
+    labels: np.ndarray | None,
+    n: int,
+    seed: int,
+    device: torch.device,
+    path: Path | None = None,
+    source: Source | None = None,
+) -> tuple[Field, torch.Tensor | None]:
+    """The exact field of ``points`` from ``source`` (N(0, I) on ``path``, linear by
+    default; a point source: the coupling field on the linear path), and each particle's
+    class (``None`` when unconditional). With a class or a guidance other than 1 it is the
+    guided field over the points' classes (``labels``): the class's own exact field for
+    guidance 1, uncond + w (cond - uncond) otherwise; without a class each particle draws
+    one in the data's proportions, as a conditional network's particles do.
+
+    Raises
+    ------
+    ValueError
+        When a class or guidance is asked of unlabelled points, or a class has no points.
+    """
+
+    def of(subset: np.ndarray) -> Field:
+        if source is not None and not source.gaussian:
+            return CouplingField(source, subset, device=device)
+        return ExactField(subset, path or LinearPath(), device=device)
+
+    if run.label is None and run.guidance_scale == 1.0:
+        return of(points), None
+    if labels is None:
+        raise ValueError("these points have no classes: the exact field takes no class")
+    counts = np.bincount(labels)
+    if not counts.all():
+        raise ValueError(f"class {int(np.argmin(counts))} has no points")
+    conditional = [of(points[labels == k]) for k in range(len(counts))]
+    if run.label is not None:
+        if run.guidance_scale == 1.0 and run.label < len(counts):
+            return conditional[run.label], torch.full((n,), run.label, device=device)
+        particle = torch.full((n,), run.label, device=device)
+        return GuidedField(of(points), conditional, run.label, run.guidance_scale), particle
+    particle = draw_labels(counts / counts.sum(), n, seed, device)
+    return GuidedField(of(points), conditional, particle, run.guidance_scale), particle
+
+
 def grid_field(field: Field, run: Run) -> Field:
     """The field for points that are not particles (the mesh, the arrows): one class for
     all when the run chose one, otherwise the unconditional output."""
+    if isinstance(field, GuidedField):
+        return field if isinstance(field.label, int) else field.unconditional
     if not isinstance(field, NetworkField) or field.label is None:
         return field
     return NetworkField(field.network, field.objective, run.label, run.guidance_scale)

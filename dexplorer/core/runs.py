@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from . import limits
 from .datasets import DATASETS
 from .samplers import sampler_problem
+from .sources import GAUSSIAN, gaussian_only, name_problem
+from .sources import title as source_title
 
 if TYPE_CHECKING:
     from .checkpoints import Checkpoint
@@ -44,18 +46,22 @@ OPTION_SAMPLERS = {"eta": "ddim", "noise": "euler_maruyama"}
 @dataclass(frozen=True)
 class Data:
     """What every panel shares: the dataset ("custom" for imported or drawn points), the
-    number of particles and the seed of their starting noise."""
+    number of particles, the seed of their starting noise, and the source they start from
+    (:mod:`~dexplorer.core.sources`: "gaussian", a bundled dataset, or "custom-source")."""
 
     dataset: str = "smiley"
     n: int = 20000
     seed: int = 0
+    source: str = GAUSSIAN
 
     def check(self) -> str:
         """What is wrong with this data on its own ('' when nothing)."""
         if self.dataset not in DATASETS and self.dataset != "custom":
             return f"unknown dataset {self.dataset!r}: choose {', '.join(DATASETS)} or custom"
-        return limits.PARTICLES.problem("particles", self.n) or limits.SEED.problem(
-            "seed", self.seed
+        return (
+            limits.PARTICLES.problem("particles", self.n)
+            or limits.SEED.problem("seed", self.seed)
+            or name_problem(self.source)
         )
 
 
@@ -144,6 +150,39 @@ def class_problem(run: Run, classes: tuple[str, ...], what: str) -> str:
     return ""
 
 
+NOISY_SAMPLERS = {"ddpm": "", "ddim": "eta", "euler_maruyama": "noise_scale"}
+"""The samplers that add Gaussian noise (always, or when the named setting is above 0)."""
+
+
+def source_problem(run: Run, source: str, objective: str, trained_from: str, what: str) -> str:
+    """What keeps ``run`` from starting at ``source`` ('' when nothing): ``objective`` is
+    its model's ("exact", "flow", "diffusion" or "vpred"), ``trained_from`` the source the
+    model was trained from (any for the exact field) and ``what`` names the model.
+
+    Diffusion is built on Gaussian noise (its target is that noise, DDPM and DDIM add it):
+    it keeps the N(0, I) source. A model trained from one source is a wrong model from any
+    other (a shipped model was trained from N(0, I)): it is refused, not shown wrong.
+    """
+    if objective == "exact":
+        trained_from = source
+    if objective not in ("flow", "exact") and source != GAUSSIAN:
+        return gaussian_only(what, source)
+    if trained_from != source:
+        return (
+            f"{what} was trained from {source_title(trained_from)}, not from "
+            f"{source_title(source)}: it would carry the wrong distribution; train a flow "
+            "model from this source or use the exact field"
+        )
+    setting = NOISY_SAMPLERS.get(run.sampler)
+    noisy = setting == "" or (setting and getattr(run, setting) > 0)
+    if source != GAUSSIAN and noisy:
+        return (
+            f"the {run.sampler} sampler adds Gaussian noise, which assumes the N(0, I) "
+            f"source: from {source} choose euler, midpoint, heun or rk4"
+        )
+    return ""
+
+
 def parse_run(spec: str) -> Run:
     """Read a run spec such as ``"diffusion:ddim:50:eta=0.5"``.
 
@@ -208,3 +247,5 @@ class Request:
     edit: Edit | None = None
     """The last live edit of the custom data (:mod:`~dexplorer.core.editing`): runs that
     have not followed it yet follow it without a new revision."""
+    custom_source: Dataset | None = None
+    """The points of the source "custom-source" (:mod:`~dexplorer.core.sources`)."""

@@ -7,6 +7,7 @@ import copy
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,7 +23,8 @@ from .fields import NetworkField, draw_labels
 from .metrics import Quality, QualityError, QualityReference
 from .networks import MLP, PRESETS, build_network
 from .objectives import Objective, make_objective
-from .samplers import sample
+from .samplers import SamplerSettings, iterate
+from .sources import Source, gaussian_only
 from .threads import ThreadTuner
 
 DEFAULT_SECONDS = 10.0
@@ -122,17 +124,24 @@ class Trainer:
         settings: TrainSettings,
         device: str | torch.device = "cpu",
         network: MLP | None = None,
+        source: Source | None = None,
     ) -> None:
         settings.validate()
         self.settings = settings
         self.dataset = dataset
         self.device = torch.device(device)
+        self.source = source or Source()
+        """What the flow starts from: N(0, I), or points (flow matching between shapes)."""
         try:
             self.objective: Objective = make_objective(
                 settings.objective, settings.schedule, settings.ot_coupling
             )
         except ValueError as error:
             raise TrainingError(str(error)) from None
+        if self.objective.name != "flow":
+            problem = gaussian_only(f"the {self.objective.name} objective", self.source.name)
+            if problem:
+                raise TrainingError(problem)
         torch.manual_seed(settings.seed)
         if network is None:
             network = build_network(settings.preset, dataset.num_classes)
@@ -151,6 +160,8 @@ class Trainer:
         self.generator = torch.Generator(self.device).manual_seed(settings.seed)
         self.backprop = MSEBackprop(self.network)
         self.points = torch.as_tensor(dataset.points, device=self.device)
+        points = self.source.points
+        self.source_points = None if points is None else torch.as_tensor(points, device=device)
         labels = dataset.labels
         self.labels = None if labels is None else torch.as_tensor(labels, device=self.device)
         self.class_weights: tuple[float, ...] = ()
@@ -176,17 +187,21 @@ class Trainer:
             self.class_weights,
             self.step,
             normalisation=self.dataset.normalisation,
+            source=self.source.name,
         )
 
     def samples(self, n: int, steps: int = 32, sampler: str = "heun", seed: int = 0) -> np.ndarray:
-        """n samples at t = 1 from the EMA model (of every class, in the data's proportions)."""
+        """n samples at t = 1 from the EMA model (of every class, in the data's proportions),
+        started from the source."""
         labels = (
             draw_labels(self.class_weights, n, seed, self.device)
             if self.labels is not None
             else None
         )
-        trajectory = sample(self.field(labels), n, steps, sampler, seed=seed, device=self.device)
-        return trajectory[-1].cpu().numpy()
+        x0, generator = self.source.draw(n, seed, self.device)
+        settings = SamplerSettings(generator=generator)
+        states = iterate(self.field(labels), x0, steps, sampler, settings)
+        return deque(states, maxlen=1)[-1].cpu().numpy()
 
     def reference(self) -> QualityReference:
         """The data's side of the quality number, computed once (raises QualityError where
@@ -245,8 +260,20 @@ class Trainer:
         return x1, noise, t, labels
 
     def _noise(self, index: Tensor, x1: Tensor) -> Tensor:
-        """The noise paired with the data rows ``index`` (fresh: independent of them)."""
-        return torch.randn(x1.shape, generator=self.generator, device=self.device)
+        """The noise paired with the data rows ``index``: fresh draws of the source,
+        independent of them."""
+        return self._source_batch(len(index))
+
+    def _source_batch(self, size: int) -> Tensor:
+        """A batch of the source: N(0, I), or source points each spread by the source's
+        Gaussian."""
+        noise = torch.randn((size, 2), generator=self.generator, device=self.device)
+        if self.source_points is None:
+            return noise
+        index = torch.randint(
+            len(self.source_points), (size,), generator=self.generator, device=self.device
+        )
+        return self.source_points[index] + self.source.spread * noise
 
     def _learning_rate(self, fraction: float) -> float:
         """Linear warm-up, then cosine decay to a tenth over the budget."""

@@ -14,6 +14,7 @@ import torch
 from .checkpoints import Checkpoint
 from .datasets import Dataset
 from .metrics import Quality, QualityError
+from .sources import Source
 from .training import Progress, Trainer, TrainSettings
 
 LOSS_EVERY = 10
@@ -55,23 +56,36 @@ def fingerprint(dataset: Dataset) -> str:
 
 class TrainingJob:
     """Owns a :class:`~dexplorer.core.training.Trainer` on one dataset and the thread that
-    runs it in budgets; :meth:`start` again resumes where the last run ended."""
+    runs it in budgets; :meth:`start` again resumes where the last run ended. The flow
+    starts from ``source`` (N(0, I) when ``None``)."""
 
     def __init__(
-        self, dataset: Dataset, settings: TrainSettings, device: torch.device | str = "cpu"
+        self,
+        dataset: Dataset,
+        settings: TrainSettings,
+        device: torch.device | str = "cpu",
+        source: Source | None = None,
     ) -> None:
         self.dataset = dataset
         self.data_key = fingerprint(dataset)
-        self.trainer = Trainer(dataset, settings, device)  # raises TrainingError on bad settings
+        # Raises TrainingError on bad settings (a diffusion objective from a point source).
+        self.trainer = Trainer(dataset, settings, device, source)
         self.progress = JobProgress()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_preview = 0.0
 
-    def resumes(self, dataset: Dataset, settings: TrainSettings) -> bool:
-        """Whether training on ``dataset`` with ``settings`` is this job continued (the same
-        data by content, the same settings)."""
-        return self.trainer.settings == settings and self.data_key == fingerprint(dataset)
+    def resumes(
+        self, dataset: Dataset, settings: TrainSettings, source: Source | None = None
+    ) -> bool:
+        """Whether training on ``dataset`` with ``settings`` from ``source`` is this job
+        continued (the same data by content, the same settings, the same source)."""
+        same_source = (source or Source()).name == self.trainer.source.name
+        return (
+            self.trainer.settings == settings
+            and self.data_key == fingerprint(dataset)
+            and same_source
+        )
 
     def start(self, seconds: float | None = None, steps: int | None = None) -> None:
         """Train for a budget in the background (resuming from the current weights)."""

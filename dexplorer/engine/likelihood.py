@@ -16,6 +16,7 @@ from ..core.likelihood import (
     log_density_grid,
     negative_log_likelihood,
 )
+from ..core.sources import Source
 
 RESOLUTION = 48
 """Cells on a side of the shown grid (a network's grid costs RESOLUTION^2 ODE solves)."""
@@ -42,8 +43,16 @@ class ModelDensity:
     ``points`` (the data, held out where it can be). Nothing is computed before the first
     :meth:`request`."""
 
-    def __init__(self, field: Field, points: np.ndarray, device: torch.device) -> None:
+    def __init__(
+        self,
+        field: Field,
+        points: np.ndarray,
+        device: torch.device,
+        source: Source | None = None,
+    ) -> None:
         self.field = field
+        self.source = source
+        """Where the field's ODE starts (N(0, I) when ``None``): its density at t = 0."""
         self.points = points
         self.device = device
         self.array = np.zeros((RESOLUTION, RESOLUTION), np.float32)
@@ -121,7 +130,7 @@ class ModelDensity:
     def _compute_grid(self, key: int) -> None:
         try:
             _, _, logp = log_density_grid(
-                self.field, key / TIMES, RESOLUTION, DOMAIN, STEPS, self.device
+                self.field, key / TIMES, RESOLUTION, DOMAIN, STEPS, self.device, self.source
             )
         except LikelihoodError as error:
             self.problem = str(error)
@@ -140,7 +149,7 @@ class ModelDensity:
     def _measure(self) -> None:
         points = torch.as_tensor(self.points, dtype=torch.float32, device=self.device)
         try:
-            nll = negative_log_likelihood(self.field, points)
+            nll = negative_log_likelihood(self.field, points, source=self.source)
             text = nll_text(nll, density_time(self.field, 1.0))
         except LikelihoodError as error:
             text = str(error)

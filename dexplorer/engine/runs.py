@@ -52,6 +52,7 @@ class Engine:
         data, runs, n, revision = request.data, request.runs, request.n, request.revision
         custom, trained, yours = request.custom, request.trained, request.yours
         reflowed = request.reflowed
+        source = request.custom_source
         stale = revision != self._revision
         self._revision = revision
         edit = request.edit
@@ -59,17 +60,17 @@ class Engine:
         self._edit = self._edit if edit is None else edit.number
         problems = []
         if len(runs) != len(self.simulations):
-            problems = self._start(data, runs, n, custom, trained, yours, reflowed)
+            problems = self._start(data, runs, n, custom, trained, yours, reflowed, source)
         else:
             for index, (run, simulation) in enumerate(zip(runs, self.simulations, strict=True)):
                 if stale or (data, run, n) != (simulation.data, simulation.run, simulation.n):
                     try:
-                        simulation.apply(data, run, n, custom, trained, yours, reflowed)
+                        simulation.apply(data, run, n, custom, trained, yours, reflowed, source)
                     except (ValueError, MemoryError, OSError) as error:
                         problems.append(Problem(index, str(error)))
                 elif edited and simulation.data.dataset == "custom":
                     try:
-                        simulation.follow(edit, custom, trained, yours)
+                        simulation.follow(edit, custom, trained, yours, reflowed, source)
                     except (ValueError, MemoryError, OSError) as error:
                         problems.append(Problem(index, str(error)))
         for simulation in self.simulations:
@@ -86,6 +87,7 @@ class Engine:
         trained: Checkpoint | None,
         yours: UserModel | None = None,
         reflowed: Checkpoint | None = None,
+        custom_source: Dataset | None = None,
     ) -> list[Problem]:
         """New simulations for another number of runs, all or none: when one cannot start,
         the simulations before are kept."""
@@ -106,6 +108,7 @@ class Engine:
                         measure=len(runs) > 1,
                         yours=yours,
                         reflowed=reflowed,
+                        custom_source=custom_source,
                     )
                 )
             except (ValueError, MemoryError, OSError) as error:

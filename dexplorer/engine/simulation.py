@@ -18,6 +18,7 @@ from ..core.fields import Field
 from ..core.metrics import Quality, QualityError, measure_quality
 from ..core.runs import Data, Run
 from ..core.samplers import nonfinite_message
+from ..core.sources import Source, make_source
 from ..core.straightness import Straightness, adds_noise, straightness
 from ..core.user_models import UserModel
 from .buffers import SharedArray
@@ -66,6 +67,7 @@ class Simulation:
         measure: bool = False,
         yours: UserModel | None = None,
         reflowed: Checkpoint | None = None,
+        custom_source: Dataset | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.mesh_count = mesh_count
@@ -81,6 +83,9 @@ class Simulation:
         self.run: Run | None = None
         self.n = 0
         self.labels: np.ndarray | None = None
+        self.source: Source | None = None
+        """What the particles start from (:mod:`~dexplorer.core.sources`)."""
+        self._custom_source: Dataset | None = None
         self._result: tuple[int, Quality | str] | None = None
         self._measuring = 0
         self._thread: threading.Thread | None = None
@@ -94,7 +99,7 @@ class Simulation:
         self._model_density: ModelDensity | None = None
         self._retired: list[ModelDensity] = []
         """Model densities of runs before, stopping (joined on :meth:`close`)."""
-        self.apply(data, run, n, custom, trained, yours, reflowed)
+        self.apply(data, run, n, custom, trained, yours, reflowed, custom_source)
 
     # --- settings ---------------------------------------------------------------------------
 
@@ -107,11 +112,12 @@ class Simulation:
         trained: Checkpoint | None = None,
         yours: UserModel | None = None,
         reflowed: Checkpoint | None = None,
+        custom_source: Dataset | None = None,
     ) -> None:
         """Start computing ``run`` on ``data`` with ``n`` particles (the data's by default;
-        the previous run is cancelled); ``custom``, ``trained``, ``yours`` and ``reflowed``
-        are the custom dataset, the trained model, the user's model and the reflowed model
-        they may name.
+        the previous run is cancelled); ``custom``, ``trained``, ``yours``, ``reflowed`` and
+        ``custom_source`` are the custom dataset, the trained model, the user's model, the
+        reflowed model and the custom source they may name.
 
         Raises
         ------
@@ -125,8 +131,14 @@ class Simulation:
             dataset = custom.subset(MAX_EXACT_POINTS)
         else:
             dataset = make_dataset(data.dataset, n=DATA_POINTS, seed=0)
+        source = self._source(data.source, custom_source)
         found = models.checkpoint(run.model, data.dataset, trained, self.device, yours, reflowed)
-        field, labels = models.run_field(found, run, dataset.points, n, data.seed, self.device)
+        problem = models.source_problem(found, run, data)
+        if problem:
+            raise ValueError(problem)
+        field, labels = models.run_field(
+            found, run, dataset.points, n, data.seed, self.device, None, dataset.labels, source
+        )
         spec = RunSpec(
             field=field,
             sampler=run.sampler,
@@ -137,6 +149,7 @@ class Simulation:
             noise_scale=run.noise_scale,
             extra=self.mesh_start,
             extra_field=models.grid_field(field, run),
+            source=source,
         )
         self.cache.start(spec)  # checks memory first: raises before changing anything
         self._stop_live()
@@ -150,6 +163,7 @@ class Simulation:
             self.positions = SharedArray((n, 2), self.device)
         self.data, self.run, self.n = data, run, n
         self.dataset = dataset
+        self.source = source
         self.field = field
         self.labels = None if labels is None else labels.cpu().numpy()
         if self._model_density is not None:
@@ -163,6 +177,8 @@ class Simulation:
         custom: Dataset,
         trained: Checkpoint | None = None,
         yours: UserModel | None = None,
+        reflowed: Checkpoint | None = None,
+        custom_source: Dataset | None = None,
     ) -> None:
         """The custom data changed by ``edit`` (and the edits before it): an exact-field run
         whose trajectories are complete recomputes progressively, from the particles near
@@ -177,12 +193,19 @@ class Simulation:
         state = self.cache.state
         live = self.run.model == "exact" and change is not None and state.done
         if not live or len(custom) > MAX_EXACT_POINTS:
-            self.apply(self.data, self.run, self.n, custom, trained, yours)
+            self.apply(self.data, self.run, self.n, custom, trained, yours, reflowed, custom_source)
             return
         self._stop_live()
         self.cache.cancel(wait=False)  # an earlier edit's full recompute, behind the run shown
         field, _ = models.run_field(
-            None, self.run, custom.points, self.n, self.data.seed, self.device
+            None,
+            self.run,
+            custom.points,
+            self.n,
+            self.data.seed,
+            self.device,
+            labels=custom.labels,
+            source=self.source,
         )
         spec = replace(self.cache.spec, field=field, extra_field=models.grid_field(field, self.run))
         before = self.dataset.points
@@ -193,6 +216,15 @@ class Simulation:
         if self.live is not None:
             self.live.cancel()
             self.live = None
+
+    def _source(self, name: str, custom_source: Dataset | None) -> Source:
+        """The source called ``name``: the one this simulation holds when it is the same
+        (the side views and the panel redraw it only when it changes)."""
+        held = self.source
+        if held is not None and held.name == name and self._custom_source is custom_source:
+            return held
+        self._custom_source = custom_source
+        return make_source(name, custom_source)
 
     # --- per frame -----------------------------------------------------------------------------
 
@@ -291,11 +323,9 @@ class Simulation:
         return int(distance.nan_to_num(torch.inf).argmin())  # never a non-finite particle
 
     @staticmethod
-    def source_density(resolution: int) -> np.ndarray:
-        """Density of N(0, I) on the grid (for the source panel)."""
-        axis = np.linspace(-DOMAIN, DOMAIN, resolution, dtype=np.float32)
-        xx, yy = np.meshgrid(axis, axis)
-        return np.exp(-0.5 * (xx**2 + yy**2)).astype(np.float32)
+    def source_density(resolution: int, source: Source | None = None) -> np.ndarray:
+        """Density of the source (N(0, I) by default) on the grid (for the source panel)."""
+        return (source or Source()).density(resolution, DOMAIN)
 
     def data_density(self) -> np.ndarray:
         """Density of the dataset's points on the grid (for the data panel)."""
@@ -309,7 +339,9 @@ class Simulation:
         """The run's model density and NLL (made on first use: nothing is computed for it
         while its layer is off)."""
         if self._model_density is None:
-            self._model_density = ModelDensity(self.field_for_grid, self.nll_points(), self.device)
+            self._model_density = ModelDensity(
+                self.field_for_grid, self.nll_points(), self.device, self.source
+            )
         return self._model_density
 
     def nll_points(self) -> np.ndarray:
@@ -329,7 +361,7 @@ class Simulation:
     def reference_points(self) -> np.ndarray:
         """What the samples should match: the data, or its chosen class's points."""
         dataset, label = self.dataset, self.run.label
-        if label is None or dataset.labels is None or self.run.model == "exact":
+        if label is None or dataset.labels is None:
             return dataset.points
         return dataset.points[dataset.labels == label]
 

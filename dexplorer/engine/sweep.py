@@ -12,7 +12,8 @@ import torch
 
 from ..core.fields import Field
 from ..core.metrics import QualityError
-from ..core.samplers import SamplerSettings, initial_noise
+from ..core.samplers import SamplerSettings
+from ..core.sources import Source, initial_positions
 from . import backends
 from .simulation import Simulation, measure
 
@@ -27,6 +28,7 @@ class Sampling(NamedTuple):
     noise_scale: float
     n: int
     seed: int
+    source: Source | None = None
 
 
 @dataclass
@@ -52,7 +54,9 @@ class QualitySweep:
         for sim in simulations:
             key = (sim.data, replace(sim.run, steps=0), sim.n)
             run = sim.run
-            sampling = Sampling(run.sampler, run.eta, run.noise_scale, sim.n, sim.data.seed)
+            sampling = Sampling(
+                run.sampler, run.eta, run.noise_scale, sim.n, sim.data.seed, sim.source
+            )
             jobs.setdefault(key, (run.method, sim.field, sim.reference_points(), sampling))
         self.curves = [Curve(title) for title, _, _, _ in jobs.values()]
         self.total = len(jobs) * len(steps)
@@ -96,7 +100,7 @@ class QualitySweep:
     ) -> torch.Tensor | None:
         """The particles at t = 1, or ``None`` when cancelled, by the back-end that
         :func:`~dexplorer.engine.backends.choose` picks (a kernel not built yet: torch)."""
-        x0, generator = initial_noise(settings.n, settings.seed, device)
+        x0, generator = initial_positions(settings.n, settings.seed, device, settings.source)
         sampler = SamplerSettings(settings.eta, settings.noise_scale, generator)
         backend = backends.choose(field_, settings.sampler, device, settings.n, steps, wait=False)
         return backends.final_positions(backend, x0, steps, sampler, self._cancel)

@@ -20,9 +20,9 @@ from ..core.samplers import (
     SamplerSettings,
     finite_particles,
     get_sampler,
-    initial_noise,
     time_grid,
 )
+from ..core.sources import Source, initial_positions
 from . import backends
 from .devices import available_memory
 
@@ -54,9 +54,10 @@ class _Run(NamedTuple):
 class RunSpec:
     """What to compute: a field, a sampler and its settings, and the particles.
 
-    ``extra`` are starting points integrated after the N(0, I) particles with the same
-    sampler (the warped mesh); ``extra_field`` is the field they use, when it must differ
-    (a field with one class per particle).
+    ``extra`` are starting points integrated after the particles with the same sampler
+    (the warped mesh); ``extra_field`` is the field they use, when it must differ (a field
+    with one class per particle). The particles start from ``source`` (N(0, I) when
+    ``None``).
     """
 
     field: Field
@@ -68,6 +69,7 @@ class RunSpec:
     noise_scale: float = 1.0
     extra: Tensor | None = None
     extra_field: Field | None = None
+    source: Source | None = None
 
     def __post_init__(self) -> None:
         get_sampler(self.sampler)
@@ -166,7 +168,7 @@ class TrajectoryCache:
         particles, extra = self._allocate(spec)
         self.cancel()
         # The starting points are written before anyone can read step 0.
-        x, generator = initial_noise(spec.n, spec.seed, self.device)
+        x, generator = initial_positions(spec.n, spec.seed, self.device, spec.source)
         particles[0] = x
         if extra is not None:
             extra[0] = spec.extra

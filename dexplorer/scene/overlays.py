@@ -1,4 +1,5 @@
-"""Overlays: the faint data points, the source Gaussian's sigma rings, the time label."""
+"""Overlays: the faint data points, the source (the Gaussian's sigma rings or a shape's
+points), the time label."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def circle(radius: float, segments: int = 128) -> np.ndarray:
 
 
 class SourceRings(Layer):
-    """Owns the 1, 2 and 3 sigma circles of the source N(0, I)."""
+    """Owns the drawing of the source at t = 0: the 1, 2 and 3 sigma circles of N(0, I), or
+    the points of a source shape (:meth:`set_source`)."""
 
     role = "source"
 
@@ -73,10 +75,34 @@ class SourceRings(Layer):
         )
         material.alpha_mode = "blend"
         self.line = gfx.Line(gfx.Geometry(positions=positions), material, render_order=0)
+        dots = gfx.PointsMaterial(
+            size=2.0, color=(*color, 1.0), opacity=0.5, aa=True, pick_write=False
+        )
+        dots.alpha_mode = "blend"
+        empty = np.zeros((1, 3), np.float32)
+        self.dots = gfx.Points(gfx.Geometry(positions=empty), dots, render_order=0)
+        self.dots.visible = False
+        self.shape: np.ndarray | None = None
 
     @property
     def objects(self) -> list[gfx.WorldObject]:
-        return [self.line]
+        return [self.line, self.dots]
+
+    def set_visible(self, visible: bool) -> None:
+        self.visible = bool(visible)
+        self.line.visible = self.visible and self.shape is None
+        self.dots.visible = self.visible and self.shape is not None
+
+    def set_source(self, points: np.ndarray | None) -> None:
+        """Draw the source: the rings (``None``: N(0, I)) or these points (K, 2)."""
+        if points is self.shape:
+            return
+        self.shape = points
+        if points is not None:
+            positions = np.zeros((len(points), 3), np.float32)
+            positions[:, :2] = points
+            self.dots.geometry = gfx.Geometry(positions=positions)
+        self.set_visible(self.visible)
 
 
 class TimeLabel(Layer):

@@ -187,6 +187,13 @@ class View:
 
     # --- content ------------------------------------------------------------------------------
 
+    def set_side_source(self, density: np.ndarray, points: np.ndarray | None) -> None:
+        """Show a new source in the source side view: its density, and the Gaussian's rings
+        or the shape's points (``points``; ``None`` for N(0, I))."""
+        self.source_density.set_density(density)
+        self.source_rings.set_source(points)
+        self.caches["source"].mark_stale()
+
     def set_side_data(self, density: np.ndarray, points: np.ndarray) -> None:
         """Show a new dataset in the data side view (in the layers' own buffers and texture:
         replaced ones would stay alive in pygfx's caches)."""

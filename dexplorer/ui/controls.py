@@ -24,6 +24,7 @@ from .dialogs import FileDialogs
 from .explain import explain, explain_more
 from .keys import help_rows
 from .runs import combo, run_controls
+from .source import source_section
 
 if TYPE_CHECKING:
     from ..engine.sweep import QualitySweep
@@ -69,6 +70,8 @@ class Status:
     under its sampler)."""
     likelihood: str = ""
     """The single view's NLL with the model-density layer on ('' with it off)."""
+    source_path: str = ""
+    """A points file typed or chosen as the source."""
 
 
 PREVIEW_SIZE = 44.0
@@ -127,6 +130,7 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     imgui.separator_text("Data")
     edit("dataset", dataset_combo(data.dataset, state.custom))
     data_file_row(state, status)
+    source_section(state, status, _chosen, DATA_FILTERS)
     _, state.y_down = imgui.checkbox("y down (screen orientation)", state.y_down)
     if state.comparing:
         compare_section(state, status)
@@ -526,7 +530,9 @@ def explain_window(state: AppState, scale: float) -> None:
     opened, state.look.show_explain = imgui.begin("explain", True)
     if opened:
         visible = [name for name, shown in state.look.visible.items() if shown]
-        text = explain(state.objective, state.run.sampler, visible)
+        run = state.run
+        guided = run.model == "exact" and (run.label is not None or run.guidance is not None)
+        text = explain(state.objective, run.sampler, visible, state.data.source, guided)
         editing = state.editor.tool if state.mode == "draw" and state.editor.live else ""
         imgui_md.render(text + explain_more(state.look.show_schedule, editing))
     imgui.end()

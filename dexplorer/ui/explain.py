@@ -70,7 +70,8 @@ LAYERS = {
     "paths": "paths: the whole journey of the particles you clicked (past solid, future faint).",
     "vectors": "vectors: the velocity the model gives at this t - where particles go next.",
     "data": "data: the training points the particles should reach at t = 1.",
-    "source": "source: the 1, 2 and 3 sigma circles of the starting Gaussian.",
+    "source": "source: where the particles start at t = 0: the 1, 2 and 3 sigma circles of "
+    "N(0, I), or the source's own points when it is a shape.",
     "guess": (
         "guess: where the model thinks each particle will land, its denoised guess "
         "x1_hat = E[x1 | x_t = x], the mean of every data point that could have been blurred "
@@ -94,6 +95,25 @@ LAYERS = {
         "same density, so every run of a model shows the same NLL."
     ),
 }
+SOURCE = (
+    "## From {source} instead of noise",
+    "Flow matching needs only samples of both ends. Training joins a source sample z and a "
+    "data point y by the straight line x_t = (1 - t) z + t y and regresses its velocity "
+    "y - z; the exact field is E[y - z | x_t = x] = (E[y | x] - x) / (1 - t), with each data "
+    "point weighted by the source's density at (x - t y) / (1 - t), the place that y would "
+    "have started from. So any shape can flow onto any other.",
+    "Diffusion cannot: its network predicts the Gaussian noise itself, its schedule blurs "
+    "the data into a Gaussian, and DDPM, DDIM (eta > 0) and the reverse SDE add fresh "
+    "Gaussian noise every step. Diffusion models keep N(0, I); so do the shipped models, "
+    "which were trained from it.",
+)
+GUIDANCE = (
+    "## Guidance on the exact field",
+    "With a class k the exact field uses only class k's points: cond. Classifier-free "
+    "guidance mixes it with the field of all the points, uncond: uncond + w (cond - uncond). "
+    "w = 0 ignores the class, w = 1 follows it, w > 1 pushes further away from the other "
+    "classes - no network, no training.",
+)
 
 STRAIGHT_PATHS = (
     "## Straight paths: fewer steps",
@@ -117,14 +137,24 @@ STRAIGHT_PATHS = (
 )
 
 
-def explain(objective: str, sampler: str, visible: list[str]) -> str:
-    """Markdown for the explain window."""
+def explain(
+    objective: str,
+    sampler: str,
+    visible: list[str],
+    source: str = "gaussian",
+    guided: bool = False,
+) -> str:
+    """Markdown for the explain window (with ``source`` other than "gaussian", how the flow
+    starts from it; with ``guided``, how the exact field is guided)."""
     title, what = OBJECTIVES.get(objective, OBJECTIVES["flow"])
     name, rule, note = SAMPLERS[sampler]
-    lines = [
-        f"# {title}",
-        what,
-        "",
+    lines = [f"# {title}", what, ""]
+    if source != "gaussian":
+        heading, flow, diffusion = SOURCE
+        lines += [heading.format(source=source), flow, "", diffusion, ""]
+    if guided:
+        lines += [*GUIDANCE, ""]
+    lines += [
         f"## {name} sampler",
         f"`{rule}`",
         "",

@@ -1,0 +1,54 @@
+"""The source chooser in the data section: what the particles start from at t = 0 (N(0, I),
+a bundled dataset, or a points file), with why diffusion keeps the Gaussian."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from imgui_bundle import imgui
+
+from ..core.datasets import DATASETS
+from ..core.sources import CUSTOM_SOURCE, GAUSSIAN
+from ..state import AppState
+
+if TYPE_CHECKING:
+    from .controls import Status
+
+NOTE = "flow matching from this shape; diffusion keeps N(0, I)"
+
+
+def source_names(state: AppState) -> list[str]:
+    """The sources offered: the Gaussian, the bundled datasets, the custom source if any."""
+    return [GAUSSIAN, *DATASETS, *([CUSTOM_SOURCE] if state.custom_source is not None else [])]
+
+
+def shown_name(name: str, state: AppState) -> str:
+    if name == GAUSSIAN:
+        return "Gaussian N(0, I)"
+    if name == CUSTOM_SOURCE and state.custom_source is not None:
+        return f"file: {state.custom_source.title}"
+    return DATASETS[name][0] if name in DATASETS else name
+
+
+def source_section(
+    state: AppState,
+    status: Status,
+    chosen: Callable[[Status, str, Callable[[str], object]], Callable[[str], None]],
+    filters: Sequence[str],
+) -> None:
+    """The source combo, a row to open a points file as the source, and a note when the
+    source is not the Gaussian."""
+    names = source_names(state)
+    current = names.index(state.data.source) if state.data.source in names else 0
+    changed, index = imgui.combo("source (t=0)", current, [shown_name(n, state) for n in names])
+    if changed:
+        state.choose_source(names[index])
+    _, status.source_path = imgui.input_text("##source", status.source_path)
+    imgui.same_line()
+    if imgui.button("open source") and status.source_path.strip():
+        state.open_source(status.source_path.strip())
+    apply = chosen(status, "source_path", state.open_source)
+    status.dialogs.button("choose a source...", "Open source", filters, apply, status.source_path)
+    if state.data.source != GAUSSIAN:
+        imgui.text_disabled(NOTE)
