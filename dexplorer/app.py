@@ -23,6 +23,7 @@ from .scene.density import DensityLayer
 from .scene.layout import layout
 from .scene.panel import Panel
 from .scene.particles import ParticlesLayer
+from .scene.streaks import WIDTH as STREAK_WIDTH
 from .scene.theme import THEMES
 from .scene.view import View
 from .state import AppState
@@ -123,6 +124,11 @@ class App:
         ready, density shown)."""
         self._drawn_problem = ""
         """What kept the last frame from drawing the particles (said once in the message)."""
+        self.frame_seconds: float | None = None
+        """Seconds the streaks move each frame: a video's 1 / fps (each frame then waits for
+        the field at its t); None for the wall clock."""
+        self._elapsed = 0.0
+        self._streaks_notice = ""
 
     # --- building -------------------------------------------------------------------------------
 
@@ -179,6 +185,7 @@ class App:
         """Bring every panel to the state's current time."""
         now = time.perf_counter()
         elapsed, self._last = now - self._last, now
+        self._elapsed = elapsed
         self.status.fps = 0.9 * self.status.fps + 0.1 / max(elapsed, 1e-6)
         self.state.advance(elapsed)
         self.state.poll_training()
@@ -235,6 +242,8 @@ class App:
         if visible["vectors"]:
             points, velocity = sim.vectors(t)
             panel.vectors.update(points, velocity, 0.35)
+        if visible["streaks"]:
+            self._show_streaks(panel, sim, t)
         count = len(sim.positions.array)
         selected = [index for index in state.selected if index < count]
         if visible["paths"] and selected:
@@ -243,6 +252,23 @@ class App:
         panel.set_visible("paths", visible["paths"] and bool(selected))
         panel.particles.set_style(look.point_size * look.ui_scale, look.opacity)
         self._color_particles(panel.particles, sim)
+
+    def _show_streaks(self, panel: Panel, sim: Simulation, t: float) -> None:
+        """Move ``panel``'s streaks through ``sim``'s field at t by this frame's seconds (the
+        field at a new t comes from a thread, or at once in a video), and draw them when they
+        moved; what is wrong with the field goes to the message once."""
+        streaks = sim.streaks(t)
+        if self.frame_seconds is not None:
+            streaks.wait()
+        streaks.advance(self._elapsed if self.frame_seconds is None else self.frame_seconds)
+        layer = panel.streaks
+        if layer.drawn != (streaks, streaks.ticks):
+            layer.update(streaks.trails, streaks.fade)
+            layer.drawn = (streaks, streaks.ticks)
+        layer.set_width(STREAK_WIDTH * self.state.look.ui_scale)
+        if streaks.notice and streaks.notice != self._streaks_notice:
+            self.state.message = streaks.notice
+        self._streaks_notice = streaks.notice
 
     def _show_notice(self, sim: Simulation) -> None:
         """Put what went wrong in the current run (a failure, non-finite particles) in the

@@ -26,7 +26,7 @@ from .core.training import DEFAULT_SECONDS, TrainingError, TrainSettings
 from .core.training_job import TrainingJob
 from .core.user_models import UserModel
 
-LAYERS = ("particles", "density", "mesh", "paths", "vectors", "data", "source")
+LAYERS = ("particles", "density", "mesh", "paths", "vectors", "data", "source", "streaks")
 DATA_KEYS = ("dataset", "n", "seed")
 """The settings of :class:`~dexplorer.core.runs.Data`; the others are a run's."""
 TRAINING_POINTS = 20000
@@ -41,7 +41,9 @@ class Look:
     """How things are drawn; changing these never recomputes anything."""
 
     visible: dict[str, bool] = field(
-        default_factory=lambda: {name: name not in ("mesh", "vectors", "source") for name in LAYERS}
+        default_factory=lambda: {
+            name: name not in ("mesh", "vectors", "source", "streaks") for name in LAYERS
+        }
     )
     color_mode: str = "uniform"
     point_size: float = 3.0

@@ -18,7 +18,8 @@ from ..core.runs import Data, Run
 from ..core.samplers import nonfinite_message
 from ..core.user_models import UserModel
 from .buffers import SharedArray
-from .grids import DensityGrid, grid_points, velocity_grid
+from .grids import DensityGrid, field_time, grid_points, velocity_grid
+from .streaks import Streaks
 from .trajectory import RunSpec, TrajectoryCache
 
 DATA_POINTS = 5000
@@ -77,6 +78,7 @@ class Simulation:
         self._result: tuple[int, Quality | str] | None = None
         self._measuring = 0
         self._thread: threading.Thread | None = None
+        self._streaks: Streaks | None = None
         self.apply(data, run, n, custom, trained, yours)
 
     # --- settings ---------------------------------------------------------------------------
@@ -175,9 +177,17 @@ class Simulation:
     def vectors(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Grid points and the model's velocity there at t (clamped inside (0, 1) where the
         field is singular at the ends)."""
-        t = min(max(t, 0.005), 0.995)
+        t = field_time(t)
         velocity = velocity_grid(self.field_for_grid, t, self.vector_points)
         return self.vector_points.cpu().numpy(), velocity.cpu().numpy()
+
+    def streaks(self, t: float) -> Streaks:
+        """The tracers of the streaks layer, following the field at t (made when first asked
+        for: a run whose streaks are not shown computes nothing for them)."""
+        if self._streaks is None:
+            self._streaks = Streaks(device=self.device)
+        self._streaks.follow(self.field_for_grid, t, (self.field, self.run))
+        return self._streaks
 
     @property
     def field_for_grid(self) -> Field:
@@ -271,3 +281,5 @@ class Simulation:
         self.cache.cancel()
         if self._thread is not None:
             self._thread.join()
+        if self._streaks is not None:
+            self._streaks.close()

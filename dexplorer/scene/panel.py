@@ -14,6 +14,7 @@ from .lines import MeshLayer, PathsLayer, VectorsLayer
 from .overlays import SourceRings
 from .particles import ParticlesLayer, UnderLayer, fit_splats, panel_pixels
 from .release import forget_bindings
+from .streaks import StreaksLayer
 from .theme import Theme
 
 MAX_PATHS = 32
@@ -23,9 +24,9 @@ TARGETS_LOOK = (2.0, 0.25)
 
 class Panel:
     """Owns one run's visual: a scene with every layer (the density, the faint data, the
-    source rings, the mesh, the arrows, the particles and the selected particles' paths),
-    drawn from the engine's arrays, and its viewport on the renderer, seen through the
-    camera it shares with the other panels."""
+    source rings, the mesh, the arrows, the particles, the selected particles' paths and
+    the streaks), drawn from the engine's arrays, and its viewport on the renderer, seen
+    through the camera it shares with the other panels."""
 
     def __init__(
         self,
@@ -49,6 +50,7 @@ class Panel:
         self.particles = ParticlesLayer(positions)
         self.targets = UnderLayer(self.particles, data_points, theme.data, *TARGETS_LOOK)
         self.paths = PathsLayer(MAX_PATHS, MAX_STEPS, theme.path)
+        self.streaks = StreaksLayer(theme.streaks)
         self.layers: dict[str, Layer] = {
             "density": self.density,
             "data": self.targets,
@@ -57,6 +59,7 @@ class Panel:
             "vectors": self.vectors,
             "particles": self.particles,
             "paths": self.paths,
+            "streaks": self.streaks,
         }
         for layer in self.layers.values():
             self.scene.add(*layer.objects)

@@ -20,6 +20,7 @@ class Theme:
     vectors: tuple[float, float, float]
     text: tuple[float, float, float]
     frame: tuple[float, float, float]
+    streaks: tuple[float, float, float]
 
 
 LIGHT = Theme(
@@ -34,6 +35,7 @@ LIGHT = Theme(
     vectors=(0.2, 0.3, 0.55),
     text=(0.1, 0.1, 0.12),
     frame=(0.82, 0.84, 0.88),
+    streaks=(0.12, 0.18, 0.32),
 )
 DARK = Theme(
     name="dark",
@@ -47,6 +49,7 @@ DARK = Theme(
     vectors=(0.6, 0.75, 1.0),
     text=(0.95, 0.95, 0.95),
     frame=(0.25, 0.27, 0.32),
+    streaks=(0.75, 0.85, 1.0),
 )
 HIGH_CONTRAST = Theme(
     name="high contrast",
@@ -60,5 +63,6 @@ HIGH_CONTRAST = Theme(
     vectors=(0.4, 1.0, 0.4),
     text=(1.0, 1.0, 1.0),
     frame=(1.0, 1.0, 1.0),
+    streaks=(0.85, 0.95, 1.0),
 )
 THEMES = {theme.name: theme for theme in (LIGHT, DARK, HIGH_CONTRAST)}

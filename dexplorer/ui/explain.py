@@ -69,6 +69,11 @@ LAYERS = {
     "vectors": "vectors: the velocity the model gives at this t - where particles go next.",
     "data": "data: the training points the particles should reach at t = 1.",
     "source": "source: the 1, 2 and 3 sigma circles of the starting Gaussian.",
+    "streaks": (
+        "streaks: tracers carried by the velocity at this t, with fading trails - the field "
+        "frozen at t, moving even when paused. Their pace is scaled so the field reads at "
+        "every t: compare speeds within a frame, not between times."
+    ),
 }
 
 
