@@ -2,6 +2,8 @@
 forms), respawned inside the domain, drawn along the flow, in every panel, in sessions and
 videos, and costing nothing while off."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -111,7 +113,7 @@ needs_adapter = pytest.mark.skipif(bool(_adapter_problem()), reason=_adapter_pro
 
 @needs_adapter
 def test_a_field_along_x_draws_horizontal_trails():
-    """One line object draws the trails: for v = (1, 0) each trail's pixels form a segment
+    """One cloud of points draws the trails: for v = (1, 0) each trail's pixels form a segment
     many times wider than tall."""
     import pygfx as gfx
     from rendercanvas.offscreen import RenderCanvas
@@ -148,10 +150,10 @@ def test_off_draws_and_computes_nothing_and_on_draws_in_every_panel():
         blank = show(app, set())
         for sim, panel in zip(app.engine.simulations, app.view.panels, strict=True):
             assert sim._streaks is None  # nothing evaluated, no tracer made
-            assert not panel.streaks.line.visible
+            assert not panel.streaks.points.visible
         image = show(app, {"streaks"})
         for index, panel in enumerate(app.view.panels):
-            assert panel.streaks.line.visible
+            assert panel.streaks.points.visible
             drawn = ink(panel_image(app, image, index)) & ~ink(panel_image(app, blank, index))
             assert drawn.sum() > 100, (index, drawn.sum())
         app.frame_seconds = 2 * TICK  # the next frame moves the tracers two steps
@@ -164,6 +166,14 @@ def test_off_draws_and_computes_nothing_and_on_draws_in_every_panel():
         assert np.array_equal(hidden, blank)
     finally:
         app.close()
+
+
+def test_the_explain_window_says_what_the_streaks_show():
+    from dexplorer.ui.explain import explain
+
+    text = explain("flow", "euler", ["particles", "streaks"])
+    assert "- streaks: tracers carried by the velocity at this t" in text
+    assert "streaks" not in explain("flow", "euler", ["particles"])
 
 
 def test_sessions_keep_the_streaks(tmp_path):
@@ -192,5 +202,5 @@ def test_a_video_with_streaks_shows_them_moving(tmp_path):
     assert render_video(state, (200, 160), "cpu", out, 0.3, 10) == 3
     lower = iio.imread(out)[:, 80:, :, :3].astype(int)  # below the time label
     assert ink(lower[0]).sum() > 100
-    for before, after in zip(lower[:-1], lower[1:], strict=True):
+    for before, after in itertools.pairwise(lower):
         assert (np.abs(after - before).max(axis=2) > 30).sum() > 50

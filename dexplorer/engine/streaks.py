@@ -185,7 +185,7 @@ class Streaks:
         if self.grid is None:
             return False
         self._clock = min(self._clock + max(seconds, 0.0), MAX_TICKS * TICK)
-        ticks = int(self._clock / TICK)
+        ticks = int(self._clock / TICK + 1e-9)  # 1/30 s is one tick, not just under
         self._clock -= ticks * TICK
         for _ in range(ticks):
             self._tick()
