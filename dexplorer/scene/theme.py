@@ -49,7 +49,7 @@ DARK = Theme(
     vectors=(0.6, 0.75, 1.0),
     text=(0.95, 0.95, 0.95),
     frame=(0.25, 0.27, 0.32),
-    streaks=(0.75, 0.85, 1.0),
+    streaks=(0.62, 0.68, 0.8),
 )
 HIGH_CONTRAST = Theme(
     name="high contrast",
@@ -63,6 +63,6 @@ HIGH_CONTRAST = Theme(
     vectors=(0.4, 1.0, 0.4),
     text=(1.0, 1.0, 1.0),
     frame=(1.0, 1.0, 1.0),
-    streaks=(0.85, 0.95, 1.0),
+    streaks=(0.7, 0.75, 0.85),
 )
 THEMES = {theme.name: theme for theme in (LIGHT, DARK, HIGH_CONTRAST)}
