@@ -18,15 +18,13 @@ WIDTH = 2.0
 """Trail width in pixels at presentation scale 1x."""
 OPACITY = 0.85
 """Opacity of a trail's head; it fades to nothing at its tail."""
-DENSITY = 2
-"""Points drawn per step of a trail (the positions and the points between them): a trail
-reads as a line, not as dots, up to twice the reference speed."""
 
 
 class StreaksLayer(SplatPoints):
-    """Owns one cloud of splatted points, DENSITY per step of each tracer's trail, the
-    newest opaque, fading to the trail's tail, in the theme's colour; drawn under the
-    particles so it never hides them."""
+    """Owns one cloud of splatted points, each tracer's trail positions and the midpoints
+    between them (so a trail reads as a line, not as dots, up to twice the reference
+    speed), the newest opaque, fading to the trail's tail, in the theme's colour; drawn
+    under the particles so it never hides them."""
 
     role = "streaks"
 
@@ -52,15 +50,14 @@ class StreaksLayer(SplatPoints):
     def update(self, trails: np.ndarray, fade: np.ndarray) -> None:
         """Draw ``trails`` (count, T, 2), each tracer's positions the newest first (NaN where
         a trail has not grown yet), with each tracer's opacity scaled by ``fade`` (count,)."""
-        trail = trails.shape[1]
-        along = np.linspace(0.0, trail - 1, DENSITY * (trail - 1) + 1)
-        below = np.minimum(along.astype(int), trail - 2)
-        share = (along - below)[None, :, None]
-        points = (1 - share) * trails[:, below] + share * trails[:, below + 1]
-        if self.positions.nitems != points.shape[0] * points.shape[1]:
-            self._resize(points.shape[0] * points.shape[1])
-        self.positions.data[:] = points.reshape(-1, 2)
-        alpha = fade[:, None] * (OPACITY * (1 - along / (trail - 1)))[None, :]
-        self.colors.data[:, 3] = alpha.reshape(-1)
+        count, trail = trails.shape[:2]
+        drawn = 2 * trail - 1
+        if self.positions.nitems != count * drawn:
+            self._resize(count * drawn)
+        points = self.positions.data.reshape(count, drawn, 2)
+        points[:, ::2] = trails
+        points[:, 1::2] = 0.5 * (trails[:, :-1] + trails[:, 1:])
+        along = OPACITY * np.linspace(1.0, 0.0, drawn, dtype=np.float32)
+        self.colors.data.reshape(count, drawn, 4)[:, :, 3] = fade[:, None] * along
         self.positions.update_full()
         self.colors.update_full()
