@@ -24,6 +24,7 @@ from .scene.layout import layout
 from .scene.panel import Panel
 from .scene.particles import ParticlesLayer
 from .scene.streaks import WIDTH as STREAK_WIDTH
+from .scene.streaks import tracers_for
 from .scene.theme import THEMES
 from .scene.view import View
 from .state import AppState
@@ -207,6 +208,9 @@ class App:
         width, height = self.renderer.logical_size
         count = len(simulations)
         view.set_layout(layout(width, height, count, left, bottom, look.ui_scale, size))
+        if look.visible["streaks"]:  # after the layout: their number follows the panel's size
+            for panel, sim in zip(view.panels, simulations, strict=True):
+                self._show_streaks(panel, sim, state.t)
         view.set_pan_zoom(state.mode != "draw")
         self.status.computed, self.status.wanted = self.engine.progress
         names = (sim.cache.state.backend for sim in simulations)
@@ -242,8 +246,6 @@ class App:
         if visible["vectors"]:
             points, velocity = sim.vectors(t)
             panel.vectors.update(points, velocity, 0.35)
-        if visible["streaks"]:
-            self._show_streaks(panel, sim, t)
         count = len(sim.positions.array)
         selected = [index for index in state.selected if index < count]
         if visible["paths"] and selected:
@@ -255,16 +257,18 @@ class App:
 
     def _show_streaks(self, panel: Panel, sim: Simulation, t: float) -> None:
         """Move ``panel``'s streaks through ``sim``'s field at t by this frame's seconds (the
-        field at a new t comes from a thread, or at once in a video), and draw them when they
-        moved; what is wrong with the field goes to the message once."""
+        field at a new t comes from a thread, or at once in a video), and draw as many as
+        suit the panel's size when they moved; what is wrong with the field goes to the
+        message once."""
         streaks = sim.streaks(t)
         if self.frame_seconds is not None:
             streaks.wait()
         streaks.advance(self._elapsed if self.frame_seconds is None else self.frame_seconds)
         layer = panel.streaks
-        if layer.drawn != (streaks, streaks.ticks):
-            layer.update(streaks.trails, streaks.fade)
-            layer.drawn = (streaks, streaks.ticks)
+        shown = min(len(streaks.trails), tracers_for(panel.rect))
+        if layer.drawn != (streaks, streaks.ticks, shown):
+            layer.update(streaks.trails[:shown], streaks.fade[:shown])
+            layer.drawn = (streaks, streaks.ticks, shown)
         layer.set_width(STREAK_WIDTH * self.state.look.ui_scale)
         if streaks.notice and streaks.notice != self._streaks_notice:
             self.state.message = streaks.notice

@@ -12,6 +12,7 @@ from test_scene import _adapter_problem
 
 from dexplorer.engine.grids import grid_points
 from dexplorer.engine.streaks import LIFE, TICK, TRAIL, Streaks, advect
+from dexplorer.scene.streaks import tracers_for
 from dexplorer.state import LAYERS, AppState
 
 EXTENT = 3.5
@@ -156,6 +157,8 @@ def test_off_draws_and_computes_nothing_and_on_draws_in_every_panel():
             assert panel.streaks.points.visible
             drawn = ink(panel_image(app, image, index)) & ~ink(panel_image(app, blank, index))
             assert drawn.sum() > 100, (index, drawn.sum())
+            drawn_points = tracers_for(panel.rect) * (2 * TRAIL - 1)  # as many as suit its size
+            assert panel.streaks.positions.nitems == drawn_points
         app.frame_seconds = 2 * TICK  # the next frame moves the tracers two steps
         moved = app.screenshot()[..., :3].astype(int)
         assert np.abs(moved - image).max(axis=2).astype(bool).sum() > 50

@@ -16,8 +16,8 @@ from ..core.datasets import DOMAIN
 from ..core.fields import Field
 from .grids import field_time, grid_points, velocity_grid
 
-TRACERS = 1500
-"""Tracers of one panel."""
+TRACERS = 4000
+"""Tracers of one panel at most (a panel draws as many as suit its size)."""
 TRAIL = 18
 """Positions kept per tracer, the head first: its trail is TRAIL - 1 segments."""
 TICK = 1 / 30

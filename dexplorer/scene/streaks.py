@@ -18,6 +18,14 @@ WIDTH = 2.0
 """Trail width in pixels at presentation scale 1x."""
 OPACITY = 0.85
 """Opacity of a trail's head; it fades to nothing at its tail."""
+PANEL_AREA = 250.0
+"""Square pixels of a panel for each tracer drawn: streaks as dense on a small panel as on
+a large one."""
+
+
+def tracers_for(rect: tuple[float, ...]) -> int:
+    """How many tracers a panel of ``rect`` (x, y, w, h in logical pixels) draws."""
+    return max(1, int(rect[2] * rect[3] / PANEL_AREA))
 
 
 class StreaksLayer(SplatPoints):
