@@ -263,9 +263,10 @@ class App:
         streaks = sim.streaks(t)
         if self.frame_seconds is not None:
             streaks.wait()
-        streaks.advance(self._elapsed if self.frame_seconds is None else self.frame_seconds)
-        layer = panel.streaks
         shown = min(len(streaks.trails), tracers_for(panel.rect))
+        seconds = self._elapsed if self.frame_seconds is None else self.frame_seconds
+        streaks.advance(seconds, shown)
+        layer = panel.streaks
         if layer.drawn != (streaks, streaks.ticks, shown):
             layer.update(streaks.trails[:shown], streaks.fade[:shown])
             layer.drawn = (streaks, streaks.ticks, shown)

@@ -43,13 +43,15 @@ def bilinear(grid: np.ndarray, extent: float, points: np.ndarray) -> np.ndarray:
     outside the grid gets the nearest cell's plane continued, a NaN point NaN."""
     count = grid.shape[0]
     u = (points + extent) * ((count - 1) / (2 * extent))
-    cell = np.clip(np.floor(np.nan_to_num(u)), 0, count - 2).astype(np.intp)
+    cell = np.clip(np.floor(np.nan_to_num(u)), 0, count - 2)
     f = u - cell
-    ix, iy = cell[:, 0], cell[:, 1]
     fx, fy = f[:, :1], f[:, 1:]
-    bottom = (1 - fx) * grid[iy, ix] + fx * grid[iy, ix + 1]
-    top = (1 - fx) * grid[iy + 1, ix] + fx * grid[iy + 1, ix + 1]
-    return (1 - fy) * bottom + fy * top
+    corner = (cell[:, 1] * count + cell[:, 0]).astype(np.intp)  # the cell's lower left
+    flat = grid.reshape(-1, 2)
+    low, high = flat[corner], flat[corner + count]
+    bottom = low + fx * (flat[corner + 1] - low)
+    top = high + fx * (flat[corner + count + 1] - high)
+    return bottom + fy * (top - bottom)
 
 
 def advect(
@@ -179,28 +181,31 @@ class Streaks:
             self._thread.join()
             self._collect()
 
-    def advance(self, seconds: float) -> bool:
-        """Move the tracers by ``seconds`` of animation (in whole ticks, at most MAX_TICKS
-        per call; the rest carries over). Returns whether they moved."""
+    def advance(self, seconds: float, count: int | None = None) -> bool:
+        """Move the first ``count`` tracers (all by default: those drawn) by ``seconds`` of
+        animation (in whole ticks, at most MAX_TICKS per call; the rest carries over).
+        Returns whether they moved."""
         if self.grid is None:
             return False
         self._clock = min(self._clock + max(seconds, 0.0), MAX_TICKS * TICK)
         ticks = int(self._clock / TICK + 1e-9)  # 1/30 s is one tick, not just under
         self._clock -= ticks * TICK
         for _ in range(ticks):
-            self._tick()
+            self._tick(count)
         return ticks > 0
 
-    def _tick(self) -> None:
-        """One step: every head moves through the grid, trails shift by one, tracers that
-        left the domain, met a non-finite vector or reached their life start anew."""
-        head = advect(self.trails[:, 0], self.grid, self.extent, self.step_size)
-        self.trails[:, 1:] = self.trails[:, :-1]
-        self.trails[:, 0] = head
-        self.age += 1
+    def _tick(self, count: int | None = None) -> None:
+        """One step of the first ``count`` tracers: their heads move through the grid,
+        their trails shift by one, those that left the domain, met a non-finite vector or
+        reached their life start anew."""
+        trails, age = self.trails[:count], self.age[:count]
+        head = advect(trails[:, 0], self.grid, self.extent, self.step_size)
+        trails[:, 1:] = trails[:, :-1]
+        trails[:, 0] = head
+        age += 1
         self.ticks += 1
         inside = (np.abs(head) <= self.extent).all(axis=1)  # False for NaN
-        self._respawn(np.flatnonzero(~inside | (self.age >= self.life)))
+        self._respawn(np.flatnonzero(~inside | (age >= self.life[:count])))
 
     def _respawn(self, index: np.ndarray) -> None:
         """Start the tracers at ``index`` anew at random points of the domain, without trail."""
