@@ -12,6 +12,7 @@ window presents it instead: see bench_frame.py for the frame as the window draws
 from __future__ import annotations
 
 import gc
+import statistics
 import time
 
 import numpy as np
@@ -58,6 +59,27 @@ def app_fps(app, frames: int, layers: tuple[str, ...] | None = None) -> float:
     return frames_per_second(draw, frames)
 
 
+def off_and_on(app, frames: int, layer: str, repeats: int) -> list[dict]:
+    """The default scene's frame rate with ``layer`` off and on, measured in turns
+    ``repeats`` times (a co-runner's load weighs on both alike): median, lowest, highest."""
+    default = tuple(name for name, shown in AppState().look.visible.items() if shown)
+    measured: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(repeats):
+        for shown in (False, True):
+            measured[shown].append(app_fps(app, frames, default + (layer,) * shown))
+    return [
+        {
+            "layer": layer,
+            "shown": shown,
+            "fps_median": statistics.median(fps),
+            "fps_min": min(fps),
+            "fps_max": max(fps),
+            "repeats": repeats,
+        }
+        for shown, fps in measured.items()
+    ]
+
+
 def plain_points_fps(n: int, size: tuple[int, int], frames: int) -> float:
     """Baseline: pygfx's own Points, round and translucent like the particles."""
     canvas = RenderCanvas(size=size, pixel_ratio=1)
@@ -86,13 +108,14 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--size", action="append", help="canvas size(s), default 1280x720 1920x1080")
     p.add_argument("--n", type=int, action="append", help="particle count(s) to measure")
+    p.add_argument("--repeats", type=int, default=3, help="turns of each layer off and on")
     args = p.parse_args()
     prepare_environment()
     device = choose_device(args.device)
     sizes = args.size or (["1280x720"] if args.quick else ["1280x720", "1920x1080"])
     counts = args.n or ([10_000, 50_000] if args.quick else [10_000, 50_000, 200_000, 1_000_000])
     frames = 20 if args.quick else 30
-    rows, layer_rows = [], []
+    rows, layer_rows, off_on_rows = [], [], []
     for size_text in sizes:
         size = parse_size(size_text)
         for n in counts:
@@ -128,6 +151,8 @@ def main() -> None:
                             "vs_points": alone / baseline,
                         }
                     )
+                for row in off_and_on(app, frames, "streaks", args.repeats):
+                    off_on_rows.append({"n": n, "size": size_text, **row})
             app.close()  # stop the threads computing aside (the model density's worker)
             app.canvas.close()  # its GPU objects must not weigh on the next app
             del app
@@ -138,9 +163,15 @@ def main() -> None:
     if layer_rows:
         print("each layer alone, no UI (ms_over_empty: its cost per frame)")
         print_table(layer_rows, list(layer_rows[0]))
+        print()
+        print(
+            "the default scene with a layer off and on, no UI (in turns: median, lowest, highest)"
+        )
+        print_table(off_on_rows, list(off_on_rows[0]))
     else:
         print("each layer alone: only at 50,000 particles with --quick (not among the sizes)")
     payload = {"benchmark": "render", "device": device.type, "results": rows, "layers": layer_rows}
+    payload["off_and_on"] = off_on_rows
     for row in rows:
         if row["size"] == "1280x720":
             payload[f"full_scene_fps_{row['n'] // 1000}k"] = row["full_scene_fps"]

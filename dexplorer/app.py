@@ -23,6 +23,8 @@ from .scene.density import DensityLayer
 from .scene.layout import layout
 from .scene.panel import Panel
 from .scene.particles import ParticlesLayer
+from .scene.streaks import WIDTH as STREAK_WIDTH
+from .scene.streaks import tracers_for
 from .scene.theme import THEMES
 from .scene.view import View
 from .state import AppState
@@ -131,6 +133,11 @@ class App:
         """What kept the last frame from drawing the particles (said once in the message)."""
         self.settled = False
         """Whether every frame waits for what it shows (headless, after :meth:`settle`)."""
+        self.frame_seconds: float | None = None
+        """Seconds the streaks move each frame: a video's 1 / fps (each frame then waits for
+        the field at its t); None for the wall clock."""
+        self._elapsed = 0.0
+        self._streaks_notice = ""
 
     # --- building -------------------------------------------------------------------------------
 
@@ -191,6 +198,7 @@ class App:
         """Bring every panel to the state's current time."""
         now = time.perf_counter()
         elapsed, self._last = now - self._last, now
+        self._elapsed = elapsed
         self.status.fps = 0.9 * self.status.fps + 0.1 / max(elapsed, 1e-6)
         self.state.advance(elapsed)
         self.state.poll_training()
@@ -213,6 +221,9 @@ class App:
         width, height = self.renderer.logical_size
         count = len(simulations)
         view.set_layout(layout(width, height, count, left, bottom, look.ui_scale, size))
+        if look.visible["streaks"]:  # after the layout: their number follows the panel's size
+            for panel, sim in zip(view.panels, simulations, strict=True):
+                self._show_streaks(panel, sim, state.t)
         view.set_pan_zoom(state.mode != "draw")
         self.status.computed, self.status.wanted = self.engine.progress
         names = (sim.cache.state.backend for sim in simulations)
@@ -304,6 +315,26 @@ class App:
         density = sim.model_density()
         text = density.problem or density.nll or "NLL: measuring..."
         return f"{text}\n{density.note}" if density.note else text
+
+    def _show_streaks(self, panel: Panel, sim: Simulation, t: float) -> None:
+        """Move ``panel``'s streaks through ``sim``'s field at t by this frame's seconds (the
+        field at a new t comes from a thread, or at once in a video), and draw as many as
+        suit the panel's size when they moved; what is wrong with the field goes to the
+        message once."""
+        streaks = sim.streaks(t)
+        if self.frame_seconds is not None:
+            streaks.wait()
+        shown = min(len(streaks.trails), tracers_for(panel.rect))
+        seconds = self._elapsed if self.frame_seconds is None else self.frame_seconds
+        streaks.advance(seconds, shown)
+        layer = panel.streaks
+        if layer.drawn != (streaks, streaks.ticks, shown):
+            layer.update(streaks.trails[:shown], streaks.fade[:shown])
+            layer.drawn = (streaks, streaks.ticks, shown)
+        layer.set_width(STREAK_WIDTH * self.state.look.ui_scale)
+        if streaks.notice and streaks.notice != self._streaks_notice:
+            self.state.message = streaks.notice
+        self._streaks_notice = streaks.notice
 
     def _show_notice(self, sim: Simulation) -> None:
         """Put what went wrong in the current run (a failure, non-finite particles) in the

@@ -262,7 +262,7 @@ class Explorer:
 
     def show_layers(self, **visible: bool) -> Explorer:
         """Show or hide layers by name (particles, density, mesh, paths, vectors, data,
-        source, guess); returns the explorer.
+        source, guess, likelihood, streaks); returns the explorer.
 
         Examples
         --------

@@ -188,6 +188,7 @@ def render_video(
     from .recording import Recorder
 
     app = offscreen_app(state, size, device)
+    app.frame_seconds = 1 / fps
     frames = max(2, round(seconds * fps))
     try:
         app.settle()

@@ -40,8 +40,9 @@ LAYERS = (
     "source",
     "guess",
     "likelihood",
+    "streaks",
 )
-HIDDEN_LAYERS = ("mesh", "vectors", "source", "guess", "likelihood")
+HIDDEN_LAYERS = ("mesh", "vectors", "source", "guess", "likelihood", "streaks")
 """The layers off by default."""
 DATA_KEYS = ("dataset", "n", "seed", "source")
 """The settings of :class:`~dexplorer.core.runs.Data`; the others are a run's."""

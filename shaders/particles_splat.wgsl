@@ -9,7 +9,8 @@
 // (1 - opacity * c) multiply. With colours per particle, the colour channels accumulate
 // colour * depth, and the pixel shows their depth-weighted mean. A second, fainter cloud of
 // one colour ("under", e.g. the data under the particles) has a channel of its own, filled by
-// a second dispatch of this shader, and is composited under the first by step 2.
+// a second dispatch of this shader, and is composited under the first by step 2. With
+// `point_alpha`, each point's opacity is scaled by its colour's alpha (the streaks' trails).
 //
 // Why not triangles: on a software rasterizer (lavapipe) each point drawn as a quad costs
 // triangle set-up and binning; a compute splat costs a few atomic adds per covered pixel.
@@ -61,6 +62,12 @@ fn main(
     $$ if cloud == "under"
         let point_size = u_material.under_size;
         let opacity = clamp(u_material.under_opacity, 0.0, 0.999);
+    $$ elif point_alpha
+        let point_size = u_material.size;
+        let opacity = clamp(u_material.opacity * load_s_colors(i32(i)).a, 0.0, 0.999);
+        if (opacity <= 0.0) {
+            return;  // a trail's end, or a point not shown
+        }
     $$ else
         let point_size = u_material.size;
         let opacity = clamp(u_material.opacity, 0.0, 0.999);

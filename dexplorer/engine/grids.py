@@ -73,6 +73,15 @@ class DensityGrid:
         return out
 
 
+FIELD_TIMES = (0.005, 0.995)
+"""The times the field is drawn at on grids are clamped to: it is singular at the ends."""
+
+
+def field_time(t: float) -> float:
+    """t clamped into :data:`FIELD_TIMES`."""
+    return min(max(t, FIELD_TIMES[0]), FIELD_TIMES[1])
+
+
 def velocity_grid(field: Field, t: float, points: Tensor) -> Tensor:
     """The field's probability-flow velocity at ``points`` (n, 2) at time t."""
     with torch.inference_mode():

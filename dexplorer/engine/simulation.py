@@ -22,10 +22,11 @@ from ..core.sources import Source, make_source
 from ..core.straightness import Straightness, adds_noise, straightness
 from ..core.user_models import UserModel
 from .buffers import SharedArray
-from .grids import DensityGrid, grid_points, velocity_grid
+from .grids import DensityGrid, field_time, grid_points, velocity_grid
 from .guesses import Guesses
 from .likelihood import HELD_OUT_SEED, NLL_POINTS, ModelDensity
 from .live_edit import LiveEdit
+from .streaks import Streaks
 from .trajectory import RunSpec, TrajectoryCache
 
 DATA_POINTS = 5000
@@ -99,6 +100,7 @@ class Simulation:
         self._model_density: ModelDensity | None = None
         self._retired: list[ModelDensity] = []
         """Model densities of runs before, stopping (joined on :meth:`close`)."""
+        self._streaks: Streaks | None = None
         self.apply(data, run, n, custom, trained, yours, reflowed, custom_source)
 
     # --- settings ---------------------------------------------------------------------------
@@ -303,9 +305,17 @@ class Simulation:
     def vectors(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Grid points and the model's velocity there at t (clamped inside (0, 1) where the
         field is singular at the ends)."""
-        t = min(max(t, 0.005), 0.995)
+        t = field_time(t)
         velocity = velocity_grid(self.field_for_grid, t, self.vector_points)
         return self.vector_points.cpu().numpy(), velocity.cpu().numpy()
+
+    def streaks(self, t: float) -> Streaks:
+        """The tracers of the streaks layer, following the field at t (made when first asked
+        for: a run whose streaks are not shown computes nothing for them)."""
+        if self._streaks is None:
+            self._streaks = Streaks(device=self.device)
+        self._streaks.follow(self.field_for_grid, t, (self.field, self.run))
+        return self._streaks
 
     @property
     def field_for_grid(self) -> Field:
@@ -436,6 +446,8 @@ class Simulation:
             if density is not None:
                 density.close()
         self._retired.clear()
+        if self._streaks is not None:
+            self._streaks.close()
 
     # --- straightness ----------------------------------------------------------------------
 

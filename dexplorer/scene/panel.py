@@ -15,6 +15,7 @@ from .lines import MeshLayer, PathsLayer, VectorsLayer
 from .overlays import SourceRings
 from .particles import ParticlesLayer, UnderLayer, fit_splats, panel_pixels
 from .release import forget_bindings
+from .streaks import StreaksLayer
 from .theme import Theme
 
 MAX_PATHS = 32
@@ -25,8 +26,9 @@ TARGETS_LOOK = (2.0, 0.25)
 class Panel:
     """Owns one run's visual: a scene with every layer (the density, the faint data, the
     source rings, the mesh, the arrows, the particles, the selected particles' paths, the
-    denoiser's guesses and the model's own density), drawn from the engine's arrays, and its
-    viewport on the renderer, seen through the camera it shares with the other panels."""
+    denoiser's guesses, the model's own density and the streaks), drawn from the engine's
+    arrays, and its viewport on the renderer, seen through the camera it shares with the
+    other panels."""
 
     def __init__(
         self,
@@ -53,6 +55,7 @@ class Panel:
         self.guess = GuessLayer(theme.guess)
         empty = np.zeros((1, 1), np.float32)  # until the model's density is first shown
         self.likelihood = DensityLayer(empty, DOMAIN, theme.likelihood, "likelihood")
+        self.streaks = StreaksLayer(theme.streaks)
         self.layers: dict[str, Layer] = {
             "density": self.density,
             "data": self.targets,
@@ -63,6 +66,7 @@ class Panel:
             "paths": self.paths,
             "guess": self.guess,
             "likelihood": self.likelihood,
+            "streaks": self.streaks,
         }
         for layer in self.layers.values():
             self.scene.add(*layer.objects)

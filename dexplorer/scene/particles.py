@@ -74,6 +74,7 @@ class SplatMaterial(gfx.Material):
     def __init__(self, size: float, opacity: float, color: tuple[float, float, float]) -> None:
         super().__init__(opacity=opacity, alpha_mode="blend", depth_test=False, pick_write=False)
         self._store.colored = False
+        self._store.point_alpha = False
         self._store.under = False
         self._store.main = True
         self.set_uniform("color", (*color, 1.0))
@@ -110,6 +111,15 @@ class SplatMaterial(gfx.Material):
     @colored.setter
     def colored(self, value: bool) -> None:
         self._store.colored = bool(value)
+
+    @property
+    def point_alpha(self) -> bool:
+        """Whether each point's opacity is scaled by the alpha of its colour."""
+        return self._store.point_alpha
+
+    @point_alpha.setter
+    def point_alpha(self, value: bool) -> None:
+        self._store.point_alpha = bool(value)
 
     def set_uniform(self, name: str, value: object) -> None:
         self.uniform_buffer.data[name] = value
@@ -181,6 +191,7 @@ class _SplatShader(BaseShader):
         self["channels"] = channels
         self["under"] = material.under
         self["colored"] = material.colored and not under
+        self["point_alpha"] = material.point_alpha and not under
         self["offset"] = channels - 1 if under else 0
         return {0: bindings}
 

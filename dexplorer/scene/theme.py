@@ -24,6 +24,7 @@ class Theme:
     frame: tuple[float, float, float]
     likelihood: tuple[float, float, float]
     """The model's own density (apart from the particles' orange and the data's blue)."""
+    streaks: tuple[float, float, float]
 
 
 LIGHT = Theme(
@@ -40,6 +41,7 @@ LIGHT = Theme(
     text=(0.1, 0.1, 0.12),
     frame=(0.82, 0.84, 0.88),
     likelihood=(0.55, 0.2, 0.75),
+    streaks=(0.12, 0.18, 0.32),
 )
 DARK = Theme(
     name="dark",
@@ -55,6 +57,7 @@ DARK = Theme(
     text=(0.95, 0.95, 0.95),
     frame=(0.25, 0.27, 0.32),
     likelihood=(0.8, 0.55, 1.0),
+    streaks=(0.62, 0.68, 0.8),
 )
 HIGH_CONTRAST = Theme(
     name="high contrast",
@@ -70,5 +73,6 @@ HIGH_CONTRAST = Theme(
     text=(1.0, 1.0, 1.0),
     frame=(1.0, 1.0, 1.0),
     likelihood=(1.0, 0.35, 1.0),
+    streaks=(0.7, 0.75, 0.85),
 )
 THEMES = {theme.name: theme for theme in (LIGHT, DARK, HIGH_CONTRAST)}
