@@ -85,14 +85,15 @@ LAYERS = {
         f"{GUESS_ALPHA}.)"
     ),
     "likelihood": (
-        "likelihood: the density the model itself defines at t (purple bands), not counted "
-        "from particles: from each grid point the model's ODE is run backwards to the source "
-        "at t = 0 (the Gaussian or a shape), adding up how much the flow stretches space on "
-        "the way (the divergence of the velocity): log p_t(x) = log q(x(0)) - integral of "
-        "div v. Where it matches the orange particle density, the sampler follows the model. NLL: the average -log p of "
-        "held-out data at t = 1 in nats, lower is better (a model that learned nothing scores "
-        "as N(0, I) does). It belongs to the model, not the sampler: DDPM or the SDE draw from the "
-        "same density, so every run of a model shows the same NLL."
+        "likelihood: the density the model itself defines at t (purple bands), not counted from"
+        " particles: from each grid point the model's ODE is run backwards to the source at t ="
+        " 0 (the Gaussian or a shape), adding up how much the flow stretches space on the way "
+        "(the divergence of the velocity): log p_t(x) = log q(x(0)) - integral of div v. Where "
+        "it matches the orange particle density, the sampler follows the model. NLL: the "
+        "average -log p of held-out data at t = 1 in nats, lower is better (a model that "
+        "learned nothing scores as N(0, I) does). It belongs to the model, not the sampler: "
+        "DDPM or the SDE draw from the same density, so every run of a model shows the same "
+        "NLL."
     ),
     "streaks": (
         "streaks: tracers carried by the velocity at this t, with fading trails - the field "
