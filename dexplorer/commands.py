@@ -159,7 +159,7 @@ def _train_one(
     half: bool,
     source: Source | None = None,
 ) -> None:
-    trainer = Trainer(dataset, settings, device, source)
+    trainer = Trainer(dataset, settings, device, source=source)
     params = count_parameters(trainer.network)
     label = f"{dataset.name}/{settings.objective}"
     total = steps if steps is not None else seconds

@@ -167,7 +167,7 @@ class PairedTrainer(Trainer):
             original.class_names if labels is not None else (),
             original.normalisation,
         )
-        super().__init__(dataset, settings, device, original.network)
+        super().__init__(dataset, settings, device, network=original.network)
         self.noise = pairs.noise.to(self.device, torch.float32)
 
     def _noise(self, index: Tensor, x1: Tensor) -> Tensor:

@@ -123,6 +123,7 @@ class Trainer:
         dataset: Dataset,
         settings: TrainSettings,
         device: str | torch.device = "cpu",
+        *,
         network: MLP | None = None,
         source: Source | None = None,
     ) -> None:

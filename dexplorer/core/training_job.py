@@ -69,7 +69,7 @@ class TrainingJob:
         self.dataset = dataset
         self.data_key = fingerprint(dataset)
         # Raises TrainingError on bad settings (a diffusion objective from a point source).
-        self.trainer = Trainer(dataset, settings, device, source)
+        self.trainer = Trainer(dataset, settings, device, source=source)
         self.progress = JobProgress()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
