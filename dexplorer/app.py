@@ -20,7 +20,7 @@ from .engine.runs import DENSITY_RESOLUTION, Engine
 from .engine.simulation import Simulation
 from .recording import Recorder
 from .scene.density import DensityLayer
-from .scene.layout import layout
+from .scene.layout import CAPTION_LINES, layout
 from .scene.panel import Panel
 from .scene.particles import ParticlesLayer
 from .scene.streaks import WIDTH as STREAK_WIDTH
@@ -220,7 +220,8 @@ class App:
         view.time_label.update(state.t)
         width, height = self.renderer.logical_size
         count = len(simulations)
-        view.set_layout(layout(width, height, count, left, bottom, look.ui_scale, size))
+        lines = CAPTION_LINES + look.visible["likelihood"]  # the NLL's line
+        view.set_layout(layout(width, height, count, left, bottom, look.ui_scale, size, lines))
         if look.visible["streaks"]:  # after the layout: their number follows the panel's size
             for panel, sim in zip(view.panels, simulations, strict=True):
                 self._show_streaks(panel, sim, state.t)

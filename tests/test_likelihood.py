@@ -22,6 +22,7 @@ from dexplorer.core.likelihood import (
 )
 from dexplorer.core.paths import CosinePath, LinearPath
 from dexplorer.engine.likelihood import ModelDensity
+from dexplorer.scene.layout import CAPTION_SIZE
 from dexplorer.session import apply_session, save_session
 from dexplorer.state import AppState
 
@@ -148,11 +149,14 @@ def test_every_panel_draws_the_model_density_and_captions_its_nll():
     app = comparison_app(2)
     try:
         blank = show(app, set(), t=0.5)
+        top = app.view.layout.panels[0][1]
         image = show(app, {"likelihood"}, t=0.5)
         for index in range(2):
             drawn = ink(panel_image(app, image, index)) & ~ink(panel_image(app, blank, index))
             assert drawn.sum() > 400, (index, drawn.sum())
             assert "NLL " in app.view.texts[index] and " nats" in app.view.texts[index]
+        # the NLL's caption line gets its room: the panels move down by one line
+        assert app.view.layout.panels[0][1] - top >= CAPTION_SIZE
     finally:
         app.close()
 

@@ -9,7 +9,8 @@ GAP = 14.0
 CAPTION_SIZE = 18.0
 """Caption font size at scale 1 (logical pixels)."""
 CAPTION_LINES = 3
-"""Lines of a caption: the run, its quality, its straightness."""
+"""Lines of a caption: the run, its quality, its straightness (a layer may add more: the
+model density adds the NLL)."""
 LABEL_INSET = (12.0, 8.0)
 """Where the time label sits inside a single panel, from its top-left corner."""
 
@@ -37,13 +38,15 @@ def layout(
     bottom: float = 0.0,
     scale: float = 1.0,
     label_size: float = 40.0,
+    caption_lines: int = CAPTION_LINES,
 ) -> Layout:
     """The arrangement of ``count`` (1, 2 or 4) panels in the area not taken by the UI
-    (``left`` pixels of controls, ``bottom`` pixels of time bar); ``scale`` and
-    ``label_size`` size the captions and the room for the time label of a grid."""
+    (``left`` pixels of controls, ``bottom`` pixels of time bar); ``scale``,
+    ``label_size`` and ``caption_lines`` size the captions and the room for the time label
+    of a grid."""
     if count == 1:
         return _single(width, height, left, bottom)
-    return _grid(width, height, count, left, bottom, scale, label_size)
+    return _grid(width, height, count, left, bottom, scale, label_size, caption_lines)
 
 
 def _single(width: float, height: float, left: float, bottom: float) -> Layout:
@@ -72,12 +75,13 @@ def _grid(
     bottom: float,
     scale: float,
     label_size: float,
+    caption_lines: int,
 ) -> Layout:
     """Square panels, as large as they fit, in one row of 2 or a 2 x 2 grid, each with room
     for its caption above it. The time label goes above the grid or to its left, wherever
     the panels come out larger."""
     columns, rows = (2, 1) if count == 2 else (2, 2)
-    caption = CAPTION_LINES * CAPTION_SIZE * scale * 1.3 + 4
+    caption = caption_lines * CAPTION_SIZE * scale * 1.3 + 4
     area_w, area_h = max(width - left, 1.0), max(height - bottom, 1.0)
     label_h, label_w = label_size * 1.25, label_size * 4.0
 
