@@ -184,7 +184,9 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     imgui.text_disabled(f"{status.device}   {status.fps:.0f} fps{computing}")
     imgui.text_disabled(f"sampled by {status.backend or '...'}")
     if status.likelihood:
+        imgui.push_text_wrap_pos(0.0)
         imgui.text_disabled(f"model density: {status.likelihood}")
+        imgui.pop_text_wrap_pos()
     if status.pointer is not None:
         imgui.text_disabled(f"pointer  x {status.pointer[0]:.4g}   y {status.pointer[1]:.4g}")
     imgui.end()

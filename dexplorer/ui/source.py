@@ -51,4 +51,6 @@ def source_section(
     apply = chosen(status, "source_path", state.open_source)
     status.dialogs.button("choose a source...", "Open source", filters, apply, status.source_path)
     if state.data.source != GAUSSIAN:
+        imgui.push_text_wrap_pos(0.0)
         imgui.text_disabled(NOTE)
+        imgui.pop_text_wrap_pos()
