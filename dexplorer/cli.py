@@ -151,19 +151,7 @@ def build_parser() -> Parser:
     train.add_argument("--out", required=True, help="model file (.safetensors); folder for --all")
 
     smp = commands.add_parser("sample", help="sample particles from a model (.npy or .csv)")
-    model = smp.add_mutually_exclusive_group(required=True)
-    model.add_argument(
-        "--model", metavar="FILE", help="a .safetensors model, or the original tool's model.json"
-    )
-    model.add_argument("--pretrained", metavar="DATASET/OBJECTIVE", help="a shipped model")
-    model.add_argument(
-        "--exact",
-        metavar="DATASET",
-        nargs="?",
-        const="",
-        help="the exact field of a bundled dataset, or of the --data file's points (memorises "
-        f"them); DATASET is one of {', '.join(DATASET_CHOICES[:-1])}",
-    )
+    add_model_choice(smp)
     smp.add_argument("--data", metavar="FILE", help="points (.csv, .json or image) for --exact")
     smp.add_argument(
         "--source",
@@ -270,12 +258,10 @@ def build_parser() -> Parser:
     return parser
 
 
-def add_density_parser(commands: argparse._SubParsersAction) -> None:
-    """``density``: the model's own log p_t on a grid and the NLL of its data."""
-    dens = commands.add_parser(
-        "density", help="the model's own density log p_t on a grid (.npz) and its data's NLL"
-    )
-    model = dens.add_mutually_exclusive_group(required=True)
+def add_model_choice(command: argparse.ArgumentParser) -> None:
+    """The one model a command uses: ``--model FILE``, ``--pretrained D/O`` or ``--exact``
+    (a bundled dataset, or the ``--data`` file's points)."""
+    model = command.add_mutually_exclusive_group(required=True)
     model.add_argument(
         "--model", metavar="FILE", help="a .safetensors model, or the original tool's model.json"
     )
@@ -285,8 +271,17 @@ def add_density_parser(commands: argparse._SubParsersAction) -> None:
         metavar="DATASET",
         nargs="?",
         const="",
-        help="the exact field of a bundled dataset, or of the --data file's points",
+        help="the exact field of a bundled dataset, or of the --data file's points (memorises "
+        f"them); DATASET is one of {', '.join(DATASET_CHOICES[:-1])}",
     )
+
+
+def add_density_parser(commands: argparse._SubParsersAction) -> None:
+    """``density``: the model's own log p_t on a grid and the NLL of its data."""
+    dens = commands.add_parser(
+        "density", help="the model's own density log p_t on a grid (.npz) and its data's NLL"
+    )
+    add_model_choice(dens)
     dens.add_argument(
         "--data",
         metavar="FILE",

@@ -130,7 +130,7 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     imgui.separator_text("Data")
     edit("dataset", dataset_combo(data.dataset, state.custom))
     data_file_row(state, status)
-    source_section(state, status, _chosen, DATA_FILTERS)
+    source_section(state, status, open_file_row)
     _, state.y_down = imgui.checkbox("y down (screen orientation)", state.y_down)
     if state.comparing:
         compare_section(state, status)
@@ -249,14 +249,27 @@ def _chosen(status: Status, name: str, action: Callable[[str], object]) -> Calla
     return apply
 
 
+def open_file_row(
+    status: Status,
+    field: str,
+    button: str,
+    action: Callable[[str], object],
+    dialog: tuple[str, str],
+) -> None:
+    """A typed path (the status's ``field``), a ``button`` that applies ``action`` to it, and
+    a native dialog (its button's label and its title) that fills the field and applies it."""
+    _, path = imgui.input_text(f"##{field}", getattr(status, field))
+    setattr(status, field, path)
+    imgui.same_line()
+    if imgui.button(button) and path.strip():
+        action(path.strip())
+    apply = _chosen(status, field, action)
+    status.dialogs.button(*dialog, DATA_FILTERS, apply, path)
+
+
 def data_file_row(state: AppState, status: Status) -> None:
     """Open a data file (csv, json or an image) as the custom dataset."""
-    _, status.open_path = imgui.input_text("##path", status.open_path)
-    imgui.same_line()
-    if imgui.button("open") and status.open_path.strip():
-        state.open_data(status.open_path.strip())
-    apply = _chosen(status, "open_path", state.open_data)
-    status.dialogs.button("choose a file...", "Open data", DATA_FILTERS, apply, status.open_path)
+    open_file_row(status, "open_path", "open", state.open_data, ("choose a file...", "Open data"))
 
 
 def session_row(state: AppState, status: Status) -> None:

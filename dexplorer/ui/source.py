@@ -3,7 +3,7 @@ a bundled dataset, or a points file), with why diffusion keeps the Gaussian."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from imgui_bundle import imgui
@@ -34,22 +34,18 @@ def shown_name(name: str, state: AppState) -> str:
 def source_section(
     state: AppState,
     status: Status,
-    chosen: Callable[[Status, str, Callable[[str], object]], Callable[[str], None]],
-    filters: Sequence[str],
+    file_row: Callable[[Status, str, str, Callable[[str], object], tuple[str, str]], None],
 ) -> None:
-    """The source combo, a row to open a points file as the source, and a note when the
-    source is not the Gaussian."""
+    """The source combo, a row to open a points file as the source (``file_row``: the
+    controls' typed path, button and dialog), and a note when the source is not the
+    Gaussian."""
     names = source_names(state)
     current = names.index(state.data.source) if state.data.source in names else 0
     changed, index = imgui.combo("source (t=0)", current, [shown_name(n, state) for n in names])
     if changed:
         state.choose_source(names[index])
-    _, status.source_path = imgui.input_text("##source", status.source_path)
-    imgui.same_line()
-    if imgui.button("open source") and status.source_path.strip():
-        state.open_source(status.source_path.strip())
-    apply = chosen(status, "source_path", state.open_source)
-    status.dialogs.button("choose a source...", "Open source", filters, apply, status.source_path)
+    dialog = ("choose a source...", "Open source")
+    file_row(status, "source_path", "open source", state.open_source, dialog)
     if state.data.source != GAUSSIAN:
         imgui.push_text_wrap_pos(0.0)
         imgui.text_disabled(NOTE)
