@@ -19,6 +19,7 @@ import numpy as np
 import pygfx as gfx
 from common import parser, print_table, write_json
 
+from dexplorer.core.threads import use_cpu_threads
 from dexplorer.engine.devices import choose_device
 from dexplorer.headless import offscreen_app, parse_size, prepare_environment
 from dexplorer.scene.particles import ParticlesLayer
@@ -132,6 +133,7 @@ def main() -> None:
     p.add_argument("--n", type=int, action="append", help="particle count(s) to measure")
     args = p.parse_args()
     prepare_environment()
+    use_cpu_threads()  # torch on one thread, as every entry point of the app runs it
     device = choose_device(args.device)
     size = parse_size(args.size)
     counts = args.n or ([50_000] if args.quick else [10_000, 50_000, 200_000, 1_000_000])

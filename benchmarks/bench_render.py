@@ -20,6 +20,7 @@ import pygfx as gfx
 from common import parser, print_table, write_json
 from rendercanvas.offscreen import RenderCanvas
 
+from dexplorer.core.threads import use_cpu_threads
 from dexplorer.engine.devices import choose_device
 from dexplorer.headless import offscreen_app, parse_size, prepare_environment
 from dexplorer.state import LAYERS, AppState
@@ -111,6 +112,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="turns of each layer off and on")
     args = p.parse_args()
     prepare_environment()
+    use_cpu_threads()  # torch on one thread, as every entry point of the app runs it
     device = choose_device(args.device)
     sizes = args.size or (["1280x720"] if args.quick else ["1280x720", "1920x1080"])
     counts = args.n or ([10_000, 50_000] if args.quick else [10_000, 50_000, 200_000, 1_000_000])

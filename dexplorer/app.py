@@ -28,6 +28,7 @@ from .scene.streaks import tracers_for
 from .scene.theme import THEMES
 from .scene.view import View
 from .state import AppState
+from .timings import Timings
 from .ui.controls import (
     CONTROLS_WIDTH,
     TIME_BAR_HEIGHT,
@@ -133,6 +134,8 @@ class App:
         """What kept the last frame from drawing the particles (said once in the message)."""
         self.settled = False
         """Whether every frame waits for what it shows (headless, after :meth:`settle`)."""
+        self.timings = Timings()
+        """Start-up moments written for the benchmarks (``DEXPLORER_TIMINGS``)."""
         self.frame_seconds: float | None = None
         """Seconds the streaks move each frame: a video's 1 / fps (each frame then waits for
         the field at its t); None for the wall clock."""
@@ -474,6 +477,9 @@ class App:
             self.recorder.add(np.asarray(self.renderer.snapshot()))
         if self.ui is not None and self.state.look.show_ui:
             self.ui.render()
+        self.timings.note("first_frame")
+        if all(sim.cache.state.done for sim in self.engine.simulations):
+            self.timings.note("trajectory")
 
     def screenshot(self) -> np.ndarray:
         """Draw a frame on an offscreen canvas and return its pixels (H, W, 4), with what
