@@ -249,6 +249,7 @@ class App:
         self.status.straightness = self._straightness(simulations[0])
         shown = look.visible["likelihood"]
         self.status.likelihood = self._likelihood_text(simulations[0]) if shown else ""
+        view.set_caption(0, self.status.likelihood or " ", look.ui_scale)  # the NLL on screen
 
     def _update_panel(self, panel: Panel, sim: Simulation) -> None:
         """One panel at the state's time from ``sim``: its arrays, layers, colours and the

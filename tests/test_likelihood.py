@@ -193,3 +193,33 @@ def test_bad_density_commands_say_why(tmp_path, capsys, args, reason):
     error = capsys.readouterr().err
     assert error.startswith("dexplorer: error:") and reason in error, error
     assert not out.exists()
+
+
+@pytest.mark.skipif(bool(_adapter_problem()), reason=_adapter_problem())
+def test_the_single_view_shows_the_nll_under_the_time_label():
+    """The single view says its NLL on screen, under the time label (and nothing with the
+    layer off), so a screenshot without the controls carries it too."""
+    import torch
+
+    from dexplorer.headless import offscreen_app
+    from dexplorer.state import AppState
+
+    state = AppState()
+    state.change(n=500, dataset="three_modes")
+    app = offscreen_app(state, (480, 320), torch.device("cpu"), ui=False)
+    try:
+        state.set_time(1.0)
+        app.settle()
+        blank = np.asarray(app.screenshot())[..., :3].astype(int)
+        assert app.view.texts[0].strip() == ""
+        state.look.visible["likelihood"] = True
+        app.settle()
+        shown = np.asarray(app.screenshot())[..., :3].astype(int)
+        assert app.view.texts[0].startswith("NLL ") and " nats" in app.view.texts[0]
+        x, y = app.view.layout.time
+        label = app.view.time_label.text.font_size
+        rows = slice(int(y + label), int(y + 2.6 * label))  # the caption's line
+        changed = np.abs(shown - blank).sum(2)[rows, int(x) : int(x) + 120] > 60
+        assert changed.sum() > 30, changed.sum()
+    finally:
+        app.close()

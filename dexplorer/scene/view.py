@@ -113,8 +113,9 @@ class View:
             self._steering = None
             forget_bindings()
         home = self.panels[0].scene if count == 1 and self.panels else self.page
-        if self.time_label.text.parent is not home:
-            home.add(self.time_label.text)
+        for text in (self.time_label.text, *self.captions[:1]):  # the single view's own
+            if text.parent is not home:
+                home.add(text)
 
     def add_panel(
         self,
@@ -146,7 +147,7 @@ class View:
             anchor="top-left",
             material=gfx.TextMaterial(color=(*self.theme.text, 1.0), pick_write=False),
         )
-        self.page.add(caption)
+        (panel.scene if self.count == 1 and not self.panels else self.page).add(caption)
         if len(self.panels) < len(self.layout.panels):
             panel.viewport.rect = self.layout.panels[len(self.panels)]
         self.panels.append(panel)
@@ -155,7 +156,8 @@ class View:
         return panel
 
     def set_caption(self, index: int, text: str, scale: float) -> None:
-        """The caption of panel ``index`` in a grid (re-laid out only when it changes)."""
+        """The caption of panel ``index`` (in the single view, under the time label;
+        re-laid out only when it changes)."""
         caption = self.captions[index]
         if caption.font_size != CAPTION_SIZE * scale:
             caption.font_size = CAPTION_SIZE * scale
@@ -255,6 +257,9 @@ class View:
         if self.count == 1:
             world = self.screen_to_world(*self.layout.time)
             self.time_label.text.local.position = (*world, 1)
+            x, y = self.layout.time  # the single view's caption, under the time label
+            below = self.screen_to_world(x, y + 1.3 * self.time_label.text.font_size)
+            self.captions[0].local.position = (*below, 1)
             rects = {"source": self.layout.source, "data": self.layout.data}
             # The side views come first, and clear the frame.
             self.caches.render(rects, self.side_scenes, self.side_cameras)
