@@ -62,7 +62,8 @@ def test_stop_flag_budget_callbacks_and_resume():
     stop.set()
     assert trainer.run(seconds=60, stop=stop).stopped == "stopped"
     assert trainer.step == 30
-    assert trainer.run(seconds=0.2).seconds == pytest.approx(0.2, abs=0.2)
+    timed = trainer.run(seconds=0.2)  # stops once the budget is spent (no upper bound: load)
+    assert timed.stopped == "budget" and timed.seconds >= 0.2 and timed.steps >= 1
 
 
 def test_preview_samples_come_from_the_current_weights():
