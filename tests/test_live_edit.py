@@ -174,3 +174,25 @@ def test_the_app_edits_in_any_panel_and_keeps_running():
     app.draw()
     assert app.status.live == ""
     app.close()
+
+
+def test_the_guesses_follow_a_live_edit_at_once():
+    """At t = 0 the exact field's guess of every particle is the mean of the data: after a
+    drag, the guesses shown move to the new mean from the preview on, not after the full
+    recompute."""
+    custom = Dataset.custom(POINTS)
+    engine = _engine(custom)
+    sim = engine.simulations[0]
+    sim.update_positions(0.0)
+    sim.update_guesses(0.0)
+    sim.guesses.wait()
+    sim.update_guesses(0.0)
+    assert np.allclose(sim.guesses.array.array, POINTS.mean(0), atol=1e-4)
+    edit = moved(custom, 5, 3.0, 3.0, None)
+    engine.sync(Request(Data("custom", N, 0), EXACT, N, 1, edit.after, edit=edit))
+    assert sim.live is not None and sim.live.stage == 1
+    sim.update_guesses(0.0)
+    sim.guesses.wait()
+    sim.update_guesses(0.0)
+    assert np.allclose(sim.guesses.array.array, edit.after.points.mean(0), atol=1e-4)
+    engine.close()

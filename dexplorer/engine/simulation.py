@@ -101,6 +101,8 @@ class Simulation:
         self._retired: list[ModelDensity] = []
         """Model densities of runs before, stopping (joined on :meth:`close`)."""
         self._streaks: Streaks | None = None
+        self._patches = 0
+        """Live edits' changes to the paths of the run shown (its guesses are recomputed)."""
         self.apply(data, run, n, custom, trained, yours, reflowed, custom_source)
 
     # --- settings ---------------------------------------------------------------------------
@@ -212,6 +214,7 @@ class Simulation:
         spec = replace(self.cache.spec, field=field, extra_field=models.grid_field(field, self.run))
         before = self.dataset.points
         self.live = LiveEdit(self.cache, spec, before, custom.points, *change)
+        self._patches += 1
         self.dataset, self.field = custom, field
 
     def _stop_live(self) -> None:
@@ -289,7 +292,8 @@ class Simulation:
         if self.guesses is None or self.guesses.array.array.shape[0] != self.n:
             self.drop_guesses()
             self.guesses = Guesses(self.n, self.device)
-        return self.guesses.show(self.cache.state.generation, self.field, self.cache, t)
+        run = (self.cache.state.generation, self._patches)
+        return self.guesses.show(run, self.field, self.cache, t)
 
     def drop_guesses(self) -> None:
         """Forget the guesses (their layer is off): nothing is computed until asked again."""
@@ -395,8 +399,12 @@ class Simulation:
     def poll(self) -> None:
         """Move a live edit on, and start measuring the current run if it is done and not
         measured yet (its straightness always, its quality with ``measuring`` on)."""
-        if self.live is not None and self.live.poll():
-            self.live = None
+        if self.live is not None:
+            stage = self.live.stage
+            if self.live.poll():
+                self.live = None
+            if self.live is None or self.live.stage != stage:
+                self._patches += 1  # the paths shown changed within the run
         self._poll_straightness()
         state = self.cache.state
         if not self.measuring or not state.done or self._measuring == state.generation:
@@ -426,6 +434,7 @@ class Simulation:
         if self.live is not None:
             self.live.wait()
             self.live = None
+            self._patches += 1
         self.cache.wait()
         self.poll()
         for thread in (self._thread, self._bend_thread):
