@@ -196,3 +196,19 @@ def test_the_guesses_follow_a_live_edit_at_once():
     sim.update_guesses(0.0)
     assert np.allclose(sim.guesses.array.array, edit.after.points.mean(0), atol=1e-4)
     engine.close()
+
+
+def test_the_model_density_follows_a_live_edit():
+    """The exact field's density after a drag is the mixture of the data as edited: its NLL
+    is measured again, on the edited points."""
+    custom = Dataset.custom(POINTS)
+    engine = _engine(custom)
+    sim = engine.simulations[0]
+    before = sim.model_density()
+    edit = moved(custom, 5, 3.0, 3.0, None)
+    engine.sync(Request(Data("custom", N, 0), EXACT, N, 1, edit.after, edit=edit))
+    after = sim.model_density()
+    assert after is not before and np.array_equal(after.points, sim.nll_points())
+    assert np.isclose(after.points, [3.0, 3.0]).all(1).any()  # the moved point is measured
+    assert not np.isclose(before.points, [3.0, 3.0]).all(1).any()
+    engine.close()

@@ -170,10 +170,7 @@ class Simulation:
         self.source = source
         self.field = field
         self.labels = None if labels is None else labels.cpu().numpy()
-        if self._model_density is not None:
-            self._model_density.close(wait=False)
-            self._retired.append(self._model_density)
-            self._model_density = None
+        self._drop_model_density()
 
     def follow(
         self,
@@ -216,6 +213,7 @@ class Simulation:
         self.live = LiveEdit(self.cache, spec, before, custom.points, *change)
         self._patches += 1
         self.dataset, self.field = custom, field
+        self._drop_model_density()  # the exact field's density is of the data as edited
 
     def _stop_live(self) -> None:
         if self.live is not None:
@@ -357,6 +355,13 @@ class Simulation:
                 self.field_for_grid, self.nll_points(), self.device, self.source
             )
         return self._model_density
+
+    def _drop_model_density(self) -> None:
+        """Forget the model density of a field no longer shown (its worker stops aside)."""
+        if self._model_density is not None:
+            self._model_density.close(wait=False)
+            self._retired.append(self._model_density)
+            self._model_density = None
 
     def nll_points(self) -> np.ndarray:
         """The points whose NLL is measured: fresh points of a bundled dataset (held out),
