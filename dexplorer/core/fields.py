@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,20 @@ if TYPE_CHECKING:
     from .fused import ChunkedMLP
 
 SIGMA_FLOOR = 1e-6
+
+
+def gaussian_mixture_log_density(
+    x: Tensor, centres: Tensor, variance: Tensor | float, log_weights: Tensor | float, chunk: int
+) -> Tensor:
+    """log sum_i w_i N(x; centres_i, variance I) at the 2D points ``x`` (n, 2), in nats (n,),
+    with log w_i = ``log_weights`` (normalised; one value for equal weights), ``chunk``
+    points at a time."""
+    out = torch.empty(len(x), dtype=x.dtype, device=x.device)
+    for start in range(0, len(x), chunk):
+        part = x[start : start + chunk]
+        squared = torch.cdist(part, centres).square()
+        out[start : start + len(part)] = torch.logsumexp(log_weights - squared / (2 * variance), 1)
+    return out - math.log(2 * math.pi) - torch.log(torch.as_tensor(variance, dtype=x.dtype))
 
 
 def as_time(t: Tensor | float, like: Tensor) -> Tensor:

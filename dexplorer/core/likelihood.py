@@ -32,7 +32,14 @@ import torch
 from torch import Tensor
 
 from .datasets import DOMAIN
-from .fields import SIGMA_FLOOR, ExactField, Field, NetworkField, as_time
+from .fields import (
+    SIGMA_FLOOR,
+    ExactField,
+    Field,
+    NetworkField,
+    as_time,
+    gaussian_mixture_log_density,
+)
 from .sources import Source
 
 STEPS = 48
@@ -46,7 +53,6 @@ LOG_OFFSET = 0.01
 """How close to the ends the time grid's steps shrink (see :func:`time_grid`)."""
 CHUNK = 4096
 """Points integrated at once."""
-LOG_2PI = math.log(2 * math.pi)
 
 
 class LikelihoodError(ValueError):
@@ -127,12 +133,7 @@ def mixture_log_density(field: ExactField, points: Tensor, t: float) -> Tensor:
     variance = (a * a * field.spread**2 + s * s).clamp_min(SIGMA_FLOOR**2)
     centres = a * field.points.to(points.dtype)
     log_weights = field.log_weights.to(points.dtype)
-    out = torch.empty(len(points), dtype=points.dtype, device=points.device)
-    for start in range(0, len(points), field.chunk):
-        part = points[start : start + field.chunk]
-        squared = torch.cdist(part, centres).square()
-        out[start : start + len(part)] = torch.logsumexp(log_weights - squared / (2 * variance), 1)
-    return out - LOG_2PI - torch.log(variance)
+    return gaussian_mixture_log_density(points, centres, variance, log_weights, field.chunk)
 
 
 def log_density(

@@ -25,7 +25,7 @@ from scipy import ndimage
 from torch import Tensor
 
 from .datasets import DATASETS, DOMAIN, Dataset, make_dataset
-from .fields import SIGMA_FLOOR, Field, as_time
+from .fields import SIGMA_FLOOR, Field, as_time, gaussian_mixture_log_density
 from .objectives import Estimate
 from .paths import LinearPath
 from .samplers import initial_noise
@@ -118,12 +118,8 @@ class Source:
         if self.points is None:
             return -0.5 * (x * x).sum(1) - LOG_2PI
         points = torch.as_tensor(self.points, dtype=x.dtype, device=x.device)
-        out = torch.empty(len(x), dtype=x.dtype, device=x.device)
-        for start in range(0, len(x), LOG_PROB_CHUNK):
-            part = x[start : start + LOG_PROB_CHUNK]
-            squared = torch.cdist(part, points).square()
-            out[start : start + len(part)] = torch.logsumexp(-squared / (2 * self.spread**2), 1)
-        return out - math.log(len(points)) - LOG_2PI - 2 * math.log(self.spread)
+        equal = -math.log(len(points))
+        return gaussian_mixture_log_density(x, points, self.spread**2, equal, LOG_PROB_CHUNK)
 
     def log_density(self) -> np.ndarray:
         """log q, the log of the source's density (points each spread by ``spread``), on
