@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from .fused import ChunkedMLP
 
 SIGMA_FLOOR = 1e-6
+FIELD_EDGE = 0.005
+"""How close to t = 0 and t = 1 a field that may be singular there is evaluated (the
+arrows, the streaks and the model density)."""
 
 
 def gaussian_mixture_log_density(

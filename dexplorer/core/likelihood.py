@@ -14,9 +14,9 @@ is classical RK4 on the augmented state (x, log-det) over a fixed grid of ``step
 steps that shrink near the data, where the velocity of a sharp distribution changes
 fastest, and for a noise prediction near the noise too (:func:`time_grid`). A field
 whose velocity is singular at t = 1 (the exact field of points, a network predicting the
-noise) is taken at 1 - :data:`DATA_EDGE` instead, as the samplers never evaluate it at
-t = 1 either; a noise prediction's ODE stops at :data:`NOISE_EDGE`, where its density is
-taken as N(0, I).
+noise) is taken at 1 - :data:`~dexplorer.core.fields.FIELD_EDGE` instead, as the samplers
+never evaluate it at t = 1 either; a noise prediction's ODE stops at ``FIELD_EDGE``, where
+its density is taken as N(0, I) (a VP path's x is then a 0.8 % trace of data in noise).
 
 A stochastic sampler (DDPM, the reverse SDE) does not change this density: it belongs to
 the field, so every run of a model has one, whatever it samples with.
@@ -33,6 +33,7 @@ from torch import Tensor
 
 from .datasets import DOMAIN
 from .fields import (
+    FIELD_EDGE,
     SIGMA_FLOOR,
     ExactField,
     Field,
@@ -44,11 +45,6 @@ from .sources import Source
 
 STEPS = 48
 """RK4 steps from t back to 0 (four velocity and divergence evaluations each)."""
-DATA_EDGE = 0.005
-"""How far below t = 1 a field singular at the data is taken (as the velocity arrows)."""
-NOISE_EDGE = 0.005
-"""Where the ODE of a field singular at the noise stops: its density there is taken as
-N(0, I) (a VP path's x is then a 0.8 % trace of data in noise)."""
 LOG_OFFSET = 0.01
 """How close to the ends the time grid's steps shrink (see :func:`time_grid`)."""
 CHUNK = 4096
@@ -62,8 +58,8 @@ class LikelihoodError(ValueError):
 
 def density_time(field: Field, t: float) -> float:
     """The time at which ``field``'s density is taken for ``t``: t itself, or 1 -
-    :data:`DATA_EDGE` at most where the field is singular at the data."""
-    return min(t, 1 - DATA_EDGE) if field.singular_at_data else t
+    ``FIELD_EDGE`` at most where the field is singular at the data."""
+    return min(t, 1 - FIELD_EDGE) if field.singular_at_data else t
 
 
 def singular_at_noise(field: Field) -> bool:
@@ -166,7 +162,7 @@ def flow_log_density(
         When the field cannot be differentiated.
     """
     field = plain(field)
-    end = NOISE_EDGE if singular_at_noise(field) else 0.0
+    end = FIELD_EDGE if singular_at_noise(field) else 0.0
     times = time_grid(density_time(field, t), end, steps)
     out = torch.empty(len(points), dtype=points.dtype, device=points.device)
     with torch.no_grad():

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from ..core.datasets import DOMAIN
-from ..core.fields import Field
+from ..core.fields import FIELD_EDGE, Field
 
 
 def grid_points(count: int, extent: float, device: torch.device | str = "cpu") -> Tensor:
@@ -73,7 +73,7 @@ class DensityGrid:
         return out
 
 
-FIELD_TIMES = (0.005, 0.995)
+FIELD_TIMES = (FIELD_EDGE, 1 - FIELD_EDGE)
 """The times the field is drawn at on grids are clamped to: it is singular at the ends."""
 
 
