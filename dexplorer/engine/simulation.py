@@ -370,16 +370,17 @@ class Simulation:
             dataset = self.dataset.subset(NLL_POINTS, HELD_OUT_SEED)
         else:
             dataset = make_dataset(self.data.dataset, n=NLL_POINTS, seed=HELD_OUT_SEED)
-        label = self.run.label
-        if label is None or dataset.labels is None or self.run.model == "exact":
-            return dataset.points
-        return dataset.points[dataset.labels == label]
+        return self._of_class(dataset)
 
     # --- quality ----------------------------------------------------------------------------
 
     def reference_points(self) -> np.ndarray:
         """What the samples should match: the data, or its chosen class's points."""
-        dataset, label = self.dataset, self.run.label
+        return self._of_class(self.dataset)
+
+    def _of_class(self, dataset: Dataset) -> np.ndarray:
+        """The points of ``dataset``, or of the run's class when it has one."""
+        label = self.run.label
         if label is None or dataset.labels is None:
             return dataset.points
         return dataset.points[dataset.labels == label]
