@@ -38,6 +38,14 @@ def gaussian_mixture_log_density(
     return out - math.log(2 * math.pi) - torch.log(torch.as_tensor(variance, dtype=x.dtype))
 
 
+def divides_by_alpha(field: Field) -> bool:
+    """Whether ``field``'s data estimate divides its prediction by alpha (a noise or score
+    prediction: x1_hat = (x - sigma e_hat) / alpha), so that it and the velocity blow up as
+    t -> 0; velocity, v and data predictions and the exact field are stable there."""
+    objective = getattr(field, "objective", None)
+    return objective is not None and objective.prediction in ("epsilon", "score")
+
+
 def as_time(t: Tensor | float, like: Tensor) -> Tensor:
     """t as a 0-d (or batch) tensor on the device and dtype of ``like``."""
     return torch.as_tensor(t, dtype=like.dtype, device=like.device)

@@ -7,21 +7,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .fields import Field, NetworkField
-from .user_models import UserField
+from .fields import Field, divides_by_alpha
 
 GUESS_ALPHA = 0.1
 """A model that predicts the noise (or the score) guesses x1_hat = (x - sigma e_hat) / alpha,
 which multiplies the network's error by sigma / alpha; before alpha reaches this value its
 guess is taken where it does (the guess changes little there: it is near the data mean)."""
-
-
-def divides_by_alpha(field: Field) -> bool:
-    """Whether ``field``'s data estimate divides its prediction by alpha (noise and score
-    predictions); velocity, v and data predictions and the exact field are stable at t = 0."""
-    if isinstance(field, NetworkField | UserField):
-        return field.objective.prediction in ("epsilon", "score")
-    return False
 
 
 def guess_time(field: Field, t: float) -> float:

@@ -39,6 +39,7 @@ from .fields import (
     Field,
     NetworkField,
     as_time,
+    divides_by_alpha,
     gaussian_mixture_log_density,
 )
 from .sources import Source
@@ -60,13 +61,6 @@ def density_time(field: Field, t: float) -> float:
     """The time at which ``field``'s density is taken for ``t``: t itself, or 1 -
     ``FIELD_EDGE`` at most where the field is singular at the data."""
     return min(t, 1 - FIELD_EDGE) if field.singular_at_data else t
-
-
-def singular_at_noise(field: Field) -> bool:
-    """Whether the field's velocity blows up as t -> 0: a noise prediction's data estimate
-    (x - sigma e_hat) / alpha divides the network's error by alpha."""
-    objective = getattr(field, "objective", None)
-    return objective is not None and objective.prediction == "epsilon"
 
 
 def time_grid(t: float, end: float = 0.0, steps: int = STEPS) -> list[float]:
@@ -162,7 +156,7 @@ def flow_log_density(
         When the field cannot be differentiated.
     """
     field = plain(field)
-    end = FIELD_EDGE if singular_at_noise(field) else 0.0
+    end = FIELD_EDGE if divides_by_alpha(field) else 0.0
     times = time_grid(density_time(field, t), end, steps)
     out = torch.empty(len(points), dtype=points.dtype, device=points.device)
     with torch.no_grad():
