@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from test_scene import dilate
 
 from dexplorer.core.datasets import DOMAIN, make_dataset
 from dexplorer.core.fields import ExactField, NetworkField
@@ -285,14 +286,6 @@ def _pixels(app, points):
     return np.round(app.view.world_to_screen(points) - 0.5).astype(int)
 
 
-def _near(mask, radius):
-    out = mask.copy()
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            out |= np.roll(np.roll(mask, dy, 0), dx, 1)
-    return out
-
-
 @needs_adapter
 def test_the_layer_draws_the_guesses_where_they_are(app):
     sim = app.engine.simulations[0]
@@ -307,7 +300,7 @@ def test_the_layer_draws_the_guesses_where_they_are(app):
         marks[rows, columns] = True
         assert ink.sum() > (5 if t == 0 else 100)
         assert ink[marks].mean() > 0.9  # the guesses are drawn ...
-        assert (ink & _near(marks, 3)).sum() > 0.95 * ink.sum()  # ... and nothing else
+        assert (ink & dilate(marks, 3)).sum() > 0.95 * ink.sum()  # ... and nothing else
     mean = make_dataset("moons", n=5000, seed=0).points.mean(0)
     rows, columns = np.nonzero(_show_guesses(app, 0.0))
     centre = _pixels(app, mean[None])[0]

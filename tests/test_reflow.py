@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_cli import run
 
-from dexplorer.cli import main
 from dexplorer.core import models
 from dexplorer.core.datasets import make_dataset
 from dexplorer.core.metrics import QualityReference
@@ -147,17 +147,11 @@ def test_a_finished_reflow_is_compared_with_its_original(tmp_path):
 # --- the command line ------------------------------------------------------------------------
 
 
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_cli_reflow_writes_a_loadable_flow_model(capsys, tmp_path):
     out = tmp_path / "straight.safetensors"
     model = str(pretrained_path("smiley/flow"))
     argv = ["reflow", "--model", model, "--pairs", "500", "--steps", "10", "--out", str(out)]
-    code, printed, err = run_cli(capsys, *argv)
+    code, printed, err = run(capsys, *argv)
     assert code == 0, err
     loaded = models.from_file(out)
     assert loaded.objective.name == "flow" and loaded.dataset == "smiley"
@@ -174,7 +168,7 @@ def test_cli_reflow_writes_a_loadable_flow_model(capsys, tmp_path):
 )
 def test_cli_reflow_refuses_a_non_flow_model_or_a_bad_file(capsys, tmp_path, make, match):
     out = tmp_path / "r.safetensors"
-    code, _, err = run_cli(capsys, "reflow", "--model", make(tmp_path), "--out", str(out))
+    code, _, err = run(capsys, "reflow", "--model", make(tmp_path), "--out", str(out))
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("dexplorer: error:")
     assert match in lines[0] and not out.exists()
@@ -189,11 +183,11 @@ def _bad_file(folder: Path) -> str:
 def test_cli_sample_trajectory_prints_the_straightness(capsys, tmp_path):
     out = tmp_path / "t.npy"
     argv = ["sample", "--pretrained", "smiley/flow", "-n", "200", "--steps", "8"]
-    code, printed, _ = run_cli(capsys, *argv, "--trajectory", "--out", str(out))
+    code, printed, _ = run(capsys, *argv, "--trajectory", "--out", str(out))
     assert code == 0
     line = printed.strip().splitlines()[-1]
     assert line.startswith("straightness ") and line.endswith("(0 = straight paths)")
-    code, printed, _ = run_cli(capsys, *argv, "--out", str(out))
+    code, printed, _ = run(capsys, *argv, "--out", str(out))
     assert "straightness" not in printed
 
 

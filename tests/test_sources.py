@@ -10,8 +10,8 @@ from collections import deque
 import numpy as np
 import pytest
 import torch
+from test_cli import run
 
-from dexplorer.cli import main
 from dexplorer.core.checkpoints import load_checkpoint
 from dexplorer.core.datasets import DOMAIN, make_dataset
 from dexplorer.core.fields import NetworkField
@@ -166,16 +166,10 @@ def test_the_simulation_starts_from_the_source_and_refuses_wrong_models():
         simulation.close()
 
 
-def cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_the_cli_samples_from_a_dataset_or_a_file(capsys, tmp_path):
     out = tmp_path / "s.npy"
     common = ["-n", "150", "--steps", "12", "--out", str(out)]
-    code, said, err = cli(capsys, "sample", "--exact", "circles", "--source", "moons", *common)
+    code, said, err = run(capsys, "sample", "--exact", "circles", "--source", "moons", *common)
     assert code == 0, err
     circles = make_dataset("circles", n=150, seed=3).points
     moons = make_dataset("moons", n=150, seed=3).points
@@ -190,9 +184,9 @@ def test_the_cli_samples_from_a_dataset_or_a_file(capsys, tmp_path):
     assert landed_on_circles()
     points = tmp_path / "moons.csv"
     np.savetxt(points, make_dataset("moons", n=300, seed=4).points, delimiter=",")
-    code, said, err = cli(capsys, "sample", "--exact", "--data", str(points), *common)
+    code, said, err = run(capsys, "sample", "--exact", "--data", str(points), *common)
     assert code == 0 and "wrote 150 particles" in said, err
-    code, said, err = cli(capsys, "sample", "--exact", "circles", "--source", str(points), *common)
+    code, said, err = run(capsys, "sample", "--exact", "circles", "--source", str(points), *common)
     assert code == 0, err
     assert landed_on_circles()
 
@@ -208,18 +202,18 @@ def test_the_cli_samples_from_a_dataset_or_a_file(capsys, tmp_path):
 )
 def test_the_cli_says_what_is_wrong_with_a_source(capsys, tmp_path, argv, message):
     out = str(tmp_path / "s.npy")
-    code, _, err = cli(capsys, "sample", "--exact", "circles", *argv, "-n", "20", "--out", out)
+    code, _, err = run(capsys, "sample", "--exact", "circles", *argv, "-n", "20", "--out", out)
     assert code == 2 and err.startswith(f"dexplorer: error: {message}"), err
     assert len(err.strip().splitlines()) == 1
 
 
 def test_the_cli_refuses_diffusion_from_a_source(capsys, tmp_path):
     out = str(tmp_path / "s.npy")
-    code, _, err = cli(
+    code, _, err = run(
         capsys, "sample", "--pretrained", "moons/diffusion", "--source", "circles", "--out", out
     )
     assert code == 2 and "diffusion model of moons starts from Gaussian noise" in err
-    code, _, err = cli(
+    code, _, err = run(
         capsys, "sample", "--pretrained", "moons/flow", "--source", "circles", "--out", out
     )
     assert code == 2 and "flow model of moons was trained from N(0, I), not from circles" in err
