@@ -209,7 +209,7 @@ def _runner(
             yield steps, out[-1]
 
     else:
-        stepped = _with_chunks(field) if name == "chunked" else field
+        stepped = with_chunks(field) if name == "chunked" else field
 
         def run(
             x0: Tensor, settings: SamplerSettings, out: Tensor | None, _: bool
@@ -224,10 +224,11 @@ def _runner(
     return run
 
 
-def _with_chunks(field: NetworkField) -> NetworkField:
+def with_chunks(field: Field) -> Field:
     """``field`` evaluating its network through a :class:`ChunkedMLP` (its own, when it has
-    one, such as a compiled one)."""
-    if field.fast is not None:
+    one, such as a compiled one): the particles of one time in chunks that stay in cache.
+    A field without a network is returned as it is."""
+    if not isinstance(field, NetworkField) or field.fast is not None:
         return field
     chunked = copy.copy(field)
     chunked.fast = ChunkedMLP(field.network)

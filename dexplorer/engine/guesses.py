@@ -6,7 +6,6 @@ them and a run played again costs nothing."""
 from __future__ import annotations
 
 import atexit
-import copy
 import threading
 import weakref
 from collections import OrderedDict
@@ -14,9 +13,9 @@ from collections import OrderedDict
 import torch
 from torch import Tensor
 
-from ..core.fields import Field, NetworkField
-from ..core.fused import ChunkedMLP
+from ..core.fields import Field
 from ..core.guesses import guesses
+from .backends import with_chunks
 from .buffers import SharedArray
 from .trajectory import TrajectoryCache
 
@@ -32,16 +31,6 @@ def _close_all() -> None:
     """Let the threads finish before the interpreter tears torch down under them."""
     for made in list(_LIVE):
         made.close()
-
-
-def fast_field(field: Field) -> Field:
-    """``field``, a network evaluated through a :class:`ChunkedMLP` (a copy when it has
-    none): the particles of one time in chunks that stay in cache."""
-    if not isinstance(field, NetworkField) or field.fast is not None:
-        return field
-    chunked = copy.copy(field)
-    chunked.fast = ChunkedMLP(field.network)
-    return chunked
 
 
 class Guesses:
@@ -75,7 +64,7 @@ class Guesses:
         the run: another one forgets the steps computed); whether the array changed."""
         if run != self._run:  # nothing of another run is shown
             with self._lock:
-                self._run, self._field = run, fast_field(field)
+                self._run, self._field = run, with_chunks(field)
                 self._steps.clear()
                 self._pending = []
             self.array.target.fill_(float("nan"))
