@@ -502,8 +502,9 @@ def _scene_state(args: argparse.Namespace, default_t: float) -> AppState:
         except ValueError as error:
             raise UserError(f"--compare {error}") from None
     if not args.session:
-        explorer.t = default_t if args.t is None else args.t
         explorer.theme = args.theme
+    if args.t is not None or not args.session:  # an explicit --t wins over the session's
+        explorer.t = default_t if args.t is None else args.t
     return explorer.state
 
 
