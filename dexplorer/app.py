@@ -1,5 +1,7 @@
 """The app: wires the state, the simulation (engine), the view (scene) and the UI on one
-canvas, a window or an offscreen one."""
+canvas, a window or an offscreen one. Importing it does not import torch: the first frames
+show the controls and the starting particles while torch and the engine load in the
+background (:mod:`dexplorer.loading`)."""
 
 from __future__ import annotations
 
@@ -7,17 +9,19 @@ import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pygfx as gfx
-import torch
 
 from .core import outputs
+from .core.datasets import DOMAIN
 from .core.drawing import Drawing
 from .core.outputs import stamped
-from .engine.devices import describe_device
-from .engine.runs import DENSITY_RESOLUTION, Engine
-from .engine.simulation import Simulation
+from .core.sources import Source
+from .engine.runs import DENSITY_RESOLUTION, MESH_COUNT, VECTOR_COUNT
+from .engine.start import shown_dataset, starting_points
+from .loading import Loader
 from .recording import Recorder
 from .scene.density import DensityLayer
 from .scene.layout import CAPTION_LINES, layout
@@ -43,6 +47,13 @@ from .ui.keys import binding_for
 from .ui.schedule import schedule_window
 from .user_files import UserError, check_output
 
+if TYPE_CHECKING:
+    import torch
+
+    from .core.datasets import Dataset
+    from .engine.runs import Engine, Problem
+    from .engine.simulation import Simulation
+
 
 def drawing_path() -> Path:
     """Where the drawing is autosaved: the user data folder (platformdirs)."""
@@ -61,6 +72,8 @@ def software_adapter() -> bool:
 
 CLICK_TOLERANCE = 4.0
 TIME_LABEL_SIZE = 40.0
+LOADING = "loading torch and the models..."
+"""What the controls say until the engine is loaded."""
 
 
 class App:
@@ -70,32 +83,42 @@ class App:
 
     With ``fast`` (always on a CPU adapter, see :func:`software_adapter`) the renderer draws
     at the canvas's own pixels without antialiasing; otherwise with pygfx's defaults.
+
+    Until torch and the engine are loaded (a :class:`~dexplorer.loading.Loader`, started
+    here) every panel shows the starting particles and the data, the controls say so and
+    time does not run; what the user changes meanwhile is in the state, which the engine
+    follows once loaded. A settled app (headless) waits for the load.
     """
 
     def __init__(
         self,
         canvas: object,
         state: AppState,
-        device: torch.device,
+        device: str | torch.device,
         ui: bool = True,
         fast: bool = False,
     ) -> None:
         self.canvas = canvas
         self.state = state
-        self.device = device = torch.device(device)
+        self.device: torch.device | None = None
+        """The torch device, once loaded (``device``: its name, or "auto")."""
         fast = fast or software_adapter()
         options = {"pixel_ratio": 1, "ppaa": "none"} if fast else {}
         self.renderer = gfx.WgpuRenderer(canvas, **options)
-        self.engine = Engine(device)
-        self._sync_engine()
-        if not self.engine.simulations:
-            raise ValueError(state.message)
+        self.engine: Engine | None = None
+        """The simulations of the runs shown, once loaded."""
+        self._device_asked = device
+        self.loader: Loader | None = None
+        """The load of torch and the engine (started after the first frame)."""
+        self._start: tuple[tuple, np.ndarray, Dataset] | None = None
+        """While loading: what the starting particles and the data shown were made for (the
+        data, the particles, the custom dataset and source), and them."""
         self._side_for: object = None
         """The dataset the data side view shows."""
         self._source_for: object = None
         """The source the source side view shows."""
         self.view = self._build_view()
-        self.status = Status(device=describe_device(device), device_name=device.type)
+        self.status = Status(device="", device_name="", loading=LOADING)
         self.ui = None
         if ui:
             from imgui_bundle import imgui_md, implot
@@ -132,8 +155,9 @@ class App:
         ready, density shown)."""
         self._drawn_problem = ""
         """What kept the last frame from drawing the particles (said once in the message)."""
-        self.settled = False
-        """Whether every frame waits for what it shows (headless, after :meth:`settle`)."""
+        self._settled = False
+        self._load_failed = ""
+        """Why torch and the engine could not be loaded ('' unless they could not)."""
         self.timings = Timings()
         """Start-up moments written for the benchmarks (``DEXPLORER_TIMINGS``)."""
         self.frame_seconds: float | None = None
@@ -145,16 +169,17 @@ class App:
     # --- building -------------------------------------------------------------------------------
 
     def _build_view(self) -> View:
-        """The view with the side views of the data shown (filled when the view is single)."""
+        """The view with the side views of the data shown (filled when the view is single),
+        its panels showing the starting particles until the engine is loaded."""
         resolution = DENSITY_RESOLUTION[1]
         view = View(
             self.renderer,
             THEMES[self.state.look.theme],
-            Simulation.source_density(resolution),
+            Source().density(resolution, DOMAIN),
             np.zeros((resolution, resolution), np.float32),
             np.zeros((0, 2), np.float32),
         )
-        self._add_panels(view)
+        self._show_start(view)
         return view
 
     def _add_panels(self, view: View) -> None:
@@ -166,11 +191,13 @@ class App:
             view.add_panel(*arrays, sim.mesh_count, sim.vector_count)
 
     def _sync_engine(self) -> None:
-        """Bring the engine to the state's data and runs. A run that cannot start goes back
-        to what still runs, with a message; a comparison that cannot start at all goes back
-        to the single view."""
+        """Bring the engine to the state's data and runs."""
+        self._report(self.engine.sync(self.state.request()))
+
+    def _report(self, problems: list[Problem]) -> None:
+        """A run that could not start goes back to what still runs, with a message; a
+        comparison that could not start at all goes back to the single view."""
         state = self.state
-        problems = self.engine.sync(state.request())
         simulations = self.engine.simulations
         for problem in problems:
             message = problem.message
@@ -192,7 +219,7 @@ class App:
             self.view.set_side_data(sim.data_density(), sim.dataset.points)
         if self.view.count == 1 and sim.source is not self._source_for:
             self._source_for = sim.source
-            density = Simulation.source_density(DENSITY_RESOLUTION[1], sim.source)
+            density = sim.source.density(DENSITY_RESOLUTION[1], DOMAIN)
             self.view.set_side_source(density, sim.source.points)
 
     # --- per frame --------------------------------------------------------------------------
@@ -203,6 +230,9 @@ class App:
         elapsed, self._last = now - self._last, now
         self._elapsed = elapsed
         self.status.fps = 0.9 * self.status.fps + 0.1 / max(elapsed, 1e-6)
+        if self.engine is None and not self._take_engine():
+            self._update_start()
+            return
         self.state.advance(elapsed)
         self.state.poll_training()
         self.state.poll_reflow()
@@ -215,16 +245,8 @@ class App:
         for panel, sim in zip(view.panels, simulations, strict=True):
             self._update_panel(panel, sim)
         self._update_side_views()
-        shown = self.ui is not None and look.show_ui
-        left = CONTROLS_WIDTH * look.ui_scale if shown else 0.0
-        bottom = TIME_BAR_HEIGHT * look.ui_scale if shown else 0.0
-        size = TIME_LABEL_SIZE * look.ui_scale
-        view.time_label.set_size(size)
-        view.time_label.update(state.t)
-        width, height = self.renderer.logical_size
-        count = len(simulations)
         lines = CAPTION_LINES + look.visible["likelihood"]  # the NLL's line
-        view.set_layout(layout(width, height, count, left, bottom, look.ui_scale, size, lines))
+        self._lay_out(len(simulations), lines, state.t)
         if look.visible["streaks"]:  # after the layout: their number follows the panel's size
             for panel, sim in zip(view.panels, simulations, strict=True):
                 self._show_streaks(panel, sim, state.t)
@@ -232,12 +254,7 @@ class App:
         self.status.computed, self.status.wanted = self.engine.progress
         names = (sim.cache.state.backend for sim in simulations)
         self.status.backend = ", ".join(dict.fromkeys(filter(None, names)))
-        drawing = state.mode == "draw" and not self.comparing
-        view.drawing.set_visible(drawing)
-        if drawing and state.editor.live:  # the points edited, those of the data shown
-            view.drawing.update(simulations[0].dataset.points)
-        elif drawing:
-            view.drawing.update(state.drawing.points)
+        self._show_drawing(simulations[0].dataset.points)
         self._show_training_preview()
         self.status.sweep = self.engine.sweep
         self.status.live = "; ".join(filter(None, (sim.live_note for sim in simulations)))
@@ -250,6 +267,139 @@ class App:
         shown = look.visible["likelihood"]
         self.status.likelihood = self._likelihood_text(simulations[0]) if shown else ""
         view.set_caption(0, self.status.likelihood or " ", look.ui_scale)  # the NLL on screen
+
+    def _lay_out(self, count: int, lines: int, t: float) -> None:
+        """Place ``count`` panels (captions of ``lines`` lines) beside the controls and above
+        the time bar, and the time label showing t."""
+        look, view = self.state.look, self.view
+        shown = self.ui is not None and look.show_ui
+        left = CONTROLS_WIDTH * look.ui_scale if shown else 0.0
+        bottom = TIME_BAR_HEIGHT * look.ui_scale if shown else 0.0
+        size = TIME_LABEL_SIZE * look.ui_scale
+        view.time_label.set_size(size)
+        view.time_label.update(t)
+        width, height = self.renderer.logical_size
+        view.set_layout(layout(width, height, count, left, bottom, look.ui_scale, size, lines))
+
+    def _show_drawing(self, points: np.ndarray) -> None:
+        """In draw mode (single view), the strokes drawn, or in a live edit the data
+        ``points`` being edited."""
+        state = self.state
+        drawing = state.mode == "draw" and not self.comparing
+        self.view.drawing.set_visible(drawing)
+        if drawing and state.editor.live:
+            self.view.drawing.update(points)
+        elif drawing:
+            self.view.drawing.update(state.drawing.points)
+
+    # --- while loading ---------------------------------------------------------------------
+
+    def _begin_loading(self) -> None:
+        """Start loading torch and the engine on the state's request (once)."""
+        if self.loader is None:
+            self.loader = Loader(self._device_asked, self.state.request())
+
+    def _take_engine(self) -> bool:
+        """Take the loaded engine once the loader is done, and bring it to the state as it
+        is now; whether there is one. A failed load says why (once) in the message and the
+        panels keep the starting particles."""
+        loader = self.loader
+        if loader is None or not loader.done or self._load_failed:
+            return False
+        engine = loader.engine
+        if engine is not None:
+            self.engine = engine
+            self._report(loader.problems)  # what could not start, in the message
+            if not engine.simulations:
+                self.engine = None
+                engine.close()
+        if self.engine is None:
+            self._load_failed = loader.error or self.state.message or "no run could start"
+            self.state.message = self._load_failed
+            self.status.loading = "not loaded: see the message above"
+            return False
+        from .engine.devices import describe_device
+
+        self.device = engine.device
+        self.status.device = describe_device(engine.device)
+        self.status.device_name = engine.device.type
+        self.status.loading = ""
+        self.timings.note("loaded")
+        return True
+
+    def wait_loaded(self) -> None:
+        """Load torch and the engine now if not yet and wait for them (headless).
+
+        Raises
+        ------
+        ValueError
+            With the message, when they could not be loaded or no run could start.
+        """
+        if self.engine is not None:
+            return
+        self._begin_loading()
+        self.loader.wait()
+        if not self._take_engine():
+            raise ValueError(self._load_failed)
+
+    def _show_start(self, view: View) -> None:
+        """While loading: a panel for each run of the state, each showing the starting
+        particles and the data (made again when the data or the particles change)."""
+        state, look = self.state, self.state.look
+        request = state.request()
+        made_for = (request.data, request.n, request.custom, request.custom_source)
+        held = self._start
+        if held is None or any(a is not b for a, b in zip(held[0], made_for, strict=True)):
+            try:
+                dataset = shown_dataset(request.data, request.custom)
+                start = starting_points(request.data, request.n, request.custom_source)
+            except ValueError as error:
+                state.message = str(error)
+                if held is None:
+                    raise
+                dataset, start = held[2], held[1]
+            self._start = held = (made_for, start, dataset)
+        _, start, dataset = held
+        count = len(request.runs)
+        view.set_count(count)
+        for panel in view.panels:
+            if panel.particles.array is not start:
+                panel.set_particles(start)
+            if panel.targets.points is not dataset.points:
+                panel.set_data(dataset.points)
+        resolution = DENSITY_RESOLUTION[count]
+        for _ in range(len(view.panels), count):
+            density = np.zeros((resolution, resolution), np.float32)
+            view.add_panel(start, density, dataset.points, MESH_COUNT, VECTOR_COUNT)
+        theme = THEMES[look.theme]
+        key = (look.color_mode, look.theme, id(start))  # a new array: a new layer
+        for panel in view.panels:
+            for name in look.visible:  # what needs no field: the particles and the data
+                panel.set_visible(name, look.visible[name] and name in ("particles", "data"))
+            panel.particles.set_style(look.point_size * look.ui_scale, look.opacity)
+            if panel.particles.colored_for != key:
+                panel.particles.set_colors(look.color_mode, theme.particles, None, start, key)
+        if count == 1 and dataset is not self._side_for:
+            self._side_for = dataset
+            view.set_side_data(np.zeros((resolution, resolution), np.float32), dataset.points)
+
+    def _update_start(self) -> None:
+        """A frame while loading: the starting particles and the data; time does not run
+        (the time bar and the time label stay where the trajectories will start)."""
+        state = self.state
+        self._take_exports()
+        self._apply_look()
+        self._show_start(self.view)
+        count = self.view.count
+        self._lay_out(count, CAPTION_LINES, 0.0)
+        caption = self.status.loading if count > 1 else " "  # the single view: in the controls
+        for index in range(count):
+            self.view.set_caption(index, caption, state.look.ui_scale)
+        self.view.set_pan_zoom(state.mode != "draw")
+        self.view.preview.set_visible(False)
+        self._show_drawing(self._start[2].points)
+
+    # --- per frame (loaded) ----------------------------------------------------------------
 
     def _update_panel(self, panel: Panel, sim: Simulation) -> None:
         """One panel at the state's time from ``sim``: its arrays, layers, colours and the
@@ -415,7 +565,12 @@ class App:
     @property
     def comparing(self) -> bool:
         """Whether the view shows more than one panel."""
-        return len(self.engine.simulations) > 1
+        return self._panel_count > 1
+
+    @property
+    def _panel_count(self) -> int:
+        """The panels shown: one per simulation, or per run of the state while loading."""
+        return self.view.count if self.engine is None else len(self.engine.simulations)
 
     def _caption(self, sim: Simulation) -> str:
         """A comparison panel's caption: its run's title, then its quality or progress."""
@@ -451,13 +606,32 @@ class App:
         return "" if measured is None else measured.text
 
     def close(self) -> None:
-        """Stop every thread the app started (training, comparison, trajectories) and wait
-        for them: a thread still inside torch when Python exits aborts the process."""
+        """Stop every thread the app started (loading, training, comparison, trajectories)
+        and wait for them: a thread still inside torch when Python exits aborts the
+        process."""
         job = self.state.job
         if job is not None:
             job.stop()
             job.wait()
-        self.engine.close()
+        engine = self.engine
+        if self.loader is not None:
+            self.loader.wait()
+            engine = engine or self.loader.engine
+        if engine is not None:
+            engine.close()
+
+    @property
+    def settled(self) -> bool:
+        """Whether every frame waits for what it shows (headless: :func:`~dexplorer.headless.
+        offscreen_app` and :meth:`settle` set it). Setting it waits for torch and the engine
+        (:meth:`wait_loaded`)."""
+        return self._settled
+
+    @settled.setter
+    def settled(self, settled: bool) -> None:
+        if settled:
+            self.wait_loaded()
+        self._settled = settled
 
     def settle(self) -> None:
         """Block until what the next frame shows is computed and measured, and let every
@@ -479,8 +653,9 @@ class App:
         if self.ui is not None and self.state.look.show_ui:
             self.ui.render()
         self.timings.note("first_frame")
-        if all(sim.cache.state.done for sim in self.engine.simulations):
+        if self.engine is not None and all(sim.cache.state.done for sim in self.engine.simulations):
             self.timings.note("trajectory")
+        self._begin_loading()  # after the first frame, which does not wait for it
 
     def screenshot(self) -> np.ndarray:
         """Draw a frame on an offscreen canvas and return its pixels (H, W, 4), with what
@@ -493,11 +668,12 @@ class App:
     def _gui(self) -> None:
         width, height = self.renderer.logical_size
         controls_window(self.state, self.status, height)
-        time_bar(self.state, width, height, self.status.scale)
+        time_bar(self.state, width, height, self.status.scale, bool(self.status.loading))
         keys_window(self.state)
         explain_window(self.state, self.status.scale)
         tool_window(self.state, self.status, height, self.status.scale)
-        paths = [sim.field.path for sim in self.engine.simulations]
+        simulations = [] if self.engine is None else self.engine.simulations
+        paths = [sim.field.path for sim in simulations]
         bottom = height - TIME_BAR_HEIGHT * self.status.scale
         schedule_window(self.state, paths, (width, bottom), self.status.scale)
 
@@ -520,11 +696,11 @@ class App:
         """The point under canvas pixel (x, y) of a panel in the data file's coordinates
         (``None`` outside every panel)."""
         index = self.view.panel_at(x, y)
-        simulations = self.engine.simulations
-        if index is None or index >= len(simulations):
+        if index is None or index >= self._panel_count:
             return None
         world = self.view.screen_to_world(x, y, index)
-        point = simulations[index].dataset.normalisation.to_file(world)
+        dataset = self._start[2] if self.engine is None else self.engine.simulations[index].dataset
+        point = dataset.normalisation.to_file(world)
         return float(point[0]), float(point[1])
 
     def _on_pointer(self, event: dict) -> None:
@@ -559,7 +735,7 @@ class App:
             self.state.edit_release()
             return
         panel = self.view.panel_at(x, y)
-        if panel is None or panel >= len(self.engine.simulations):
+        if panel is None or panel >= self._panel_count:
             return
         self._edit_panel = panel
         self.state.edit_press(*self.view.screen_to_world(x, y, panel))
@@ -610,9 +786,12 @@ class App:
     def select_at(self, x: float, y: float, add: bool = False) -> int:
         """Select the particle nearest to canvas pixel (x, y) in the panel there (panel 0
         outside every panel): the same index is the same starting particle in every run."""
-        simulations = self.engine.simulations
         panel = self.view.panel_at(x, y)
-        panel = 0 if panel is None or panel >= len(simulations) else panel
-        index = simulations[panel].nearest(*self.view.screen_to_world(x, y, panel))
+        panel = 0 if panel is None or panel >= self._panel_count else panel
+        world = self.view.screen_to_world(x, y, panel)
+        if self.engine is None:  # loading: every panel shows the starting particles
+            index = int(np.argmin(np.square(self._start[1] - world).sum(1)))
+        else:
+            index = self.engine.simulations[panel].nearest(*world)
         self.state.select(index, add)
         return index

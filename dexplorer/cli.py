@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import __version__
 from .core import limits
+from .core.choices import (
+    OBJECTIVE_NOTES,
+    REFLOW_PAIRS,
+    REFLOW_STEPS,
+    SAMPLER_NOTES,
+    SCHEDULES,
+    ReflowSettings,
+    TrainingError,
+)
 from .core.datasets import DATASETS
-from .core.objectives import OBJECTIVE_NOTES
-from .core.paths import PATHS
-from .core.reflow import PAIRS, ReflowSettings
-from .core.reflow import STEPS as REFLOW_STEPS
 from .core.runs import SPEC_SYNTAX
-from .core.samplers import SAMPLERS
 from .user_files import UserError
 
 DATASET_CHOICES = (*DATASETS, "custom")
 OBJECTIVE_CHOICES = tuple(OBJECTIVE_NOTES)
-SAMPLER_HELP = f"one of {', '.join(SAMPLERS)}"
-SCHEDULE_CHOICES = tuple(PATHS)
+SAMPLER_HELP = f"one of {', '.join(SAMPLER_NOTES)}"
+SCHEDULE_CHOICES = SCHEDULES
 
 
 class Parser(argparse.ArgumentParser):
@@ -216,9 +221,9 @@ def build_parser() -> Parser:
     flow.add_argument("--model", metavar="FILE", required=True, help="a flow model file")
     flow.add_argument(
         "--pairs",
-        type=Number(PAIRS),
+        type=Number(REFLOW_PAIRS),
         default=ReflowSettings.pairs,
-        help=f"pairs sampled from the model ({PAIRS.describe()})",
+        help=f"pairs sampled from the model ({REFLOW_PAIRS.describe()})",
     )
     flow.add_argument(
         "--steps",
@@ -375,10 +380,53 @@ def _names(parser: argparse.ArgumentParser, dests: list[str]) -> str:
     return ", ".join(names.get(dest, dest) for dest in dests)
 
 
+SCENE_COMMANDS = (None, "screenshot", "render", "serve")
+"""The commands :mod:`dexplorer.scenes` runs (None: the window)."""
+
+
+def run_command(args: argparse.Namespace) -> None:
+    """Dispatch a parsed command line; user mistakes raise :class:`UserError`. The scene
+    commands start without torch (their app loads it in the background, see
+    :mod:`dexplorer.scenes`); the others load it first."""
+    if args.command in SCENE_COMMANDS:
+        from . import scenes as module
+    else:
+        from . import commands as module
+        from .core.threads import use_cpu_threads
+
+        use_cpu_threads()
+    handler = getattr(module, f"cmd_{args.command or 'window'}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = _show_warning
+            handler(args)
+    except (
+        ValueError,  # DatasetError and CheckpointError among them
+        TrainingError,
+        OSError,
+        MemoryError,  # the engine's refusal of trajectories that would not fit
+    ) as error:
+        raise UserError(str(error)) from None
+
+
+def _show_warning(message: Warning | str, *_: object, **__: object) -> None:
+    warn(str(message))
+
+
+def warn(message: str) -> None:
+    """A warning: one line on stderr."""
+    print(f"dexplorer: warning: {message}", file=sys.stderr, flush=True)
+
+
+def check_y_down(args: argparse.Namespace) -> None:
+    """--y-down only with a --data file."""
+    if args.y_down and not args.data:
+        raise UserError("--y-down is the orientation of a --data file; give --data FILE too")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for user mistakes)."""
-    from .commands import run_command
-
     try:
         args = parse(sys.argv[1:] if argv is None else list(argv))
         run_command(args)

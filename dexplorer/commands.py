@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,8 +11,18 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .cli import check_y_down, warn
 from .core import limits, models, outputs
-from .core.checkpoints import Checkpoint, CheckpointError
+from .core.checkpoints import Checkpoint
+from .core.choices import (
+    DEFAULT_SECONDS,
+    OBJECTIVE_NOTES,
+    PRESET_NOTES,
+    SAMPLER_NOTES,
+    ReflowSettings,
+    TrainingError,
+    TrainSettings,
+)
 from .core.datasets import DATASETS, IDENTITY, Dataset, DatasetError, Normalisation, make_dataset
 from .core.fields import Field
 from .core.guesses import guesses, trajectory_guesses
@@ -25,8 +34,8 @@ from .core.likelihood import (
     negative_log_likelihood,
 )
 from .core.metrics import QualityError, QualityReference
-from .core.networks import PRESET_NOTES, PRESETS, count_parameters
-from .core.objectives import OBJECTIVE_NOTES, make_objective
+from .core.networks import PRESETS, count_parameters
+from .core.objectives import make_objective
 from .core.pretrained import (
     PRETRAINED_LEARNING_RATE,
     PRETRAINED_OBJECTIVES,
@@ -37,10 +46,9 @@ from .core.pretrained import (
     shipped_models,
 )
 from .core.reflow import SAMPLER as REFLOW_SAMPLER
-from .core.reflow import ReflowSettings, reflow, reflow_problem, straightening
+from .core.reflow import reflow, reflow_problem, straightening
 from .core.runs import Data, Run, class_problem
 from .core.samplers import (
-    SAMPLER_NOTES,
     SamplerSettings,
     finite_particles,
     nonfinite_message,
@@ -56,55 +64,11 @@ from .core.sources import (
     source_names,
 )
 from .core.straightness import adds_noise, straightness
-from .core.threads import use_cpu_threads
-from .core.training import DEFAULT_SECONDS, Progress, Trainer, TrainingError, TrainSettings
+from .core.training import Progress, Trainer
 from .engine import backends
 from .engine.devices import choose_device
 from .engine.likelihood import HELD_OUT_SEED, NLL_POINTS
-from .explorer import VIDEO_SUFFIXES, Explorer, frames_problem
-from .headless import offscreen_size, parse_size
-from .state import AppState
-from .user_files import POINT_SUFFIXES, UserError, check_output, check_suffix, write_points
-
-
-def run_command(args: argparse.Namespace) -> None:
-    """Dispatch a parsed command line; user mistakes raise :class:`UserError`."""
-    use_cpu_threads()
-    handlers = {
-        None: cmd_window,
-        "list": cmd_list,
-        "data": cmd_data,
-        "train": cmd_train,
-        "sample": cmd_sample,
-        "reflow": cmd_reflow,
-        "density": cmd_density,
-        "screenshot": cmd_screenshot,
-        "render": cmd_render,
-        "serve": cmd_serve,
-    }
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("always")
-            warnings.showwarning = _show_warning
-            handlers[args.command](args)
-    except (
-        DatasetError,
-        CheckpointError,
-        TrainingError,
-        ValueError,
-        OSError,
-        MemoryError,  # the engine's refusal of trajectories that would not fit
-    ) as error:
-        raise UserError(str(error)) from None
-
-
-def _show_warning(message: Warning | str, *_: object, **__: object) -> None:
-    warn(str(message))
-
-
-def warn(message: str) -> None:
-    """A warning: one line on stderr."""
-    print(f"dexplorer: warning: {message}", file=sys.stderr, flush=True)
+from .user_files import POINT_SUFFIXES, UserError, check_output, write_points
 
 
 def cmd_list(_: argparse.Namespace) -> None:
@@ -196,13 +160,8 @@ def _train_one(
     )
 
 
-def _check_y_down(args: argparse.Namespace) -> None:
-    if args.y_down and not args.data:
-        raise UserError("--y-down is the orientation of a --data file; give --data FILE too")
-
-
 def cmd_train(args: argparse.Namespace) -> None:
-    _check_y_down(args)
+    check_y_down(args)
     settings = _settings(args, args.objective)
     _check_training_memory(settings)
     if args.all:
@@ -475,109 +434,6 @@ def _finite_pairs(
 def _to_file(normalisation: Normalisation, points: np.ndarray) -> np.ndarray:
     """Points (or a trajectory) in the coordinates of the model's training file."""
     return points if normalisation.identity else normalisation.to_file(points)
-
-
-def _scene_state(args: argparse.Namespace, default_t: float) -> AppState:
-    """The state of the scene the options describe, built by an :class:`Explorer` (a
-    ``--data`` file shows its exact field unless ``--session`` says otherwise)."""
-    _check_y_down(args)
-    options = {
-        "dataset": args.dataset,
-        "data": args.data,
-        "model": None if args.data else args.model,
-        "sampler": args.sampler,
-        "steps": args.steps,
-        "n": args.n,
-        "seed": args.seed,
-        "y_down": args.y_down,
-        "device": args.device,
-    }
-    if args.session:
-        explorer = Explorer.open_session(args.session, **options)
-    else:
-        explorer = Explorer(**options)
-    if args.compare:
-        try:
-            explorer.compare(*args.compare)
-        except ValueError as error:
-            raise UserError(f"--compare {error}") from None
-    if not args.session:
-        explorer.theme = args.theme
-    if args.t is not None or not args.session:  # an explicit --t wins over the session's
-        explorer.t = default_t if args.t is None else args.t
-    return explorer.state
-
-
-def cmd_window(args: argparse.Namespace) -> None:
-    from .headless import display_problem
-
-    check_suffix(args.demo_out, VIDEO_SUFFIXES, "--demo-out")
-    state = _scene_state(args, 0.0)
-    explorer = Explorer.from_state(state, args.device)
-    problem = display_problem()
-    if not problem:
-        explorer.show(parse_size(args.size), playing=not args.paused)
-        return
-    out = check_output(args.demo_out, VIDEO_SUFFIXES, option="--demo-out")
-    size = offscreen_size(args.size)
-    print(
-        f"dexplorer: no display ({problem}), so no window can open here; "
-        f"rendering the demo to {out} instead",
-        file=sys.stderr,
-    )
-    _render(state, explorer.device, size, out, 8.0, 30)
-
-
-def cmd_screenshot(args: argparse.Namespace) -> None:
-    import imageio.v3 as iio
-
-    out = check_output(args.out, (".png",))
-    size = offscreen_size(args.size)
-    state = _scene_state(args, 0.5)
-    image = Explorer.from_state(state, args.device).snapshot(size=size, ui=not args.no_ui)
-    with outputs.replacing(out) as temporary:
-        iio.imwrite(temporary, image)
-    print(f"wrote {out} ({image.shape[1]}x{image.shape[0]}, t = {state.t:.2f})")
-
-
-def cmd_render(args: argparse.Namespace) -> None:
-    out = check_output(args.out, VIDEO_SUFFIXES)
-    problem = frames_problem(args.seconds, args.fps, ("--seconds", "--fps"))
-    if problem:
-        raise UserError(problem)
-    state = _scene_state(args, 0.0)
-    _render(
-        state, choose_device(args.device), offscreen_size(args.size), out, args.seconds, args.fps
-    )
-
-
-def _render(
-    state: AppState,
-    device: torch.device,
-    size: tuple[int, int],
-    out: Path,
-    seconds: float,
-    fps: int,
-) -> None:
-    explorer = Explorer.from_state(state, device)
-    with tqdm(total=round(seconds * fps), desc=f"rendering {out}", unit="frame") as bar:
-        frames = explorer.render(
-            out, seconds, fps, size, progress=lambda done, total: bar.update(1)
-        )
-    print(f"wrote {out} ({frames} frames, {size[0]}x{size[1]}, {fps} fps)")
-
-
-def cmd_serve(args: argparse.Namespace) -> None:
-    from .serve import listen, serve
-
-    sock = listen(args.host, args.port)  # first: a port in use is said before any work
-    try:
-        size = offscreen_size(args.size)
-        state = _scene_state(args, 0.0)
-        state.playing = not args.paused
-        serve(state, choose_device(args.device), sock, args.host, size)
-    finally:
-        sock.close()
 
 
 def _density_field(

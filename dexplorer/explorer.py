@@ -13,20 +13,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from .core import limits
 from .core.datasets import Dataset
 from .core.importers import load_dataset_file, points_dataset
 from .core.runs import Run
-from .core.user_models import UserModel
-from .engine.devices import choose_device
+from .engine.devices import choose_device, device_problem
 from .scene.theme import THEMES
 from .state import LAYERS, AppState
 from .user_files import UserError, check_output
 
 if TYPE_CHECKING:
+    import torch
+
     from .app import App
+    from .core.user_models import UserModel
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 
@@ -109,7 +110,10 @@ class Explorer:
         y_down: bool = False,
         device: str = "auto",
     ) -> None:
-        self.device = choose_device(device)
+        problem = device_problem(device)
+        if problem:
+            raise ValueError(problem)
+        self._device: str | torch.device = device
         self.state = AppState()
         """The state the app reads and the controls change: every action of the window
         is one of its methods."""
@@ -117,6 +121,8 @@ class Explorer:
         state = self.state
         state.y_down = y_down
         if model is not None and not isinstance(model, str | os.PathLike):
+            from .core.user_models import UserModel
+
             yours = model if isinstance(model, UserModel) else UserModel(model)
             model = None  # the run becomes "yours" once the data is in place
         else:
@@ -146,9 +152,16 @@ class Explorer:
         'smiley'
         """
         explorer = cls.__new__(cls)
-        explorer.device = choose_device(device) if isinstance(device, str) else device
-        explorer.state, explorer._apps = state, []
+        explorer._device, explorer.state, explorer._apps = device, state, []
         return explorer
+
+    @property
+    def device(self) -> torch.device:
+        """The torch device the trajectories are computed on (chosen, and torch loaded, on
+        first use: a window opens before torch is loaded and chooses it then)."""
+        if isinstance(self._device, str):
+            self._device = choose_device(self._device)
+        return self._device
 
     @classmethod
     def open_session(cls, path: str | os.PathLike[str], **options: object) -> Explorer:
@@ -401,7 +414,7 @@ class Explorer:
             canvas = RenderCanvas(
                 size=(width, height), title="dexplorer", update_mode="continuous", max_fps=30
             )
-            app = App(canvas, self.state, self.device)
+            app = App(canvas, self.state, self._device)
             canvas.request_draw(app.draw)
             self._apps.append(app)
             return canvas
@@ -413,7 +426,7 @@ class Explorer:
             )
         from .window import run_window
 
-        run_window(self.state, self.device, (width, height))
+        run_window(self.state, self._device, (width, height))
         return None
 
     def close(self) -> None:

@@ -19,7 +19,6 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import torch
 from rendercanvas.http import HttpRenderCanvas, asgi, resources
 
 from .headless import prepare_environment
@@ -27,6 +26,8 @@ from .state import AppState
 from .user_files import UserError
 
 if TYPE_CHECKING:
+    import torch
+
     from .app import App
 
 CONTROL = "control"
@@ -217,7 +218,7 @@ class Server:
     :meth:`run` runs) the canvas, the App and uvicorn's server."""
 
     state: AppState
-    device: torch.device
+    device: str | torch.device
     sock: socket.socket
     size: tuple[int, int]
     token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
@@ -302,7 +303,11 @@ def announce(server: Server, host: str) -> str:
 
 
 def serve(
-    state: AppState, device: torch.device, sock: socket.socket, host: str, size: tuple[int, int]
+    state: AppState,
+    device: str | torch.device,
+    sock: socket.socket,
+    host: str,
+    size: tuple[int, int],
 ) -> None:
     """``dexplorer serve``: print the links, serve on ``sock`` (from :func:`listen`) until
     Ctrl-C."""

@@ -16,7 +16,7 @@ import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .core import models, outputs
+from .core import outputs
 from .core.datasets import IDENTITY, DatasetError, Normalisation
 from .core.importers import load_dataset_file
 from .core.inputs import TYPE_WORDS, InputFileError, read_bytes
@@ -359,6 +359,8 @@ def open_session(path: Path, device: str = "cpu") -> Opened:
             custom_source = load_dataset_file(session.source)
         if session.data is not None:
             custom = replace(load_dataset_file(session.data), normalisation=session.normalisation)
+        if session.model is not None or session.reflowed is not None:
+            from .core import models  # torch: loaded here only for a session's model files
         if session.model is not None:
             trained = models.from_file(session.model, device)
         if session.reflowed is not None:

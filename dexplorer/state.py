@@ -6,14 +6,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from .core import models
-from .core.checkpoints import Checkpoint, CheckpointError
+from .core.choices import DEFAULT_SECONDS, ReflowSettings, TrainingError, TrainSettings
 from .core.datasets import DATASETS, Dataset, DatasetError, make_dataset
 from .core.drawing import Drawing
 from .core.editing import MAX_HISTORY, Edit, EditError, Editor, added, erased, moved, nearest
 from .core.importers import load_dataset_file
-from .core.reflow import ReflowError, ReflowJob, ReflowSettings, reflow_problem
 from .core.runs import (
     PANEL_PARTICLES,
     SHIPPED,
@@ -21,14 +20,18 @@ from .core.runs import (
     Data,
     Request,
     Run,
+    class_names,
     class_problem,
     default_comparison,
     parse_run,
 )
 from .core.sources import CUSTOM_SOURCE, GAUSSIAN, make_source
-from .core.training import DEFAULT_SECONDS, TrainingError, TrainSettings
-from .core.training_job import TrainingJob
-from .core.user_models import UserModel
+
+if TYPE_CHECKING:
+    from .core.checkpoints import Checkpoint
+    from .core.reflow import ReflowJob
+    from .core.training_job import TrainingJob
+    from .core.user_models import UserModel
 
 LAYERS = (
     "particles",
@@ -226,6 +229,8 @@ class AppState:
         from_gaussian = self.trained is None or self.trained.source == GAUSSIAN
         if data.source == GAUSSIAN and (run.model != "trained" or from_gaussian):
             return ""
+        from .core import models
+
         found = models.checkpoint(
             run.model, data.dataset, self.trained, "cpu", self.yours, self.reflowed
         )
@@ -237,7 +242,7 @@ class AppState:
         if model == "exact" and data.dataset == "custom":
             custom = self.custom
             return () if custom is None or custom.labels is None else custom.class_names
-        return models.class_names(model, data.dataset, self.trained, self.reflowed)
+        return class_names(model, data.dataset, self.trained, self.reflowed)
 
     def adopt(self, other: AppState) -> None:
         """Show what ``other`` holds (a session opened on a trial state): its custom data,
@@ -334,6 +339,9 @@ class AppState:
     def load_model(self, path: str, device: str = "cpu") -> bool:
         """Load a model file and make it the current model; a bad file is a message and
         nothing is replaced."""
+        from .core import models
+        from .core.checkpoints import CheckpointError
+
         try:
             checkpoint = models.from_file(path, device)
         except CheckpointError as error:
@@ -473,6 +481,8 @@ class AppState:
     def start_training(self, device: str = "cpu") -> bool:
         """Train on the current data in the background; again after a stop, it resumes.
         Bad settings leave a message and start nothing."""
+        from .core.training_job import TrainingJob
+
         job = self.job
         data = self.training_data()
         try:
@@ -528,6 +538,8 @@ class AppState:
         problem = self._availability(self.data, run)
         if problem:
             return problem
+        from .core.reflow import reflow_problem
+
         try:
             return reflow_problem(self._model(run.model))
         except ValueError as error:  # a shipped model missing
@@ -535,6 +547,8 @@ class AppState:
 
     def _model(self, name: str) -> Checkpoint | UserModel | None:
         """The checkpoint a model name stands for on the current data."""
+        from .core import models
+
         return models.checkpoint(
             name, self.data.dataset, self.trained, yours=self.yours, reflowed=self.reflowed
         )
@@ -543,6 +557,8 @@ class AppState:
         """Reflow the single view's flow model in the background; when it is done, the
         reflowed model is compared with it. A model that cannot be reflowed, or a reflow
         already running, leaves a message and starts nothing."""
+        from .core.reflow import ReflowError, ReflowJob
+
         problem = self.reflow_problem()
         if not problem and self.reflow_job is not None and self.reflow_job.progress.running:
             problem = "a reflow is already running: stop it first"

@@ -1,7 +1,8 @@
 """Start-up moments for benchmarks: with ``DEXPLORER_TIMINGS=path`` in the environment, the
 app appends a line "<moment> <unix time>" to that file the first time each moment happens
-(``first_frame``: the first frame drawn; ``trajectory``: the first frame drawn with every
-run's trajectories complete). ``benchmarks/bench_startup.py`` reads them."""
+(``first_frame``: the first frame drawn; ``loaded``: torch and the engine, loaded after it,
+taken by the app; ``trajectory``: the first frame drawn with every run's trajectories
+complete). ``benchmarks/bench_startup.py`` reads them."""
 
 from __future__ import annotations
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from .headless import prepare_environment
 from .state import AppState
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Fullscreen:
@@ -34,9 +37,10 @@ class Fullscreen:
             glfw.set_window_monitor(window, None, x, y, width, height, 0)
 
 
-def run_window(state: AppState, device: torch.device, size: tuple[int, int]) -> None:
-    """Open the window and run until it is closed. Call only where a display exists:
-    glfw aborts the whole process otherwise."""
+def run_window(state: AppState, device: str | torch.device, size: tuple[int, int]) -> None:
+    """Open the window and run until it is closed (its app loads torch after the first
+    frame; ``device`` may be a name). Call only where a display exists: glfw aborts the
+    whole process otherwise."""
     prepare_environment()
     from rendercanvas.glfw import RenderCanvas, loop
 

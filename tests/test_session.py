@@ -358,12 +358,12 @@ def test_a_full_look_and_version_round_trip(tmp_path):
 def test_the_command_lines_t_wins_over_the_sessions_and_the_sessions_stays_otherwise(tmp_path):
     """``screenshot --session S --t 0.5`` shows t = 0.5; without ``--t`` the session's t."""
     from dexplorer.cli import build_parser
-    from dexplorer.commands import _scene_state
+    from dexplorer.scenes import scene_state
 
     state = AppState()
     state.set_time(0.25)
     save_session(state, tmp_path / "s.toml")
     parser = build_parser()
     base = ["screenshot", "--session", str(tmp_path / "s.toml"), "--out", "x.png"]
-    assert _scene_state(parser.parse_args([*base, "--t", "0.5"]), 0.5).t == 0.5
-    assert _scene_state(parser.parse_args(base), 0.5).t == 0.25
+    assert scene_state(parser.parse_args([*base, "--t", "0.5"]), 0.5).t == 0.5
+    assert scene_state(parser.parse_args(base), 0.5).t == 0.25

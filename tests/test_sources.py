@@ -14,7 +14,7 @@ from test_cli import run
 
 from dexplorer.core.checkpoints import load_checkpoint
 from dexplorer.core.datasets import DOMAIN, make_dataset
-from dexplorer.core.fields import NetworkField
+from dexplorer.core.fields import CouplingField, NetworkField
 from dexplorer.core.metrics import measure_quality
 from dexplorer.core.networks import NetworkConfig, build_network
 from dexplorer.core.objectives import make_objective
@@ -22,7 +22,6 @@ from dexplorer.core.runs import Data, Run, source_problem
 from dexplorer.core.samplers import SamplerSettings, initial_noise, iterate
 from dexplorer.core.sources import (
     GRID,
-    CouplingField,
     Source,
     initial_positions,
     make_source,

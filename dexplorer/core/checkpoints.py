@@ -38,12 +38,12 @@ from safetensors.torch import save as save_safetensors
 from torch import Tensor
 
 from . import outputs
+from .choices import TFJS_SUFFIX
 from .datasets import IDENTITY, MAX_CLASSES, DatasetError, Normalisation
 from .fields import NetworkField, draw_labels
 from .inputs import TYPE_WORDS, InputFileError, read_bytes
 from .networks import MLP, NetworkConfig, parameter_shapes
 from .objectives import Objective, objective_from_dict
-from .tfjs import SUFFIX as TFJS_SUFFIX
 from .tfjs import TfjsError, is_tfjs, read_tfjs
 
 FORMAT = "dexplorer-model"

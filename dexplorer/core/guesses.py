@@ -4,10 +4,12 @@ estimate, for the particles at one time or along a recorded trajectory."""
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
 
-from .fields import Field, divides_by_alpha
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from .fields import Field
 
 GUESS_ALPHA = 0.1
 """A model that predicts the noise (or the score) guesses x1_hat = (x - sigma e_hat) / alpha,
@@ -19,6 +21,10 @@ def guess_time(field: Field, t: float) -> float:
     """The time at which ``field``'s guess for time t is taken: t itself, or for a field that
     divides by alpha the first time where alpha reaches :data:`GUESS_ALPHA` when t is
     earlier (found by bisection; alpha grows with t on every path)."""
+    import torch
+
+    from .fields import divides_by_alpha
+
     if not divides_by_alpha(field):
         return t
     alpha = field.path.alpha
@@ -37,12 +43,16 @@ def guess_time(field: Field, t: float) -> float:
 def guesses(field: Field, x: Tensor, t: float) -> Tensor:
     """x1_hat of the particles ``x`` (n, 2) at time t, float32 (see :func:`guess_time`).
     Rows that are not finite stay so: callers count them and do not draw or write them."""
+    import torch
+
     with torch.inference_mode():
         return field.estimate(x.float(), guess_time(field, t)).data.float()
 
 
 def trajectory_guesses(field: Field, trajectory: Tensor) -> Tensor:
     """x1_hat at every step of a trajectory (steps + 1, n, 2) on the uniform time grid."""
+    import torch
+
     steps = len(trajectory) - 1
     out = torch.empty(trajectory.shape, dtype=torch.float32, device=trajectory.device)
     for index, x in enumerate(trajectory):

@@ -12,17 +12,14 @@ import numpy as np
 import torch
 
 from .checkpoints import Checkpoint, load_checkpoint
-from .datasets import DATASETS, make_dataset
-from .fields import ExactField, Field, GuidedField, NetworkField, draw_labels
+from .fields import CouplingField, ExactField, Field, GuidedField, NetworkField, draw_labels
 from .paths import LinearPath, Path
 from .pretrained import pretrained_path
 from .runs import Data, Run
 from .runs import source_problem as run_source_problem
-from .sources import GAUSSIAN, CouplingField, Source
+from .sources import GAUSSIAN, Source
 from .user_models import UserModel
 
-CLASS_POINTS = 64
-"""Points generated to learn a bundled dataset's class names."""
 _SHIPPED: dict[tuple[str, str], Checkpoint] = {}
 _LOCK = threading.Lock()
 
@@ -96,20 +93,6 @@ def source_problem(found: Checkpoint | UserModel | None, run: Run, data: Data) -
         if run.model in ("flow", "diffusion"):
             what += f" of {data.dataset}"
     return run_source_problem(run, data.source, objective, trained_from, what)
-
-
-def class_names(
-    model: str, dataset: str, trained: Checkpoint | None, reflowed: Checkpoint | None = None
-) -> tuple[str, ...]:
-    """The classes a run of ``model`` on ``dataset`` may choose (the bundled dataset's for
-    the exact field; none for a user's model; a custom dataset's are the caller's to
-    know)."""
-    if model == "exact":
-        return make_dataset(dataset, n=CLASS_POINTS).class_names if dataset in DATASETS else ()
-    missing = (model == "trained" and not trained) or model == "yours"
-    missing = missing or (model == "reflowed" and not reflowed)
-    found = None if missing else checkpoint(model, dataset, trained, reflowed=reflowed)
-    return () if found is None else found.class_names
 
 
 def run_field(

@@ -75,10 +75,6 @@ PRESETS: dict[str, NetworkConfig] = {
     # The original Diffusion Explorer's network: 3 hidden layers of 64, ELU, raw t next to x.
     "original": NetworkConfig(width=64, depth=3, activation="elu", time_embedding="raw"),
 }
-PRESET_NOTES = {
-    "default": "4 layers of 128 (3 hidden), SiLU, Fourier time features",
-    "original": "3 x 64 MLP, ELU, raw t (the original Diffusion Explorer's network)",
-}
 
 
 class MLP(nn.Module):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .choices import OBJECTIVE_NOTES
 from .datasets import DOMAIN
 from .paths import CosinePath, LinearPath, Path, make_path
 
@@ -147,13 +148,6 @@ def _clipped(
     moved = ((clipped != data) | refit) & positive
     consistent = (x - a * clipped) / torch.where(positive, s, 1.0)
     return Estimate(clipped, torch.where(moved, consistent, noise))
-
-
-OBJECTIVE_NOTES = {
-    "flow": "flow matching: x_t = (1-t) e + t x1, predict the velocity x1 - e",
-    "diffusion": "VP diffusion, predict the noise e (DDPM), cosine or linear-beta schedule",
-    "vpred": "VP diffusion, predict v = alpha e - sigma x1 (v-prediction)",
-}
 
 
 def make_objective(name: str, schedule: str | None = None, ot_coupling: bool = False) -> Objective:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import struct
 from pathlib import Path
 
 from ..resources import data_dir
@@ -60,3 +62,24 @@ def shipped_models() -> list[str]:
         for objective in PRETRAINED_OBJECTIVES
         if (models_dir() / model_filename(dataset, objective)).is_file()
     ]
+
+
+def shipped_class_names(spec: str) -> tuple[str, ...]:
+    """The class names of the shipped model ``"DATASET/OBJECTIVE"``, read from the metadata
+    in its file's header (:mod:`~dexplorer.core.checkpoints` writes it) without loading the
+    model: the state checks runs with them before torch is loaded.
+
+    Raises
+    ------
+    ValueError
+        As :func:`pretrained_path`, or when the header cannot be read.
+    """
+    path = pretrained_path(spec)
+    try:
+        with path.open("rb") as file:
+            (size,) = struct.unpack("<Q", file.read(8))
+            header = json.loads(file.read(size))
+        names = json.loads(header["__metadata__"]["dexplorer"])["class_names"]
+    except (OSError, ValueError, KeyError, TypeError, struct.error) as error:
+        raise ValueError(f"the shipped model {spec} cannot be read: {error!r}") from None
+    return tuple(names)

@@ -15,20 +15,20 @@ import copy
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from .checkpoints import Checkpoint
+from .choices import ReflowSettings, TrainingError, TrainSettings
 from .datasets import DOMAIN, Dataset
-from .limits import TRAIN_STEPS, Range
 from .metrics import Quality, QualityReference
 from .samplers import SamplerSettings, finite_particles, initial_noise, iterate, sample
 from .sources import GAUSSIAN
 from .straightness import Straightness, straightness
-from .training import Outcome, Progress, Trainer, TrainingError, TrainSettings
+from .training import Outcome, Progress, Trainer
 from .training_job import LOSS_EVERY, JobProgress
 
 SAMPLER = ("rk4", 16)
@@ -36,10 +36,6 @@ SAMPLER = ("rk4", 16)
 are what the original model's ODE joins, not what a coarse sampler would make of it."""
 CHUNK = 4096
 """Pairs sampled at once (a stop is seen between chunks)."""
-PAIRS = Range(500, 200_000, integer=True)
-"""How many pairs a reflow may sample."""
-STEPS = TRAIN_STEPS
-"""How many optimiser steps a reflow may train (as many as any training)."""
 EULER_STEPS = (1, 2, 4)
 """The Euler step counts whose quality :class:`Straightening` reports."""
 
@@ -63,27 +59,6 @@ def reflow_problem(model: object) -> str:
             f"reflow starts from N(0, I); this model was trained from the source {model.source!r}"
         )
     return ""
-
-
-@dataclass(frozen=True)
-class ReflowSettings:
-    """How a reflow is made: how many pairs it samples from the original model, how many
-    optimiser steps it trains on them, the seed of the pairs' noise, and the training
-    settings (a gentler learning rate than fresh training: the weights start trained).
-    The defaults are a few hundred steps, not a fresh training's budget: the weights start
-    from the original's (the closing note of issue 16 and ``dexplorer reflow`` give the
-    straightness and quality they reach)."""
-
-    pairs: int = 10000
-    steps: int = 600
-    seed: int = 0
-    train: TrainSettings = field(
-        default_factory=lambda: TrainSettings(learning_rate=5e-3, warmup_steps=20)
-    )
-
-    def problem(self) -> str:
-        """What is wrong with these settings ('' when nothing)."""
-        return PAIRS.problem("pairs", self.pairs) or STEPS.problem("steps", self.steps)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from . import limits
-from .datasets import DATASETS
-from .samplers import sampler_problem
+from .choices import sampler_problem
+from .datasets import DATASETS, make_dataset
+from .pretrained import shipped_class_names
 from .sources import GAUSSIAN, gaussian_only, name_problem
 from .sources import title as source_title
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from .editing import Edit
     from .user_models import UserModel
 
+CLASS_POINTS = 64
+"""Points generated to learn a bundled dataset's class names."""
 MODELS = ("flow", "diffusion", "exact", "trained", "yours", "reflowed")
 """What a run samples: a shipped model of the dataset, its exact field, the model trained
 (or loaded) in the app, a user's own model (:mod:`~dexplorer.core.user_models`), or the
@@ -135,6 +138,22 @@ class Run:
         if self.guidance is not None:
             details += f", w {self.guidance:g}"
         return details
+
+
+def class_names(
+    model: str, dataset: str, trained: Checkpoint | None, reflowed: Checkpoint | None = None
+) -> tuple[str, ...]:
+    """The classes a run of ``model`` on ``dataset`` may choose (the bundled dataset's for
+    the exact field; none for a user's model; a custom dataset's are the caller's to
+    know; a shipped model's from its file's header, without loading it)."""
+    if model == "exact":
+        return make_dataset(dataset, n=CLASS_POINTS).class_names if dataset in DATASETS else ()
+    if model in ("trained", "reflowed"):
+        found = trained if model == "trained" else reflowed
+        return () if found is None else found.class_names
+    if model == "yours":
+        return ()
+    return shipped_class_names(f"{dataset}/{model}")
 
 
 def class_problem(run: Run, classes: tuple[str, ...], what: str) -> str:

@@ -16,8 +16,10 @@ from itertools import pairwise
 import torch
 from torch import Tensor
 
+from .choices import sampler_problem
 from .fields import Field, as_time
 from .limits import ETA, NOISE_SCALE, STEPS
+from .sources import Source
 
 
 @dataclass(frozen=True)
@@ -129,20 +131,6 @@ SAMPLERS: dict[str, Step] = {
     "ddim": ddim,
     "euler_maruyama": euler_maruyama,
 }
-SAMPLER_NOTES = {
-    "euler": "ODE, 1 model call per step, first order",
-    "midpoint": "ODE, 2 calls per step, second order",
-    "heun": "ODE, 2 calls per step, second order",
-    "rk4": "ODE, 4 calls per step, fourth order",
-    "ddpm": "ancestral sampling (DDIM with eta = 1), stochastic",
-    "ddim": "DDIM, eta in [0, 1]: 0 deterministic, 1 = DDPM",
-    "euler_maruyama": "reverse SDE with noise scale lambda (0 = the Euler ODE)",
-}
-
-
-def sampler_problem(name: str) -> str:
-    """What is wrong with ``name`` as a sampler ('' when nothing)."""
-    return "" if name in SAMPLERS else f"unknown sampler {name!r}: choose {', '.join(SAMPLERS)}"
 
 
 def get_sampler(name: str) -> Step:
@@ -163,11 +151,9 @@ def time_grid(steps: int) -> list[float]:
 def initial_noise(
     n: int, seed: int, device: str | torch.device = "cpu"
 ) -> tuple[Tensor, torch.Generator]:
-    """N(0, I) starting points for ``n`` particles and the generator that continues from them."""
-    if n < 1:
-        raise ValueError(f"the number of particles must be at least 1, got {n}")
-    generator = torch.Generator(device=device).manual_seed(seed)
-    return torch.randn((n, 2), generator=generator, device=device), generator
+    """N(0, I) starting points for ``n`` particles and the generator of the noisy samplers'
+    noise (:meth:`~dexplorer.core.sources.Source.draw`)."""
+    return Source().draw(n, seed, device)
 
 
 def iterate(

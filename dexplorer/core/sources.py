@@ -17,18 +17,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from scipy import ndimage
-from torch import Tensor
 
 from .datasets import DATASETS, DOMAIN, Dataset, make_dataset
-from .fields import SIGMA_FLOOR, Field, as_time, gaussian_mixture_log_density
-from .objectives import Estimate
-from .paths import LinearPath
-from .samplers import initial_noise
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
 
 LOG_2PI = math.log(2 * math.pi)
 LOG_PROB_CHUNK = 4096
@@ -97,24 +94,38 @@ class Source:
     def gaussian(self) -> bool:
         return self.points is None
 
+    def start(self, n: int, seed: int) -> np.ndarray:
+        """``n`` starting positions (n, 2) float32 drawn from the source with numpy's
+        generator of ``seed``: the same points before torch is loaded (the first frame)
+        and in the trajectories."""
+        if n < 1:
+            raise ValueError(f"the number of particles must be at least 1, got {n}")
+        rng = np.random.default_rng(seed)
+        if self.points is None:
+            return rng.standard_normal((n, 2), dtype=np.float32)
+        points = np.asarray(self.points, np.float32)
+        index = rng.integers(len(points), size=n)
+        spread = rng.standard_normal((n, 2), dtype=np.float32)
+        return points[index] + np.float32(self.spread) * spread
+
     def draw(
         self, n: int, seed: int, device: str | torch.device = "cpu"
     ) -> tuple[Tensor, torch.Generator]:
-        """``n`` starting positions drawn from the source and the generator that continues
-        from them (what the noisy samplers draw next)."""
-        if self.points is None:
-            return initial_noise(n, seed, device)
-        if n < 1:
-            raise ValueError(f"the number of particles must be at least 1, got {n}")
-        generator = torch.Generator(device=device).manual_seed(seed)
-        points = torch.as_tensor(self.points, dtype=torch.float32, device=device)
-        index = torch.randint(len(points), (n,), generator=generator, device=device)
-        spread = torch.randn((n, 2), generator=generator, device=device)
-        return points[index] + self.spread * spread, generator
+        """:meth:`start` as a tensor of torch's default dtype on ``device``, and the
+        generator of the noisy samplers' noise (seeded with ``seed`` too: numpy's and
+        torch's streams differ)."""
+        import torch
+
+        x = torch.from_numpy(self.start(n, seed)).to(device, torch.get_default_dtype())
+        return x, torch.Generator(device=device).manual_seed(seed)
 
     def log_prob(self, x: Tensor) -> Tensor:
         """log q(x) at points ``x`` (n, 2), normalised: N(0, I), or the mixture of a
         Gaussian of width ``spread`` at each point."""
+        import torch
+
+        from .fields import gaussian_mixture_log_density
+
         if self.points is None:
             return -0.5 * (x * x).sum(1) - LOG_2PI
         points = torch.as_tensor(self.points, dtype=x.dtype, device=x.device)
@@ -137,6 +148,8 @@ class Source:
         if self.points is None:
             xx, yy = np.meshgrid(axis, axis)
             return np.exp(-0.5 * (xx**2 + yy**2)).astype(np.float32)
+        from scipy import ndimage
+
         cell = 2 * domain / (resolution - 1)
         edges = np.linspace(-domain - cell / 2, domain + cell / 2, resolution + 1)
         counts, _, _ = np.histogram2d(self.points[:, 1], self.points[:, 0], (edges, edges))
@@ -148,6 +161,8 @@ def _log_density(source: Source) -> np.ndarray:
     """log q of a point source on the :data:`GRID`: the log of its density where that is
     above :data:`DENSITY_FLOOR`, and a Gaussian fall-off of the spread with the distance
     from there, so that away from the source the nearer place is still the likelier."""
+    from scipy import ndimage
+
     density = source.density(GRID, DOMAIN, source.spread).astype(np.float64)
     cell = 2 * DOMAIN / (GRID - 1)
     distance = ndimage.distance_transform_edt(density < DENSITY_FLOOR) * cell
@@ -182,61 +197,3 @@ def initial_positions(
     """The particles at t = 0, drawn from ``source`` (N(0, I) when ``None``), and the
     generator that continues from them."""
     return (source or Source()).draw(n, seed, device)
-
-
-class CouplingField(Field):
-    """The exact field of flow matching from a point source to data points y_1..y_M under
-    the independent coupling: x_t = (1 - t) z + t y with z ~ q (the source's density) and y
-    uniform over the points; the velocity is E[y - z | x_t] = (E[y | x_t] - x_t) / (1 - t).
-
-    Given y_i, x_t = (1 - t) z + t y_i has the density q((x - t y_i) / (1 - t)) / (1 - t)^2,
-    so the posterior over the points is the softmax of log q((x - t y_i) / (1 - t)): the
-    Gaussian source's :class:`~dexplorer.core.fields.ExactField` with q in place of
-    N(0, I). Summing over the K source points inside q would cost K x M per particle; q is
-    tabulated once instead (log q on a grid of :data:`GRID` cells over the domain, read
-    bilinearly), which costs M per particle as the Gaussian's field does. At t = 0 the
-    marginal is q itself and the velocity E[y] - x; at t = 1 the data points. Evaluates
-    in chunks of particles.
-    """
-
-    singular_at_data = True
-
-    def __init__(
-        self,
-        source: Source,
-        data: np.ndarray,
-        device: str | torch.device = "cpu",
-        chunk_elements: int = 1 << 22,
-    ) -> None:
-        data = np.asarray(data, np.float32)
-        if data.ndim != 2 or data.shape[1] != 2 or len(data) < 1:
-            raise ValueError("data points must have shape (M, 2) with M >= 1")
-        if source.points is None:
-            raise ValueError("the Gaussian source's exact field is the ExactField")
-        self.log_q = torch.as_tensor(source.log_density(), device=device)[None, None]
-        self.spread = source.spread
-        self.points = torch.as_tensor(data, device=device)
-        self.path = LinearPath()
-        self.chunk = max(1, chunk_elements // len(data))
-
-    def estimate(self, x: Tensor, t: Tensor | float) -> Estimate:
-        """E[y | x_t] as the data estimate and E[z | x_t] = (x - t E[y | x_t]) / (1 - t) as
-        the noise (the source sample); no score (the source is not Gaussian)."""
-        t = as_time(t, x)
-        if self.points.dtype != x.dtype:
-            self.points, self.log_q = self.points.to(x.dtype), self.log_q.to(x.dtype)
-        s = (1 - t).clamp_min(SIGMA_FLOOR)
-        data = torch.empty_like(x)
-        for start in range(0, len(x), self.chunk):
-            part = x[start : start + self.chunk]
-            # Where each point y_i puts the source sample: z_i = (x - t y_i) / (1 - t); log q
-            # read on the grid inside the domain, falling as a Gaussian of the spread beyond.
-            z = (part[:, None, :] - t * self.points[None]) / s
-            inside = z.clamp(-DOMAIN, DOMAIN)
-            beyond = (z - inside).square().sum(-1) / (2 * self.spread**2)
-            logits = F.grid_sample(
-                self.log_q, inside[None] / DOMAIN, padding_mode="border", align_corners=True
-            )[0, 0]
-            logits = logits - beyond
-            data[start : start + self.chunk] = torch.softmax(logits, dim=1) @ self.points
-        return Estimate(data, (x - t * data) / s)

@@ -37,13 +37,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .choices import TFJS_SUFFIX
 from .datasets import Normalisation
 from .inputs import InputFileError, file_size, read_bytes
 from .networks import MLP, PRESETS, parameter_shapes
 from .objectives import Objective, make_objective
 
-SUFFIX = ".json"
-"""A model file with this suffix (any case) is read as a TF.js model."""
 PRESET = "original"
 """The network the original's files hold (TF.js names its activation as we do)."""
 OBJECTIVE = "flow"
@@ -61,7 +60,7 @@ class TfjsError(ValueError):
 
 def is_tfjs(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` names a TF.js model file (by its suffix)."""
-    return os.fspath(path).lower().endswith(SUFFIX)
+    return os.fspath(path).lower().endswith(TFJS_SUFFIX)
 
 
 def read_tfjs(path: str | os.PathLike[str]) -> tuple[MLP, Objective, Normalisation]:

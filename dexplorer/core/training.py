@@ -17,66 +17,23 @@ from torch import Tensor
 
 from .backprop import MSEBackprop
 from .checkpoints import Checkpoint
+from .choices import TrainingError, TrainSettings
 from .coupling import ot_pair
 from .datasets import Dataset
 from .fields import NetworkField, draw_labels
 from .metrics import Quality, QualityError, QualityReference
-from .networks import MLP, PRESETS, build_network
+from .networks import MLP, build_network
 from .objectives import Objective, make_objective
 from .samplers import SamplerSettings, iterate
 from .sources import Source, gaussian_only
 from .threads import ThreadTuner
 
-DEFAULT_SECONDS = 10.0
-"""The training budget when none is given (the CLI's and the app's)."""
 CHECK_AT = 0.3
 """The share of a run's budget after which a run that is not learning says so."""
 NOT_LEARNING = 3.0
 """A run whose samples are still this many times further from the data than held-out data
 at :data:`CHECK_AT`, and not twice closer than at its start, is not learning."""
 CHECK_SAMPLES = 1000
-
-
-class TrainingError(RuntimeError):
-    """Training cannot start (bad settings) or had to stop (a non-finite loss)."""
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Everything that decides a training run besides the data.
-
-    The defaults hold for every objective and preset on the cases a user meets (bundled
-    data, drawings of 50 to 300 points, labelled drawings, the OT coupling) within the
-    default budget on two CPU cores: ``benchmarks/bench_train.py`` runs that matrix. The
-    learning rate is the highest that still trains the VP objectives on small data (a
-    higher one, tuned on flow matching alone, left diffusion models a blob); a warm-up and
-    a cosine decay over the budget keep it stable, and the EMA's decay warms up with the
-    steps.
-    """
-
-    objective: str = "flow"
-    schedule: str | None = None
-    ot_coupling: bool = False
-    preset: str = "default"
-    learning_rate: float = 1e-2
-    batch_size: int = 512
-    ema_decay: float = 0.995
-    cond_dropout: float = 0.1
-    weight_decay: float = 0.0
-    warmup_steps: int = 50
-    seed: int = 0
-
-    def validate(self) -> None:
-        if self.preset not in PRESETS:
-            raise TrainingError(f"unknown preset {self.preset!r}: choose {', '.join(PRESETS)}")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise TrainingError(f"learning rate must be a positive number: {self.learning_rate}")
-        if self.batch_size < 2:
-            raise TrainingError(f"batch size must be at least 2, got {self.batch_size}")
-        if not 0 <= self.ema_decay < 1:
-            raise TrainingError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
-        if not 0 <= self.cond_dropout <= 1:
-            raise TrainingError(f"condition dropout must be in [0, 1], got {self.cond_dropout}")
 
 
 @dataclass

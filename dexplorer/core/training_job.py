@@ -12,10 +12,11 @@ import numpy as np
 import torch
 
 from .checkpoints import Checkpoint
+from .choices import TrainSettings
 from .datasets import Dataset
 from .metrics import Quality, QualityError
 from .sources import Source
-from .training import Progress, Trainer, TrainSettings
+from .training import Progress, Trainer
 
 LOSS_EVERY = 10
 PREVIEW_SECONDS = 1.0

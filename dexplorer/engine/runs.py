@@ -1,18 +1,23 @@
 """The engine: one simulation per run shown (one in the single view, 2 or 4 compared), all
-from the same starting particles, and the quality sweep of the compared runs."""
+from the same starting particles, and the quality sweep of the compared runs. Importing it
+does not import torch (an :class:`Engine` does, when made): the app's first frame reads the
+sizes below before torch is loaded."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-
-from ..core.checkpoints import Checkpoint
-from ..core.datasets import Dataset
 from ..core.runs import Data, Request, Run
-from ..core.user_models import UserModel
-from .simulation import Simulation
-from .sweep import QualitySweep
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..core.checkpoints import Checkpoint
+    from ..core.datasets import Dataset
+    from ..core.user_models import UserModel
+    from .simulation import Simulation
+    from .sweep import QualitySweep
 
 DENSITY_RESOLUTION = {1: 256, 2: 128, 4: 128}
 """Density grid of each panel, by the number of panels."""
@@ -37,6 +42,8 @@ class Engine:
     the sweep."""
 
     def __init__(self, device: torch.device | str = "cpu") -> None:
+        import torch
+
         self.device = torch.device(device)
         self.simulations: list[Simulation] = []
         self.sweep: QualitySweep | None = None
@@ -91,6 +98,8 @@ class Engine:
     ) -> list[Problem]:
         """New simulations for another number of runs, all or none: when one cannot start,
         the simulations before are kept."""
+        from .simulation import Simulation
+
         fresh: list[Simulation] = []
         for index, run in enumerate(runs):
             try:
@@ -125,6 +134,8 @@ class Engine:
         del self.simulations[keep:]
 
     def _sync_sweep(self, sweep: int) -> None:
+        from .sweep import QualitySweep
+
         if sweep == self._sweep_id:
             return
         if self.sweep is not None:

@@ -26,12 +26,9 @@ from .grids import DensityGrid, field_time, grid_points, velocity_grid
 from .guesses import Guesses
 from .likelihood import HELD_OUT_SEED, NLL_POINTS, ModelDensity
 from .live_edit import LiveEdit
+from .start import MAX_EXACT_POINTS, shown_dataset
 from .streaks import Streaks
 from .trajectory import RunSpec, TrajectoryCache
-
-DATA_POINTS = 5000
-MAX_EXACT_POINTS = 20000
-"""A custom dataset larger than this is subsampled for the exact field and the panels."""
 
 
 def density_blur(n: int, resolution: int) -> float:
@@ -129,12 +126,7 @@ class Simulation:
             When the run cannot run; nothing changes then.
         """
         n = data.n if n is None else n
-        if data.dataset == "custom":
-            if custom is None:
-                raise ValueError("there is no custom dataset")
-            dataset = custom.subset(MAX_EXACT_POINTS)
-        else:
-            dataset = make_dataset(data.dataset, n=DATA_POINTS, seed=0)
+        dataset = shown_dataset(data, custom)
         source = self._source(data.source, custom_source)
         found = models.checkpoint(run.model, data.dataset, trained, self.device, yours, reflowed)
         problem = models.source_problem(found, run, data)

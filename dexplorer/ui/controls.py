@@ -10,13 +10,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from imgui_bundle import imgui, imgui_md, implot
 
+from ..core.choices import OBJECTIVE_NOTES, PRESET_NOTES, TFJS_SUFFIX
 from ..core.datasets import DATASETS, DOMAIN, Dataset, make_dataset
 from ..core.editing import TOOLS
 from ..core.importers import SUFFIXES as DATA_SUFFIXES
-from ..core.networks import PRESETS
-from ..core.objectives import OBJECTIVE_NOTES
 from ..core.runs import PANEL_PARTICLES, VIEW_COUNTS
-from ..core.tfjs import SUFFIX as TFJS_SUFFIX
 from ..scene.colors import COLOR_MODES
 from ..scene.theme import THEMES
 from ..state import LAYERS, OPACITIES, POINT_SIZES, AppState
@@ -72,8 +70,13 @@ class Status:
     """The single view's NLL with the model-density layer on ('' with it off)."""
     source_path: str = ""
     """A points file typed or chosen as the source."""
+    loading: str = ""
+    """What is still loading before any trajectory exists ('' once loaded): said at the top
+    of the controls and in the time bar; what needs torch is disabled until then."""
 
 
+LOADING_COLOR = (0.85, 0.55, 0.1, 1.0)
+"""The colour of what is still loading (amber: waiting, not wrong)."""
 PREVIEW_SIZE = 44.0
 _PREVIEWS: dict[str, object] = {}
 
@@ -116,6 +119,8 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     imgui.set_next_window_size((width, height))
     imgui.begin("dexplorer", None, FIXED)
     status.dialogs.poll()
+    if status.loading:
+        imgui.text_colored(LOADING_COLOR, status.loading)
     data = state.data
     changes: dict[str, object] = {}
 
@@ -161,11 +166,15 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     _, state.look.show_schedule = imgui.checkbox("schedule (P)", state.look.show_schedule)
     _, state.look.point_size = imgui.slider_float("size", state.look.point_size, *POINT_SIZES)
     _, state.look.opacity = imgui.slider_float("opacity", state.look.opacity, *OPACITIES)
+    imgui.begin_disabled(bool(status.loading))  # sessions may hold models: torch
     session_row(state, status)
+    imgui.end_disabled()
     export_row(state, status)
     drawing_section(state, status)
+    imgui.begin_disabled(bool(status.loading))  # training and models need torch
     training_section(state, status)
     reflow_section(state, status)
+    imgui.end_disabled()
     label = f"clear selection ({len(state.selected)})"
     if imgui.button(label) and state.selected:
         state.clear_selection()
@@ -442,7 +451,7 @@ def training_section(state: AppState, status: Status) -> None:
     """Train on the current data: settings, Train/Stop, progress, loss curve, quality."""
     imgui.separator_text("Train")
     ts = state.train_settings
-    _, preset = combo("preset", ts.preset, list(PRESETS))
+    _, preset = combo("preset", ts.preset, list(PRESET_NOTES))
     _, objective = combo("objective", ts.objective, list(OBJECTIVE_NOTES))
     _, state.train_unit = combo("budget in", state.train_unit, ("seconds", "steps"))
     if state.train_unit == "steps":
@@ -500,8 +509,8 @@ def ot_row(state: AppState) -> None:
 
 REFLOW_PAIRS = (1000, 50000)
 REFLOW_STEPS = (100, 5000)
-"""The ranges of the reflow sliders (within :data:`dexplorer.core.reflow.PAIRS` and
-:data:`dexplorer.core.reflow.STEPS`)."""
+"""The ranges of the reflow sliders (within :data:`dexplorer.core.choices.REFLOW_PAIRS` and
+:data:`dexplorer.core.choices.REFLOW_STEPS`)."""
 
 
 def reflow_section(state: AppState, status: Status) -> None:
@@ -521,7 +530,7 @@ def reflow_section(state: AppState, status: Status) -> None:
     _, pairs = imgui.slider_int("pairs##reflow", settings.pairs, *REFLOW_PAIRS)
     _, steps = imgui.slider_int("steps##reflow", settings.steps, *REFLOW_STEPS)
     state.reflow_settings = replace(settings, pairs=pairs, steps=steps)
-    problem = state.reflow_problem()
+    problem = status.loading or state.reflow_problem()  # its model is loaded with torch
     imgui.begin_disabled(bool(problem))
     if imgui.button("reflow"):
         state.start_reflow(status.device_name)
@@ -565,8 +574,11 @@ def keys_window(state: AppState) -> None:
     imgui.end()
 
 
-def time_bar(state: AppState, width: float, height: float, scale: float = 1.0) -> None:
-    """The bottom bar: play/pause, step, the t slider, speed and loop."""
+def time_bar(
+    state: AppState, width: float, height: float, scale: float = 1.0, loading: bool = False
+) -> None:
+    """The bottom bar: play/pause, step, the t slider, speed and loop; while ``loading``
+    (no trajectory yet) the slider says so."""
     left, bar = CONTROLS_WIDTH * scale, TIME_BAR_HEIGHT * scale
     imgui.set_next_window_pos((left, height - bar))
     imgui.set_next_window_size((width - left, bar))
@@ -581,7 +593,8 @@ def time_bar(state: AppState, width: float, height: float, scale: float = 1.0) -
         state.step(+1)
     imgui.same_line()
     imgui.set_next_item_width(max(width - left - 420 * scale, 100))
-    changed, t = imgui.slider_float("##t", state.t, 0.0, 1.0, "t = %.3f")
+    label = "t = %.3f: no trajectories yet (loading)" if loading else "t = %.3f"
+    changed, t = imgui.slider_float("##t", state.t, 0.0, 1.0, label)
     if changed:
         state.playing = False
         state.set_time(t)

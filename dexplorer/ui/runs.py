@@ -6,8 +6,8 @@ from __future__ import annotations
 from imgui_bundle import imgui
 
 from ..core import limits
+from ..core.choices import SAMPLER_NOTES
 from ..core.runs import MODELS, Run
-from ..core.samplers import SAMPLERS
 from ..state import AppState
 
 MODEL_TITLES = {
@@ -47,7 +47,7 @@ def run_controls(state: AppState, index: int) -> None:
     held = {"trained": state.trained, "yours": state.yours, "reflowed": state.reflowed}
     models = [m for m in MODELS if m not in held or held[m] is not None]
     edit("model", combo(f"model{tag}", run.model, models, MODEL_TITLES))
-    edit("sampler", combo(f"sampler{tag}", run.sampler, list(SAMPLERS)))
+    edit("sampler", combo(f"sampler{tag}", run.sampler, list(SAMPLER_NOTES)))
     steps = limits.STEPS
     edit("steps", imgui.slider_int(f"steps{tag}", run.steps, int(steps.low), int(steps.high)))
     if run.sampler == "ddim":

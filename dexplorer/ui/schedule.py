@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from imgui_bundle import imgui, implot
 
-from ..core.schedule import Schedule, path_key, schedules
-
 if TYPE_CHECKING:
     from ..core.paths import Path
+    from ..core.schedule import Schedule
     from ..state import AppState
 
 WINDOW_SIZE = (400.0, 360.0)
@@ -21,6 +20,8 @@ _CACHE: dict[tuple[str, ...], list[Schedule]] = {}
 
 def curves(paths: list[Path]) -> list[Schedule]:
     """The schedules of ``paths`` (computed once for each set of distinct paths)."""
+    from ..core.schedule import path_key, schedules
+
     key = tuple(path_key(path) for path in paths)
     if key not in _CACHE:
         _CACHE.clear()
