@@ -8,8 +8,9 @@ Each command runs ``--runs`` times (median and spread). The moments come from th
 when it honours ``DEXPLORER_TIMINGS`` (see dexplorer/timings.py); otherwise from what can be
 seen from outside, and the table says which:
 
-- window: ``first_frame``/``trajectory`` from the app; without them, when Xvfb shows the
-  window (``window mapped``, before its first frame) and nothing for the trajectories;
+- window: ``first_frame`` (drawn before torch is imported), ``loaded`` (torch and the engine
+  taken) and ``trajectory`` from the app; without them, when Xvfb shows the window (``window
+  mapped``, before its first frame) and nothing for the trajectories;
 - screenshot (``--t 0``): the command's wall time, which waits for the trajectories, then
   draws one frame (``first_frame`` from the app is that frame);
 - serve: when the links are printed, and the first frame a websocket client of the view
@@ -267,50 +268,63 @@ def timed(owner, name, label):
 start = time.perf_counter()
 import cffi.api
 timed(cffi.api.FFI, "_typeof_locked", "cffi: parse a C type (first use of each)")
-import torch
-torched = time.perf_counter()
-from dexplorer.headless import offscreen_app, parse_size, prepare_environment
+from dexplorer.headless import parse_size, prepare_environment
 from dexplorer.state import AppState
 import dexplorer.app
 imported = time.perf_counter()
 import pygfx as gfx
 from imgui_bundle import imgui_md
+from rendercanvas.offscreen import RenderCanvas
 from wgpu.utils.imgui import ImguiRenderer
 from dexplorer.app import App
 from dexplorer.engine.runs import Engine
 from dexplorer.scene.view import View
 timed(gfx.renderers.wgpu, "get_shared", "wgpu adapter and device")
 timed(gfx.WgpuRenderer, "__init__", "pygfx renderer")
-timed(Engine, "sync", "engine: start the run (models, fields)")
 timed(App, "_build_view", "view: panels, layers, text")
 timed(ImguiRenderer, "__init__", "ImGui renderer")
 timed(imgui_md, "initialize_markdown", "imgui_md fonts")
-timed(App, "update", "first draw: update (engine, layers)")
-timed(View, "render", "first draw: scene (pipelines compiled)")
-timed(ImguiRenderer, "render", "first draw: ui")
+timed(App, "update", "draws: update (engine, layers)")
+timed(View, "render", "draws: scene (pipelines compiled)")
+timed(ImguiRenderer, "render", "draws: ui")
+timed(Engine, "sync", "engine: start the run (models, fields)")
 prepare_environment()
-from dexplorer.engine.devices import choose_device
-device = choose_device("auto")
 ready = time.perf_counter()
-app = offscreen_app(AppState(), parse_size(sys.argv[1]), device, fast=False)
+canvas = RenderCanvas(size=parse_size(sys.argv[1]), pixel_ratio=1)
+app = App(canvas, AppState(), "auto", fast=False)
+canvas.request_draw(app.draw)
+heavy = {}
+note = app.timings.note
+
+
+def spy(moment):
+    heavy.setdefault(moment, "torch" in sys.modules)
+    note(moment)
+
+
+app.timings.note = spy
 built = time.perf_counter()
-app.canvas.draw()
+canvas.draw()  # the load starts at its end
 drawn = time.perf_counter()
+app.wait_loaded()
+loaded = time.perf_counter()
 app.close()
 print(json.dumps({
-    "import torch": torched - start,
-    "import dexplorer.app (after torch)": imported - torched,
+    "import dexplorer.app": imported - start,
     "environment": ready - imported,
     "App built": built - ready,
     "first draw": drawn - built,
+    "torch imported by then": heavy["first_frame"],
+    "load (torch, engine, run) after it": loaded - drawn,
     "parts": {label: [value, calls[label]] for label, value in seconds.items()},
 }))
 """
 
 
 def build_breakdown() -> dict:
-    """Import, App construction and the first draw in a fresh process on an offscreen
-    canvas, with the parts of each timed (and the C types cffi parses along the way)."""
+    """Import, App construction, the first draw and the load of torch and the engine that
+    follows it, in a fresh process on an offscreen canvas, with the parts of each timed
+    (and the C types cffi parses along the way)."""
     env = dict(os.environ, RENDERCANVAS_FORCE_OFFSCREEN="1")
     env.pop("DEXPLORER_TIMINGS", None)
     found = subprocess.run(
@@ -379,11 +393,11 @@ def main() -> None:
     print()
     build = build_breakdown()
     print("in one fresh process (offscreen, no profiler):")
-    for stage in ("import torch", "import dexplorer.app (after torch)", "environment"):
+    for stage in ("import dexplorer.app", "environment", "App built", "first draw"):
         print(f"  {build[stage]:6.2f} s  {stage}")
-    print(
-        f"  {build['App built']:6.2f} s  App built, {build['first draw']:.2f} s first draw; within:"
-    )
+    print(f"  torch imported before the first frame: {build['torch imported by then']}")
+    load = build["load (torch, engine, run) after it"]
+    print(f"  {load:6.2f} s  load (torch, engine, run) after the first frame; within all:")
     for label, (seconds, count) in sorted(build["parts"].items(), key=lambda item: -item[1][0]):
         print(f"  {seconds:6.2f} s  {label} ({count} calls)")
     payload = {
