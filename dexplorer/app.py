@@ -316,7 +316,7 @@ class App:
         if self.engine is None:
             self._load_failed = loader.error or self.state.message or "no run could start"
             self.state.message = self._load_failed
-            self.status.loading = "not loaded: see the message above"
+            self.status.loading = "not loaded: the message says why"
             return False
         from .engine.devices import describe_device
 

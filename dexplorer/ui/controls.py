@@ -578,7 +578,7 @@ def time_bar(
     state: AppState, width: float, height: float, scale: float = 1.0, loading: bool = False
 ) -> None:
     """The bottom bar: play/pause, step, the t slider, speed and loop; while ``loading``
-    (no trajectory yet) the slider says so."""
+    (or when loading failed: no trajectory yet) the slider says so."""
     left, bar = CONTROLS_WIDTH * scale, TIME_BAR_HEIGHT * scale
     imgui.set_next_window_pos((left, height - bar))
     imgui.set_next_window_size((width - left, bar))
@@ -593,7 +593,7 @@ def time_bar(
         state.step(+1)
     imgui.same_line()
     imgui.set_next_item_width(max(width - left - 420 * scale, 100))
-    label = "t = %.3f: no trajectories yet (loading)" if loading else "t = %.3f"
+    label = "t = %.3f: no trajectories yet" if loading else "t = %.3f"
     changed, t = imgui.slider_float("##t", state.t, 0.0, 1.0, label)
     if changed:
         state.playing = False
