@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .state import AppState
+from .warm import warm_ctypes
 
 if TYPE_CHECKING:
     from .app import App
@@ -32,12 +33,14 @@ needs more)."""
 
 
 def prepare_environment() -> None:
-    """Quiet the Vulkan loader's complaint about a missing XDG_RUNTIME_DIR, and ask for the
-    adapter's own :data:`DEVICE_LIMITS` before the device exists."""
+    """Quiet the Vulkan loader's complaint about a missing XDG_RUNTIME_DIR, parse the C
+    types wgpu will ask for in one pass (:func:`~dexplorer.warm.warm_ctypes`), and ask for
+    the adapter's own :data:`DEVICE_LIMITS` before the device exists."""
     if not os.environ.get("XDG_RUNTIME_DIR"):
         path = Path(tempfile.gettempdir()) / f"dexplorer-runtime-{os.getuid()}"
         path.mkdir(mode=0o700, exist_ok=True)
         os.environ["XDG_RUNTIME_DIR"] = str(path)
+    warm_ctypes()
     _ask_adapter_limits()
 
 

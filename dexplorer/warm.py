@@ -1,0 +1,121 @@
+"""Start-up work paid once instead of on every use: the C types wgpu-py asks cffi for.
+
+cffi parses each new C type string on its first use, and each parse re-reads a typedef for
+every type wgpu declares (hundreds), tens of milliseconds a string. A frame of the app asks
+for some eighty strings. The strings a run asked for are remembered in the cache folder;
+the next run parses them in one pass and stores each result where cffi's own first use
+would have stored it (``FFI._parsed_types``: the ctype and whether it was a function type),
+so that cffi then finds it. A string the pass cannot take exactly as cffi would is left to
+cffi's own path, one at a time on first use.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from .core.native_build import cache_root
+
+BATCHED = re.compile(r"[A-Za-z_][A-Za-z0-9_ *\[\](),]*")
+"""The strings parsed in a batch: type names, pointers, arrays and function types, each on
+one line with nothing cffi's preprocessing rewrites (no '...', comments or braces)."""
+
+DECLARATION = "void __dummy(\n%s\n);"
+"""How cffi wraps a type string to parse it (``Parser.parse_type_and_quals``)."""
+
+
+def ctypes_file() -> Path:
+    """Where the type strings of wgpu's FFI are remembered (one file per wgpu version)."""
+    import wgpu
+
+    return cache_root() / "wgpu" / f"ctypes-{wgpu.__version__}.txt"
+
+
+@functools.cache
+def warm_ctypes() -> None:
+    """Parse the type strings remembered from earlier runs into wgpu's FFI (once a
+    process), and remember at exit the strings this process used."""
+    from wgpu.backends.wgpu_native._ffi import ffi
+
+    path = ctypes_file()
+    try:
+        remembered = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        remembered = []
+    filled = prefill(ffi, remembered)
+    known = {c for c in remembered if BATCHED.fullmatch(c)} if filled is not None else set()
+    atexit.register(remember, ffi, path, known)
+
+
+def prefill(ffi: object, cdecls: Iterable[str]) -> int | None:
+    """Store in ``ffi`` what its first ``typeof`` of each of ``cdecls`` would store, from
+    one parse of them all; the count stored, or None when the batch could not be taken as
+    cffi's own parses (then nothing is stored)."""
+    with ffi._lock:
+        parsed = ffi._parsed_types
+        missing = list(dict.fromkeys(c for c in cdecls if BATCHED.fullmatch(c)))
+        missing = [c for c in missing if c not in parsed]
+        if not missing:
+            return 0
+        try:
+            types = parse_types(ffi._parser, missing)
+        except Exception:  # anything cffi's one-at-a-time path would meet on its own
+            return None
+        for cdecl, ctype in zip(missing, types, strict=True):
+            function = ctype.is_raw_function
+            if function:
+                ctype = ctype.as_function_pointer()
+            parsed[cdecl] = (ffi._get_cached_btype(ctype), function)
+    return len(missing)
+
+
+def parse_types(parser: object, cdecls: list[str]) -> list[object]:
+    """cffi's model type of each of ``cdecls`` (as ``parser.parse_type`` gives it), from
+    one parse of their declarations one after another, each checked to be the single
+    declaration on the lines its string was put on."""
+    from cffi.model import BaseTypeByIdentity
+    from pycparser import c_ast
+
+    ast, macros, _ = parser._parse("\n".join(DECLARATION % cdecl for cdecl in cdecls))
+    ours = [node for node in ast.ext if node.coord.file == "<cdef source string>"]
+    lines = DECLARATION.count("\n") + 1
+    if macros or len(ours) != len(cdecls):
+        raise ValueError("the batch does not parse as one declaration per type")
+    types = []
+    for index, node in enumerate(ours):
+        if node.name != "__dummy" or node.coord.line != 1 + lines * index:
+            raise ValueError(f"declaration {index} is not where its type was put")
+        argument = node.type.args.params[0]
+        if isinstance(argument, c_ast.ID):
+            raise ValueError(f"unknown identifier {argument.name!r}")
+        ctype = parser._get_type_and_quals(argument.type)[0]
+        if not isinstance(ctype, BaseTypeByIdentity):
+            raise ValueError(f"{cdecls[index]!r} is not a type")
+        types.append(ctype)
+    return types
+
+
+def remember(ffi: object, path: Path, known: set[str]) -> None:
+    """Write the type strings ``ffi`` has parsed to ``path`` when some are not ``known``
+    (the file's own, when its batch was taken); a folder that cannot be written is left."""
+    with ffi._lock:  # its keys also hold a module's attributes (__name__ ...): not types
+        parsed = ffi._parsed_types.items()
+        used = {c for c, found in parsed if isinstance(found, tuple) and BATCHED.fullmatch(c)}
+    if used <= known:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name)
+    except OSError:
+        return
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write("".join(f"{cdecl}\n" for cdecl in sorted(used | known)))
+        os.replace(temporary, path)
+    except OSError:
+        Path(temporary).unlink(missing_ok=True)
