@@ -213,6 +213,7 @@ def import_breakdown(top: int) -> list[dict]:
         capture_output=True,
         text=True,
         check=True,
+        cwd=tempfile.gettempdir(),  # not a checkout: `-c` puts the folder first on the path
     )
     entries = []  # (depth, name, cumulative seconds), in the order printed (children first)
     for line in found.stderr.splitlines():
@@ -285,6 +286,20 @@ timed(Engine, "sync", "engine: start the run (models, fields)")
 timed(App, "_build_view", "view: panels, layers, text")
 timed(ImguiRenderer, "__init__", "ImGui renderer")
 timed(imgui_md, "initialize_markdown", "imgui_md fonts")
+import wgpu.backends.wgpu_native as native
+from wgpu.utils.imgui.imgui_backend import ImguiWgpuBackend
+timed(ImguiWgpuBackend, "_create_device_objects", "ImGui: device objects and pipeline")
+timed(native.GPUDevice, "create_shader_module", "wgpu: shader modules (WGSL to SPIR-V)")
+timed(native.GPUDevice, "create_render_pipeline", "wgpu: render pipelines (driver compiles)")
+timed(native.GPUDevice, "create_compute_pipeline", "wgpu: compute pipelines (driver compiles)")
+import jinja2
+timed(jinja2.Environment, "compile", "jinja2: compile pygfx's WGSL templates")
+timed(jinja2.Template, "render", "jinja2: render pygfx's WGSL templates")
+try:
+    import dexplorer.warm
+    timed(dexplorer.warm, "prefill", "cffi: the remembered C types in one pass")
+except ImportError:  # a tree before dexplorer/warm.py
+    pass
 timed(App, "update", "first draw: update (engine, layers)")
 timed(View, "render", "first draw: scene (pipelines compiled)")
 timed(ImguiRenderer, "render", "first draw: ui")
@@ -319,6 +334,7 @@ def build_breakdown() -> dict:
         text=True,
         check=True,
         env=env,
+        cwd=tempfile.gettempdir(),  # not a checkout: `-c` puts the folder first on the path
     )
     return json.loads(found.stdout.strip().splitlines()[-1])
 

@@ -1,4 +1,5 @@
-"""Start-up work paid once instead of on every use: the C types wgpu-py asks cffi for.
+"""Start-up work paid once instead of on every run: the C types wgpu-py asks cffi for, and
+the compiled code of pygfx's shader templates.
 
 cffi parses each new C type string on its first use, and each parse re-reads a typedef for
 every type wgpu declares (hundreds), tens of milliseconds a string. A frame of the app asks
@@ -7,17 +8,26 @@ the next run parses them in one pass and stores each result where cffi's own fir
 would have stored it (``FFI._parsed_types``: the ctype and whether it was a function type),
 so that cffi then finds it. A string the pass cannot take exactly as cffi would is left to
 cffi's own path, one at a time on first use.
+
+pygfx writes its shaders (WGSL) from jinja2 templates, which jinja2 compiles to Python code
+on every run. That code is kept in the cache folder through jinja2's own bytecode cache
+(checked against the template's source, the Python and jinja2 versions), for the templates
+pygfx includes and, under their source's checksum, for those it compiles from a string.
 """
 
 from __future__ import annotations
 
 import atexit
 import functools
+import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import CodeType
+
+import jinja2
 
 from .core.native_build import cache_root
 
@@ -119,3 +129,63 @@ def remember(ffi: object, path: Path, known: set[str]) -> None:
         os.replace(temporary, path)
     except OSError:
         Path(temporary).unlink(missing_ok=True)
+
+
+@functools.cache
+def warm_templates() -> None:
+    """Give pygfx's template environment a :class:`TemplateCache` in the cache folder (once
+    a process; not when the environment has a bytecode cache already or the folder cannot
+    be made)."""
+    import pygfx
+    from pygfx.renderers.wgpu.shader.templating import jinja_env
+
+    versions = f"pygfx-{pygfx.__version__}-jinja2-{jinja2.__version__}"
+    folder = cache_root() / "templates" / versions
+    if jinja_env.bytecode_cache is not None:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    cache = TemplateCache(str(folder))
+    jinja_env.bytecode_cache = cache
+    jinja_env.compile = functools.partial(cache.compile, jinja_env.compile, jinja_env)
+
+
+class TemplateCache(jinja2.FileSystemBytecodeCache):
+    """Owns the compiled templates kept in one folder. A file that cannot be read is
+    compiled again, one that cannot be written is not kept: neither stops a template."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # a damaged file: what jinja2 does without one
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            return
+
+    def compile(
+        self,
+        compile: Callable[..., CodeType | str],
+        environment: jinja2.Environment,
+        source: object,
+        name: str | None = None,
+        filename: str | None = None,
+        raw: bool = False,
+        defer_init: bool = False,
+    ) -> CodeType | str:
+        """``environment.compile`` of a template given as a string (``from_string``: no
+        name, which jinja2 caches only for the templates it loads) through this cache,
+        under the source's checksum; anything else straight to ``compile``."""
+        if name is not None or filename is not None or raw or not isinstance(source, str):
+            return compile(source, name, filename, raw, defer_init)
+        digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
+        bucket = self.get_bucket(environment, f"<string {digest} {defer_init}>", None, source)
+        if bucket.code is None:
+            bucket.code = compile(source, name, filename, raw, defer_init)
+            self.set_bucket(bucket)
+        return bucket.code

@@ -1,11 +1,16 @@
 """The C types parsed in one batch at start-up are exactly those cffi's own first use of
-each would store, and anything the batch cannot take is left to cffi."""
+each would store, and anything the batch cannot take is left to cffi; compiled templates
+kept in the cache folder render as freshly compiled ones."""
 
+import functools
+from pathlib import Path
+
+import jinja2
 import pytest
 from cffi import FFI, CDefError
 from wgpu.backends.wgpu_native._ffi import get_wgpu_header
 
-from dexplorer.warm import ctypes_file, prefill, remember
+from dexplorer.warm import TemplateCache, ctypes_file, prefill, remember
 
 TYPES = [
     "WGPUStringView *",
@@ -83,3 +88,58 @@ def test_the_file_is_kept_in_the_cache_folder_per_wgpu_version(monkeypatch, tmp_
 
     monkeypatch.setenv("DEXPLORER_CACHE", str(tmp_path))
     assert ctypes_file() == tmp_path / "wgpu" / f"ctypes-{wgpu.__version__}.txt"
+
+
+def counting(environment: jinja2.Environment) -> list[object]:
+    """The sources ``environment`` compiles from now on (a list that grows)."""
+    compiled = []
+    original = environment.compile
+
+    def compile(source, *args):
+        compiled.append(source)
+        return original(source, *args)
+
+    environment.compile = compile
+    return compiled
+
+
+def cached_environment(folder: Path) -> tuple[jinja2.Environment, list[object]]:
+    """A jinja2 environment with a template to include, through a :class:`TemplateCache`
+    in ``folder``, and the sources it compiles."""
+    environment = jinja2.Environment(
+        loader=jinja2.DictLoader({"part.wgsl": "let y = {{ y }};"}),
+        undefined=jinja2.StrictUndefined,
+    )
+    compiled = counting(environment)
+    cache = TemplateCache(str(folder))
+    environment.bytecode_cache = cache
+    environment.compile = functools.partial(cache.compile, environment.compile, environment)
+    return environment, compiled
+
+
+SHADER = "let x = {{ x }};\n{% include 'part.wgsl' %}"
+
+
+def test_compiled_templates_are_kept_for_the_next_run(tmp_path):
+    first, compiled = cached_environment(tmp_path)
+    shader = first.from_string(SHADER).render(x=1, y=2)
+    assert shader == "let x = 1;\nlet y = 2;"
+    assert len(compiled) == 2  # the string and the template it includes
+    second, compiled = cached_environment(tmp_path)
+    assert second.from_string(SHADER).render(x=1, y=2) == shader
+    assert compiled == []  # both from the cache
+    assert second.from_string("let z = {{ z }};").render(z=3) == "let z = 3;"
+    assert compiled == ["let z = {{ z }};"]  # another source is compiled, not confused
+
+
+def test_a_damaged_or_unwritable_cache_only_compiles_again(tmp_path):
+    cached_environment(tmp_path)[0].from_string(SHADER).render(x=1, y=2)
+    for kept in tmp_path.iterdir():
+        kept.write_bytes(kept.read_bytes()[:40])
+    environment, compiled = cached_environment(tmp_path)
+    assert environment.from_string(SHADER).render(x=1, y=2) == "let x = 1;\nlet y = 2;"
+    assert len(compiled) == 2
+    gone = tmp_path / "gone"
+    environment, compiled = cached_environment(gone)  # a folder that is not there
+    assert environment.from_string(SHADER).render(x=4, y=5) == "let x = 4;\nlet y = 5;"
+    assert len(compiled) == 2
