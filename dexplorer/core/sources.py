@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import ndimage
 from torch import Tensor
 
 from .datasets import DATASETS, DOMAIN, Dataset, make_dataset
@@ -140,6 +139,8 @@ class Source:
         cell = 2 * domain / (resolution - 1)
         edges = np.linspace(-domain - cell / 2, domain + cell / 2, resolution + 1)
         counts, _, _ = np.histogram2d(self.points[:, 1], self.points[:, 0], (edges, edges))
+        from scipy import ndimage  # here: a Gaussian source, the default, needs none
+
         blurred = ndimage.gaussian_filter(counts, max(0.5, blur / cell), mode="constant")
         return (blurred / max(blurred.max(), 1e-12)).astype(np.float32)
 
@@ -150,6 +151,8 @@ def _log_density(source: Source) -> np.ndarray:
     from there, so that away from the source the nearer place is still the likelier."""
     density = source.density(GRID, DOMAIN, source.spread).astype(np.float64)
     cell = 2 * DOMAIN / (GRID - 1)
+    from scipy import ndimage
+
     distance = ndimage.distance_transform_edt(density < DENSITY_FLOOR) * cell
     fall_off = math.log(DENSITY_FLOOR) - distance**2 / (2 * source.spread**2)
     return np.logaddexp(np.log(np.maximum(density, 1e-300)), fall_off).astype(np.float32)
