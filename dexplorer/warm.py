@@ -18,16 +18,23 @@ pygfx includes and, under their source's checksum, for those it compiles from a 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import hashlib
 import os
+import pickle
 import re
+import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import CodeType
+from typing import TYPE_CHECKING
 
 import jinja2
+
+if TYPE_CHECKING:
+    from cffi import FFI
 
 from .core.native_build import cache_root
 
@@ -46,26 +53,162 @@ def ctypes_file() -> Path:
     return cache_root() / "wgpu" / f"ctypes-{wgpu.__version__}.txt"
 
 
+def declarations_file() -> Path:
+    """Where the declarations of wgpu's header, as cffi parsed them, are kept."""
+    import wgpu
+
+    return cache_root() / "wgpu" / f"declarations-{wgpu.__version__}.pickle"
+
+
+def wgpu_header() -> str:
+    """The C source wgpu declares to cffi, read as wgpu reads it (``get_wgpu_header`` in
+    ``wgpu.backends.wgpu_native._ffi``, whose import declares it); '' when not found."""
+    from wgpu._coreutils import get_header_filename
+
+    try:
+        with open(get_header_filename("combined_header.h"), encoding="utf-8") as header:
+            return header.read()
+    except (OSError, RuntimeError, UnicodeDecodeError):
+        return ""
+
+
 @functools.cache
 def warm_ctypes() -> None:
     """Parse the type strings remembered from earlier runs into wgpu's FFI (once a
-    process), and remember at exit the strings this process used."""
-    from wgpu.backends.wgpu_native._ffi import ffi
+    process), right after its header is declared (from :func:`declarations_file` when
+    it holds that header's), and remember at exit the strings this process used."""
+    import wgpu
 
     path = ctypes_file()
     try:
         remembered = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
         remembered = []
-    filled = prefill(ffi, remembered)
-    known = {c for c in remembered if BATCHED.fullmatch(c)} if filled is not None else set()
+    filled: list[int | None] = []
+
+    def declared(ffi: FFI) -> None:
+        filled.append(prefill(ffi, remembered))
+
+    if "wgpu.backends.wgpu_native" not in sys.modules:
+        with kept_declarations(wgpu_header(), declarations_file(), declared):
+            import wgpu.backends.wgpu_native._ffi  # noqa: F401 (declares the header)
+    from wgpu.backends.wgpu_native._ffi import ffi
+
+    if not filled:  # imported before, or declared otherwise
+        declared(ffi)
+    known = {c for c in remembered if BATCHED.fullmatch(c)} if filled[0] is not None else set()
     atexit.register(remember, ffi, path, known)
+
+
+PARSER_STATE = (
+    "_declarations",
+    "_included_declarations",
+    "_anonymous_counter",
+    "_int_constants",
+    "_uses_new_feature",
+)
+"""What cffi's parser keeps from a ``cdef`` (``Parser.__init__`` starts each empty)."""
+
+
+@contextlib.contextmanager
+def kept_declarations(source: str, path: Path, declared: Callable[[FFI], None]) -> Iterator:
+    """Within the context, the first ``cdef`` of exactly ``source`` on a fresh FFI takes
+    the parser's state from ``path`` when that file was written from the same source
+    with the same cffi, pycparser and Python (else parses, and writes the file), then
+    calls ``declared(ffi)``; any other ``cdef`` is cffi's own."""
+    import cffi.api
+
+    original = cffi.api.FFI.cdef
+
+    def cdef(ffi: FFI, csource: str, override=False, packed=False, pack=None) -> None:
+        fresh = not (ffi._cdefsources or ffi._parser._declarations)
+        if csource != source or override or packed or pack or not fresh:
+            return original(ffi, csource, override=override, packed=packed, pack=pack)
+        cffi.api.FFI.cdef = original  # once
+        key = declarations_key(source)
+        if not restore_declarations(ffi, source, path, key):
+            original(ffi, csource)
+            keep_declarations(ffi, path, key)
+        declared(ffi)
+
+    cffi.api.FFI.cdef = cdef
+    try:
+        yield
+    finally:
+        cffi.api.FFI.cdef = original
+
+
+def declarations_key(source: str) -> str:
+    """What a parse of ``source`` depends on: the source, cffi, pycparser and Python."""
+    import cffi
+    import pycparser
+
+    versions = f"{cffi.__version__} {pycparser.__version__} {sys.version}\n"
+    return hashlib.sha256((versions + source).encode("utf-8")).hexdigest()
+
+
+def _singletons() -> dict[str, object]:
+    """cffi's shared model types (``model.void_type`` ...), which its parser compares by
+    identity: kept by name, not copied."""
+    from cffi import model
+
+    return {
+        name: value
+        for name, value in vars(model).items()
+        if isinstance(value, model.BaseTypeByIdentity)
+    }
+
+
+def keep_declarations(ffi: FFI, path: Path, key: str) -> None:
+    """Write the state ``ffi``'s parser has after its one ``cdef`` to ``path`` (nothing
+    when the parse left work for later, or the folder cannot be written)."""
+    parser = ffi._parser
+    if parser._recomplete or len(ffi._cdefsources) != 1:
+        return
+    names = {id(value): name for name, value in _singletons().items()}
+    state = tuple(getattr(parser, name) for name in PARSER_STATE)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name)
+    except OSError:
+        return
+    try:
+        with os.fdopen(handle, "wb") as out:
+            pickler = pickle.Pickler(out, pickle.HIGHEST_PROTOCOL)
+            pickler.persistent_id = lambda value: names.get(id(value))
+            pickler.dump((key, state))
+        os.replace(temporary, path)
+    except (OSError, pickle.PicklingError, RecursionError):
+        Path(temporary).unlink(missing_ok=True)
+
+
+def restore_declarations(ffi: FFI, source: str, path: Path, key: str) -> bool:
+    """Give ``ffi`` the state :func:`keep_declarations` wrote, as its ``cdef`` of
+    ``source`` would; False (``ffi`` untouched) when the file is missing, damaged or for
+    another ``key``."""
+    singletons = _singletons()
+    try:
+        with open(path, "rb") as kept:
+            unpickler = pickle.Unpickler(kept)
+            unpickler.persistent_load = singletons.__getitem__
+            found, state = unpickler.load()
+    except Exception:  # no file, or not one this code wrote: parse
+        return False
+    if found != key or not isinstance(state, tuple) or len(state) != len(PARSER_STATE):
+        return False
+    with ffi._lock:  # what FFI._cdef does around the parse
+        ffi._cdef_version = object()
+        for name, value in zip(PARSER_STATE, state, strict=True):
+            setattr(ffi._parser, name, value)
+        ffi._cdefsources.append(source)
+    return True
 
 
 def prefill(ffi: object, cdecls: Iterable[str]) -> int | None:
     """Store in ``ffi`` what its first ``typeof`` of each of ``cdecls`` would store, from
     one parse of them all; the count stored, or None when the batch could not be taken as
-    cffi's own parses (then nothing is stored)."""
+    cffi's own parses (then nothing is stored, or only the ctypes built before a ctype
+    cffi could not build either)."""
     with ffi._lock:
         parsed = ffi._parsed_types
         missing = list(dict.fromkeys(c for c in cdecls if BATCHED.fullmatch(c)))
@@ -74,13 +217,13 @@ def prefill(ffi: object, cdecls: Iterable[str]) -> int | None:
             return 0
         try:
             types = parse_types(ffi._parser, missing)
-        except Exception:  # anything cffi's one-at-a-time path would meet on its own
+            for cdecl, ctype in zip(missing, types, strict=True):
+                function = ctype.is_raw_function
+                if function:
+                    ctype = ctype.as_function_pointer()
+                parsed[cdecl] = (ffi._get_cached_btype(ctype), function)
+        except Exception:  # anything cffi's own path would meet on the string's first use
             return None
-        for cdecl, ctype in zip(missing, types, strict=True):
-            function = ctype.is_raw_function
-            if function:
-                ctype = ctype.as_function_pointer()
-            parsed[cdecl] = (ffi._get_cached_btype(ctype), function)
     return len(missing)
 
 

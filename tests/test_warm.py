@@ -1,16 +1,28 @@
 """The C types parsed in one batch at start-up are exactly those cffi's own first use of
-each would store, and anything the batch cannot take is left to cffi; compiled templates
-kept in the cache folder render as freshly compiled ones."""
+each would store, and anything the batch cannot take is left to cffi; the declarations of
+wgpu's header kept in the cache folder are those cffi's parse makes; compiled templates kept
+there render as freshly compiled ones."""
 
 import functools
 from pathlib import Path
 
+import cffi.model
 import jinja2
 import pytest
 from cffi import FFI, CDefError
 from wgpu.backends.wgpu_native._ffi import get_wgpu_header
 
-from dexplorer.warm import TemplateCache, ctypes_file, prefill, remember
+from dexplorer.warm import (
+    PARSER_STATE,
+    TemplateCache,
+    ctypes_file,
+    declarations_key,
+    keep_declarations,
+    kept_declarations,
+    prefill,
+    remember,
+    restore_declarations,
+)
 
 TYPES = [
     "WGPUStringView *",
@@ -143,3 +155,80 @@ def test_a_damaged_or_unwritable_cache_only_compiles_again(tmp_path):
     environment, compiled = cached_environment(gone)  # a folder that is not there
     assert environment.from_string(SHADER).render(x=4, y=5) == "let x = 4;\nlet y = 5;"
     assert len(compiled) == 2
+
+
+def described(value: object, seen: set[int] | None = None) -> object:
+    """Everything of a cffi model value that can differ, as plain data (a struct seen
+    before on the way down as its name: structs refer to each other)."""
+    seen = set() if seen is None else seen
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [described(item, seen) for item in value]
+        return sorted(items, key=repr) if isinstance(value, set | frozenset) else items
+    if isinstance(value, dict):
+        return {key: described(item, seen) for key, item in sorted(value.items())}
+    if hasattr(value, "_get_c_name"):
+        name = (type(value).__name__, value._get_c_name())
+        if id(value) in seen:
+            return name
+        seen.add(id(value))
+        return (*name, described(vars(value), seen))
+    return value
+
+
+def sizes(ffi: FFI, name: str) -> tuple[int, int] | None:
+    """The size and alignment of the struct ``name`` as ``ffi`` builds it (None: opaque)."""
+    struct = ffi._parser._declarations[name][0]
+    if struct.fldnames is None:
+        return None
+    with ffi._lock:
+        ctype = ffi._get_cached_btype(struct)
+    return ffi._backend.sizeof(ctype), ffi._backend.alignof(ctype)
+
+
+def test_kept_declarations_are_what_cffi_declares(ffi, tmp_path):
+    path = tmp_path / "declarations.pickle"
+    source, key = get_wgpu_header(), declarations_key(get_wgpu_header())
+    keep_declarations(ffi, path, key)
+    restored = FFI()
+    assert restore_declarations(restored, source, path, key)
+    for name in PARSER_STATE:
+        assert described(getattr(restored._parser, name)) == described(
+            getattr(ffi._parser, name)
+        ), name
+    void = restored._parser._declarations["typedef WGPUProc"][0].result
+    assert void is cffi.model.void_type  # cffi's shared types stay shared
+    assert restored._cdefsources == ffi._cdefsources == [source]
+    structs = [name for name in ffi._parser._declarations if name.startswith("struct ")]
+    assert [sizes(restored, s) for s in structs] == [sizes(ffi, s) for s in structs]
+    assert prefill(restored, TYPES) == len(TYPES)
+    for cdecl in TYPES:
+        assert str(restored._parsed_types[cdecl][0]) == str(ffi._typeof(cdecl, True))
+
+
+def test_declarations_kept_for_another_source_or_damaged_are_parsed_again(ffi, tmp_path):
+    path = tmp_path / "declarations.pickle"
+    source = get_wgpu_header()
+    keep_declarations(ffi, path, declarations_key(source))
+    assert not restore_declarations(FFI(), source, path, declarations_key(source + " "))
+    path.write_bytes(path.read_bytes()[:1000])
+    fresh = FFI()
+    assert not restore_declarations(fresh, source, path, declarations_key(source))
+    assert fresh._cdefsources == [] and fresh._parser._declarations == {}
+
+
+def test_the_first_cdef_of_the_header_keeps_and_the_next_restores(tmp_path):
+    path, source, declared = tmp_path / "declarations.pickle", get_wgpu_header(), []
+    cdef = FFI.cdef
+    with kept_declarations(source, path, declared.append):
+        first = FFI()
+        first.cdef(source)
+        other = FFI()
+        other.cdef("typedef int myint;")  # any other source is cffi's own
+    assert declared == [first] and path.exists()
+    assert FFI.cdef is cdef  # cffi's own again after the context
+    with kept_declarations(source, path, declared.append):
+        second = FFI()
+        second.cdef(source)
+    assert declared == [first, second]
+    assert described(second._parser._declarations) == described(first._parser._declarations)
+    assert "typedef myint" in other._parser._declarations
