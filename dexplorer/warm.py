@@ -1,5 +1,10 @@
-"""Start-up work paid once instead of on every run: the C types wgpu-py asks cffi for, and
-the compiled code of pygfx's shader templates.
+"""Start-up work paid once instead of on every run: cffi's parse of wgpu's C header and of
+the C types wgpu-py asks for, and the compiled code of pygfx's shader templates.
+
+wgpu declares its header (some two thousand declarations) to cffi on import, and cffi
+parses it every time. What the parse leaves in cffi's parser is kept in the cache folder,
+keyed by the header's text and the cffi, pycparser and Python versions, and given back to
+the parser in place of the parse when the key matches (:func:`kept_declarations`).
 
 cffi parses each new C type string on its first use, and each parse re-reads a typedef for
 every type wgpu declares (hundreds), tens of milliseconds a string. A frame of the app asks
