@@ -286,24 +286,26 @@ timed(Engine, "sync", "engine: start the run (models, fields)")
 timed(App, "_build_view", "view: panels, layers, text")
 timed(ImguiRenderer, "__init__", "ImGui renderer")
 timed(imgui_md, "initialize_markdown", "imgui_md fonts")
-import wgpu.backends.wgpu_native as native
 from wgpu.utils.imgui.imgui_backend import ImguiWgpuBackend
 timed(ImguiWgpuBackend, "_create_device_objects", "ImGui: device objects and pipeline")
-timed(native.GPUDevice, "create_shader_module", "wgpu: shader modules (WGSL to SPIR-V)")
-timed(native.GPUDevice, "create_render_pipeline", "wgpu: render pipelines (driver compiles)")
-timed(native.GPUDevice, "create_compute_pipeline", "wgpu: compute pipelines (driver compiles)")
 import jinja2
 timed(jinja2.Environment, "compile", "jinja2: compile pygfx's WGSL templates")
 timed(jinja2.Template, "render", "jinja2: render pygfx's WGSL templates")
+timed(cffi.api.FFI, "cdef", "cffi: parse wgpu's header (cdef)")
 try:
     import dexplorer.warm
     timed(dexplorer.warm, "prefill", "cffi: the remembered C types in one pass")
+    timed(dexplorer.warm, "restore_declarations", "cffi: wgpu's header from the cache")
 except ImportError:  # a tree before dexplorer/warm.py
     pass
 timed(App, "update", "first draw: update (engine, layers)")
 timed(View, "render", "first draw: scene (pipelines compiled)")
 timed(ImguiRenderer, "render", "first draw: ui")
 prepare_environment()
+import wgpu.backends.wgpu_native as native  # after prepare_environment, which imports it
+timed(native.GPUDevice, "create_shader_module", "wgpu: shader modules (WGSL to SPIR-V)")
+timed(native.GPUDevice, "create_render_pipeline", "wgpu: render pipelines (driver compiles)")
+timed(native.GPUDevice, "create_compute_pipeline", "wgpu: compute pipelines (driver compiles)")
 from dexplorer.engine.devices import choose_device
 device = choose_device("auto")
 ready = time.perf_counter()
