@@ -17,7 +17,9 @@ seen from outside, and the table says which:
   served app draws at the pace of a viewer that confirms its frames, which this client
   does not.
 
-Runs after the first find the kernel and shader caches warm, as the goal assumes.
+Runs after the first find the kernel and shader caches warm, as the goal assumes: Mesa's
+shader cache, and dexplorer's own (``dexplorer/warm.py``: wgpu's C declarations and types,
+pygfx's compiled shader templates). Compare trees with ``PYTHONPATH=<tree>``.
 """
 
 from __future__ import annotations
