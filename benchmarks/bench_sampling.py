@@ -356,8 +356,8 @@ def main() -> None:
             f"{row['particle_steps_per_s']:.3e} particle-steps/s, {row['gflops']:.1f} GFLOP/s "
             f"({row['vs_peak']:.0%} of the {peak:.0f} GFLOP/s matmul peak)"
         )
-    accuracy_n = 5_000 if args.quick else 20_000
-    accuracy_steps = args.steps or (20 if args.quick else 100)
+    accuracy_n = 2_000 if args.quick else 20_000
+    accuracy_steps = args.steps or (10 if args.quick else 100)
     accuracy = [
         bf16_accuracy(preset, sampler, accuracy_n, accuracy_steps, device, model, reference)
         for preset in presets
