@@ -356,6 +356,15 @@ def main() -> None:
             f"{row['particle_steps_per_s']:.3e} particle-steps/s, {row['gflops']:.1f} GFLOP/s "
             f"({row['vs_peak']:.0%} of the {peak:.0f} GFLOP/s matmul peak)"
         )
+    payload = {
+        "benchmark": "sampling",
+        "matmul_peak_gflops": peak,
+        "bf16_peak_tflops": tensor_peak,
+        "model": args.model,
+        "headline": headline,
+        "results": rows,
+    }
+    write_json(args.json, payload)  # kept should what follows fail or run out of time
     accuracy_n = 2_000 if args.quick else 20_000
     accuracy_steps = args.steps or (10 if args.quick else 100)
     accuracy = [
@@ -374,19 +383,7 @@ def main() -> None:
         for sampler in samplers:
             if sampler in whole_run.SAMPLERS:
                 tuning += tune("default", sampler, args.tune, args.steps or 50, device, model)
-    write_json(
-        args.json,
-        {
-            "benchmark": "sampling",
-            "matmul_peak_gflops": peak,
-            "bf16_peak_tflops": tensor_peak,
-            "model": args.model,
-            "headline": headline,
-            "results": rows,
-            "bf16_accuracy": accuracy,
-            "tuning": tuning,
-        },
-    )
+    write_json(args.json, {**payload, "bf16_accuracy": accuracy, "tuning": tuning})
 
 
 if __name__ == "__main__":
