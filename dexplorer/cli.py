@@ -16,6 +16,7 @@ from .core.reflow import PAIRS, ReflowSettings
 from .core.reflow import STEPS as REFLOW_STEPS
 from .core.runs import SPEC_SYNTAX
 from .core.samplers import SAMPLERS
+from .core.triton_sampler import PRECISIONS
 from .user_files import UserError
 
 DATASET_CHOICES = (*DATASETS, "custom")
@@ -185,6 +186,11 @@ def build_parser() -> Parser:
         type=Number(limits.NOISE_SCALE),
         default=1.0,
         help="Euler-Maruyama noise in [0, 10]",
+    )
+    smp.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="the Triton kernel's hidden layers (CUDA only): tf32 (the default), bf16 or ieee",
     )
     smp.add_argument(
         "--trajectory",
