@@ -130,7 +130,7 @@ def test_bounded_straightness_equals_the_whole_trajectorys(monkeypatch):
 
 
 def test_the_layout_fits_the_budget_or_the_run_is_refused(monkeypatch):
-    budget = 0.2 * FULL_BYTES
+    budget = float(BOUNDED)
     layout = bounded_layout(N, STEPS, MESH, budget)
     assert layout.bytes <= budget and layout.ring >= 2 * layout.every
     assert layout.ring % layout.every == 0 and layout.keyframes[-1] == STEPS
