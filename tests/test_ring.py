@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 import torch
 from test_native_sampler import flow_field, needs_compiler
@@ -17,18 +18,18 @@ from dexplorer.engine.ring import Layout, Ring, bounded_layout, smallest_bytes
 from dexplorer.engine.trajectory import BUDGET_VARIABLE, RunSpec, TrajectoryCache
 
 CENTRES = torch.tensor([[1.0, 1.0], [-1.0, 0.5], [0.0, -1.5]])
-N, STEPS, MESH = 2000, 80, 9
+N, STEPS, MESH = 2000, 120, 9
 FULL_BYTES = (STEPS + 1) * (N + MESH) * 2 * 4
 BOUNDED = str(int(0.45 * FULL_BYTES))
 """Less than the whole trajectory takes in float16: the cache is bounded."""
-SCRUB = [80, 3, 17, 0, 79, 25, 5, 6, 7, 60, 41, 40]
+SCRUB = [120, 3, 17, 0, 119, 25, 5, 6, 7, 60, 41, 40]
 """Steps visited in this order: backward scrubs, forward ones, keyframes and not."""
 
 
-def spec(sampler="euler", field=None, **options):
+def spec(sampler="euler", field=None, mesh=True, **options):
     field = field or ExactField(CENTRES, LinearPath())
-    mesh = torch.linspace(-2, 2, MESH * 2).reshape(MESH, 2)
-    return RunSpec(field, sampler, steps=STEPS, n=N, extra=mesh, **options)
+    extra = torch.linspace(-2, 2, MESH * 2).reshape(MESH, 2) if mesh else None
+    return RunSpec(field, sampler, steps=STEPS, n=N, extra=extra, **options)
 
 
 def computed(run, monkeypatch, budget=None, **options):
@@ -74,7 +75,7 @@ def test_a_bounded_run_shows_the_whole_runs_positions_exactly(monkeypatch, sampl
         assert torch.equal(positions, torch.lerp(whole.particles[k], whole.particles[k + 1], 0.25))
     index = torch.arange(bounded.traced)
     assert bounded.traced == layout.traced < N
-    assert torch.equal(bounded.paths(index), whole.particles[:, :layout.traced])
+    assert torch.equal(bounded.paths(index), whole.particles[:, : layout.traced])
     assert torch.equal(bounded.extra, whole.extra)
     assert torch.equal(bounded.row(STEPS), whole.particles[-1])
     assert bounded.state.nonfinite == whole.state.nonfinite
@@ -89,7 +90,7 @@ def test_the_native_kernel_recomputes_its_own_steps_exactly(monkeypatch, sampler
     traced paths keep them), and within float32 rounding of the whole run's."""
     field = flow_field()
     assert native_sampler.unsupported(field, sampler, "cpu") is None  # built before the runs
-    run = spec(sampler, field)
+    run = spec(sampler, field, mesh=False)  # a network's mesh steps on torch: slow here
     whole = computed(run, monkeypatch)
     bounded = computed(run, monkeypatch, BOUNDED)
     assert whole.state.backend == bounded.state.backend == "native"
@@ -151,3 +152,49 @@ def test_cancel_stops_a_bounded_runs_worker(monkeypatch):
     cache.cancel()
     assert not worker.is_alive()
     assert not any(t.name == "dexplorer-trajectory" for t in threading.enumerate())
+
+
+def test_a_bounded_simulation_reads_what_it_keeps(monkeypatch):
+    """The simulation's readers of the cache in a bounded run: the positions, the final
+    quality and the straightness are the whole run's; paths and clicks are for the traced
+    particles; a live edit restarts the run; the controls are told what is kept and when
+    a scrub recomputes."""
+    from dexplorer.core.datasets import Dataset
+    from dexplorer.core.editing import moved
+    from dexplorer.core.runs import Data, Run
+    from dexplorer.engine.simulation import Simulation
+
+    points = torch.rand(40, 2).mul(4).sub(2).numpy()
+    custom = Dataset.custom(points)
+    run = Run("exact", "heun", STEPS)
+    sims = []
+    n = 4000
+    data = Data("custom", n, 0)
+    for budget in (None, str(int(0.48 * (STEPS + 1) * (n + 225) * 8))):
+        if budget is None:
+            monkeypatch.delenv(BUDGET_VARIABLE, raising=False)
+        else:
+            monkeypatch.setenv(BUDGET_VARIABLE, budget)
+        sim = Simulation(data, run, custom=custom, density_resolution=32, measure=True)
+        sim.wait()
+        sims.append(sim)
+    whole, bounded = sims
+    assert whole.memory_note == "" and whole.selectable == n
+    assert "keyframes" in bounded.memory_note and bounded.selectable == bounded.cache.traced
+    for t in (0.9, 0.1, 0.55):
+        bounded.cache.hold(t)
+        bounded.update_positions(t)
+        whole.update_positions(t)
+        assert torch.equal(bounded.positions.target, whole.positions.target)
+        assert bounded.recompute_note == "" or "recomputing from step" in bounded.recompute_note
+    assert bounded.quality == whole.quality
+    assert bounded.straightness.value == pytest.approx(whole.straightness.value, rel=1e-6)
+    selected = [0, 7, bounded.selectable - 1]
+    np.testing.assert_array_equal(bounded.paths(selected), whole.paths(selected))
+    assert bounded.nearest(10.0, 10.0) < bounded.selectable
+    edit = moved(custom, 3, 0.5, 0.5, None)
+    generation = bounded.cache.state.generation
+    bounded.follow(edit, edit.after)
+    assert bounded.live is None and bounded.cache.state.generation == generation + 1
+    for sim in sims:
+        sim.close()

@@ -45,9 +45,9 @@ KERNELS = ("triton", "native", "wgsl")
 NATIVE_PARTICLE_STEPS = 200_000
 """Particle-steps per call of the native CPU kernel (about 60 ms on two cores): a run shows
 its progress and can be cancelled between calls."""
-TRITON_SPAN = 8
+TRITON_SPAN = 2
 """Steps per launch of the Triton kernel in a bounded cache (each launch writes one more
-row than its steps, copied into the ring after)."""
+row than its steps, copied into the ring after: few steps keep that part small)."""
 PART_BYTES = 64 << 20
 """A kernel asked for final positions only runs on parts of the particles (they move
 independently) whose trajectory takes at most this much memory."""

@@ -22,14 +22,14 @@ import torch
 from torch import Tensor
 
 from ..core.samplers import SamplerSettings
-from .backends import Backend
+from .backends import TRITON_SPAN, Backend
 
 TRACED = 1024
 """Particles whose whole paths a bounded run keeps, at most (and at most a 32nd of its
 particles): the first ones, a random sample since the particles are independent draws."""
-SPARE_ROWS = 2
-"""Rows of positions counted beyond the ring and keyframes (a kernel's launch writes one
-more row than its steps; a step's temporaries)."""
+SPARE_ROWS = TRITON_SPAN + 1 + 4
+"""Rows of float32 positions counted beyond the ring and keyframes: the Triton kernel's
+part (one more row than its steps) and the float64 temporaries of the straightness sums."""
 STRAIGHTNESS_BYTES = 24
 """Bytes per particle of the straightness sums (three float64)."""
 
@@ -111,10 +111,10 @@ class StraightnessSums:
     A - 2 B.x_1 + C |x_1|^2 with C = sum t_k^2 (in float64)."""
 
     def __init__(self, x0: Tensor, steps: int) -> None:
-        self.x0 = x0.double()
+        self.x0 = x0
         self.steps = steps
         self.a = torch.zeros(len(x0), dtype=torch.float64, device=x0.device)
-        self.b = torch.zeros_like(self.x0)
+        self.b = torch.zeros((len(x0), 2), dtype=torch.float64, device=x0.device)
         self.c = sum((k / steps) ** 2 for k in range(1, steps))
 
     def add(self, rows: Tensor, first: int) -> None:
@@ -122,9 +122,9 @@ class StraightnessSums:
         for k, row in enumerate(rows, start=first):
             if 0 < k < self.steps:
                 t = k / self.steps
-                gap = row.double() - (1 - t) * self.x0
+                gap = row.double().sub_(self.x0, alpha=1 - t)
                 self.a += gap.square().sum(1)
-                self.b += t * gap
+                self.b.add_(gap, alpha=t)
 
     def result(self, final: Tensor, finite: Tensor) -> tuple[float, int] | None:
         """(the straightness, the particles measured) of the ``finite`` particles ending at
@@ -245,9 +245,9 @@ class Ring:
         self.recomputing = None
         ahead = min(self.front + self._span, layout.steps)
         behind = max(1, layout.ring // 4)
-        if self.lo <= step <= self.hi == self.front < layout.steps:
-            if ahead - layout.ring + 1 <= step - behind:
-                return self.front, False
+        around = self.lo <= step <= self.hi == self.front < layout.steps
+        if around and ahead - layout.ring + 1 <= step - behind:  # step stays, with some behind
+            return self.front, False
         return None
 
     def _part(
@@ -304,9 +304,7 @@ class Ring:
     def _shown(self, step: int, fraction: float) -> tuple[int, float]:
         """The step and fraction shown for those asked: themselves when held, else the
         nearest step held (call under the lock)."""
-        if self._row(step) is not None and (
-            not fraction or self._row(step + 1) is not None
-        ):
+        if self._row(step) is not None and (not fraction or self._row(step + 1) is not None):
             return step, fraction
         where = step + fraction
         every = self.layout.every
@@ -344,14 +342,10 @@ class Ring:
         return out
 
     def row(self, step: int) -> Tensor | None:
-        """A copy of the positions at ``step`` if held, else ``None`` (and the ring is
-        asked to move there)."""
+        """A copy of the positions at ``step`` if held, else ``None``."""
         with self._lock:
             row = self._row(step)
-            if row is not None:
-                return row.clone()
-        self.ask(step, 0.0)
-        return None
+            return None if row is None else row.clone()
 
     def hold(self, step: int, fraction: float) -> None:
         """Block until ``step`` + ``fraction`` is shown as asked (or the worker stopped)."""
@@ -370,5 +364,3 @@ class Ring:
     def held(self) -> int:
         """How many steps the ring holds."""
         return max(0, self.hi - self.lo + 1)
-
-

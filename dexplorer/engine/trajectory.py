@@ -51,7 +51,8 @@ def cache_budget(device: torch.device) -> float:
         try:
             return float(int(value))
         except ValueError:
-            raise ValueError(f"{BUDGET_VARIABLE} must be a number of bytes, got {value!r}") from None
+            problem = f"{BUDGET_VARIABLE} must be a number of bytes, got {value!r}"
+            raise ValueError(problem) from None
     free = available_memory(device)
     return float("inf") if free is None else CACHE_SHARE * free
 
@@ -477,7 +478,7 @@ class TrajectoryCache:
 
     def row(self, step: int) -> Tensor | None:
         """A float32 copy of the particles' positions at ``step`` (ready), or ``None`` while
-        a bounded run does not hold it (it is asked to)."""
+        a bounded run does not hold it (the first and last steps it always holds)."""
         run = self._current
         if run.ring is not None:
             return run.ring.row(step)
