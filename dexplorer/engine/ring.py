@@ -174,6 +174,7 @@ class Ring:
         self._settings: SamplerSettings | None = None
         self._extra: Tensor | None = None
         self._closed = False
+        self._noisy = False
 
     # --- computing (the worker thread) -----------------------------------------------------
 
@@ -185,12 +186,16 @@ class Ring:
         extra: Tensor | None,
         progress: Progress,
         cancel: threading.Event,
+        noisy: bool,
     ) -> bool:
         """Compute every step from keyframe 0 (written before), keeping what the layout
-        says; ``progress`` is told of each part computed. Whether it went to the end."""
+        says; ``progress`` is told of each part computed; ``noisy``: the sampler draws
+        noise (the mesh's steps, which draw theirs after the particles', are then
+        recomputed with them). Whether it went to the end."""
         every = self.layout.every
         self._span = max(d for d in range(1, every + 1) if every % d == 0 and d <= backend.span)
         self._backend, self._mesh, self._settings, self._extra = backend, mesh, settings, extra
+        self._noisy = noisy
         self.traced[0] = self.keyframes[0, : self.layout.traced]
         if settings.generator is not None:
             self.states[0] = settings.generator.get_state()
@@ -267,7 +272,7 @@ class Ring:
             x = self._row(start)
             self.lo = max(self.lo, stop - layout.ring + 1)  # the slots written over
         self._backend.advance(x, self._settings, start, rows)
-        if self._mesh is not None:
+        if self._mesh is not None and (first or self._noisy):
             extra = self._extra
             out = extra[start + 1 : stop + 1] if first else torch.empty_like(extra[start:stop])
             self._mesh.advance(extra[start], self._settings, start, out)  # the same noise

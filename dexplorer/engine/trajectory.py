@@ -25,6 +25,7 @@ from ..core.samplers import (
     time_grid,
 )
 from ..core.sources import Source, initial_positions
+from ..core.straightness import adds_noise
 from . import backends
 from .devices import available_memory
 from .ring import Layout, Ring, bounded_layout, smallest_bytes
@@ -351,7 +352,8 @@ class TrajectoryCache:
             )
         if ring is not None:
             progress = _FiniteCount(state, ring.keyframes, extra)
-            ring.first_pass(backend, stepwise, settings, extra, progress, cancel)
+            noisy = adds_noise(spec.sampler, spec.eta, spec.noise_scale)
+            ring.first_pass(backend, stepwise, settings, extra, progress, cancel, noisy)
             return
         rows = backend.run(x, settings, particles, True)
         mesh = None
