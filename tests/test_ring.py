@@ -198,3 +198,24 @@ def test_a_bounded_simulation_reads_what_it_keeps(monkeypatch):
     assert bounded.live is None and bounded.cache.state.generation == generation + 1
     for sim in sims:
         sim.close()
+
+
+def test_the_app_says_what_a_bounded_run_keeps_and_draws_the_time_asked(monkeypatch):
+    pytest.importorskip("pygfx")
+    from dexplorer.headless import offscreen_app
+    from dexplorer.state import AppState
+
+    n = 4000
+    monkeypatch.setenv(BUDGET_VARIABLE, str(int(0.48 * (STEPS + 1) * (n + 225) * 8)))
+    state = AppState()
+    assert state.change(model="exact", sampler="euler", steps=STEPS, n=n)
+    app = offscreen_app(state, (640, 360), "cpu", ui=True)
+    app.settle()
+    state.t = 0.3  # before the ring the first pass leaves at the end: recomputed
+    app.draw()
+    sim = app.engine.simulations[0]
+    assert "keyframes" in app.status.memory and app.status.recompute == ""
+    assert sim.cache.shown_position(0.3) == sim.cache.step_position(0.3)
+    expected = sim.cache.interpolate(0.3, torch.empty(n, 2))
+    assert torch.equal(sim.positions.target, expected)
+    app.close()
