@@ -202,12 +202,14 @@ def test_a_bounded_simulation_reads_what_it_keeps(monkeypatch):
 
 def test_the_app_says_what_a_bounded_run_keeps_and_draws_the_time_asked(monkeypatch):
     pytest.importorskip("pygfx")
+    from test_live_edit import _state
+
     from dexplorer.headless import offscreen_app
-    from dexplorer.state import AppState
 
     n = 4000
     monkeypatch.setenv(BUDGET_VARIABLE, str(int(0.48 * (STEPS + 1) * (n + 225) * 8)))
-    state = AppState()
+    state = _state()  # 40 points: the exact field is quick
+    state.mode = "select"
     assert state.change(model="exact", sampler="euler", steps=STEPS, n=n)
     app = offscreen_app(state, (640, 360), "cpu", ui=True)
     app.settle()
