@@ -454,7 +454,7 @@ class TrajectoryCache:
         run = self._current
         cache = run.particles if which == "particles" else run.extra
         i, fraction = self.step_position(t, run)
-        if cache is None:
+        if run.ring is not None and which == "particles":
             return run.ring.show(i, fraction, out)
         if fraction == 0.0:
             out.copy_(cache[i])
