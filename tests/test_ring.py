@@ -101,6 +101,17 @@ def test_the_native_kernel_recomputes_its_own_steps_exactly(monkeypatch, sampler
     bounded.cancel()
 
 
+def test_the_chunked_network_recomputes_a_stochastic_run_exactly(monkeypatch):
+    """The torch back-end of a network field (chunked), with a sampler that draws noise."""
+    run = spec("euler_maruyama", flow_field(width=16), mesh=False, noise_scale=0.5)
+    whole = computed(run, monkeypatch, native=False)
+    bounded = computed(run, monkeypatch, BOUNDED, native=False)
+    assert whole.state.backend == bounded.state.backend == "chunked"
+    for k, positions in scrubbed(bounded, [90, 7, 50, 2]).items():
+        assert torch.equal(positions, whole.particles[k]), k
+    bounded.cancel()
+
+
 def test_a_backward_scrub_recomputes_from_the_keyframe_before_and_shows_a_held_step():
     """Until the steps asked for are back, the ring shows the nearest step held (never
     another time's positions as these) and says which keyframe it recomputes from."""
