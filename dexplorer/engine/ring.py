@@ -141,10 +141,10 @@ class StraightnessSums:
 class Ring:
     """Owns a bounded run's tensors (keyframes, the generator's states there, the ring, the
     traced paths), its straightness summed in the first pass, and which steps the ring
-    holds; computes them in
-    the cache's worker thread (:meth:`first_pass`, then :meth:`serve`) and reads them in
-    the render thread (:meth:`show`). A lock guards which steps are held: a reader copies
-    a step under it, and the worker gives a step up under it before writing over it."""
+    holds; computes them in the cache's worker thread (:meth:`first_pass`, then
+    :meth:`serve`) and reads them in the render thread (:meth:`show`). A lock guards which
+    steps are held: a reader copies a step under it, and the worker gives a step up under
+    it before writing over it."""
 
     def __init__(self, layout: Layout, device: torch.device) -> None:
         self.layout = layout
