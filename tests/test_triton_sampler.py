@@ -208,3 +208,29 @@ def test_the_cache_steps_through_runs_the_kernel_cannot_do():
     cache = TrajectoryCache(DEVICE, whole_runs=True)
     cache.start(cases[0])
     assert cache.wait(120) and cache.state.ready == STEPS
+
+
+def test_a_bounded_cache_recomputes_the_kernels_steps_exactly(monkeypatch):
+    """A bounded cache runs the kernel over ranges of steps (a few per launch): a backward
+    scrub's recomputed steps are those of the first pass (kept whole for the traced
+    particles), bit for bit, and within the kernel's precision of the eager steps."""
+    from dexplorer.engine.trajectory import BUDGET_VARIABLE, RunSpec, TrajectoryCache
+
+    n, steps = 640, 120
+    field = flow_field(network())
+    spec = RunSpec(field, "midpoint", steps, n, SEED)
+    stepwise = TrajectoryCache(DEVICE, whole_runs=False, native=False)
+    stepwise.start(spec)
+    assert stepwise.wait(300)
+    monkeypatch.setenv(BUDGET_VARIABLE, str(int(0.48 * (steps + 1) * n * 8)))
+    bounded = TrajectoryCache(DEVICE, whole_runs=True)
+    bounded.start(spec)
+    assert bounded.wait(300) and bounded.state.backend == "triton" and bounded.layout
+    first_pass = bounded.paths(torch.arange(bounded.traced, device=DEVICE))
+    out = torch.empty((n, 2), device=DEVICE)
+    for k in (3, 17, 0, 101, 9):
+        bounded.hold(k / steps)
+        bounded.interpolate(k / steps, out)
+        assert torch.equal(out[: bounded.traced], first_pass[k])
+        assert (out - stepwise.particles[k]).abs().max() < TOLERANCE
+    bounded.cancel()

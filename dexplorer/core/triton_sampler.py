@@ -183,9 +183,66 @@ def sample(
     if reason is not None:
         raise ValueError(f"the Triton sampler cannot run this: {reason}")
     times, lengths = evaluation_times(steps, sampler)
-    n = x0.shape[0]
     if out is None:
-        out = torch.empty((steps + 1, n, 2), dtype=torch.float32, device=x0.device)
+        out = torch.empty((steps + 1, x0.shape[0], 2), dtype=torch.float32, device=x0.device)
+    _launch(field, x0, out, sampler, times, lengths, precision, block, num_warps)
+    return out
+
+
+def sample_range(
+    field: NetworkField,
+    x: Tensor,
+    out: Tensor,
+    sampler: str,
+    start: int,
+    steps: int,
+    precision: str = "tf32",
+) -> None:
+    """Write the positions after steps ``start + 1`` to ``start + len(out)`` of a run of
+    ``steps`` steps into ``out`` ((k, N, 2) float32), from ``x`` ((N, 2) float32), the
+    positions at step ``start``: a part of a trajectory kept apart from the rest (a bounded
+    cache's ring), in one launch. The first layer's bias is computed for these steps only,
+    so a part recomputed over the same range is the same bit for bit.
+
+    Raises
+    ------
+    ValueError
+        As :func:`sample`, or for steps outside the run.
+    """
+    stop = start + out.shape[0]
+    if not 0 <= start <= stop <= steps:
+        raise ValueError(f"steps {start} to {stop} are not within the {steps} of the trajectory")
+    reason = unsupported(field, sampler, x.device)
+    if reason is None and precision not in PRECISIONS:
+        reason = f"precision must be one of {PRECISIONS}"
+    if reason is None:
+        reason = trajectory_problem(x, stop - start, None)
+    if reason is not None:
+        raise ValueError(f"the Triton sampler cannot run this: {reason}")
+    if start == stop:
+        return
+    times, lengths = evaluation_times(steps, sampler)
+    evaluations = len(times) // steps
+    part = torch.empty((stop - start + 1, *x.shape), dtype=torch.float32, device=x.device)
+    part_times = times[start * evaluations : stop * evaluations]
+    _launch(field, x, part, sampler, part_times, lengths[start:stop], precision, 64, 4)
+    out.copy_(part[1:])
+
+
+def _launch(
+    field: NetworkField,
+    x0: Tensor,
+    out: Tensor,
+    sampler: str,
+    times: list[float],
+    lengths: list[float],
+    precision: str,
+    block: int,
+    num_warps: int,
+) -> None:
+    """Run the kernel from ``x0`` over the steps of ``lengths`` (network evaluations at
+    ``times``) into ``out`` (len(lengths) + 1, N, 2)."""
+    n, steps = x0.shape[0], len(lengths)
     network = field.network
     weights = kernel_weights(field, times, x0.device)
     hidden = weights.hidden.transpose(1, 2)
@@ -210,4 +267,3 @@ def sample(
             PRECISION=precision,
             num_warps=num_warps,
         )
-    return out
