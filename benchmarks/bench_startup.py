@@ -18,7 +18,9 @@ seen from outside, and the table says which:
   served app draws at the pace of a viewer that confirms its frames, which this client
   does not.
 
-Runs after the first find the kernel and shader caches warm, as the goal assumes.
+Runs after the first find the kernel and shader caches warm, as the goal assumes: Mesa's
+shader cache, and dexplorer's own (``dexplorer/warm.py``: wgpu's C declarations and types,
+pygfx's compiled shader templates). Compare trees with ``PYTHONPATH=<tree>``.
 """
 
 from __future__ import annotations
@@ -214,6 +216,7 @@ def import_breakdown(top: int) -> list[dict]:
         capture_output=True,
         text=True,
         check=True,
+        cwd=tempfile.gettempdir(),  # not a checkout: `-c` puts the folder first on the path
     )
     entries = []  # (depth, name, cumulative seconds), in the order printed (children first)
     for line in found.stderr.splitlines():
@@ -284,11 +287,27 @@ timed(gfx.WgpuRenderer, "__init__", "pygfx renderer")
 timed(App, "_build_view", "view: panels, layers, text")
 timed(ImguiRenderer, "__init__", "ImGui renderer")
 timed(imgui_md, "initialize_markdown", "imgui_md fonts")
+from wgpu.utils.imgui.imgui_backend import ImguiWgpuBackend
+timed(ImguiWgpuBackend, "_create_device_objects", "ImGui: device objects and pipeline")
+import jinja2
+timed(jinja2.Environment, "compile", "jinja2: compile pygfx's WGSL templates")
+timed(jinja2.Template, "render", "jinja2: render pygfx's WGSL templates")
+timed(cffi.api.FFI, "cdef", "cffi: parse wgpu's header (cdef)")
+try:
+    import dexplorer.warm
+    timed(dexplorer.warm, "prefill", "cffi: the remembered C types in one pass")
+    timed(dexplorer.warm, "restore_declarations", "cffi: wgpu's header from the cache")
+except ImportError:  # a tree before dexplorer/warm.py
+    pass
 timed(App, "update", "draws: update (engine, layers)")
 timed(View, "render", "draws: scene (pipelines compiled)")
 timed(ImguiRenderer, "render", "draws: ui")
 timed(Engine, "sync", "engine: start the run (models, fields)")
 prepare_environment()
+import wgpu.backends.wgpu_native as native  # after prepare_environment, which imports it
+timed(native.GPUDevice, "create_shader_module", "wgpu: shader modules (WGSL to SPIR-V)")
+timed(native.GPUDevice, "create_render_pipeline", "wgpu: render pipelines (driver compiles)")
+timed(native.GPUDevice, "create_compute_pipeline", "wgpu: compute pipelines (driver compiles)")
 ready = time.perf_counter()
 canvas = RenderCanvas(size=parse_size(sys.argv[1]), pixel_ratio=1)
 app = App(canvas, AppState(), "auto", fast=False)
@@ -333,6 +352,7 @@ def build_breakdown() -> dict:
         text=True,
         check=True,
         env=env,
+        cwd=tempfile.gettempdir(),  # not a checkout: `-c` puts the folder first on the path
     )
     return json.loads(found.stdout.strip().splitlines()[-1])
 

@@ -258,6 +258,9 @@ class App:
         self._show_training_preview()
         self.status.sweep = self.engine.sweep
         self.status.live = "; ".join(filter(None, (sim.live_note for sim in simulations)))
+        notes = (sim.memory_note for sim in simulations)
+        self.status.memory = "\n".join(dict.fromkeys(filter(None, notes)))
+        self.status.recompute = "; ".join(filter(None, (sim.recompute_note for sim in simulations)))
         if self.comparing:
             for index, sim in enumerate(simulations):
                 view.set_caption(index, self._caption(sim), look.ui_scale)
@@ -423,8 +426,7 @@ class App:
         if visible["vectors"]:
             points, velocity = sim.vectors(t)
             panel.vectors.update(points, velocity, 0.35)
-        count = len(sim.positions.array)
-        selected = [index for index in state.selected if index < count]
+        selected = [index for index in state.selected if index < sim.selectable]
         if visible["paths"] and selected:
             cut = sim.cache.step_position(t)[0]
             panel.paths.update(sim.paths(selected), cut)
@@ -508,9 +510,13 @@ class App:
         with_density: bool,
     ) -> None:
         """Bring ``particles`` (and ``density`` when shown) to time t from ``sim``, unless
-        they already show t of the same run with the same steps ready (paused)."""
+        they already show t of the same run with the same steps ready and shown (paused;
+        a bounded run shows the nearest step it holds until it has recomputed t's, which a
+        settled app waits for)."""
         run = sim.cache.state
-        key = (t, run.ready, with_density)
+        if self.settled:
+            sim.cache.hold(t)
+        key = (t, run.ready, sim.cache.shown_position(t), with_density)
         drawn = self._shown.get(particles)
         if drawn is not None and drawn[0] is run and drawn[1] is density and drawn[2:] == key:
             return
@@ -556,7 +562,7 @@ class App:
         key = (look.color_mode, sim.cache.state.generation, look.theme)  # a run's labels
         if particles.colored_for == key:
             return
-        start = sim.cache.particles[0].float().cpu().numpy()
+        start = sim.cache.row(0).cpu().numpy()
         theme = THEMES[look.theme]
         particles.set_colors(look.color_mode, theme.particles, sim.labels, start, key)
 

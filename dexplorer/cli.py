@@ -12,6 +12,7 @@ from . import __version__
 from .core import limits
 from .core.choices import (
     OBJECTIVE_NOTES,
+    PRECISIONS,
     REFLOW_PAIRS,
     REFLOW_STEPS,
     SAMPLER_NOTES,
@@ -190,6 +191,11 @@ def build_parser() -> Parser:
         type=Number(limits.NOISE_SCALE),
         default=1.0,
         help="Euler-Maruyama noise in [0, 10]",
+    )
+    smp.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="the Triton kernel's hidden layers (CUDA only): tf32 (the default), bf16 or ieee",
     )
     smp.add_argument(
         "--trajectory",

@@ -291,9 +291,17 @@ def cmd_sample(args: argparse.Namespace) -> None:
     )
     device = choose_device(args.device)
     field, normalisation, source = _field(args, device)
-    backend = backends.choose(field, args.sampler, device, args.n, args.steps)
+    backend = backends.choose(
+        field, args.sampler, device, args.n, args.steps, precision=args.precision
+    )
     if args.verbose:
         print("\n".join(backend.describe()), file=sys.stderr)
+    if args.precision and backend.name != "triton":
+        print(
+            f"dexplorer: note: --precision applies to the triton back-end only: "
+            f"{backend.name} sampled in float32",
+            file=sys.stderr,
+        )
     x0, generator = initial_positions(args.n, args.seed, device, source)
     settings = SamplerSettings(args.eta, args.noise_scale, generator)
     if args.trajectory:

@@ -295,7 +295,8 @@ class Explorer:
         explorer's device, row 0 the starting noise and the last row the samples, in the
         scene's coordinates (the data's, rescaled into [-3, 3]^2 when its file was
         outside); one tensor per run when comparing (each with at most the particles a
-        panel runs). Particles that became non-finite are a warning.
+        panel runs). Particles that became non-finite are a warning; a trajectory that
+        does not fit in memory whole is a MemoryError.
 
         Examples
         --------
@@ -317,6 +318,12 @@ class Explorer:
                     raise ValueError(sim.cache.state.error)
                 if sim.notice:
                     warnings.warn(sim.notice, stacklevel=2)
+                if sim.cache.particles is None:
+                    raise MemoryError(
+                        f"{sim.n:,} particles x {sim.run.steps} steps do not fit in memory "
+                        "whole (the app keeps keyframes and a ring of steps): choose fewer "
+                        "particles or steps"
+                    )
                 paths.append(sim.cache.particles.float().clone())
         finally:
             engine.close()

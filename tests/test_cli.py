@@ -171,6 +171,26 @@ def test_sample_runs_the_compiled_kernel_where_it_can(capsys, tmp_path, flow_mod
     assert calls == ["midpoint"]  # rk4: torch
 
 
+def test_sample_precision_goes_to_the_triton_kernel_and_says_when_it_does_not_apply(
+    capsys, tmp_path, flow_model, monkeypatch
+):
+    from dexplorer.engine import backends
+
+    asked = []
+    plain = backends.choose
+    monkeypatch.setattr(
+        backends, "choose", lambda *a, **k: (asked.append(k.get("precision")), plain(*a, **k))[1]
+    )
+    out = tmp_path / "s.npy"
+    argv = ["sample", "--model", str(flow_model), "-n", "16", "--steps", "2", "--out", str(out)]
+    code, _, err = run(capsys, *argv, "--precision", "bf16", "--device", "cpu")
+    assert code == 0 and asked == ["bf16"]
+    assert "--precision applies to the triton back-end only" in err
+    code, _, err = run(capsys, *argv)
+    assert code == 0 and asked == ["bf16", None] and "precision" not in err
+    assert_user_error(capsys, *argv, "--precision", "fp8", match="precision")
+
+
 def test_sample_leaves_out_particles_that_became_non_finite_and_says_so(
     capsys, tmp_path, flow_model, monkeypatch
 ):

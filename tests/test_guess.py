@@ -218,6 +218,9 @@ class _Cache:
         s = t * self.spec.steps
         return min(int(s), self.spec.steps), s - min(int(s), self.spec.steps)
 
+    def row(self, step):
+        return self.particles[step].clone()
+
 
 def test_guesses_between_steps_are_interpolated_and_non_finite_ones_counted():
     points = make_dataset("moons", n=300, seed=0).points

@@ -40,11 +40,23 @@ TOLERANCE = 1e-5 if DEVICE == "cpu" else 3e-2
 
 @pytest.fixture
 def bf16_dot(monkeypatch):
-    """Let the interpreter multiply bfloat16 matrices (it would multiply their raw bits)."""
+    """Let the interpreter multiply bfloat16 matrices (it would multiply their raw bits),
+    and round float32 to the nearest bfloat16 as a GPU does (it would truncate)."""
     if DEVICE == "cuda":
         return
     builder = triton.runtime.interpreter.InterpreterBuilder
     plain = builder.create_dot
+    plain_trunc = builder.create_fp_trunc
+
+    def create_fp_trunc(self, src, dst_type):
+        if (
+            src.dtype.scalar != triton.language.float32
+            or dst_type.scalar != triton.language.bfloat16
+        ):
+            return plain_trunc(self, src, dst_type)
+        bits = src.data.astype(np.float32).view(np.uint32)
+        nearest = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16  # ties to even
+        return triton.runtime.interpreter.TensorHandle(nearest.astype(np.uint16), dst_type.scalar)
 
     def widened(handle):
         if handle.dtype.scalar != triton.language.bfloat16:
@@ -56,6 +68,7 @@ def bf16_dot(monkeypatch):
         return plain(self, widened(a), widened(b), d, input_precision, max_num_imprecise_acc)
 
     monkeypatch.setattr(builder, "create_dot", create_dot)
+    monkeypatch.setattr(builder, "create_fp_trunc", create_fp_trunc)
 
 
 def network(preset="original", num_classes=0):
@@ -94,6 +107,20 @@ def test_bf16_stays_close(bf16_dot):
     got, reference = compare(flow_field(network()), "midpoint", "bf16", block=64)
     error = (got - reference).abs().max()
     assert 0 < error < 0.1
+
+
+@pytest.mark.parametrize("sampler", ["euler", "heun"])
+def test_bf16_default_preset_computes_what_the_reference_does(bf16_dot, sampler):
+    """The default preset's network with bfloat16 hidden layers: the kernel against the same
+    arithmetic in torch (sums in another order; a hidden activation rounded to the other
+    side of a bfloat16 step now and then), and both a little off float32."""
+    field = flow_field(network("default"))
+    x0, _ = initial_noise(N, SEED, DEVICE)
+    got = triton_sampler.sample(field, x0, STEPS, sampler, precision="bf16", block=32)
+    same = triton_sampler.reference(field, x0, STEPS, sampler, "bf16")
+    full = triton_sampler.reference(field, x0, STEPS, sampler, "ieee")
+    assert (got - same).abs().max() < 1e-3
+    assert 1e-3 < (same - full).abs().max() < 0.01
 
 
 def test_wide_network_with_fourier_time():
@@ -181,3 +208,29 @@ def test_the_cache_steps_through_runs_the_kernel_cannot_do():
     cache = TrajectoryCache(DEVICE, whole_runs=True)
     cache.start(cases[0])
     assert cache.wait(120) and cache.state.ready == STEPS
+
+
+def test_a_bounded_cache_recomputes_the_kernels_steps_exactly(monkeypatch):
+    """A bounded cache runs the kernel over ranges of steps (a few per launch): a backward
+    scrub's recomputed steps are those of the first pass (kept whole for the traced
+    particles), bit for bit, and within the kernel's precision of the eager steps."""
+    from dexplorer.engine.trajectory import BUDGET_VARIABLE, RunSpec, TrajectoryCache
+
+    n, steps = 640, 120
+    field = flow_field(network())
+    spec = RunSpec(field, "midpoint", steps, n, SEED)
+    stepwise = TrajectoryCache(DEVICE, whole_runs=False, native=False)
+    stepwise.start(spec)
+    assert stepwise.wait(300)
+    monkeypatch.setenv(BUDGET_VARIABLE, str(int(0.48 * (steps + 1) * n * 8)))
+    bounded = TrajectoryCache(DEVICE, whole_runs=True)
+    bounded.start(spec)
+    assert bounded.wait(300) and bounded.state.backend == "triton" and bounded.layout
+    first_pass = bounded.paths(torch.arange(bounded.traced, device=DEVICE))
+    out = torch.empty((n, 2), device=DEVICE)
+    for k in (3, 17, 0, 101, 9):
+        bounded.hold(k / steps)
+        bounded.interpolate(k / steps, out)
+        assert torch.equal(out[: bounded.traced], first_pass[k])
+        assert (out - stepwise.particles[k]).abs().max() < TOLERANCE
+    bounded.cancel()

@@ -89,6 +89,8 @@ class TrainSettings:
             raise TrainingError(f"condition dropout must be in [0, 1], got {self.cond_dropout}")
 
 
+PRECISIONS = ("tf32", "bf16", "ieee")
+"""The precisions of the Triton kernel's hidden layers (:mod:`~dexplorer.core.triton_sampler`)."""
 TFJS_SUFFIX = ".json"
 """A model file with this suffix (any case) is read as a TF.js model (the others are
 .safetensors)."""

@@ -67,11 +67,16 @@ def compiler() -> list[str] | None:
     return None
 
 
-def cache_dir() -> Path:
-    """Where built kernels are kept: ``$DEXPLORER_CACHE``, else the user cache folder."""
+def cache_root() -> Path:
+    """The app's cache folder: ``$DEXPLORER_CACHE``, else the user cache folder."""
     from platformdirs import user_cache_dir
 
-    return Path(os.environ.get("DEXPLORER_CACHE") or user_cache_dir("dexplorer")) / "native"
+    return Path(os.environ.get("DEXPLORER_CACHE") or user_cache_dir("dexplorer"))
+
+
+def cache_dir() -> Path:
+    """Where built kernels are kept: ``native`` in :func:`cache_root`."""
+    return cache_root() / "native"
 
 
 def _writable_dir() -> Path:

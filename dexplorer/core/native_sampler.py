@@ -172,6 +172,53 @@ def sample_steps(
     _check(field, sampler, out, steps)
     if not 0 <= start <= stop <= steps:
         raise ValueError(f"steps {start} to {stop} are not within the {steps} of the trajectory")
+    sample_range(field, out[start], out[start + 1 : stop + 1], sampler, start, steps, threads)
+
+
+def sample_range(
+    field: NetworkField,
+    x: Tensor,
+    out: Tensor,
+    sampler: str,
+    start: int,
+    steps: int,
+    threads: int | None = None,
+) -> None:
+    """Write the positions after steps ``start + 1`` to ``start + len(out)`` of a run of
+    ``steps`` steps into ``out``, from ``x``, the positions at step ``start``: a part of a
+    trajectory kept apart from the rest (a bounded cache's ring). The network's weights are
+    read for these steps only, so a part recomputed over the same range is the same bit for
+    bit.
+
+    Parameters
+    ----------
+    field : NetworkField
+        A field that :func:`unsupported` accepts.
+    x : Tensor
+        Positions at step ``start``, shape (N, 2), float32, contiguous, on the CPU.
+    out : Tensor
+        Shape (k, N, 2), float32, contiguous, on the CPU, with ``start + k <= steps``.
+    sampler : str
+        ``"euler"``, ``"midpoint"`` or ``"heun"``.
+    start, steps : int
+        The step ``x`` is at, and the steps of the whole run (they set the time grid).
+    threads : int, optional
+        Threads to share the particles (default: one per core this process may use).
+
+    Raises
+    ------
+    ValueError
+        For an unsupported field, sampler or shape, or steps outside the run.
+    """
+    _check(field, sampler, out, steps)
+    stop = start + out.shape[0]
+    if not 0 <= start <= stop <= steps:
+        raise ValueError(f"steps {start} to {stop} are not within the {steps} of the trajectory")
+    if x.shape != out.shape[1:] or x.dtype != torch.float32 or not x.is_contiguous():
+        raise ValueError(
+            f"the native sampler cannot run this: x must be contiguous float32 of shape "
+            f"{tuple(out.shape[1:])}, got {x.dtype} {tuple(x.shape)}"
+        )
     if start == stop:
         return
     times, lengths = evaluation_times(steps, sampler)
@@ -215,7 +262,7 @@ def sample_steps(
             if piece is None:
                 return True
             begin, end = piece
-            rows = out[start, begin:].data_ptr(), out[start + 1, begin:].data_ptr()
+            rows = x[begin:].data_ptr(), out[0, begin:].data_ptr()
             if kernel(*constants, *rows, end - begin, 2 * n, stop - start) != 0:
                 return False
 

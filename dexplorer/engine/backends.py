@@ -32,7 +32,7 @@ from torch import Tensor
 from ..core import native_sampler, triton_sampler
 from ..core.fields import Field, NetworkField
 from ..core.fused import ChunkedMLP
-from ..core.samplers import SamplerSettings, iterate
+from ..core.samplers import SamplerSettings, get_sampler, iterate, time_grid
 from ..core.whole_run import field_unsupported
 
 if TYPE_CHECKING:
@@ -45,6 +45,9 @@ KERNELS = ("triton", "native", "wgsl")
 NATIVE_PARTICLE_STEPS = 200_000
 """Particle-steps per call of the native CPU kernel (about 60 ms on two cores): a run shows
 its progress and can be cancelled between calls."""
+TRITON_SPAN = 2
+"""Steps per launch of the Triton kernel in a bounded cache (each launch writes one more
+row than its steps, copied into the ring after: few steps keep that part small)."""
 PART_BYTES = 64 << 20
 """A kernel asked for final positions only runs on parts of the particles (they move
 independently) whose trajectory takes at most this much memory."""
@@ -56,6 +59,12 @@ show progress and stop between calls; without ``progress`` a kernel makes as few
 can (each call of the native kernel waits for its slowest thread). ``out`` (steps + 1, N, 2)
 receives the trajectory, row 0 included; a kernel needs it, the torch back-ends keep only
 the state without it."""
+Advance = Callable[[Tensor, SamplerSettings, int, Tensor], None]
+"""``advance(x, settings, start, out)``: write the positions after steps ``start + 1`` to
+``start + len(out)`` into ``out`` (k, N, 2) float32, from ``x`` (N, 2) float32, the positions at
+step ``start`` (a bounded cache's ring, :mod:`~dexplorer.engine.ring`). A kernel reads the
+network's weights for the steps of its call only: steps recomputed over the same ranges are
+the same bit for bit."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,11 @@ class Backend:
     name: str
     run: Runner
     skipped: dict[str, str]
+    advance: Advance | None
+    """``None`` for a back-end that runs whole trajectories only (``wgsl``)."""
+    span: int
+    """The most steps one call of ``advance`` should take (the torch back-ends take one, so
+    that another run's noise drawn after each step interleaves as in ``run``)."""
 
     def describe(self) -> list[str]:
         """One line for the back-end that runs and one per back-end skipped, with why."""
@@ -136,13 +150,14 @@ def choose(
             reason = _unsupported(name, field, sampler, device, dtype, wait)
         if reason is None:
             runner = _runner(name, field, sampler, device, n, steps, precision)
+            advance, span = _advance(name, field, sampler, n, steps, precision)
             for later in BACKENDS[BACKENDS.index(name) + 1 :]:
                 skipped[later] = (
                     f"{force} was asked for"
                     if force is not None
                     else switches.get(later) or f"{name} comes first"
                 )
-            return Backend(name, runner, skipped)
+            return Backend(name, runner, skipped, advance, span)
         if force is not None:
             raise ValueError(f"the {name} back-end cannot run this: {reason}")
         skipped[name] = reason
@@ -222,6 +237,37 @@ def _runner(
                 yield i, x
 
     return run
+
+
+def _advance(
+    name: str, field: Field, sampler: str, n: int, steps: int, precision: str | None
+) -> tuple[Advance | None, int]:
+    """Back-end ``name``'s :data:`Advance` (if it has one) and its span."""
+    if name == "triton":
+        precision = precision or "tf32"
+
+        def advance(x: Tensor, _: SamplerSettings, start: int, out: Tensor) -> None:
+            triton_sampler.sample_range(field, x, out, sampler, start, steps, precision)
+
+        return advance, TRITON_SPAN
+    if name == "native":
+
+        def advance(x: Tensor, _: SamplerSettings, start: int, out: Tensor) -> None:
+            native_sampler.sample_range(field, x, out, sampler, start, steps)
+
+        return advance, max(1, NATIVE_PARTICLE_STEPS // n)
+    if name == "wgsl":
+        return None, steps
+    stepped = with_chunks(field) if name == "chunked" else field
+    step, grid = get_sampler(sampler), time_grid(steps)
+
+    def advance(x: Tensor, settings: SamplerSettings, start: int, out: Tensor) -> None:
+        with torch.inference_mode():
+            for k in range(len(out)):  # the steps of iterate, from step start
+                x = step(stepped, x, grid[start + k], grid[start + k + 1], settings)
+                out[k] = x
+
+    return advance, 1
 
 
 def with_chunks(field: Field) -> Field:

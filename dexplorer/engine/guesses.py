@@ -103,7 +103,10 @@ class Guesses:
         """Have the thread compute ``steps`` of the cached particles (replacing what it
         was asked before and has not started)."""
         total = cache.spec.steps
-        jobs = [(k, cache.particles[k].float().clone(), k / total) for k in steps]
+        rows = [cache.row(k) for k in steps]
+        if any(row is None for row in rows):
+            return  # a bounded run brings the steps back; asked again at the next frame
+        jobs = [(k, row, k / total) for k, row in zip(steps, rows, strict=True)]
         with self._lock:
             self._pending = jobs
             if self._thread is None:

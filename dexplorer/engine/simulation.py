@@ -185,6 +185,7 @@ class Simulation:
         change = edit.since(self.dataset)
         state = self.cache.state
         live = self.run.model == "exact" and change is not None and state.done
+        live = live and self.cache.layout is None  # a bounded run has no whole paths to patch
         if not live or len(custom) > MAX_EXACT_POINTS:
             self.apply(self.data, self.run, self.n, custom, trained, yours, reflowed, custom_source)
             return
@@ -227,6 +228,32 @@ class Simulation:
     def progress(self) -> tuple[int, int]:
         """(steps computed, steps wanted)."""
         return self.cache.state.ready, self.run.steps
+
+    @property
+    def memory_note(self) -> str:
+        """What a bounded run keeps and what that turns off, for the controls ('' for a run
+        kept whole)."""
+        layout = self.cache.layout
+        if layout is None:
+            return ""
+        return (
+            f"memory: the steps do not all fit; kept {len(layout.keyframes)} keyframes (every "
+            f"{layout.every} steps) and a ring of {layout.ring} steps, the others recomputed "
+            f"when shown. Paths: the first {layout.traced:,} particles only (a click picks "
+            "the nearest of them); a live edit restarts the run."
+        )
+
+    @property
+    def recompute_note(self) -> str:
+        """Which step a bounded run recomputes from to show the time asked for ('' while
+        it shows it)."""
+        step = self.cache.recomputing
+        return "" if step is None else f"recomputing from step {step}"
+
+    @property
+    def selectable(self) -> int:
+        """How many particles can be selected (their paths drawn): the first ones."""
+        return self.cache.traced
 
     @property
     def live_note(self) -> str:
@@ -316,13 +343,15 @@ class Simulation:
         return models.grid_field(self.field, self.run)
 
     def paths(self, selected: list[int]) -> np.ndarray:
-        """Paths of the selected particles over the ready steps, (ready + 1, k, 2)."""
+        """Paths of the selected particles (below :attr:`selectable`) over the ready steps,
+        (ready + 1, k, 2)."""
         index = torch.as_tensor(selected, dtype=torch.long, device=self.device)
         return self.cache.paths(index).cpu().numpy()
 
     def nearest(self, x: float, y: float) -> int:
-        """Index of the particle nearest to world point (x, y) at the current positions."""
-        current = self.positions.target
+        """Index of the particle nearest to world point (x, y) at the current positions,
+        among those :attr:`selectable`."""
+        current = self.positions.target[: self.selectable]
         distance = (current - torch.tensor([x, y], device=self.device)).square().sum(1)
         return int(distance.nan_to_num(torch.inf).argmin())  # never a non-finite particle
 
@@ -410,7 +439,7 @@ class Simulation:
         if state.nonfinite == self.n:
             return  # nothing to measure: the caption says why
         self._measuring = state.generation
-        final = self.cache.particles[-1].float().cpu().numpy()
+        final = self.cache.row(self.run.steps).cpu().numpy()  # a bounded run's last keyframe
         self._thread = threading.Thread(
             target=self._measure,
             args=(state.generation, final, self.reference_points()),
@@ -461,8 +490,8 @@ class Simulation:
     @property
     def straightness(self) -> Straightness | None:
         """The current run's straightness (:func:`~dexplorer.core.straightness.straightness`
-        of its cached trajectory), once the trajectory is complete and measured; ``None``
-        before, or when no particle stayed finite."""
+        of its cached trajectory, or a bounded run's sums of it), once the trajectory is
+        complete and measured; ``None`` before, or when no particle stayed finite."""
         result = self._straightness
         generation = self.cache.state.generation
         return result[1] if result is not None and result[0] == generation else None
@@ -476,6 +505,11 @@ class Simulation:
         self._straightening = state.generation
         run = self.run
         noisy = adds_noise(run.sampler, run.eta, run.noise_scale)
+        if self.cache.layout is not None:  # summed as the steps were computed
+            summed = self.cache.bounded_straightness
+            measured = None if summed is None else Straightness(*summed, noisy)
+            self._straightness = (state.generation, measured)
+            return
         self._bend_thread = threading.Thread(
             target=self._measure_straightness,
             args=(state.generation, self.cache.particles, noisy),

@@ -1,11 +1,13 @@
 """The trajectory cache: every particle's position at every step, filled by a background
-thread while the renderer shows what is ready."""
+thread while the renderer shows what is ready; when that does not fit in memory, keyframes
+and a ring of steps that follows the time shown (:mod:`~dexplorer.engine.ring`)."""
 
 from __future__ import annotations
 
 import atexit
 import dataclasses
 import math
+import os
 import threading
 import time
 import weakref
@@ -23,12 +25,37 @@ from ..core.samplers import (
     time_grid,
 )
 from ..core.sources import Source, initial_positions
+from ..core.straightness import adds_noise
 from . import backends
 from .devices import available_memory
+from .ring import Layout, Ring, bounded_layout, smallest_bytes
 
 CACHE_SHARE = 0.6
 """A trajectory cache may take at most this share of the free memory (less than a one-shot
 request may, :data:`dexplorer.core.limits.MEMORY_SHARE`: the app holds other things beside it)."""
+BUDGET_VARIABLE = "DEXPLORER_CACHE_BYTES"
+"""An environment variable that sets the bytes a cache may take instead (tests use a small
+budget to run bounded caches with few particles)."""
+
+
+def cache_budget(device: torch.device) -> float:
+    """The bytes a trajectory cache may take on ``device``: :data:`CACHE_SHARE` of the free
+    memory (unbounded where that is unknown), or :data:`BUDGET_VARIABLE`'s.
+
+    Raises
+    ------
+    ValueError
+        When the variable is set to something else than a number of bytes.
+    """
+    value = os.environ.get(BUDGET_VARIABLE, "")
+    if value:
+        try:
+            return float(int(value))
+        except ValueError:
+            problem = f"{BUDGET_VARIABLE} must be a number of bytes, got {value!r}"
+            raise ValueError(problem) from None
+    free = available_memory(device)
+    return float("inf") if free is None else CACHE_SHARE * free
 
 
 _LIVE: weakref.WeakSet[TrajectoryCache] = weakref.WeakSet()
@@ -41,6 +68,11 @@ def _cancel_all() -> None:
         cache.cancel()
 
 
+def _size(size: float) -> str:
+    """Bytes in GiB, or MiB below one GiB."""
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.1f} MiB"
+
+
 class _Run(NamedTuple):
     """One run's spec, arrays and progress, swapped in as a whole."""
 
@@ -48,6 +80,8 @@ class _Run(NamedTuple):
     particles: Tensor | None
     extra: Tensor | None
     state: CacheState
+    ring: Ring | None = None
+    """The keyframes and ring of a bounded run (``particles`` is then ``None``)."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +136,8 @@ class CacheState:
 
 class _FiniteCount:
     """Which particles (and extra points) of a run are still finite, checked row by row as
-    the steps become ready; the counts go to the run's state before its ``ready`` does."""
+    the steps become ready; the counts go to the run's state before its ``ready`` does.
+    ``particles`` and ``extra`` are the run's arrays (their second dimension counts)."""
 
     def __init__(self, state: CacheState, particles: Tensor, extra: Tensor | None) -> None:
         self.state = state
@@ -112,15 +147,27 @@ class _FiniteCount:
         ]
         self.checked = 0
 
+    @property
+    def finite_particles(self) -> Tensor:
+        return self.finite[0]
+
     def update(self, ready: int) -> None:
-        """Check the rows after the last check up to ``ready``."""
-        counts = []
-        for array, finite in zip(self.arrays, self.finite, strict=True):
-            finite &= finite_particles(array[self.checked + 1 : ready + 1])
-            counts.append(int(len(finite) - finite.sum()))
+        """Check the rows of the arrays after the last check up to ``ready``."""
+        self.add(*(array[self.checked + 1 : ready + 1] for array in self.arrays))
         self.checked = ready
+
+    def add(self, rows: Tensor, extra: Tensor | None = None) -> None:
+        """Check the next rows of the particles (and of the extra points)."""
+        counts = []
+        for block, finite in zip((rows, extra), self.finite, strict=False):
+            finite &= finite_particles(block)
+            counts.append(int(len(finite) - finite.sum()))
         self.state.nonfinite = counts[0]
         self.state.nonfinite_extra = counts[1] if len(counts) > 1 else 0
+
+    def ready(self, step: int) -> None:
+        """The rows up to ``step`` are checked: they are ready."""
+        self.state.ready = step
 
 
 class TrajectoryCache:
@@ -128,7 +175,10 @@ class TrajectoryCache:
     the torch device, and the worker thread that fills them step by step.
 
     :meth:`start` cancels any run in progress and begins a new one; the render loop never
-    waits: :meth:`interpolate` reads whatever steps are ready.
+    waits: :meth:`interpolate` reads whatever steps are ready. A run whose particles do not
+    fit in memory is *bounded*: it keeps keyframes and a ring of steps
+    (:class:`~dexplorer.engine.ring.Ring`) that the worker moves to the time shown,
+    recomputing the steps it does not hold; the extra points are kept whole.
     """
 
     def __init__(
@@ -149,6 +199,8 @@ class TrajectoryCache:
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._passed = threading.Event()
+        self._passed.set()
         self.hidden: _Run | None = None
         """The run computed behind the one shown (see :meth:`start`), until it is shown."""
         _LIVE.add(self)
@@ -165,17 +217,18 @@ class TrajectoryCache:
         MemoryError
             When the cache for ``spec`` cannot be allocated; the previous run is kept.
         """
-        particles, extra = self._allocate(spec)
+        particles, extra, ring = self._allocate(spec)
         self.cancel()
         # The starting points are written before anyone can read step 0.
         x, generator = initial_positions(spec.n, spec.seed, self.device, spec.source)
-        particles[0] = x
+        (ring.keyframes if particles is None else particles)[0] = x
         if extra is not None:
             extra[0] = spec.extra
         with self._lock:
             state = CacheState(generation=self.state.generation + 1)
             # One assignment: a reader never pairs this run's arrays with another's progress.
-            run = _Run(spec, particles, extra, state)
+            run = _Run(spec, particles, extra, state, ring)
+            self._passed = threading.Event()
             self.hidden = run if hidden else None
             if not hidden:
                 self._current = run
@@ -192,54 +245,67 @@ class TrajectoryCache:
         """Stop the current run (if any) and wait for its thread to finish its step (unless
         not ``wait``: it ends by itself after that step)."""
         self._cancel.set()
+        for run in (self._current, self.hidden):
+            if run is not None and run.ring is not None:
+                run.ring.wake()
         if self._thread is not None and wait:
             self._thread.join()
             self._thread = None
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the current run is done (for tests, scripts and headless renders)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        """Block until the current run is done (for tests, scripts and headless renders);
+        a bounded run's worker stays on after, to move its ring."""
+        self._passed.wait(timeout)
         return self.state.done
 
-    def _allocate(self, spec: RunSpec) -> tuple[Tensor, Tensor | None]:
-        """float32 when it fits in CACHE_SHARE of the free memory, else float16, else a
-        MemoryError that says so (nothing is changed then)."""
-        values = (spec.steps + 1) * (spec.n + (0 if spec.extra is None else len(spec.extra))) * 2
-        free = available_memory(self.device)
-        budget = float("inf") if free is None else CACHE_SHARE * free
+    def _allocate(self, spec: RunSpec) -> tuple[Tensor | None, Tensor | None, Ring | None]:
+        """The whole trajectory in float32 when it fits in :func:`cache_budget`, else in
+        float16, else a bounded run's :class:`~dexplorer.engine.ring.Ring` (with the extra
+        points whole, in float32), else a MemoryError that says so (nothing is changed
+        then)."""
+        points = 0 if spec.extra is None else len(spec.extra)
+        values = (spec.steps + 1) * (spec.n + points) * 2
+        budget = cache_budget(self.device)
+        layout = None
         if values * 4 <= budget:
             dtype = torch.float32
         elif values * 2 <= budget:
             dtype = torch.float16
         else:
-            raise MemoryError(
-                f"{spec.n:,} particles x {spec.steps} steps need {values * 2 / 2**30:.1f} GiB "
-                f"(in float16) on {self.device.type}; only {free / 2**30:.1f} GiB are free: "
-                "choose fewer particles or steps"
-            )
+            dtype = torch.float32
+            layout = bounded_layout(spec.n, spec.steps, points, budget)
+            if layout is None:
+                least = smallest_bytes(spec.n, spec.steps, points)
+                raise MemoryError(
+                    f"{spec.n:,} particles x {spec.steps} steps need {_size(least)} on "
+                    f"{self.device.type} even keeping only keyframes and a ring of steps; "
+                    f"the cache may take {_size(budget)}: choose fewer particles or steps"
+                )
         try:
-            particles = torch.empty((spec.steps + 1, spec.n, 2), dtype=dtype, device=self.device)
             extra = None
             if spec.extra is not None:
-                shape = (spec.steps + 1, len(spec.extra), 2)
+                shape = (spec.steps + 1, points, 2)
                 extra = torch.empty(shape, dtype=dtype, device=self.device)
+            if layout is not None:
+                return None, extra, Ring(layout, self.device)
+            particles = torch.empty((spec.steps + 1, spec.n, 2), dtype=dtype, device=self.device)
         except (
             RuntimeError,
             MemoryError,
         ) as error:  # CUDA raises OutOfMemoryError (a RuntimeError)
-            gib = values * dtype.itemsize / 2**30
+            need = values * dtype.itemsize if layout is None else layout.bytes
             raise MemoryError(
-                f"{spec.n:,} particles x {spec.steps} steps need {gib:.1f} GiB on "
+                f"{spec.n:,} particles x {spec.steps} steps need {_size(need)} on "
                 f"{self.device.type}, which is not available ({error.__class__.__name__})"
             ) from None
-        return particles, extra
+        return particles, extra, None
 
     def _run(
         self, run: _Run, cancel: threading.Event, x: Tensor, generator: torch.Generator
     ) -> None:
         state = run.state
         start = time.perf_counter()
+        passed = self._passed
         try:
             self._integrate(run, cancel, x, generator)
         except Exception as error:  # shown in the UI; the app keeps running
@@ -249,32 +315,49 @@ class TrajectoryCache:
         if self.hidden is run and state.done:
             with self._lock:
                 self._current, self.hidden = run, None
+        passed.set()
+        if run.ring is None:
+            return
+        try:
+            if state.done:
+                run.ring.serve(cancel)
+        except Exception as error:  # shown in the UI; the app keeps running
+            state.error = f"{type(error).__name__}: {error}"
+        finally:
+            run.ring.close()
 
     def _integrate(
         self, run: _Run, cancel: threading.Event, x: Tensor, generator: torch.Generator
     ) -> None:
-        spec, particles, extra, state = run
+        spec, particles, extra, state, ring = run
         settings = SamplerSettings(spec.eta, spec.noise_scale, generator)
         size = (self.device, spec.n, spec.steps)
         backend = backends.choose(
             spec.field,
             spec.sampler,
             *size,
-            dtype=particles.dtype,
+            dtype=torch.float32 if particles is None else particles.dtype,
             whole_runs=self.whole_runs,
             native=self.native,
             wait=False,  # a kernel not built yet: this run uses torch
         )
         state.skipped = backend.skipped
         state.backend = backend.name
-        rows = backend.run(x, settings, particles, True)
-        mesh = None
+        stepwise = None
         if extra is not None:  # step by step, beside the particles (their noise interleaves)
             extra_field = spec.extra_field or spec.field
             points = (self.device, len(spec.extra), spec.steps)
             stepwise = backends.choose(
                 extra_field, spec.sampler, *points, whole_runs=False, native=False
             )
+        if ring is not None:
+            progress = _FiniteCount(state, ring.keyframes, extra)
+            noisy = adds_noise(spec.sampler, spec.eta, spec.noise_scale)
+            ring.first_pass(backend, stepwise, settings, extra, progress, cancel, noisy)
+            return
+        rows = backend.run(x, settings, particles, True)
+        mesh = None
+        if stepwise is not None:
             mesh = stepwise.run(spec.extra.to(self.device, torch.float32), settings, extra, True)
         finite = _FiniteCount(state, particles, extra)
         computed = 0
@@ -302,7 +385,7 @@ class TrajectoryCache:
         the patch is the preview of a live edit, not a new run)."""
         run = self._current
         if run.particles is None or not run.state.done:
-            raise RuntimeError("only a complete run can be patched")
+            raise RuntimeError("only a complete run kept whole can be patched")
         run.particles[:, index] = rows.to(run.particles.dtype)
         self._current = run._replace(state=dataclasses.replace(run.state))
 
@@ -314,7 +397,35 @@ class TrajectoryCache:
 
     @property
     def particles(self) -> Tensor | None:
+        """The whole trajectory of the particles (``None`` before a run, and for a bounded
+        run: read it with :meth:`row`, :meth:`interpolate` and :meth:`paths`)."""
         return self._current.particles
+
+    @property
+    def layout(self) -> Layout | None:
+        """What a bounded run keeps (``None`` for a run kept whole)."""
+        ring = self._current.ring
+        return None if ring is None else ring.layout
+
+    @property
+    def recomputing(self) -> int | None:
+        """The step a bounded run is recomputing from to reach the step asked for
+        (``None`` when it holds it)."""
+        ring = self._current.ring
+        return None if ring is None else ring.recomputing
+
+    @property
+    def bounded_straightness(self) -> tuple[float, int] | None:
+        """A done bounded run's straightness and the particles measured (summed as its
+        steps were computed; ``None`` when no particle stayed finite)."""
+        return self._current.ring.straightness
+
+    @property
+    def traced(self) -> int:
+        """How many particles :meth:`paths` can give: all of them, or a bounded run's
+        first ones."""
+        run = self._current
+        return run.ring.layout.traced if run.ring is not None else run.spec.n
 
     @property
     def extra(self) -> Tensor | None:
@@ -343,6 +454,8 @@ class TrajectoryCache:
         run = self._current
         cache = run.particles if which == "particles" else run.extra
         i, fraction = self.step_position(t, run)
+        if run.ring is not None and which == "particles":
+            return run.ring.show(i, fraction, out)
         if fraction == 0.0:
             out.copy_(cache[i])
         elif cache.dtype == out.dtype:
@@ -351,7 +464,31 @@ class TrajectoryCache:
             out.copy_(torch.lerp(cache[i].float(), cache[i + 1].float(), fraction))
         return out
 
-    def paths(self, indices: Tensor) -> Tensor:
-        """Trajectories of the chosen particles over the ready steps: (ready + 1, k, 2)."""
+    def shown_position(self, t: float) -> tuple[int, float]:
+        """The step and fraction :meth:`interpolate` shows for time t: those of
+        :meth:`step_position`, or a bounded run's nearest step held while it recomputes."""
         run = self._current
-        return run.particles[: run.state.ready + 1, indices].float()
+        position = self.step_position(t, run)
+        return position if run.ring is None else run.ring.shown(*position)
+
+    def hold(self, t: float) -> None:
+        """Block until :meth:`interpolate` shows time t as asked (a bounded run recomputes
+        it; headless renders and videos)."""
+        run = self._current
+        if run.ring is not None:
+            run.ring.hold(*self.step_position(t, run))
+
+    def row(self, step: int) -> Tensor | None:
+        """A float32 copy of the particles' positions at ``step`` (ready), or ``None`` while
+        a bounded run does not hold it (the first and last steps it always holds)."""
+        run = self._current
+        if run.ring is not None:
+            return run.ring.row(step)
+        return run.particles[step].float().clone()
+
+    def paths(self, indices: Tensor) -> Tensor:
+        """Trajectories of the chosen particles (below :attr:`traced`) over the ready
+        steps: (ready + 1, k, 2)."""
+        run = self._current
+        whole = run.particles if run.ring is None else run.ring.traced
+        return whole[: run.state.ready + 1, indices].float()

@@ -63,6 +63,10 @@ class Status:
     recording: bool = False
     live: str = ""
     """What a live edit of the data has recomputed so far ('' when none is under way)."""
+    memory: str = ""
+    """What the runs whose steps do not all fit in memory keep, and what that turns off."""
+    recompute: str = ""
+    """Which step such a run recomputes from to show the time asked ('' while it shows it)."""
     straightness: str = ""
     """The single view's straightness of paths, as the comparison captions say it (shown
     under its sampler)."""
@@ -192,6 +196,12 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     )
     imgui.text_disabled(f"{status.device}   {status.fps:.0f} fps{computing}")
     imgui.text_disabled(f"sampled by {status.backend or '...'}")
+    if status.recompute:
+        imgui.text_colored((0.95, 0.55, 0.2, 1.0), status.recompute)
+    if status.memory:
+        imgui.push_text_wrap_pos(0.0)
+        imgui.text_disabled(status.memory)
+        imgui.pop_text_wrap_pos()
     if status.likelihood:
         imgui.push_text_wrap_pos(0.0)
         imgui.text_disabled(f"model density: {status.likelihood}")

@@ -1,0 +1,339 @@
+"""Start-up work paid once instead of on every run: cffi's parse of wgpu's C header and of
+the C types wgpu-py asks for, and the compiled code of pygfx's shader templates.
+
+wgpu declares its header (some two thousand declarations) to cffi on import, and cffi
+parses it every time. What the parse leaves in cffi's parser is kept in the cache folder,
+keyed by the header's text and the cffi, pycparser and Python versions, and given back to
+the parser in place of the parse when the key matches (:func:`kept_declarations`).
+
+cffi parses each new C type string on its first use, and each parse re-reads a typedef for
+every type wgpu declares (hundreds), tens of milliseconds a string. A frame of the app asks
+for some eighty strings. The strings a run asked for are remembered in the cache folder;
+the next run parses them in one pass and stores each result where cffi's own first use
+would have stored it (``FFI._parsed_types``: the ctype and whether it was a function type),
+so that cffi then finds it. A string the pass cannot take exactly as cffi would is left to
+cffi's own path, one at a time on first use.
+
+pygfx writes its shaders (WGSL) from jinja2 templates, which jinja2 compiles to Python code
+on every run. That code is kept in the cache folder through jinja2's own bytecode cache
+(checked against the template's source, the Python and jinja2 versions), for the templates
+pygfx includes and, under their source's checksum, for those it compiles from a string.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import hashlib
+import os
+import pickle
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from types import CodeType
+from typing import TYPE_CHECKING
+
+import jinja2
+
+if TYPE_CHECKING:
+    from cffi import FFI
+
+from .core.native_build import cache_root
+
+BATCHED = re.compile(r"[A-Za-z_][A-Za-z0-9_ *\[\](),]*")
+"""The strings parsed in a batch: type names, pointers, arrays and function types, each on
+one line with nothing cffi's preprocessing rewrites (no '...', comments or braces)."""
+
+DECLARATION = "void __dummy(\n%s\n);"
+"""How cffi wraps a type string to parse it (``Parser.parse_type_and_quals``)."""
+
+
+def ctypes_file() -> Path:
+    """Where the type strings of wgpu's FFI are remembered (one file per wgpu version)."""
+    import wgpu
+
+    return cache_root() / "wgpu" / f"ctypes-{wgpu.__version__}.txt"
+
+
+def declarations_file() -> Path:
+    """Where the declarations of wgpu's header, as cffi parsed them, are kept."""
+    import wgpu
+
+    return cache_root() / "wgpu" / f"declarations-{wgpu.__version__}.pickle"
+
+
+def wgpu_header() -> str:
+    """The C source wgpu declares to cffi, read as wgpu reads it (``get_wgpu_header`` in
+    ``wgpu.backends.wgpu_native._ffi``, whose import declares it); '' when not found."""
+    from wgpu._coreutils import get_header_filename
+
+    try:
+        with open(get_header_filename("combined_header.h"), encoding="utf-8") as header:
+            return header.read()
+    except (OSError, RuntimeError, UnicodeDecodeError):
+        return ""
+
+
+@functools.cache
+def warm_ctypes() -> None:
+    """Parse the type strings remembered from earlier runs into wgpu's FFI (once a
+    process), right after its header is declared (from :func:`declarations_file` when
+    it holds that header's), and remember at exit the strings this process used."""
+    import wgpu
+
+    path = ctypes_file()
+    try:
+        remembered = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        remembered = []
+    filled: list[int | None] = []
+
+    def declared(ffi: FFI) -> None:
+        filled.append(prefill(ffi, remembered))
+
+    if "wgpu.backends.wgpu_native" not in sys.modules:
+        with kept_declarations(wgpu_header(), declarations_file(), declared):
+            import wgpu.backends.wgpu_native._ffi  # noqa: F401 (declares the header)
+    from wgpu.backends.wgpu_native._ffi import ffi
+
+    if not filled:  # imported before, or declared otherwise
+        declared(ffi)
+    known = {c for c in remembered if BATCHED.fullmatch(c)} if filled[0] is not None else set()
+    atexit.register(remember, ffi, path, known)
+
+
+PARSER_STATE = (
+    "_declarations",
+    "_included_declarations",
+    "_anonymous_counter",
+    "_int_constants",
+    "_uses_new_feature",
+)
+"""What cffi's parser keeps from a ``cdef`` (``Parser.__init__`` starts each empty)."""
+
+
+@contextlib.contextmanager
+def kept_declarations(source: str, path: Path, declared: Callable[[FFI], None]) -> Iterator:
+    """Within the context, the first ``cdef`` of exactly ``source`` on a fresh FFI takes
+    the parser's state from ``path`` when that file was written from the same source
+    with the same cffi, pycparser and Python (else parses, and writes the file), then
+    calls ``declared(ffi)``; any other ``cdef`` is cffi's own."""
+    import cffi.api
+
+    original = cffi.api.FFI.cdef
+
+    def cdef(ffi: FFI, csource: str, override=False, packed=False, pack=None) -> None:
+        fresh = not (ffi._cdefsources or ffi._parser._declarations)
+        if csource != source or override or packed or pack or not fresh:
+            return original(ffi, csource, override=override, packed=packed, pack=pack)
+        cffi.api.FFI.cdef = original  # once
+        key = declarations_key(source)
+        if not restore_declarations(ffi, source, path, key):
+            original(ffi, csource)
+            keep_declarations(ffi, path, key)
+        declared(ffi)
+
+    cffi.api.FFI.cdef = cdef
+    try:
+        yield
+    finally:
+        cffi.api.FFI.cdef = original
+
+
+def declarations_key(source: str) -> str:
+    """What a parse of ``source`` depends on: the source, cffi, pycparser and Python."""
+    import cffi
+    import pycparser
+
+    versions = f"{cffi.__version__} {pycparser.__version__} {sys.version}\n"
+    return hashlib.sha256((versions + source).encode("utf-8")).hexdigest()
+
+
+def _singletons() -> dict[str, object]:
+    """cffi's shared model types (``model.void_type`` ...), which its parser compares by
+    identity: kept by name, not copied."""
+    from cffi import model
+
+    return {
+        name: value
+        for name, value in vars(model).items()
+        if isinstance(value, model.BaseTypeByIdentity)
+    }
+
+
+def keep_declarations(ffi: FFI, path: Path, key: str) -> None:
+    """Write the state ``ffi``'s parser has after its one ``cdef`` to ``path`` (nothing
+    when the parse left work for later, or the folder cannot be written)."""
+    parser = ffi._parser
+    if parser._recomplete or len(ffi._cdefsources) != 1:
+        return
+    names = {id(value): name for name, value in _singletons().items()}
+    state = tuple(getattr(parser, name) for name in PARSER_STATE)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name)
+    except OSError:
+        return
+    try:
+        with os.fdopen(handle, "wb") as out:
+            pickler = pickle.Pickler(out, pickle.HIGHEST_PROTOCOL)
+            pickler.persistent_id = lambda value: names.get(id(value))
+            pickler.dump((key, state))
+        os.replace(temporary, path)
+    except (OSError, pickle.PicklingError, RecursionError):
+        Path(temporary).unlink(missing_ok=True)
+
+
+def restore_declarations(ffi: FFI, source: str, path: Path, key: str) -> bool:
+    """Give ``ffi`` the state :func:`keep_declarations` wrote, as its ``cdef`` of
+    ``source`` would; False (``ffi`` untouched) when the file is missing, damaged or for
+    another ``key``."""
+    singletons = _singletons()
+    try:
+        with open(path, "rb") as kept:
+            unpickler = pickle.Unpickler(kept)
+            unpickler.persistent_load = singletons.__getitem__
+            found, state = unpickler.load()
+    except Exception:  # no file, or not one this code wrote: parse
+        return False
+    if found != key or not isinstance(state, tuple) or len(state) != len(PARSER_STATE):
+        return False
+    with ffi._lock:  # what FFI._cdef does around the parse
+        ffi._cdef_version = object()
+        for name, value in zip(PARSER_STATE, state, strict=True):
+            setattr(ffi._parser, name, value)
+        ffi._cdefsources.append(source)
+    return True
+
+
+def prefill(ffi: object, cdecls: Iterable[str]) -> int | None:
+    """Store in ``ffi`` what its first ``typeof`` of each of ``cdecls`` would store, from
+    one parse of them all; the count stored, or None when the batch could not be taken as
+    cffi's own parses (then nothing is stored, or only the ctypes built before a ctype
+    cffi could not build either)."""
+    with ffi._lock:
+        parsed = ffi._parsed_types
+        missing = list(dict.fromkeys(c for c in cdecls if BATCHED.fullmatch(c)))
+        missing = [c for c in missing if c not in parsed]
+        if not missing:
+            return 0
+        try:
+            types = parse_types(ffi._parser, missing)
+            for cdecl, ctype in zip(missing, types, strict=True):
+                function = ctype.is_raw_function
+                if function:
+                    ctype = ctype.as_function_pointer()
+                parsed[cdecl] = (ffi._get_cached_btype(ctype), function)
+        except Exception:  # anything cffi's own path would meet on the string's first use
+            return None
+    return len(missing)
+
+
+def parse_types(parser: object, cdecls: list[str]) -> list[object]:
+    """cffi's model type of each of ``cdecls`` (as ``parser.parse_type`` gives it), from
+    one parse of their declarations one after another, each checked to be the single
+    declaration on the lines its string was put on."""
+    from cffi.model import BaseTypeByIdentity
+    from pycparser import c_ast
+
+    ast, macros, _ = parser._parse("\n".join(DECLARATION % cdecl for cdecl in cdecls))
+    ours = [node for node in ast.ext if node.coord.file == "<cdef source string>"]
+    lines = DECLARATION.count("\n") + 1
+    if macros or len(ours) != len(cdecls):
+        raise ValueError("the batch does not parse as one declaration per type")
+    types = []
+    for index, node in enumerate(ours):
+        if node.name != "__dummy" or node.coord.line != 1 + lines * index:
+            raise ValueError(f"declaration {index} is not where its type was put")
+        argument = node.type.args.params[0]
+        if isinstance(argument, c_ast.ID):
+            raise ValueError(f"unknown identifier {argument.name!r}")
+        ctype = parser._get_type_and_quals(argument.type)[0]
+        if not isinstance(ctype, BaseTypeByIdentity):
+            raise ValueError(f"{cdecls[index]!r} is not a type")
+        types.append(ctype)
+    return types
+
+
+def remember(ffi: object, path: Path, known: set[str]) -> None:
+    """Write the type strings ``ffi`` has parsed to ``path`` when some are not ``known``
+    (the file's own, when its batch was taken); a folder that cannot be written is left."""
+    with ffi._lock:  # its keys also hold a module's attributes (__name__ ...): not types
+        parsed = ffi._parsed_types.items()
+        used = {c for c, found in parsed if isinstance(found, tuple) and BATCHED.fullmatch(c)}
+    if used <= known:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name)
+    except OSError:
+        return
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write("".join(f"{cdecl}\n" for cdecl in sorted(used | known)))
+        os.replace(temporary, path)
+    except OSError:
+        Path(temporary).unlink(missing_ok=True)
+
+
+@functools.cache
+def warm_templates() -> None:
+    """Give pygfx's template environment a :class:`TemplateCache` in the cache folder (once
+    a process; not when the environment has a bytecode cache already or the folder cannot
+    be made)."""
+    import pygfx
+    from pygfx.renderers.wgpu.shader.templating import jinja_env
+
+    versions = f"pygfx-{pygfx.__version__}-jinja2-{jinja2.__version__}"
+    folder = cache_root() / "templates" / versions
+    if jinja_env.bytecode_cache is not None:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    cache = TemplateCache(str(folder))
+    jinja_env.bytecode_cache = cache
+    jinja_env.compile = functools.partial(cache.compile, jinja_env.compile, jinja_env)
+
+
+class TemplateCache(jinja2.FileSystemBytecodeCache):
+    """Owns the compiled templates kept in one folder. A file that cannot be read is
+    compiled again, one that cannot be written is not kept: neither stops a template."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # a damaged file: what jinja2 does without one
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            return
+
+    def compile(
+        self,
+        compile: Callable[..., CodeType | str],
+        environment: jinja2.Environment,
+        source: object,
+        name: str | None = None,
+        filename: str | None = None,
+        raw: bool = False,
+        defer_init: bool = False,
+    ) -> CodeType | str:
+        """``environment.compile`` of a template given as a string (``from_string``: no
+        name, which jinja2 caches only for the templates it loads) through this cache,
+        under the source's checksum; anything else straight to ``compile``."""
+        if name is not None or filename is not None or raw or not isinstance(source, str):
+            return compile(source, name, filename, raw, defer_init)
+        digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
+        bucket = self.get_bucket(environment, f"<string {digest} {defer_init}>", None, source)
+        if bucket.code is None:
+            bucket.code = compile(source, name, filename, raw, defer_init)
+            self.set_bucket(bucket)
+        return bucket.code
