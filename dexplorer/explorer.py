@@ -178,7 +178,7 @@ class Explorer:
         from .session import apply_session
 
         explorer = cls(**options)
-        explorer._check(apply_session(explorer.state, Path(path), str(explorer.device)))
+        explorer._check(apply_session(explorer.state, Path(path), str(explorer._device)))
         return explorer
 
     def save_session(self, path: str | os.PathLike[str]) -> None:

@@ -343,8 +343,9 @@ class Opened:
 
 
 def open_session(path: Path, device: str = "cpu") -> Opened:
-    """Read and check a session, load its data and model, and check that they go together
-    with its settings and panels; nothing is applied anywhere.
+    """Read and check a session, load its data and model (on ``device``, a name: "auto"
+    is chosen here, and torch loaded, only when the session has model files), and check
+    that they go together with its settings and panels; nothing is applied anywhere.
 
     Raises
     ------
@@ -361,6 +362,9 @@ def open_session(path: Path, device: str = "cpu") -> Opened:
             custom = replace(load_dataset_file(session.data), normalisation=session.normalisation)
         if session.model is not None or session.reflowed is not None:
             from .core import models  # torch: loaded here only for a session's model files
+            from .engine.devices import choose_device
+
+            device = str(choose_device(device))
         if session.model is not None:
             trained = models.from_file(session.model, device)
         if session.reflowed is not None:
