@@ -23,6 +23,7 @@ from .scene.density import DensityLayer
 from .scene.layout import CAPTION_LINES, layout
 from .scene.panel import Panel
 from .scene.particles import ParticlesLayer
+from .scene.renderer import Renderer
 from .scene.streaks import WIDTH as STREAK_WIDTH
 from .scene.streaks import tracers_for
 from .scene.theme import THEMES
@@ -85,7 +86,7 @@ class App:
         self.device = device = torch.device(device)
         fast = fast or software_adapter()
         options = {"pixel_ratio": 1, "ppaa": "none"} if fast else {}
-        self.renderer = gfx.WgpuRenderer(canvas, **options)
+        self.renderer = Renderer(canvas, **options)
         self.engine = Engine(device)
         self._sync_engine()
         if not self.engine.simulations:
