@@ -1,0 +1,102 @@
+"""What the frame-rate work must not change: the particles look the same in any order, and
+a frame drawn straight into the canvas's texture is the frame pygfx's flush gives, and its
+snapshot is the scene without what is drawn over it afterwards."""
+
+import numpy as np
+import pytest
+from test_scene import _adapter_problem
+
+pytest.importorskip("pygfx")
+pytestmark = pytest.mark.skipif(bool(_adapter_problem()), reason=_adapter_problem())
+
+SIZE = (96, 64)
+
+
+def test_spatial_order_visits_the_points_cell_by_cell():
+    from dexplorer.scene.particles import ORDER_CELLS, ORDER_EXTENT, spatial_order
+
+    points = np.random.default_rng(0).uniform(-6, 6, (500, 2)).astype(np.float32)
+    points[::50] = np.nan
+    order = spatial_order(points)
+    assert sorted(order.tolist()) == list(range(500))  # each point once
+    cell = np.clip((points[order] + ORDER_EXTENT) * ORDER_CELLS / (2 * ORDER_EXTENT), 0, 63)
+    finite = np.isfinite(cell).all(axis=1)
+    rows = np.floor(cell[finite, 1])
+    assert (np.diff(rows) >= 0).all()  # row by row
+    same_row = np.diff(rows) == 0
+    assert (np.diff(np.floor(cell[finite, 0]))[same_row] >= 0).all()  # and along each row
+
+
+def test_particles_look_the_same_in_any_order():
+    import pygfx as gfx
+    from rendercanvas.offscreen import RenderCanvas
+
+    from dexplorer.scene.particles import ParticlesLayer, fit_splats
+
+    rng = np.random.default_rng(1)
+    positions = rng.normal(0, 0.4, (3000, 2)).astype(np.float32)
+    canvas = RenderCanvas(size=SIZE, pixel_ratio=1)
+    renderer = gfx.WgpuRenderer(canvas, pixel_ratio=1, ppaa="none")
+    scene = gfx.Scene()
+    scene.add(gfx.Background.from_color("#fff"))
+    particles = ParticlesLayer(positions, size=6, opacity=0.3)
+    particles.set_own_colors(rng.uniform(0, 1, (3000, 3)))
+    particles.set_under(positions[:500] + 0.3, (0.0, 0.0, 1.0), 3.0, 0.4)
+    particles.set_under_visible(True)
+    scene.add(*particles.objects)
+    camera = gfx.OrthographicCamera(3, 2)
+    canvas.request_draw(lambda: renderer.render(scene, camera))
+    fit_splats([scene], SIZE)
+    particles.update()  # ordered cell by cell
+    assert not (particles.order.data == np.arange(3000)).all()
+    frames = [np.asarray(canvas.draw()).copy()]
+    for order in (np.arange(3000), np.arange(3000)[::-1]):
+        particles.order.data[:] = order
+        particles.order.update_full()
+        frames.append(np.asarray(canvas.draw()).copy())
+    assert frames[0].min() < 200  # something drawn
+    assert (frames[0] == frames[1]).all() and (frames[0] == frames[2]).all()
+
+
+def _stage(renderer_class):
+    import pygfx as gfx
+    from rendercanvas.offscreen import RenderCanvas
+
+    from dexplorer.scene.page import paint_page
+
+    canvas = RenderCanvas(size=SIZE, pixel_ratio=1)
+    renderer = renderer_class(canvas, pixel_ratio=1, ppaa="none")
+    paint_page(renderer, (0.9, 0.95, 1.0))
+    scene = gfx.Scene()
+    square = gfx.Mesh(gfx.plane_geometry(1, 1), gfx.MeshBasicMaterial(color=(0.8, 0.3, 0.1, 0.6)))
+    scene.add(square)
+    return canvas, renderer, scene, gfx.OrthographicCamera(3, 2)
+
+
+def test_a_frame_drawn_into_the_canvas_is_pygfx_s_frame_and_its_snapshot_the_scene():
+    import pygfx as gfx
+
+    from dexplorer.scene.renderer import Renderer
+
+    images, snapshots = [], []
+    for renderer_class in (gfx.WgpuRenderer, Renderer):
+        canvas, renderer, scene, camera = _stage(renderer_class)
+
+        def draw(canvas=canvas, renderer=renderer, scene=scene, camera=camera) -> None:
+            renderer.render(scene, camera)
+            texture = canvas.get_context("wgpu").get_current_texture()  # then, as the UI does,
+            encoder = renderer.device.create_command_encoder()  # over the frame: black
+            attachment = {"view": texture.create_view(), "load_op": "clear", "store_op": "store"}
+            encoder.begin_render_pass(
+                color_attachments=[{**attachment, "clear_value": (0, 0, 0, 1)}]
+            ).end()
+            renderer.device.queue.submit([encoder.finish()])
+
+        canvas.request_draw(draw)
+        images.append(np.asarray(canvas.draw()).copy())
+        snapshots.append(np.asarray(renderer.snapshot()).copy())  # after the frame
+        direct = getattr(renderer, "direct", False)
+    assert direct  # the offscreen canvas allows it
+    assert (images[0][..., :3] == 0).all() and (images[1][..., :3] == 0).all()
+    assert (snapshots[1] == snapshots[0]).all()
+    assert snapshots[1][32, 48, :3].tolist() not in ([0, 0, 0], snapshots[1][2, 2, :3].tolist())
