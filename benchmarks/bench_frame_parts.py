@@ -219,8 +219,8 @@ def scene_parts(app, frames: int, stepper: Stepper) -> dict[str, Timing]:
         parts[label], readback = scene_ms(app, frames, stepper, moving)
         if label == "full + ui":
             parts["readback"] = readback
-        if label == "particles held":
-            order = app.view.panels[0].particles.order
+        order = app.view.panels[0].particles.order  # None on a GPU
+        if label == "particles held" and order is not None:
             spatial = order.data.copy()
             order.data[:] = np.arange(len(spatial))
             order.update_full()

@@ -23,6 +23,7 @@ from pygfx.renderers.wgpu import BaseShader, Binding, register_wgpu_render_funct
 from ..resources import wgsl
 from .colors import particle_colors
 from .layer import Color, Layer
+from .renderer import software_adapter
 
 SPLAT_WORKGROUP = 256
 MAX_WORKGROUPS = 65535
@@ -388,16 +389,19 @@ class ParticlesLayer(SplatPoints):
     The engine's particles are in random order, so consecutive particles add to entries far
     apart in the accumulator, which on a software rasterizer are mostly not in the CPU's
     caches; read cell by cell (:func:`spatial_order`, again every :data:`ORDER_EVERY`
-    uploads as they move), they are. The picture does not depend on the order."""
+    uploads as they move), they are. The picture does not depend on the order. A GPU has
+    no use for it (and sorting millions of particles would stall its frames)."""
 
     def __init__(self, positions: np.ndarray, size: float = 4.0, opacity: float = 0.5) -> None:
         self.array = positions
         """The engine's array the positions are drawn from."""
         self.positions = gfx.Buffer(positions)
         super().__init__(self.positions, (1.0, 1.0, 1.0), size, opacity, render_order=3)
-        self.order = gfx.Buffer(np.arange(max(len(positions), 1), dtype=np.uint32))
-        """The order the splat reads the particles in."""
-        self.points.geometry.order = self.order
+        self.order: gfx.Buffer | None = None
+        """The order the splat reads the particles in (on a CPU adapter; else theirs)."""
+        if software_adapter():
+            self.order = gfx.Buffer(np.arange(max(len(positions), 1), dtype=np.uint32))
+            self.points.geometry.order = self.order
         self._uploads = 0
         self.colored_for: object = None
         """The key the colours were last set for (``None``: not yet)."""
@@ -422,7 +426,7 @@ class ParticlesLayer(SplatPoints):
         """The engine wrote new positions into the array: upload it (and a new order of
         the particles every :data:`ORDER_EVERY` uploads)."""
         self.positions.update_full()
-        if self._uploads % ORDER_EVERY == 0 and len(self.array):
+        if self.order is not None and self._uploads % ORDER_EVERY == 0 and len(self.array):
             self.order.data[:] = spatial_order(self.array)
             self.order.update_full()
         self._uploads += 1
