@@ -18,9 +18,7 @@ t moving), ``full + ui`` (the window's frame), ``full + ui, computing`` (the sam
 trajectories are computed in the background, on the same cores), ``full + ui, torch N
 threads`` (torch with a thread per core instead of the app's one, see
 dexplorer/core/threads.py). ``pygfx points`` is pygfx's own Points in a scene of their own
-(the baseline of bench_render.py). ``particles held, engine order`` is ``particles held``
-with the splat reading the particles in the engine's (random) order instead of cell by cell
-(dexplorer/scene/particles.py).
+(the baseline of bench_render.py).
 
 Passes over the whole canvas (a bare renderer at the size, one tiny quad drawn, no N):
 ``pass: clear`` (the first render of a frame clears its targets: colour, depth, and pygfx's
@@ -49,7 +47,6 @@ import time
 from collections.abc import Callable
 from types import SimpleNamespace
 
-import numpy as np
 import pygfx as gfx
 import torch
 from bench_frame import device_wait
@@ -219,14 +216,6 @@ def scene_parts(app, frames: int, stepper: Stepper) -> dict[str, Timing]:
         parts[label], readback = scene_ms(app, frames, stepper, moving)
         if label == "full + ui":
             parts["readback"] = readback
-        order = app.view.panels[0].particles.order  # None on a GPU
-        if label == "particles held" and order is not None:
-            spatial = order.data.copy()
-            order.data[:] = np.arange(len(spatial))
-            order.update_full()
-            parts["particles held, engine order"] = scene_ms(app, frames, stepper, False)[0]
-            order.data[:] = spatial
-            order.update_full()
     threads = torch.get_num_threads()
     torch.set_num_threads(os.cpu_count() or 1)
     parts[f"full + ui, torch {torch.get_num_threads()} threads"] = scene_ms(

@@ -43,16 +43,7 @@ fn main(
     if (i >= arrayLength(&s_positions)) {
         return;
     }
-    // The particles are read in an order that visits them cell by cell of a coarse grid (see
-    // ParticlesLayer in particles.py): neighbours on the canvas then add to neighbouring
-    // entries of the accumulator, which stay in the CPU's caches on a software rasterizer.
-    // The sums, integers, do not depend on the order.
-    $$ if ordered
-        let p = i32(load_s_order(i32(i)));
-    $$ else
-        let p = i32(i);
-    $$ endif
-    let world = u_wobject.world_transform * vec4<f32>(load_s_positions(p), 0.0, 1.0);
+    let world = u_wobject.world_transform * vec4<f32>(load_s_positions(i32(i)), 0.0, 1.0);
     let clip = u_stdinfo.projection_transform * u_stdinfo.cam_transform * world;
     let ndc = clip.xy / clip.w;
     if (!(abs(ndc.x) < 2.0 && abs(ndc.y) < 2.0)) {
@@ -73,7 +64,7 @@ fn main(
         let opacity = clamp(u_material.under_opacity, 0.0, 0.999);
     $$ elif point_alpha
         let point_size = u_material.size;
-        let opacity = clamp(u_material.opacity * load_s_colors(p).a, 0.0, 0.999);
+        let opacity = clamp(u_material.opacity * load_s_colors(i32(i)).a, 0.0, 0.999);
         if (opacity <= 0.0) {
             return;  // a trail's end, or a point not shown
         }
@@ -85,7 +76,7 @@ fn main(
     let lo = max(vec2<i32>(floor(centre - radius)), vec2<i32>(0, 0));
     let hi = min(vec2<i32>(floor(centre + radius)), vec2<i32>(size) - 1);
     $$ if colored
-        let color = clamp(load_s_colors(p).rgb, vec3<f32>(0.0), vec3<f32>(1.0));
+        let color = clamp(load_s_colors(i32(i)).rgb, vec3<f32>(0.0), vec3<f32>(1.0));
     $$ else
         let color = vec3<f32>(0.0);
     $$ endif

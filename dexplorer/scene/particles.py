@@ -23,7 +23,6 @@ from pygfx.renderers.wgpu import BaseShader, Binding, register_wgpu_render_funct
 from ..resources import wgsl
 from .colors import particle_colors
 from .layer import Color, Layer
-from .renderer import software_adapter
 
 SPLAT_WORKGROUP = 256
 MAX_WORKGROUPS = 65535
@@ -32,13 +31,6 @@ DEFAULT_CAPACITY = 640 * 640
 MAX_CHANNELS = 5
 """Accumulator entries per pixel at most: a colour per point (4) and the under cloud."""
 CHANNEL_BYTES = 4
-ORDER_CELLS = 64
-"""Cells a side of the grid the particles are ordered by (see :class:`ParticlesLayer`)."""
-ORDER_EXTENT = 5.0
-"""The grid spans [-ORDER_EXTENT, ORDER_EXTENT]^2 (the Gaussian and the data; farther
-particles are in its border cells)."""
-ORDER_EVERY = 16
-"""Uploads of the positions between two orderings of the particles."""
 
 
 def accumulator_limit() -> int:
@@ -190,10 +182,6 @@ class _SplatShader(BaseShader):
             3: Binding("s_positions", "buffer/read_only_storage", positions, **extra),
             4: Binding("s_colors", "buffer/read_only_storage", geometry.colors, **extra),
         }
-        order = getattr(geometry, "order", None)
-        self["ordered"] = order is not None and not under
-        if self["ordered"]:
-            bindings[6] = Binding("s_order", "buffer/read_only_storage", order, **extra)
         self.define_bindings(0, bindings)
         # Declared in the WGSL itself (the splat needs atomics, which pygfx does not write);
         # writable storage is allowed in the compute and fragment stages only.
@@ -370,39 +358,16 @@ def refill(buffer: gfx.Buffer, points: np.ndarray | list) -> gfx.Buffer:
     return buffer
 
 
-def spatial_order(points: np.ndarray) -> np.ndarray:
-    """An order of ``points`` (n, 2) that visits them cell by cell, row by row, of a grid of
-    :data:`ORDER_CELLS` a side over [-ORDER_EXTENT, ORDER_EXTENT]^2 (NaN in a border cell)."""
-    with np.errstate(invalid="ignore"):
-        cells = ((points + ORDER_EXTENT) * (ORDER_CELLS / (2 * ORDER_EXTENT))).astype(np.int32)
-    np.clip(cells, 0, ORDER_CELLS - 1, out=cells)
-    keys = (cells[:, 1] * ORDER_CELLS + cells[:, 0]).astype(np.int16)
-    return np.argsort(keys, kind="stable").astype(np.uint32)  # a radix sort
-
-
 class ParticlesLayer(SplatPoints):
     """Owns the particles: their positions buffer, drawn straight from the shared (n, 2)
-    array the engine writes in place, the order the splat reads them in, their colours (and
-    what they were coloured for) and their accumulator. Their colours come with
-    :meth:`set_colors`, not the theme alone.
-
-    The engine's particles are in random order, so consecutive particles add to entries far
-    apart in the accumulator, which on a software rasterizer are mostly not in the CPU's
-    caches; read cell by cell (:func:`spatial_order`, again every :data:`ORDER_EVERY`
-    uploads as they move), they are. The picture does not depend on the order. A GPU has
-    no use for it (and sorting millions of particles would stall its frames)."""
+    array the engine writes in place, their colours (and what they were coloured for) and
+    their accumulator. Their colours come with :meth:`set_colors`, not the theme alone."""
 
     def __init__(self, positions: np.ndarray, size: float = 4.0, opacity: float = 0.5) -> None:
         self.array = positions
         """The engine's array the positions are drawn from."""
         self.positions = gfx.Buffer(positions)
         super().__init__(self.positions, (1.0, 1.0, 1.0), size, opacity, render_order=3)
-        self.order: gfx.Buffer | None = None
-        """The order the splat reads the particles in (on a CPU adapter; else theirs)."""
-        if software_adapter():
-            self.order = gfx.Buffer(np.arange(max(len(positions), 1), dtype=np.uint32))
-            self.points.geometry.order = self.order
-        self._uploads = 0
         self.colored_for: object = None
         """The key the colours were last set for (``None``: not yet)."""
 
@@ -423,13 +388,8 @@ class ParticlesLayer(SplatPoints):
         self.colored_for = key
 
     def update(self) -> None:
-        """The engine wrote new positions into the array: upload it (and a new order of
-        the particles every :data:`ORDER_EVERY` uploads)."""
+        """The engine wrote new positions into the array: upload it."""
         self.positions.update_full()
-        if self.order is not None and self._uploads % ORDER_EVERY == 0 and len(self.array):
-            self.order.data[:] = spatial_order(self.array)
-            self.order.update_full()
-        self._uploads += 1
 
 
 class UnderLayer(Layer):

@@ -20,15 +20,6 @@ COLOR_TARGETS = ("color", "altcolor")
 """The blender's colour textures, whose format follows the canvas's."""
 
 
-def software_adapter() -> bool:
-    """Whether pygfx draws on a CPU adapter (lavapipe). There the renderer's defaults, twice
-    the pixels in each direction plus an antialiasing pass, make a window of 50k particles
-    draw 1 frame a second instead of 18; the app then draws at the screen's own pixels (and
-    the particles are splatted in an order that suits the CPU's caches)."""
-    adapter = gfx.renderers.wgpu.get_shared().adapter
-    return str(adapter.info.get("adapter_type", "")).upper() == "CPU"
-
-
 def canvas_usages(context: object, adapter: object) -> int:
     """The texture usages the canvas's textures allow (0 when unknown)."""
     screen = getattr(context, "_wgpu_context", None)  # a window's surface
