@@ -20,6 +20,14 @@ threads`` (torch with a thread per core instead of the app's one, see
 dexplorer/core/threads.py). ``pygfx points`` is pygfx's own Points in a scene of their own
 (the baseline of bench_render.py).
 
+Passes over the whole canvas (a bare renderer at the size, one tiny quad drawn, no N):
+``pass: clear`` (the first render of a frame clears its targets: colour, depth, and pygfx's
+picking target unless said), ``pass: + Background`` (a gfx.Background instead of the clear
+colour), ``flush: pygfx filter`` (pygfx's flush, a filtering pass from its colour texture
+onto the canvas), ``flush: copy aside`` (dexplorer's renderer, which draws into the canvas's
+texture and keeps a copy of the frame), ``ui: ImGui`` (one small ImGui window drawn over
+the frame).
+
 Each part has three figures: wall ms, CPU ms of the whole process (every thread), and
 ``device`` ms, the wall time inside wgpu's submit and poll calls, where lavapipe does the
 device's work.
@@ -37,7 +45,9 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 
+import pygfx as gfx
 import torch
 from bench_frame import device_wait
 from bench_render import plain_points_fps
@@ -47,6 +57,8 @@ from wgpu.backends.wgpu_native import _api
 from dexplorer.core.threads import use_cpu_threads
 from dexplorer.engine.devices import choose_device
 from dexplorer.headless import offscreen_app, parse_size, prepare_environment
+from dexplorer.scene.page import paint_page
+from dexplorer.scene.renderer import Renderer
 from dexplorer.state import LAYERS, AppState
 
 DEFAULT_LAYERS = ("particles", "density", "paths", "data")
@@ -233,6 +245,70 @@ def computing_ms(app, frames: int, stepper: Stepper) -> tuple[Timing, int]:
     return clock.median(), len(clock.times)
 
 
+def _pass_ms(
+    size: tuple[int, int], frames: int, renderer_class: type, page: bool, background: bool
+) -> dict[str, Timing]:
+    """The median :data:`Timing` of a bare renderer's render, flush and (with ``page``, the
+    app's blender) ImGui over it, each until the device is done."""
+    from imgui_bundle import imgui
+    from rendercanvas.offscreen import RenderCanvas
+    from wgpu.utils.imgui import ImguiRenderer
+
+    canvas = RenderCanvas(size=size, pixel_ratio=1)
+    renderer = renderer_class(canvas, pixel_ratio=1, ppaa="none")
+    if page:
+        paint_page(renderer, (1.0, 1.0, 1.0))  # the app's blender: no picking target
+    scene = gfx.Scene()
+    scene.add(gfx.Mesh(gfx.plane_geometry(0.1, 0.1), gfx.MeshBasicMaterial(pick_write=False)))
+    if background:
+        scene.add(gfx.Background.from_color("#fff"))
+    camera = gfx.NDCCamera()
+    ui = ImguiRenderer(renderer.device, canvas) if page else None
+
+    def gui() -> None:
+        imgui.begin("controls")
+        imgui.text("a window over the frame")
+        imgui.end()
+
+    if ui is not None:
+        ui.set_gui(gui)
+    fence = SimpleNamespace(renderer=renderer)
+    calls = {"render": lambda: renderer.render(scene, camera, flush=False)}
+    calls["flush"] = renderer.flush
+    if ui is not None:
+        calls["ui"] = ui.render
+    clocks = {name: Clock() for name in calls}
+
+    def frame() -> None:
+        for name, call in calls.items():
+            device_wait(fence)
+            clocks[name].start()
+            call()
+            device_wait(fence)
+            clocks[name].stop()
+
+    canvas.request_draw(frame)
+    for _ in range(frames + 2):
+        canvas.draw()
+    canvas.close()
+    return {name: clock.median(2) for name, clock in clocks.items()}
+
+
+def pass_parts(size: tuple[int, int], frames: int) -> dict[str, Timing]:
+    """The passes over the whole canvas, on a bare renderer (see the module's docstring)."""
+    pygfx = _pass_ms(size, frames, gfx.WgpuRenderer, page=False, background=False)
+    background = _pass_ms(size, frames, gfx.WgpuRenderer, page=False, background=True)
+    ours = _pass_ms(size, frames, Renderer, page=True, background=False)
+    return {
+        "pass: clear, with picking target": pygfx["render"],
+        "pass: clear": ours["render"],
+        "pass: + Background": background["render"],
+        "flush: pygfx filter": pygfx["flush"],
+        "flush: copy aside": ours["flush"],
+        "ui: ImGui": ours["ui"],
+    }
+
+
 def measure(n: int, size: tuple[int, int], device, frames: int, steps: int) -> dict:
     """Every part at ``n`` particles: {part: Timing}, and "frames computing"."""
     state = AppState()
@@ -254,6 +330,7 @@ def measure(n: int, size: tuple[int, int], device, frames: int, steps: int) -> d
         del app
         gc.collect()
     parts["pygfx points"] = (1000 / plain_points_fps(n, size, frames), *(float("nan"),) * 2)
+    parts.update(pass_parts(size, frames))
     return {"parts": parts, "frames computing": count}
 
 

@@ -27,6 +27,7 @@ from .scene.density import DensityLayer
 from .scene.layout import CAPTION_LINES, layout
 from .scene.panel import Panel
 from .scene.particles import ParticlesLayer
+from .scene.renderer import Renderer
 from .scene.streaks import WIDTH as STREAK_WIDTH
 from .scene.streaks import tracers_for
 from .scene.theme import THEMES
@@ -104,7 +105,7 @@ class App:
         """The torch device, once loaded (``device``: its name, or "auto")."""
         fast = fast or software_adapter()
         options = {"pixel_ratio": 1, "ppaa": "none"} if fast else {}
-        self.renderer = gfx.WgpuRenderer(canvas, **options)
+        self.renderer = Renderer(canvas, **options)
         self.engine: Engine | None = None
         """The simulations of the runs shown, once loaded."""
         self._device_asked = device

@@ -12,17 +12,23 @@ from __future__ import annotations
 import pygfx as gfx
 from pygfx.renderers.wgpu.engine.blender import Blender
 
+from .renderer import COLOR_TARGETS
+
 
 def _srgb_to_linear(value: float) -> float:
     return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
 
 
 class PageBlender(Blender):
-    """pygfx's blender, whose colour target is cleared to ``color`` (sRGB, opaque)."""
+    """pygfx's blender, whose colour target is cleared to ``color`` (sRGB, opaque), without
+    the picking target (nothing here picks; clearing it costs a pass over 8 bytes a pixel),
+    its colour textures in ``formats`` (name: format) where given."""
 
-    def __init__(self, color: tuple[float, float, float]) -> None:
-        super().__init__()
+    def __init__(self, color: tuple[float, float, float], formats: dict[str, str]) -> None:
+        super().__init__(enable_pick=False)
         self.color = color
+        for name, format in formats.items():
+            self.texture_info[name]["format"] = format
 
     def get_color_attachments(self, pass_type: str) -> list:
         attachments = super().get_color_attachments(pass_type)
@@ -39,5 +45,6 @@ def paint_page(renderer: gfx.WgpuRenderer, color: tuple[float, float, float]) ->
     if not isinstance(blender, PageBlender):
         if renderer._renders_since_last_flush or blender.size != (0, 0):
             raise RuntimeError("paint_page must be called before the renderer draws")
-        blender = renderer._blender = PageBlender(color)
+        formats = {name: blender.texture_info[name]["format"] for name in COLOR_TARGETS}
+        blender = renderer._blender = PageBlender(color, formats)
     blender.color = color
