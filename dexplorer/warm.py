@@ -26,6 +26,7 @@ import atexit
 import contextlib
 import functools
 import hashlib
+import io
 import os
 import pickle
 import re
@@ -172,6 +173,19 @@ def keep_declarations(ffi: FFI, path: Path, key: str) -> None:
         return
     names = {id(value): name for name, value in _singletons().items()}
     state = tuple(getattr(parser, name) for name in PARSER_STATE)
+    kept = io.BytesIO()
+    pickler = pickle.Pickler(kept, pickle.HIGHEST_PROTOCOL)
+    pickler.persistent_id = lambda value: names.get(id(value))
+    try:
+        pickler.dump((key, state))
+    except (pickle.PicklingError, RecursionError):
+        return
+    _write_atomically(path, kept.getvalue())
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file beside it, so that a reader
+    never finds half a file; a folder that cannot be written is left."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name)
@@ -179,11 +193,9 @@ def keep_declarations(ffi: FFI, path: Path, key: str) -> None:
         return
     try:
         with os.fdopen(handle, "wb") as out:
-            pickler = pickle.Pickler(out, pickle.HIGHEST_PROTOCOL)
-            pickler.persistent_id = lambda value: names.get(id(value))
-            pickler.dump((key, state))
+            out.write(data)
         os.replace(temporary, path)
-    except (OSError, pickle.PicklingError, RecursionError):
+    except OSError:
         Path(temporary).unlink(missing_ok=True)
 
 
@@ -266,17 +278,8 @@ def remember(ffi: object, path: Path, known: set[str]) -> None:
         used = {c for c, found in parsed if isinstance(found, tuple) and BATCHED.fullmatch(c)}
     if used <= known:
         return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name)
-    except OSError:
-        return
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write("".join(f"{cdecl}\n" for cdecl in sorted(used | known)))
-        os.replace(temporary, path)
-    except OSError:
-        Path(temporary).unlink(missing_ok=True)
+    text = "".join(f"{cdecl}\n" for cdecl in sorted(used | known))
+    _write_atomically(path, text.encode("utf-8"))
 
 
 @functools.cache

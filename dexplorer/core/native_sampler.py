@@ -33,6 +33,7 @@ from .threads import cores
 from .whole_run import (
     ACTIVATION_CODES,
     SAMPLER_CODES,
+    check_range,
     evaluation_times,
     field_unsupported,
     kernel_weights,
@@ -170,8 +171,7 @@ def sample_steps(
     """
     steps = out.shape[0] - 1
     _check(field, sampler, out, steps)
-    if not 0 <= start <= stop <= steps:
-        raise ValueError(f"steps {start} to {stop} are not within the {steps} of the trajectory")
+    check_range(start, stop, steps)
     sample_range(field, out[start], out[start + 1 : stop + 1], sampler, start, steps, threads)
 
 
@@ -212,8 +212,7 @@ def sample_range(
     """
     _check(field, sampler, out, steps)
     stop = start + out.shape[0]
-    if not 0 <= start <= stop <= steps:
-        raise ValueError(f"steps {start} to {stop} are not within the {steps} of the trajectory")
+    check_range(start, stop, steps)
     if x.shape != out.shape[1:] or x.dtype != torch.float32 or not x.is_contiguous():
         raise ValueError(
             f"the native sampler cannot run this: x must be contiguous float32 of shape "

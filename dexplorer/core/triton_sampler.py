@@ -41,6 +41,7 @@ from .networks import ACTIVATIONS
 from .whole_run import (
     ACTIVATION_CODES,
     SAMPLER_CODES,
+    check_range,
     evaluation_times,
     field_unsupported,
     kernel_weights,
@@ -89,13 +90,7 @@ def reference(
     ValueError
         As :func:`sample` does, except that any device will do.
     """
-    reason = field_unsupported(field, sampler)
-    if reason is None and precision not in PRECISIONS:
-        reason = f"precision must be one of {PRECISIONS}"
-    if reason is None:
-        reason = trajectory_problem(x0, steps, None)
-    if reason is not None:
-        raise ValueError(f"the Triton sampler cannot run this: {reason}")
+    _refuse(field_unsupported(field, sampler), precision, x0, steps, None)
     times, lengths = evaluation_times(steps, sampler)
     w = kernel_weights(field, times, x0.device)
     activate = ACTIVATIONS[field.network.config.activation]
@@ -174,13 +169,7 @@ def sample(
     ValueError
         For an unsupported field, sampler, device, precision or shape.
     """
-    reason = unsupported(field, sampler, x0.device)
-    if reason is None and precision not in PRECISIONS:
-        reason = f"precision must be one of {PRECISIONS}"
-    if reason is None:
-        reason = trajectory_problem(x0, steps, out)
-    if reason is not None:
-        raise ValueError(f"the Triton sampler cannot run this: {reason}")
+    _refuse(unsupported(field, sampler, x0.device), precision, x0, steps, out)
     times, lengths = evaluation_times(steps, sampler)
     if out is None:
         out = torch.empty((steps + 1, x0.shape[0], 2), dtype=torch.float32, device=x0.device)
@@ -209,15 +198,8 @@ def sample_range(
         As :func:`sample`, or for steps outside the run.
     """
     stop = start + out.shape[0]
-    if not 0 <= start <= stop <= steps:
-        raise ValueError(f"steps {start} to {stop} are not within the {steps} of the trajectory")
-    reason = unsupported(field, sampler, x.device)
-    if reason is None and precision not in PRECISIONS:
-        reason = f"precision must be one of {PRECISIONS}"
-    if reason is None:
-        reason = trajectory_problem(x, stop - start, None)
-    if reason is not None:
-        raise ValueError(f"the Triton sampler cannot run this: {reason}")
+    check_range(start, stop, steps)
+    _refuse(unsupported(field, sampler, x.device), precision, x, stop - start, None)
     if start == stop:
         return
     times, lengths = evaluation_times(steps, sampler)
@@ -226,6 +208,17 @@ def sample_range(
     part_times = times[start * evaluations : stop * evaluations]
     _launch(field, x, part, sampler, part_times, lengths[start:stop], precision, 64, 4)
     out.copy_(part[1:])
+
+
+def _refuse(reason: str | None, precision: str, x0: Tensor, steps: int, out: Tensor | None) -> None:
+    """Raise the ValueError that says why the kernel cannot run: ``reason`` (the field,
+    sampler or device), else the precision, else the shapes."""
+    if reason is None and precision not in PRECISIONS:
+        reason = f"precision must be one of {PRECISIONS}"
+    if reason is None:
+        reason = trajectory_problem(x0, steps, out)
+    if reason is not None:
+        raise ValueError(f"the Triton sampler cannot run this: {reason}")
 
 
 def _launch(

@@ -60,6 +60,12 @@ def evaluation_times(steps: int, sampler: str) -> tuple[list[float], list[float]
     return times, lengths
 
 
+def check_range(start: int, stop: int, steps: int) -> None:
+    """Raise a ValueError unless steps ``start`` to ``stop`` lie within a run of ``steps``."""
+    if not 0 <= start <= stop <= steps:
+        raise ValueError(f"steps {start} to {stop} are not within the {steps} of the trajectory")
+
+
 def trajectory_problem(x0: Tensor, steps: int, out: Tensor | None) -> str | None:
     """What is wrong with the starting positions ``x0`` ((N, 2) float32) or with ``out``,
     the trajectory to fill from them ((steps + 1, N, 2), contiguous float32; ``None``: a new
