@@ -35,6 +35,10 @@ bench: setup
 	$(BIN)/python benchmarks/bench_train.py --quick --json out/bench_train.json
 	$(BIN)/python benchmarks/bench_render.py --quick --json out/bench_render.json
 	$(BIN)/python benchmarks/bench_frame.py --quick --json out/bench_frame.json
+	$(BIN)/python benchmarks/bench_frame_parts.py --quick --json out/bench_frame_parts.json
+	$(BIN)/python benchmarks/bench_startup.py --quick --json out/bench_startup.json
+	$(BIN)/python benchmarks/bench_ring.py --quick --json out/bench_ring.json
+	$(BIN)/python benchmarks/bench_edit.py --quick --json out/bench_edit.json
 	$(BIN)/python benchmarks/soak.py --quick --json out/soak.json
 
 clean:
