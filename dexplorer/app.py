@@ -72,6 +72,9 @@ def software_adapter() -> bool:
 
 
 CLICK_TOLERANCE = 4.0
+KEYS_BEFORE_IMGUI = -100
+"""The order of the app's key handler among the canvas's: before ImGui's (-99), which stops
+a key from reaching later handlers whenever ImGui wants the keyboard."""
 TIME_LABEL_SIZE = 40.0
 LOADING = "loading torch and the models..."
 """What the controls say until the engine is loaded."""
@@ -132,7 +135,7 @@ class App:
             imgui_md.initialize_markdown()
             imgui_md.get_font_loader_function()()
             self.ui.set_gui(self._gui)
-            canvas.add_event_handler(self._on_key, "key_down")
+            canvas.add_event_handler(self._on_canvas_key, "key_down", order=KEYS_BEFORE_IMGUI)
             canvas.add_event_handler(self._on_pointer, "pointer_down", "pointer_up")
             canvas.add_event_handler(self._on_pointer_move, "pointer_move")
         self._press: tuple[float, float] | None = None
@@ -683,6 +686,17 @@ class App:
         paths = [sim.field.path for sim in simulations]
         bottom = height - TIME_BAR_HEIGHT * self.status.scale
         schedule_window(self.state, paths, (width, bottom), self.status.scale)
+
+    def _on_canvas_key(self, event: dict) -> None:
+        """A key from the canvas, seen before ImGui: the app's bindings act unless ImGui is
+        taking text (a field being typed in). ImGui's own wish for the keyboard also holds
+        while a button is held, and it answers from the last frame, so after a click a key
+        pressed before the next frame (a slow one) was lost to it."""
+        from imgui_bundle import imgui
+
+        imgui.set_current_context(self.ui.imgui_context)
+        if not imgui.get_io().want_text_input:
+            self._on_key(event)
 
     def _on_key(self, event: dict) -> None:
         key = event.get("key")

@@ -131,3 +131,25 @@ def test_the_keys_window_lists_every_binding_then_the_mouse(monkeypatch):
         ("?", "show / hide these keys"),
         ("click", "follow a particle (shift: add)"),
     ]
+
+
+def test_a_key_reaches_the_app_while_imgui_holds_a_button_but_not_while_it_takes_text():
+    """ImGui wants the keyboard while any item is active (a button held) and says so from
+    the last frame; the app's keys must still act then (F11 right after a click was lost),
+    and must not while a text field is being typed in."""
+    from imgui_bundle import imgui
+
+    from dexplorer.headless import offscreen_app
+
+    app = offscreen_app(AppState(), (640, 400), "cpu")
+    app.canvas.draw()
+    calls = []
+    app.on_fullscreen = lambda: calls.append("fullscreen")
+    io = imgui.get_io()
+    for text, expected in ((False, ["fullscreen"]), (True, [])):
+        calls.clear()
+        io.want_capture_keyboard, io.want_text_input = True, text
+        app.canvas.submit_event({"event_type": "key_down", "key": "F11", "modifiers": ()})
+        app.canvas._events.flush()
+        assert calls == expected
+    app.close()
