@@ -355,11 +355,6 @@ class Simulation:
         distance = (current - torch.tensor([x, y], device=self.device)).square().sum(1)
         return int(distance.nan_to_num(torch.inf).argmin())  # never a non-finite particle
 
-    @staticmethod
-    def source_density(resolution: int, source: Source | None = None) -> np.ndarray:
-        """Density of the source (N(0, I) by default) on the grid (for the source panel)."""
-        return (source or Source()).density(resolution, DOMAIN)
-
     def data_density(self) -> np.ndarray:
         """Density of the dataset's points on the grid (for the data panel)."""
         out = torch.empty_like(self.density.target)
