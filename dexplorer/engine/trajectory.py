@@ -484,7 +484,7 @@ class TrajectoryCache:
         run = self._current
         if run.ring is not None:
             return run.ring.row(step)
-        return run.particles[step].float().clone()
+        return run.particles[step].to(torch.float32, copy=True)
 
     def paths(self, indices: Tensor) -> Tensor:
         """Trajectories of the chosen particles (below :attr:`traced`) over the ready
