@@ -8,20 +8,33 @@
 {$ include 'pygfx.std.wgsl' $}
 {$ include 'pygfx.image_common.wgsl' $}
 
+// The image is drawn as blocks of {{ block }} x {{ block }} texels, two triangles each; a block
+// whose entry in s_blocks is 0 cannot show anything (scene/density.py decides) and collapses
+// to a point outside the view, so the rasterizer spends nothing on its pixels.
+
 struct VertexInput {
     @builtin(vertex_index) vertex_index : u32,
 };
 
 @vertex
 fn vs_main(in: VertexInput) -> Varyings {
-    var geo = get_im_geometry();
-    let i0 = geo.indices[i32(in.vertex_index)];
-    let world_pos = u_wobject.world_transform * vec4<f32>(geo.positions[i0], 1.0);
+    let size = textureDimensions(t_img);
+    let per_side = (size + vec2<u32>({{ block }}u - 1u)) / {{ block }}u;
+    let block = in.vertex_index / 6u;
+    var corners = array<vec2<u32>, 6>(
+        vec2<u32>(0u, 0u), vec2<u32>(1u, 0u), vec2<u32>(0u, 1u),
+        vec2<u32>(1u, 1u), vec2<u32>(0u, 1u), vec2<u32>(1u, 0u),
+    );
+    let cell = vec2<u32>(block % per_side.x, block / per_side.x);
+    let texel = min((cell + corners[in.vertex_index % 6u]) * {{ block }}u, size);
+    let world_pos = u_wobject.world_transform * vec4<f32>(vec2<f32>(texel) - 0.5, 0.0, 1.0);
     var varyings: Varyings;
-    varyings.position = vec4<f32>(u_stdinfo.projection_transform * u_stdinfo.cam_transform * world_pos);
+    let shown = cell.y < per_side.y && s_blocks[block] != 0u;
+    let clip = u_stdinfo.projection_transform * u_stdinfo.cam_transform * world_pos;
+    varyings.position = vec4<f32>(select(vec4<f32>(-2.0, -2.0, 0.0, 1.0), clip, shown));
     varyings.world_pos = vec3<f32>(world_pos.xyz);
     varyings.elementIndex = u32(0);
-    varyings.texcoord = vec2<f32>(geo.texcoords[i0]);
+    varyings.texcoord = vec2<f32>(texel) / vec2<f32>(size);
     return varyings;
 }
 
@@ -42,7 +55,7 @@ fn fs_main(varyings: Varyings) -> FragmentOutput {
     if (alpha <= 0.002) {
         discard;
     }
-    let color = srgb2physical(u_material.color.rgb);
+    let color = u_material.color.rgb;  // in linear light already
     var out: FragmentOutput;
     out.color = vec4<f32>(color, alpha);
     return out;

@@ -228,6 +228,51 @@ def test_layers_draw_what_the_engine_writes_into_their_arrays():
     assert frames[0][20, 20].min() > 240 and frames[1][20, 20][2] > frames[1][20, 20][0] + 40
 
 
+def test_density_blocks_cover_every_texel_that_can_colour_a_pixel():
+    from dexplorer.scene.density import BLOCK, block_mask
+
+    density = np.zeros((4 * BLOCK, 3 * BLOCK), np.float32)
+    density[BLOCK, 2 * BLOCK - 1] = 1.0  # the corner texel of block (1, 1)
+    density[3 * BLOCK + 3, 5] = np.nan  # not a density: draws nothing
+    blocks = block_mask(density, 0.01).reshape(4, 3)
+    # the texel and its neighbours one texel away fall in blocks (0..1, 1..2)
+    expected = np.zeros((4, 3), np.uint32)
+    expected[0:2, 1:3] = 1
+    assert np.array_equal(blocks, expected)
+    assert block_mask(np.full((10, 10), 0.5, np.float32), 0.01).tolist() == [1, 1, 1, 1]
+
+
+def test_the_density_drawn_in_blocks_is_the_whole_image(monkeypatch):
+    """Leaving out the blocks that cannot show anything changes no pixel."""
+    import pygfx as gfx
+    from rendercanvas.offscreen import RenderCanvas
+
+    import dexplorer.scene.density as density_module
+    from dexplorer.scene.density import DensityLayer
+
+    grid = np.linspace(-3.5, 3.5, 64)
+    x, y = np.meshgrid(grid, grid)
+    blob = np.exp(-((x - 1.2) ** 2 + (y + 0.8) ** 2) / 0.6) + 0.6 * np.exp(-(x**2 + y**2) / 0.2)
+    canvas = RenderCanvas(size=(160, 160), pixel_ratio=1)
+    renderer = gfx.WgpuRenderer(canvas, pixel_ratio=1, ppaa="none")
+    camera = gfx.OrthographicCamera(6, 6)
+    camera.local.position = (0.4, -0.2, 0)  # panned: blocks cross the canvas edge
+    images = []
+    for every in (False, True):
+        if every:
+            monkeypatch.setattr(density_module, "block_mask", lambda d, t: np.ones(64, np.uint32))
+        layer = DensityLayer((blob / blob.max()).astype(np.float32), 3.5, (0.8, 0.2, 0.1))
+        scene = gfx.Scene()
+        scene.add(gfx.Background.from_color("#fff"), *layer.objects)
+        canvas.request_draw(lambda scene=scene: renderer.render(scene, camera))
+        images.append(np.asarray(canvas.draw())[..., :3].astype(int))
+        if not every:
+            shown = layer.image.geometry.blocks.data
+            assert 0 < shown.sum() < 0.6 * shown.size  # a real test: blocks are left out
+    assert (images[0] != 255).any()
+    assert np.array_equal(images[0], images[1])
+
+
 def test_training_in_the_app_previews_samples_then_swaps_in_the_model():
     from dexplorer.headless import offscreen_app
 
