@@ -1,29 +1,39 @@
-// Particles, step 2 of 2: one quad over the panel turns each pixel's accumulated optical depth
+// Particles, step 2 of 2: the panel's tiles turn each pixel's accumulated optical depth
 // D into alpha = 1 - exp(-D), with the uniform colour or the depth-weighted mean colour of the
 // particles there (see particles_splat.wgsl), over the "under" cloud when there is one. It
 // also zeroes each pixel it reads, so the accumulator is clear for the next frame's splat
-// without a pass of its own.
+// without a pass of its own. Each tile is two triangles; a tile no point touched this frame
+// (its mark in s_tiles is not this frame's number) holds only zeros, and collapses to a point
+// outside the view.
 
 {$ include 'pygfx.std.wgsl' $}
 
 @group(0) @binding(5)
 var<storage, read_write> s_accum: array<u32>;
 
+@group(0) @binding(6)
+var<storage, read> s_tiles: array<u32>;
+
 const SCALE: f32 = 512.0;
+const TILE: u32 = {{ tile }}u;
 
 @vertex
 fn vs_main(@builtin(vertex_index) index: u32) -> Varyings {
-    var corners = array<vec2<f32>, 4>(
-        vec2<f32>(-1.0, -1.0),
-        vec2<f32>(1.0, -1.0),
-        vec2<f32>(-1.0, 1.0),
-        vec2<f32>(1.0, 1.0),
+    var corners = array<vec2<u32>, 6>(
+        vec2<u32>(0u, 0u), vec2<u32>(1u, 0u), vec2<u32>(0u, 1u),
+        vec2<u32>(1u, 1u), vec2<u32>(0u, 1u), vec2<u32>(1u, 0u),
     );
-    let corner = corners[index];
-    let size = u_stdinfo.physical_size;
+    let size = vec2<u32>(u_stdinfo.physical_size);
+    let per_row = (size.x + TILE - 1u) / TILE;
+    let tile = index / 6u;
+    let cell = vec2<u32>(tile % per_row, tile / per_row);
+    let corner = min((cell + corners[index % 6u]) * TILE, size);
+    let shown = cell.y * TILE < size.y && s_tiles[1u + tile] == s_tiles[0];
+    let pixel = vec2<f32>(corner);
+    let ndc = vec2<f32>(pixel.x / f32(size.x) * 2.0 - 1.0, 1.0 - pixel.y / f32(size.y) * 2.0);
     var varyings: Varyings;
-    varyings.position = vec4<f32>(corner, 0.0, 1.0);
-    varyings.pixel = vec2<f32>((corner.x * 0.5 + 0.5) * size.x, (0.5 - corner.y * 0.5) * size.y);
+    varyings.position = vec4<f32>(select(vec4<f32>(-2.0, -2.0, 0.0, 1.0), vec4<f32>(ndc, 0.0, 1.0), shown));
+    varyings.pixel = vec2<f32>(pixel);
     return varyings;
 }
 
@@ -56,11 +66,11 @@ fn fs_main(varyings: Varyings) -> FragmentOutput {
     $$ if colored
         let color = srgb2physical(weighted / max(f32(sum), 1.0));
     $$ else
-        let color = srgb2physical(u_material.color.rgb);
+        let color = u_material.color.rgb;  // in linear light already
     $$ endif
     // the under cloud goes below: over(points, under)
     let under_alpha = (1.0 - exp(-f32(under_sum) / SCALE)) * (1.0 - alpha);
-    let under_color = srgb2physical(u_material.under_color.rgb);
+    let under_color = u_material.under_color.rgb;
     let total = alpha + under_alpha;
     var out: FragmentOutput;
     out.color = vec4<f32>((color * alpha + under_color * under_alpha) / total, total);

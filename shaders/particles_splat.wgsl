@@ -12,6 +12,9 @@
 // a second dispatch of this shader, and is composited under the first by step 2. With
 // `point_alpha`, each point's opacity is scaled by its colour's alpha (the streaks' trails).
 //
+// Each point also marks the tiles of {{ tile }} x {{ tile }} pixels its disc touches with this
+// frame's number (s_tiles[0]), so that step 2 draws only those.
+//
 // Why not triangles: on a software rasterizer (lavapipe) each point drawn as a quad costs
 // triangle set-up and binning; a compute splat costs a few atomic adds per covered pixel.
 
@@ -20,8 +23,13 @@
 @group(0) @binding(5)
 var<storage, read_write> s_accum: array<atomic<u32>>;
 
+// Every point marking a tile writes the same number: plain stores, racing harmlessly.
+@group(0) @binding(6)
+var<storage, read_write> s_tiles: array<u32>;
+
 const SCALE: f32 = 512.0;
 const WORKGROUP: u32 = 256u;
+const TILE: i32 = {{ tile }};
 
 fn add(index: u32, depth: u32, color: vec3<f32>) {
     let base = index * {{ channels }}u + {{ offset }}u;
@@ -75,6 +83,16 @@ fn main(
     let radius = max(0.5 * point_size * size.y / u_stdinfo.logical_size.y, 0.5);
     let lo = max(vec2<i32>(floor(centre - radius)), vec2<i32>(0, 0));
     let hi = min(vec2<i32>(floor(centre + radius)), vec2<i32>(size) - 1);
+    if (any(lo > hi)) {
+        return;  // the disc misses the panel
+    }
+    let per_row = (i32(size.x) + TILE - 1) / TILE;
+    let frame = s_tiles[0];
+    for (var ty = lo.y / TILE; ty <= hi.y / TILE; ty = ty + 1) {
+        for (var tx = lo.x / TILE; tx <= hi.x / TILE; tx = tx + 1) {
+            s_tiles[1 + ty * per_row + tx] = frame;
+        }
+    }
     $$ if colored
         let color = clamp(load_s_colors(i32(i)).rgb, vec3<f32>(0.0), vec3<f32>(1.0));
     $$ else

@@ -156,3 +156,45 @@ def test_the_accumulator_is_kept_when_the_colouring_changes():
     assert np.array_equal(stage.draw(), first)
     stage.layer.set_own_colors(np.zeros((2, 3), np.float32))
     assert stage.layer.points.geometry.accum is coloured
+
+
+def read_tiles(stage):
+    """The tiles buffer as the device holds it: this frame's number, then each tile's mark."""
+    buffer = stage.layer.points.geometry.tiles
+    return np.frombuffer(stage.renderer.device.queue.read_buffer(buffer._wgpu_object), np.uint32)
+
+
+def test_only_the_tiles_a_disc_touches_are_marked_and_a_disc_over_several_is_whole():
+    """The resolve draws only the tiles the splat marked this frame: a point marks exactly
+    the tiles its disc's pixels fall in (several for a large one), and a disc across tile
+    borders is still whole and round."""
+    from dexplorer.scene.particles import TILE
+
+    stage = Stage([[-0.75, 0.75], [0.0, 0.0]], size=21.0, opacity=1.0)
+    stage.fit()
+    image = stage.draw()
+    tiles = read_tiles(stage)
+    per_row = -(-SIZE // TILE)
+    marked = {(int(k) // per_row, int(k) % per_row) for k in np.nonzero(tiles[1:] == tiles[0])[0]}
+    # world (-0.75, 0.75) is pixel (8, 8), (0, 0) is pixel (32, 32); radius 10.5
+    expected = set()
+    for cx, cy in ((8, 8), (32, 32)):
+        lo = (max(int(np.floor(cx - 10.5)), 0), max(int(np.floor(cy - 10.5)), 0))
+        hi = (min(int(np.floor(cx + 10.5)), SIZE - 1), min(int(np.floor(cy + 10.5)), SIZE - 1))
+        expected |= {
+            (ty, tx)
+            for ty in range(lo[1] // TILE, hi[1] // TILE + 1)
+            for tx in range(lo[0] // TILE, hi[0] // TILE + 1)
+        }
+    assert marked == expected
+    assert len(expected) < per_row * per_row  # some tiles are left out
+    ink = 1 - image.mean(axis=2) / 255
+    centre = ink[16:48, 16:48]  # the disc at (32, 32) spans four tiles
+    assert centre.sum() == pytest.approx(np.pi * 10.5**2, rel=0.05)
+    rows, cols = np.nonzero(centre > 0.5)
+    assert np.hypot(cols + 16.5 - 32, rows + 16.5 - 32).max() <= 10.5 + 0.5
+    stage.move([[0.75, -0.75], [0.75, -0.75]])
+    stage.fit()
+    moved = stage.draw()
+    assert read_tiles(stage)[0] == tiles[0] + 1  # a new frame: the old marks are stale
+    assert moved[32, 32] == pytest.approx([255, 255, 255], abs=1)  # nothing left behind

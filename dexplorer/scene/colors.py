@@ -1,4 +1,5 @@
-"""Per-particle colours: uniform, by class label, or by starting position."""
+"""Per-particle colours (uniform, by class label, or by starting position), and the sRGB to
+linear-light conversion of the colours the shaders blend."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ CLASS_PALETTE = np.array(
     dtype=np.float32,
 )
 COLOR_MODES = ("uniform", "class", "start")
+
+
+def srgb_to_linear(color: tuple[float, ...]) -> tuple[float, ...]:
+    """An sRGB colour (0..1 channels) in linear light, as the render targets blend."""
+    return tuple(c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in color)
 
 
 def hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -12,11 +12,8 @@ from __future__ import annotations
 import pygfx as gfx
 from pygfx.renderers.wgpu.engine.blender import Blender
 
+from .colors import srgb_to_linear
 from .renderer import COLOR_TARGETS
-
-
-def _srgb_to_linear(value: float) -> float:
-    return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
 
 
 class PageBlender(Blender):
@@ -35,7 +32,7 @@ class PageBlender(Blender):
         color = attachments[0]
         if pass_type != "weighted" and color.load_op == "clear":
             # the colour target is rgba8unorm-srgb: the clear value is linear
-            color.clear_value = (*(_srgb_to_linear(c) for c in self.color), 1.0)
+            color.clear_value = (*srgb_to_linear(self.color), 1.0)
         return attachments
 
 

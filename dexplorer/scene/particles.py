@@ -3,7 +3,9 @@
 Drawing each point as a quad is what limits a software rasterizer (lavapipe spends most of
 the frame on triangle set-up), so points are two passes over one accumulator with an entry
 per pixel of the panel (``shaders/particles_*.wgsl``): a compute pass adds every point's
-anti-aliased disc to it with atomics, and one quad resolves it into colour (and zeroes it).
+anti-aliased disc to it with atomics, and a second pass resolves it into colour (and zeroes
+it). The second pass draws the panel as square tiles, and only the tiles a point touched this
+frame (the splat marks them) reach the rasterizer: the others collapse in the vertex stage.
 The result is what the over operator would give for points of one colour, in any order; with
 a colour per point each pixel shows the mean colour of the points over it, weighted by their
 opacity.
@@ -21,13 +23,15 @@ import wgpu
 from pygfx.renderers.wgpu import BaseShader, Binding, register_wgpu_render_function
 
 from ..resources import wgsl
-from .colors import particle_colors
+from .colors import particle_colors, srgb_to_linear
 from .layer import Color, Layer
 
 SPLAT_WORKGROUP = 256
 MAX_WORKGROUPS = 65535
-DEFAULT_CAPACITY = 640 * 640
-"""Pixels the accumulator holds until :func:`fit_splats` grows it to the panel."""
+DEFAULT_SIZE = (640, 640)
+"""The panel (pixels) the buffers have room for until :func:`fit_splats` grows them."""
+TILE = 16
+"""Pixels along a side of a tile of the resolve pass (the ``TILE`` of the shaders)."""
 MAX_CHANNELS = 5
 """Accumulator entries per pixel at most: a colour per point (4) and the under cloud."""
 CHANNEL_BYTES = 4
@@ -60,7 +64,8 @@ def panel_problem(size: tuple[int, int]) -> str:
 
 class SplatMaterial(gfx.Material):
     """Point size (logical pixels), opacity, the uniform colour, whether each point has its
-    own colour, and the look of the "under" cloud and whether it is drawn."""
+    own colour, and the look of the "under" cloud and whether it is drawn. The uniform
+    colours are kept in linear light (the shaders would convert them at every pixel)."""
 
     uniform_type: ClassVar[dict[str, str]] = dict(
         gfx.Material.uniform_type,
@@ -77,7 +82,7 @@ class SplatMaterial(gfx.Material):
         self._store.point_alpha = False
         self._store.under = False
         self._store.main = True
-        self.set_uniform("color", (*color, 1.0))
+        self.set_uniform("color", (*srgb_to_linear(color), 1.0))
         self.set_uniform("size", size)
 
     @property
@@ -126,12 +131,19 @@ class SplatMaterial(gfx.Material):
         self.uniform_buffer.update_full()
 
 
+def tile_count(physical_size: tuple[int, int]) -> int:
+    """The tiles of the resolve pass over a panel of ``physical_size`` pixels."""
+    return -(-int(physical_size[0]) // TILE) * -(-int(physical_size[1]) // TILE)
+
+
 class SplattedPoints(gfx.WorldObject):
     """A world object whose geometry holds the 2D ``points`` (n, 2), ``colors`` (n, 4), the
-    ``under`` cloud's positions (m, 2) and the ``accum`` buffer the passes share, with room
-    for ``capacity`` pixels."""
+    ``under`` cloud's positions (m, 2), the ``accum`` buffer the passes share, with room
+    for ``capacity`` pixels, and the ``tiles`` buffer: this frame's number (entry 0) and,
+    for each tile of the panel, the number of the last frame a point touched it."""
 
     capacity = 0
+    frame = 0
     wanted = 0
     """The pixels last asked for (``capacity`` may be more: the accumulator only grows)."""
 
@@ -156,11 +168,19 @@ class SplattedPoints(gfx.WorldObject):
         self.capacity = accum.nitems // channels
 
     def fit(self, physical_size: tuple[int, int]) -> str:
-        """Make room for a panel of ``physical_size`` pixels; returns why it cannot be
-        drawn ('' when it can)."""
+        """Make room for a panel of ``physical_size`` pixels and start a frame (its number
+        goes to the tiles buffer); returns why it cannot be drawn ('' when it can)."""
         pixels = int(physical_size[0]) * int(physical_size[1])
         if pixels > self.capacity:
             self.allocate(pixels)
+        tiles = getattr(self.geometry, "tiles", None)
+        if tiles is None or tiles.nitems < 1 + tile_count(physical_size):
+            marks = np.zeros(1 + tile_count(physical_size), np.uint32)
+            readable = wgpu.BufferUsage.COPY_SRC  # for a look at the marks
+            tiles = self.geometry.tiles = gfx.Buffer(marks, usage=readable)
+        self.frame = self.frame % 0xFFFFFFFF + 1  # a tile marked 0 was never touched
+        tiles.data[0] = self.frame
+        tiles.update_range(0, 1)
         return "" if pixels <= self.capacity else panel_problem(physical_size)
 
 
@@ -187,6 +207,10 @@ class _SplatShader(BaseShader):
         # writable storage is allowed in the compute and fragment stages only.
         stage = wgpu.ShaderStage.COMPUTE if compute else wgpu.ShaderStage.FRAGMENT
         bindings[5] = Binding("s_accum", "buffer/storage", geometry.accum, visibility=stage)
+        tiles = "buffer/storage" if compute else "buffer/read_only_storage"
+        stage = wgpu.ShaderStage.COMPUTE if compute else wgpu.ShaderStage.VERTEX
+        bindings[6] = Binding("s_tiles", tiles, geometry.tiles, visibility=stage)
+        self["tile"] = TILE
         channels = material.channels
         self["channels"] = channels
         self["under"] = material.under
@@ -216,20 +240,20 @@ class SplatShader(_SplatShader):
 
 
 class ResolveShader(_SplatShader):
-    """Turns the accumulator into colour and alpha with one quad over the panel, and zeroes
-    it for the next frame."""
+    """Turns the accumulator into colour and alpha over the tiles points touched this frame
+    (two triangles a tile), and zeroes it for the next frame."""
 
     type = "render"
     wgsl = "particles_resolve.wgsl"
 
     def get_pipeline_info(self, wobject: SplattedPoints, shared: object) -> dict:
         return {
-            "primitive_topology": wgpu.PrimitiveTopology.triangle_strip,
+            "primitive_topology": wgpu.PrimitiveTopology.triangle_list,
             "cull_mode": wgpu.CullMode.none,
         }
 
     def get_render_info(self, wobject: SplattedPoints, shared: object) -> dict:
-        return {"indices": (4, 1)}
+        return {"indices": (6 * (wobject.geometry.tiles.nitems - 1), 1)}
 
 
 @register_wgpu_render_function(SplattedPoints, SplatMaterial)
@@ -258,7 +282,7 @@ class SplatPoints(Layer):
         self.material = SplatMaterial(size, opacity, color)
         geometry = gfx.Geometry(points=positions, colors=self.colors, under=points_buffer([]))
         self.points = SplattedPoints(geometry, self.material, render_order=render_order)
-        self.points.allocate(DEFAULT_CAPACITY)
+        self.points.fit(DEFAULT_SIZE)
 
     @property
     def objects(self) -> list[gfx.WorldObject]:
@@ -266,7 +290,7 @@ class SplatPoints(Layer):
 
     def set_color(self, color: Color) -> None:
         self.color = tuple(color)
-        self.material.set_uniform("color", (*color, 1.0))
+        self.material.set_uniform("color", (*srgb_to_linear(color), 1.0))
 
     def set_own_colors(self, rgb: np.ndarray | None) -> None:
         """Give each point its own colour (rows of ``rgb``), or ``None`` for the uniform one."""
@@ -294,7 +318,7 @@ class SplatPoints(Layer):
         self.set_under_color(color)
 
     def set_under_color(self, color: tuple[float, float, float]) -> None:
-        self.material.set_uniform("under_color", (*color, 1.0))
+        self.material.set_uniform("under_color", (*srgb_to_linear(color), 1.0))
 
     def set_under_visible(self, visible: bool) -> None:
         if visible != self.material.under:
