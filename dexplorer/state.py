@@ -55,8 +55,23 @@ REFLOW_COMPARISON = ("euler", 2)
 Euler steps, where straight paths land and bent ones fall short."""
 POINT_SIZES = (1.0, 12.0)
 """The smallest and largest particle size (pixels at 1x)."""
-OPACITIES = (0.05, 1.0)
+OPACITIES = (0.01, 1.0)
 """The faintest and most opaque particles."""
+OPACITY = 0.45
+"""The default opacity of a particle, up to ``OPACITY_PARTICLES`` of them."""
+OPACITY_PARTICLES = 20_000
+
+
+def default_opacity(n: int) -> float:
+    """The default opacity for ``n`` particles: ``OPACITY`` up to ``OPACITY_PARTICLES``;
+    above, each particle fainter, so that the cloud, whose optical depth grows with the
+    number of particles over a pixel, looks as deep as ``OPACITY_PARTICLES`` particles do
+    (the shape forming inside a dense cloud stays visible). Rounded as the slider shows it,
+    within ``OPACITIES``."""
+    if n <= OPACITY_PARTICLES:
+        return OPACITY
+    fainter = 1 - (1 - OPACITY) ** (OPACITY_PARTICLES / n)
+    return round(max(fainter, OPACITIES[0]), 3)
 
 
 @dataclass
@@ -68,7 +83,7 @@ class Look:
     )
     color_mode: str = "uniform"
     point_size: float = 3.0
-    opacity: float = 0.45
+    opacity: float = OPACITY
     theme: str = "light"
     ui_scale: float = 1.0
     """Presentation scale of the controls, fonts and time label, 1x to 3x."""
@@ -180,6 +195,7 @@ class AppState:
             return False
         if data.dataset != self.data.dataset or data.n != self.data.n:
             self.selected.clear()
+        self._follow_opacity(data.n)
         data_changed = data != self.data
         dataset_changed = data.dataset != self.data.dataset
         self.data = data
@@ -250,8 +266,15 @@ class AppState:
         self.custom, self.trained, self.yours = other.custom, other.trained, other.yours
         self.reflowed = other.reflowed
         self.custom_source = other.custom_source
+        self._follow_opacity(other.data.n)
         self.data, self.runs = other.data, list(other.runs)
         self._single, self._parked = other._single, []
+
+    def _follow_opacity(self, n: int) -> None:
+        """Going to ``n`` particles: an opacity left at the default follows it (one the user
+        chose stays)."""
+        if self.look.opacity == default_opacity(self.data.n):
+            self.look.opacity = default_opacity(n)
 
     def use_custom(self, dataset: Dataset) -> None:
         """Show a custom dataset (imported or drawn); its exact field until a model is trained."""

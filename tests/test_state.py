@@ -211,3 +211,30 @@ def test_degenerate_data_trains_and_says_why_it_has_no_quality_number(points):
     assert state.trained is not None and state.trained.training_steps == 20
     assert state.message == "" and state.job.progress.quality is None
     assert state.job.progress.quality_problem.startswith("no quality number: ")
+
+
+def test_the_default_opacity_keeps_a_dense_cloud_as_deep_as_20k_particles():
+    """Above 20k particles each is fainter, so that n particles over a pixel have the optical
+    depth 20k particles at 0.45 have: n * -ln(1 - opacity) = 20k * -ln(0.55)."""
+    from dexplorer.state import OPACITIES, default_opacity
+
+    assert default_opacity(300) == default_opacity(20_000) == 0.45
+    for n in (50_000, 100_000, 200_000):
+        depth = n * -np.log(1 - default_opacity(n))
+        assert depth == pytest.approx(20_000 * -np.log(0.55), rel=0.01)
+    assert default_opacity(2_000_000) == OPACITIES[0]  # the slider's faintest
+
+
+def test_an_opacity_left_at_its_default_follows_the_particles_and_a_chosen_one_stays():
+    from dexplorer.state import default_opacity
+
+    state = AppState()
+    assert state.change(n=100_000)
+    assert state.look.opacity == default_opacity(100_000) < 0.2
+    assert state.change(n=20_000)
+    assert state.look.opacity == 0.45
+    state.look.opacity = 0.3
+    assert state.change(n=200_000)
+    assert state.look.opacity == 0.3
+    assert not state.change(n=-5)  # refused: nothing changes
+    assert state.look.opacity == 0.3

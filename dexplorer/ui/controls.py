@@ -169,7 +169,9 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     imgui.same_line(width / 2)
     _, state.look.show_schedule = imgui.checkbox("schedule (P)", state.look.show_schedule)
     _, state.look.point_size = imgui.slider_float("size", state.look.point_size, *POINT_SIZES)
-    _, state.look.opacity = imgui.slider_float("opacity", state.look.opacity, *OPACITIES)
+    _, state.look.opacity = imgui.slider_float(
+        "opacity", state.look.opacity, *OPACITIES, flags=imgui.SliderFlags_.logarithmic
+    )
     imgui.begin_disabled(bool(status.loading))  # sessions may hold models: torch
     session_row(state, status)
     imgui.end_disabled()
