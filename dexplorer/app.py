@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pygfx as gfx
 
 from .core import outputs
 from .core.datasets import DOMAIN
@@ -27,7 +26,7 @@ from .scene.density import DensityLayer
 from .scene.layout import CAPTION_LINES, layout
 from .scene.panel import Panel
 from .scene.particles import ParticlesLayer
-from .scene.renderer import Renderer
+from .scene.renderer import Renderer, software_adapter
 from .scene.streaks import WIDTH as STREAK_WIDTH
 from .scene.streaks import tracers_for
 from .scene.theme import THEMES
@@ -61,14 +60,6 @@ def drawing_path() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("dexplorer", appauthor=False)) / "drawing.json"
-
-
-def software_adapter() -> bool:
-    """Whether pygfx draws on a CPU adapter (lavapipe). There the renderer's defaults, twice
-    the pixels in each direction plus an antialiasing pass, make a window of 50k particles
-    draw 1 frame a second instead of 18; the app then draws at the screen's own pixels."""
-    adapter = gfx.renderers.wgpu.get_shared().adapter
-    return str(adapter.info.get("adapter_type", "")).upper() == "CPU"
 
 
 CLICK_TOLERANCE = 4.0

@@ -509,8 +509,8 @@ def test_side_panels_are_cached_and_redrawn_when_theme_or_data_change():
 def test_on_a_software_adapter_the_app_draws_at_the_screens_pixels():
     """pygfx's defaults (twice the pixels each way, an antialiasing pass) made a lavapipe
     window of 50k particles draw 1 frame a second; the app chooses 1x, no antialiasing."""
-    from dexplorer.app import software_adapter
     from dexplorer.headless import offscreen_app
+    from dexplorer.scene.renderer import software_adapter
 
     if not software_adapter():
         pytest.skip("a GPU adapter keeps pygfx's defaults")

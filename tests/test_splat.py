@@ -1,5 +1,6 @@
-"""The splatted points (compute pass + resolve): shape, alpha, colour and clearing, checked
-pixel by pixel on lavapipe against what the over operator gives."""
+"""The splatted points (splat + resolve): shape, alpha, colour and clearing, checked pixel by
+pixel on lavapipe against what the over operator gives, with the splat on the GPU (its
+compute pass) and on the CPU (``splat.c``, what a software adapter uses)."""
 
 import numpy as np
 import pytest
@@ -10,6 +11,18 @@ pytestmark = pytest.mark.skipif(bool(_adapter_problem()), reason=_adapter_proble
 
 SIZE = 64
 """Canvas pixels; the camera shows [-1, 1]^2, so a world unit is 32 pixels."""
+
+
+@pytest.fixture(autouse=True, params=["gpu", "cpu"])
+def splat_on(request, monkeypatch):
+    """Every test runs with each splat: the compute pass, and the C kernel."""
+    import dexplorer.scene.particles as particles
+
+    if request.param == "gpu":
+        monkeypatch.setattr(particles, "cpu_splat", lambda: None)
+    elif particles.cpu_splat() is None:
+        pytest.skip("the CPU splat needs a software adapter and a C compiler")
+    return request.param
 
 
 def srgb_to_linear(value):
@@ -198,3 +211,36 @@ def test_only_the_tiles_a_disc_touches_are_marked_and_a_disc_over_several_is_who
     moved = stage.draw()
     assert read_tiles(stage)[0] == tiles[0] + 1  # a new frame: the old marks are stale
     assert moved[32, 32] == pytest.approx([255, 255, 255], abs=1)  # nothing left behind
+
+
+def test_the_cpu_and_the_gpu_splat_draw_the_same_pixels(monkeypatch, splat_on):
+    """A cloud with its own colours and alphas over an under cloud, panned and zoomed so that
+    points fall across the edges: the C kernel gives the compute pass's picture."""
+    import dexplorer.scene.particles as particles
+
+    if splat_on == "gpu":
+        pytest.skip("compares the two: runs once")
+    rng = np.random.default_rng(3)
+    points = rng.normal(0, 0.6, (3000, 2)).astype(np.float32)
+    points[::97] = np.nan
+    colors = rng.random((3000, 3)).astype(np.float32)
+    alphas = rng.random(3000).astype(np.float32)
+    alphas[::5] = 0.0
+    under = rng.normal(0.3, 0.5, (800, 2)).astype(np.float32)
+    images = []
+    for path in ("cpu", "gpu"):
+        if path == "gpu":
+            monkeypatch.setattr(particles, "cpu_splat", lambda: None)
+        stage = Stage(points, size=4.0, opacity=0.6)
+        assert stage.layer.material.on_cpu == (path == "cpu")
+        stage.layer.set_own_colors(colors)
+        stage.layer.colors.data[:, 3] = alphas
+        stage.layer.material.point_alpha = True
+        stage.layer.set_under(under, (0.1, 0.3, 0.9), 2.5, 0.4)
+        stage.layer.set_under_visible(True)
+        stage.camera.local.position = (0.3, -0.2, 0)
+        stage.camera.local.scale = (1.3, 1.3, 1)
+        stage.fit()
+        images.append(stage.draw())
+    assert (images[0] != 255).any(axis=2).sum() > 1000  # a real picture
+    assert np.abs(images[0] - images[1]).max() <= 1

@@ -1,4 +1,4 @@
-"""Builds and loads the C kernels shipped beside this module (``<name>.c``).
+"""Builds and loads the C kernels shipped in the package (``<name>.c``, see ``KERNELS``).
 
 A kernel is compiled for the CPU it runs on (``-O3 -march=native``) by the C compiler that
 ``$DEXPLORER_CC``, ``$CC`` or the PATH (``cc``, ``gcc``, ``clang``) names, and kept in the
@@ -30,7 +30,11 @@ from importlib import resources
 from pathlib import Path
 
 FLAGS = ("-O3", "-march=native", "-std=gnu11", "-shared", "-fPIC", "-nostdlib")
-KERNELS = ("mlp_sampler",)
+KERNELS = {
+    "mlp_sampler": ("dexplorer.core", "torch will be used instead"),
+    "splat": ("dexplorer.scene", "the GPU's compute pass will splat the particles"),
+}
+"""Each kernel's package (where its source is) and what is used without it."""
 COMPILE_SECONDS = 300
 
 
@@ -129,7 +133,8 @@ def build(name: str, flags: tuple[str, ...] = FLAGS, compile_missing: bool = Tru
         missing = f"the C compiler {wanted!r} was not found" if wanted else "no C compiler found"
         return Build(None, f"{missing} (install gcc, or set CC)")
     try:
-        source = resources.files("dexplorer.core").joinpath(f"{name}.c").read_bytes()
+        package = KERNELS[name][0]
+        source = resources.files(package).joinpath(f"{name}.c").read_bytes()
         version = _run([*cc, "--version"], 30).stdout
         key = hashlib.sha256()
         for part in (source, " ".join(cc), version, " ".join(flags), _cpu_signature()):
@@ -156,7 +161,7 @@ def build(name: str, flags: tuple[str, ...] = FLAGS, compile_missing: bool = Tru
 
 
 def load(name: str, wait: bool = True) -> Build:
-    """The kernel ``name`` (``mlp_sampler``), loaded from the cache or, the first time,
+    """The kernel ``name`` (one of ``KERNELS``), loaded from the cache or, the first time,
     compiled in a background thread; remembered for the process, a failure included. With
     ``wait=False`` a kernel still being compiled is :data:`BUILDING` (the caller goes on
     without it). Thread-safe."""
@@ -190,11 +195,11 @@ def forget() -> None:
 
 def main() -> int:
     """Build every kernel now and say how it went (the set-up runs this)."""
-    for name in KERNELS:
+    for name, (_, instead) in KERNELS.items():
         start = time.perf_counter()
         built = load(name)
         if built.library is None:
-            print(f"native {name}: not built, torch will be used instead: {built.reason}")
+            print(f"native {name}: not built, {instead}: {built.reason}")
         else:
             print(f"native {name}: ready ({time.perf_counter() - start:.1f} s, {built.path})")
     return 0

@@ -9,12 +9,18 @@ frame (the splat marks them) reach the rasterizer: the others collapse in the ve
 The result is what the over operator would give for points of one colour, in any order; with
 a colour per point each pixel shows the mean colour of the points over it, weighted by their
 opacity.
+
+On a software adapter (lavapipe), whose compute pass is slow at this, the splat is the same
+arithmetic in C (``splat.c``, built by :mod:`dexplorer.core.native_build`), run by pygfx's
+bake hook before each render on the CPU's copy of the accumulator; the rows it touched are
+uploaded, and the resolve is the same. Without a C compiler the compute pass is used.
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 import numpy as np
@@ -22,9 +28,11 @@ import pygfx as gfx
 import wgpu
 from pygfx.renderers.wgpu import BaseShader, Binding, register_wgpu_render_function
 
+from ..core.native_build import load
 from ..resources import wgsl
 from .colors import particle_colors, srgb_to_linear
 from .layer import Color, Layer
+from .renderer import software_adapter
 
 SPLAT_WORKGROUP = 256
 MAX_WORKGROUPS = 65535
@@ -35,6 +43,31 @@ TILE = 16
 MAX_CHANNELS = 5
 """Accumulator entries per pixel at most: a colour per point (4) and the under cloud."""
 CHANNEL_BYTES = 4
+
+
+_FLOATS = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
+_UINTS = np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS")
+_SPLAT_ARGUMENTS = (
+    *(_FLOATS, ctypes.c_long, _FLOATS, ctypes.c_int, ctypes.c_int, _FLOATS),
+    *(ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_float),
+    *(_UINTS, ctypes.c_int, ctypes.c_int, _UINTS, ctypes.c_int, ctypes.c_uint32),
+    np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS"),
+)
+
+
+def cpu_splat() -> Callable[..., None] | None:
+    """The C splat (``splat.c``) when points are splatted on the CPU: on a software adapter,
+    once the kernel is built (the set-up builds it; else it is built in the background and
+    clouds made meanwhile use the compute pass). ``None``: the GPU's compute pass splats."""
+    if not software_adapter():
+        return None
+    library = load("splat", wait=False).library
+    if library is None:
+        return None
+    function = library.splat
+    function.argtypes = _SPLAT_ARGUMENTS
+    function.restype = None
+    return function
 
 
 def accumulator_limit() -> int:
@@ -82,6 +115,7 @@ class SplatMaterial(gfx.Material):
         self._store.point_alpha = False
         self._store.under = False
         self._store.main = True
+        self._store.on_cpu = False
         self.set_uniform("color", (*srgb_to_linear(color), 1.0))
         self.set_uniform("size", size)
 
@@ -93,6 +127,15 @@ class SplatMaterial(gfx.Material):
     @main.setter
     def main(self, value: bool) -> None:
         self._store.main = bool(value)
+
+    @property
+    def on_cpu(self) -> bool:
+        """Whether the CPU splats the points (see :func:`cpu_splat`), not a compute pass."""
+        return self._store.on_cpu
+
+    @on_cpu.setter
+    def on_cpu(self, value: bool) -> None:
+        self._store.on_cpu = bool(value)
 
     @property
     def under(self) -> bool:
@@ -146,6 +189,8 @@ class SplattedPoints(gfx.WorldObject):
     frame = 0
     wanted = 0
     """The pixels last asked for (``capacity`` may be more: the accumulator only grows)."""
+    _uploaded = (0, -1, 0)
+    """The rows of the accumulator the CPU splat wrote last (first, last, entries a row)."""
 
     def cloud(self, name: str) -> gfx.Buffer:
         """The points of the ``"main"`` or the ``"under"`` cloud."""
@@ -162,9 +207,18 @@ class SplattedPoints(gfx.WorldObject):
         most = accumulator_limit() // (channels * CHANNEL_BYTES)
         items = min(capacity, most) * channels
         accum = getattr(self.geometry, "accum", None)
-        if accum is None or not items <= accum.nitems <= most * channels:
-            accum = gfx.Buffer(nbytes=items * CHANNEL_BYTES, nitems=items, format="u4")
+        on_cpu = self.material.on_cpu
+        if (
+            accum is None
+            or not items <= accum.nitems <= most * channels
+            or (on_cpu and accum.data is None)
+        ):
+            if on_cpu:  # with the CPU's copy the splat writes into
+                accum = gfx.Buffer(np.zeros(items, np.uint32))
+            else:
+                accum = gfx.Buffer(nbytes=items * CHANNEL_BYTES, nitems=items, format="u4")
             self.geometry.accum = accum
+            self._uploaded = (0, -1, 0)
         self.capacity = accum.nitems // channels
 
     def fit(self, physical_size: tuple[int, int]) -> str:
@@ -182,6 +236,51 @@ class SplattedPoints(gfx.WorldObject):
         tiles.data[0] = self.frame
         tiles.update_range(0, 1)
         return "" if pixels <= self.capacity else panel_problem(physical_size)
+
+    def bake(self, camera: gfx.Camera) -> None:
+        """Splat the shown clouds on the CPU for this render (pygfx's bake hook, called once
+        the camera and the standard uniforms are set for the viewport) and upload the rows
+        they touched, with the tiles' marks; the CPU's copy of the rows written last time is
+        cleared first (the GPU's was cleared by the resolve)."""
+        splat = cpu_splat()
+        geometry, material = self.geometry, self.material
+        accum, tiles = geometry.accum, geometry.tiles
+        stdinfo = gfx.renderers.wgpu.get_shared().uniform_buffer.data
+        width, height = (float(value) for value in stdinfo["physical_size"])
+        channels = material.channels
+        fits = int(width) * int(height) * channels <= accum.nitems
+        if splat is None or accum.data is None or not fits:
+            return  # the panel outgrew the buffers: the layer grows them before the next frame
+        if 1 + tile_count((width, height)) > tiles.nitems:
+            return
+        first, last, stride = self._uploaded
+        accum.data[first * stride : (last + 1) * stride] = 0
+        world_to_clip = camera.projection_matrix @ camera.world.inverse_matrix @ self.world.matrix
+        clip = np.ascontiguousarray(world_to_clip[np.ix_((0, 1, 3), (0, 1, 3))], np.float32)
+        ratio = np.float32(height) / np.float32(stdinfo["logical_size"][1])
+        uniforms = material.uniform_buffer.data
+        rows = np.array([np.iinfo(np.int32).max, -1], np.int32)
+        colors = geometry.colors.data
+        frame = int(tiles.data[0])
+        for name, shown in (("main", material.main), ("under", material.under)):
+            points = self.cloud(name).data
+            if not shown or len(points) == 0:
+                continue
+            main = name == "main"
+            size = uniforms["size"] if main else uniforms["under_size"]
+            radius = max(np.float32(0.5) * size * ratio, np.float32(0.5))
+            opacity = material.opacity if main else uniforms["under_opacity"]
+            colored, point_alpha = main and material.colored, main and material.point_alpha
+            offset = 0 if main else channels - 1
+            splat(
+                *(points, len(points), colors, colored, point_alpha, clip, width, height),
+                *(radius, opacity, accum.data, channels, offset, tiles.data, TILE, frame, rows),
+            )
+        tiles.update_full()
+        stride = int(width) * channels
+        if rows[1] >= rows[0]:
+            accum.update_range(int(rows[0]) * stride, int(rows[1] - rows[0] + 1) * stride)
+        self._uploaded = (int(rows[0]), int(rows[1]), stride)
 
 
 class _SplatShader(BaseShader):
@@ -246,6 +345,14 @@ class ResolveShader(_SplatShader):
     type = "render"
     wgsl = "particles_resolve.wgsl"
 
+    def __init__(self, wobject: SplattedPoints, **kwargs: object) -> None:
+        super().__init__(wobject, **kwargs)
+        self.needs_bake_function = wobject.material.on_cpu
+
+    def bake_function(self, wobject: SplattedPoints, camera: gfx.Camera, size: object) -> None:
+        """The CPU's splat, before each render (when the material says so)."""
+        wobject.bake(camera)
+
     def get_pipeline_info(self, wobject: SplattedPoints, shared: object) -> dict:
         return {
             "primitive_topology": wgpu.PrimitiveTopology.triangle_list,
@@ -258,9 +365,12 @@ class ResolveShader(_SplatShader):
 
 @register_wgpu_render_function(SplattedPoints, SplatMaterial)
 def _render_splat(wobject: SplattedPoints) -> list[BaseShader]:
-    shaders = [SplatShader(wobject, cloud="main")] if wobject.material.main else []
-    if wobject.material.under:
-        shaders.append(SplatShader(wobject, cloud="under"))
+    material, shaders = wobject.material, []
+    if not material.on_cpu:
+        if material.main:
+            shaders.append(SplatShader(wobject, cloud="main"))
+        if material.under:
+            shaders.append(SplatShader(wobject, cloud="under"))
     return [*shaders, ResolveShader(wobject, cloud="main")]
 
 
@@ -280,6 +390,7 @@ class SplatPoints(Layer):
         super().__init__(tuple(color), role)
         self.colors = gfx.Buffer(np.ones((positions.nitems, 4), dtype=np.float32))
         self.material = SplatMaterial(size, opacity, color)
+        self.material.on_cpu = cpu_splat() is not None
         geometry = gfx.Geometry(points=positions, colors=self.colors, under=points_buffer([]))
         self.points = SplattedPoints(geometry, self.material, render_order=render_order)
         self.points.fit(DEFAULT_SIZE)

@@ -20,6 +20,15 @@ COLOR_TARGETS = ("color", "altcolor")
 """The blender's colour textures, whose format follows the canvas's."""
 
 
+def software_adapter() -> bool:
+    """Whether pygfx draws on a CPU adapter (lavapipe). There the renderer's defaults, twice
+    the pixels in each direction plus an antialiasing pass, cost most of the frame rate (the
+    app then draws at the screen's own pixels), and the particles are splatted by the CPU
+    (see :mod:`dexplorer.scene.particles`)."""
+    adapter = gfx.renderers.wgpu.get_shared().adapter
+    return str(adapter.info.get("adapter_type", "")).upper() == "CPU"
+
+
 def canvas_usages(context: object, adapter: object) -> int:
     """The texture usages the canvas's textures allow (0 when unknown)."""
     screen = getattr(context, "_wgpu_context", None)  # a window's surface
