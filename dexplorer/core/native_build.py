@@ -52,6 +52,7 @@ BUILDING = Build(None, "it is being built")
 
 _builds: dict[str, Build] = {}
 _workers: dict[str, threading.Thread] = {}
+_loaders: dict[str, threading.Thread] = {}
 _lock = threading.Lock()
 
 
@@ -179,6 +180,20 @@ def load(name: str, wait: bool = True) -> Build:
         return _builds[name]
 
 
+def ready(name: str) -> Build | None:
+    """The kernel ``name`` if it is loaded (or known not to be had), else ``None`` after
+    starting to load it in a background thread: finding the build runs the compiler, which
+    a frame should not wait for."""
+    with _lock:
+        built = _builds.get(name)
+        if built is not None and built is not BUILDING:
+            return built
+        if name not in _loaders:
+            _loaders[name] = threading.Thread(target=load, args=(name,), daemon=True)
+            _loaders[name].start()
+    return None
+
+
 def _build_in_background(name: str) -> None:
     built = build(name)
     with _lock:
@@ -191,6 +206,7 @@ def forget() -> None:
     with _lock:
         _builds.clear()
         _workers.clear()
+        _loaders.clear()
 
 
 def main() -> int:

@@ -28,7 +28,7 @@ import pygfx as gfx
 import wgpu
 from pygfx.renderers.wgpu import BaseShader, Binding, register_wgpu_render_function
 
-from ..core.native_build import load
+from ..core.native_build import ready
 from ..resources import wgsl
 from .colors import particle_colors, srgb_to_linear
 from .layer import Color, Layer
@@ -57,17 +57,24 @@ _SPLAT_ARGUMENTS = (
 
 def cpu_splat() -> Callable[..., None] | None:
     """The C splat (``splat.c``) when points are splatted on the CPU: on a software adapter,
-    once the kernel is built (the set-up builds it; else it is built in the background and
-    clouds made meanwhile use the compute pass). ``None``: the GPU's compute pass splats."""
+    once the kernel is loaded (the set-up builds it; the first call starts loading it in the
+    background, and clouds use the compute pass meanwhile). ``None``: the GPU's compute pass
+    splats."""
+    if _splat_function:
+        return _splat_function[0]
     if not software_adapter():
         return None
-    library = load("splat", wait=False).library
-    if library is None:
+    build = ready("splat")
+    if build is None or build.library is None:
         return None
-    function = library.splat
+    function = build.library.splat
     function.argtypes = _SPLAT_ARGUMENTS
     function.restype = None
+    _splat_function.append(function)
     return function
+
+
+_splat_function: list[Callable[..., None]] = []
 
 
 def accumulator_limit() -> int:
@@ -222,10 +229,15 @@ class SplattedPoints(gfx.WorldObject):
         self.capacity = accum.nitems // channels
 
     def fit(self, physical_size: tuple[int, int]) -> str:
-        """Make room for a panel of ``physical_size`` pixels and start a frame (its number
-        goes to the tiles buffer); returns why it cannot be drawn ('' when it can)."""
+        """Make room for a panel of ``physical_size`` pixels, choose the splat (see
+        :func:`cpu_splat`) and start a frame (its number goes to the tiles buffer); returns
+        why it cannot be drawn ('' when it can)."""
         pixels = int(physical_size[0]) * int(physical_size[1])
-        if pixels > self.capacity:
+        on_cpu = cpu_splat() is not None
+        if on_cpu != self.material.on_cpu:  # the kernel has been loaded (or a test says so)
+            self.material.on_cpu = on_cpu
+            self.allocate(max(self.wanted, pixels))
+        elif pixels > self.capacity:
             self.allocate(pixels)
         tiles = getattr(self.geometry, "tiles", None)
         if tiles is None or tiles.nitems < 1 + tile_count(physical_size):
@@ -390,7 +402,6 @@ class SplatPoints(Layer):
         super().__init__(tuple(color), role)
         self.colors = gfx.Buffer(np.ones((positions.nitems, 4), dtype=np.float32))
         self.material = SplatMaterial(size, opacity, color)
-        self.material.on_cpu = cpu_splat() is not None
         geometry = gfx.Geometry(points=positions, colors=self.colors, under=points_buffer([]))
         self.points = SplattedPoints(geometry, self.material, render_order=render_order)
         self.points.fit(DEFAULT_SIZE)
