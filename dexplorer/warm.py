@@ -18,15 +18,27 @@ pygfx writes its shaders (WGSL) from jinja2 templates, which jinja2 compiles to 
 on every run. That code is kept in the cache folder through jinja2's own bytecode cache
 (checked against the template's source, the Python and jinja2 versions), for the templates
 pygfx includes and, under their source's checksum, for those it compiles from a string.
+
+pygfx's font manager, made when pygfx is imported, reads which of the Noto fonts draws each
+codepoint (some 78,000) from a JSON file pygfx ships and builds a dict of it, a few tenths of
+a second of every start. What that leaves on the font manager is kept in the cache folder,
+keyed by the file's content and the pygfx and Python versions, and given to the font manager
+in place of the build when the key matches (:func:`load_font_index`); pygfx defines the
+class and makes the font manager in one module, so that module is run through
+:class:`FontIndexLoader`.
 """
 
 from __future__ import annotations
 
+import ast
 import atexit
 import contextlib
 import functools
 import hashlib
+import importlib.abc
+import importlib.machinery
 import io
+import marshal
 import os
 import pickle
 import re
@@ -34,7 +46,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from types import CodeType
+from types import CodeType, ModuleType
 from typing import TYPE_CHECKING
 
 import jinja2
@@ -340,3 +352,132 @@ class TemplateCache(jinja2.FileSystemBytecodeCache):
             bucket.code = compile(source, name, filename, raw, defer_init)
             self.set_bucket(bucket)
         return bucket.code
+
+
+FONT_MODULE = "pygfx.utils.text._fontmanager"
+FONT_MANAGER = "font_manager = FontManager()"
+"""The statement of :data:`FONT_MODULE` that makes pygfx's font manager, its last."""
+FONT_INDEX_STATE = ("_default_family_to_fname", "_default_font_map")
+"""What ``FontManager._load_default_font_index`` sets on the font manager."""
+
+
+@functools.cache
+def warm_fonts() -> None:
+    """Have the import of pygfx make its font manager with the index kept in the cache
+    folder (once a process; nothing when pygfx's font manager exists already)."""
+    if FONT_MODULE not in sys.modules:
+        sys.meta_path.insert(0, FontIndexFinder())
+
+
+class FontIndexFinder(importlib.abc.MetaPathFinder):
+    """Finds :data:`FONT_MODULE` where Python would, once, and gives it a
+    :class:`FontIndexLoader` when it is a plain source file (else leaves it to Python)."""
+
+    def find_spec(
+        self, fullname: str, path: object, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != FONT_MODULE:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader:
+            return None
+        spec.loader = FontIndexLoader(fullname, spec.origin)
+        return spec
+
+
+class FontIndexLoader(importlib.machinery.SourceFileLoader):
+    """Runs pygfx's font manager module as pygfx wrote it, except that its last statement,
+    :data:`FONT_MANAGER`, runs with the index loaded by :func:`load_font_index`. A module
+    that does not end with that statement is run as it is."""
+
+    def exec_module(self, module: ModuleType) -> None:
+        head = module_head(self.get_source(self.name), self.path)
+        if head is None:
+            super().exec_module(module)
+            return
+        exec(head, module.__dict__)
+        manager = module.FontManager
+        own = getattr(manager, "_load_default_font_index", None)
+        if own is None:
+            module.font_manager = manager()
+            return
+
+        def load(font_manager: object) -> None:
+            load_font_index(font_manager, own, font_index_source(), font_index_file())
+
+        manager._load_default_font_index = load
+        try:
+            module.font_manager = manager()
+        finally:
+            manager._load_default_font_index = own
+
+
+def module_head(source: str, filename: str) -> CodeType | None:
+    """The code of ``source`` without its last statement when that is :data:`FONT_MANAGER`
+    (else None)."""
+    body = ast.parse(source, filename).body
+    if not body or ast.unparse(body[-1]) != FONT_MANAGER:
+        return None
+    return compile(ast.Module(body[:-1], type_ignores=[]), filename, "exec")
+
+
+def font_index_source() -> Path:
+    """The index file pygfx's font manager reads (``_load_default_font_index``)."""
+    from pygfx.utils import get_resources_dir
+
+    return Path(get_resources_dir()) / "noto_default_index.json"
+
+
+def font_index_file() -> Path:
+    """Where the font manager's index is kept (one file per pygfx version)."""
+    import pygfx
+
+    return cache_root() / "pygfx" / f"font-index-{pygfx.__version__}.marshal"
+
+
+def font_index_key(source: bytes) -> str:
+    """What the index depends on: the index file's content, pygfx and Python."""
+    import pygfx
+
+    versions = f"pygfx {pygfx.__version__} {sys.version} marshal {marshal.version}\n"
+    return hashlib.sha256(versions.encode("utf-8") + source).hexdigest()
+
+
+def load_font_index(
+    manager: object, own: Callable[[object], None], source: Path, path: Path
+) -> bool:
+    """Set on ``manager`` what ``own(manager)`` (pygfx's ``_load_default_font_index``,
+    reading ``source``) sets: from ``path`` when it was kept from the same source by the
+    same pygfx and Python, else by ``own``, whose result is then kept there. Whether it
+    came from ``path``."""
+    try:
+        key = font_index_key(source.read_bytes())
+    except OSError:  # pygfx's own path says what is wrong
+        own(manager)
+        return False
+    try:
+        found, state = marshal.loads(path.read_bytes())  # marshal.load reads in small pieces
+    except Exception:  # no file, or not one this code wrote
+        found = state = None
+    if found == key and isinstance(state, tuple) and len(state) == len(FONT_INDEX_STATE):
+        for name, value in zip(FONT_INDEX_STATE, state, strict=True):
+            setattr(manager, name, value)
+        return True
+    before = set(vars(manager))
+    own(manager)
+    if set(vars(manager)) - before != set(FONT_INDEX_STATE):
+        return False  # it sets something else: not kept
+    try:
+        state = tuple(_shared_values(getattr(manager, name)) for name in FONT_INDEX_STATE)
+        kept = marshal.dumps((key, state))
+    except (AttributeError, TypeError, ValueError):  # not plain data: not kept
+        return False
+    _write_atomically(path, kept)
+    return False
+
+
+def _shared_values(mapping: dict) -> dict:
+    """``mapping`` with equal values made one object (marshal writes each once)."""
+    shared: dict = {}
+    return {key: shared.setdefault(value, value) for key, value in mapping.items()}
