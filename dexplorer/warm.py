@@ -26,6 +26,11 @@ keyed by the file's content and the pygfx and Python versions, and given to the 
 in place of the build when the key matches (:func:`load_font_index`); pygfx defines the
 class and makes the font manager in one module, so that module is run through
 :class:`FontIndexLoader`.
+
+pyGLFW, on its import, looks for the GLFW library and asks each one it finds for its version
+in a fresh Python process (a Python start-up). The library it chose is remembered in the
+cache folder and given to it the next time through ``PYGLFW_LIBRARY``, its own way of being
+told one (:func:`kept_glfw_library`).
 """
 
 from __future__ import annotations
@@ -37,7 +42,9 @@ import functools
 import hashlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import io
+import json
 import marshal
 import os
 import pickle
@@ -481,3 +488,74 @@ def _shared_values(mapping: dict) -> dict:
     """``mapping`` with equal values made one object (marshal writes each once)."""
     shared: dict = {}
     return {key: shared.setdefault(value, value) for key, value in mapping.items()}
+
+
+GLFW_SEARCH = ("PYGLFW_LIBRARY_VARIANT", "XDG_SESSION_TYPE", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH")
+"""The environment variables pyGLFW's search for its library reads."""
+
+
+def glfw_file() -> Path:
+    """Where the library pyGLFW chose is remembered."""
+    return cache_root() / "glfw" / "library.json"
+
+
+@contextlib.contextmanager
+def kept_glfw_library() -> Iterator[None]:
+    """Within the context, an import of glfw loads the library it chose the last time, when
+    its search would run on the same terms (pyGLFW's code, the variables it reads, Python's
+    prefix) and that file is unchanged; else glfw searches, and the library it chose is
+    remembered. A library put later in a folder pyGLFW looks in is not looked for while
+    those terms stay the same. Nothing is changed where glfw is imported already, is told
+    its library (``PYGLFW_LIBRARY``), or does not start processes to search (Windows, a
+    frozen app)."""
+    if (
+        "glfw" in sys.modules
+        or os.environ.get("PYGLFW_LIBRARY")
+        or sys.platform == "win32"
+        or getattr(sys, "frozen", False)
+    ):
+        yield
+        return
+    path, search = glfw_file(), glfw_search()
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        kept = None
+    found = isinstance(kept, dict) and search is not None and kept.get("search") == search
+    library = kept.get("library") if found else None
+    if not isinstance(library, str) or _file_stat(library) != kept.get("stat"):
+        library = None
+    if library is not None:
+        os.environ["PYGLFW_LIBRARY"] = library
+    try:
+        yield
+    finally:
+        if library is not None:
+            os.environ.pop("PYGLFW_LIBRARY", None)
+    chosen = getattr(getattr(sys.modules.get("glfw.library"), "glfw", None), "_name", None)
+    if library is None and search is not None and isinstance(chosen, str):
+        remembered = {"search": search, "library": chosen, "stat": _file_stat(chosen)}
+        _write_atomically(path, json.dumps(remembered).encode("utf-8"))
+
+
+def glfw_search() -> dict | None:
+    """What pyGLFW's search for its library depends on besides the folders it looks in (as
+    JSON would give it back); None when glfw is not installed."""
+    spec = importlib.util.find_spec("glfw")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    code = str(Path(spec.submodule_search_locations[0]) / "library.py")
+    return {
+        "pyglfw": [code, _file_stat(code)],
+        "prefix": sys.prefix,
+        "variables": {name: os.environ.get(name, "") for name in GLFW_SEARCH},
+    }
+
+
+def _file_stat(path: str) -> list[int] | None:
+    """The size and modification time of the file at ``path`` (None: not there)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
