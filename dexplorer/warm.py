@@ -1,5 +1,6 @@
 """Start-up work paid once instead of on every run: cffi's parse of wgpu's C header and of
-the C types wgpu-py asks for, and the compiled code of pygfx's shader templates.
+the C types wgpu-py asks for, the compiled code of pygfx's shader templates, the index of
+pygfx's font manager and pyGLFW's search for its library.
 
 wgpu declares its header (some two thousand declarations) to cffi on import, and cffi
 parses it every time. What the parse leaves in cffi's parser is kept in the cache folder,
@@ -12,7 +13,9 @@ for some eighty strings. The strings a run asked for are remembered in the cache
 the next run parses them in one pass and stores each result where cffi's own first use
 would have stored it (``FFI._parsed_types``: the ctype and whether it was a function type),
 so that cffi then finds it. A string the pass cannot take exactly as cffi would is left to
-cffi's own path, one at a time on first use.
+cffi's own path, one at a time on first use. What the pass gives (cffi's model types) is
+kept in the cache folder too, keyed by all that was declared, and taken in place of the
+pass when the key matches (:func:`kept_types`).
 
 pygfx writes its shaders (WGSL) from jinja2 templates, which jinja2 compiles to Python code
 on every run. That code is kept in the cache folder through jinja2's own bytecode cache
@@ -85,6 +88,13 @@ def declarations_file() -> Path:
     return cache_root() / "wgpu" / f"declarations-{wgpu.__version__}.pickle"
 
 
+def types_file() -> Path:
+    """Where cffi's parse of those type strings is kept (:func:`keep_types`)."""
+    import wgpu
+
+    return cache_root() / "wgpu" / f"types-{wgpu.__version__}.pickle"
+
+
 def wgpu_header() -> str:
     """The C source wgpu declares to cffi, read as wgpu reads it (``get_wgpu_header`` in
     ``wgpu.backends.wgpu_native._ffi``, whose import declares it); '' when not found."""
@@ -112,7 +122,7 @@ def warm_ctypes() -> None:
     filled: list[int | None] = []
 
     def declared(ffi: FFI) -> None:
-        filled.append(prefill(ffi, remembered))
+        filled.append(prefill(ffi, remembered, types_file()))
 
     if "wgpu.backends.wgpu_native" not in sys.modules:
         with kept_declarations(wgpu_header(), declarations_file(), declared):
@@ -240,11 +250,12 @@ def restore_declarations(ffi: FFI, source: str, path: Path, key: str) -> bool:
     return True
 
 
-def prefill(ffi: object, cdecls: Iterable[str]) -> int | None:
+def prefill(ffi: object, cdecls: Iterable[str], kept: Path | None = None) -> int | None:
     """Store in ``ffi`` what its first ``typeof`` of each of ``cdecls`` would store, from
-    one parse of them all; the count stored, or None when the batch could not be taken as
-    cffi's own parses (then nothing is stored, or only the ctypes built before a ctype
-    cffi could not build either)."""
+    one parse of them all, or from the parse kept at ``kept`` (:func:`kept_types`, where
+    the parse of the batch is then kept); the count stored, or None when the batch could
+    not be taken as cffi's own parses (then nothing is stored, or only the ctypes built
+    before a ctype cffi could not build either)."""
     with ffi._lock:
         parsed = ffi._parsed_types
         missing = list(dict.fromkeys(c for c in cdecls if BATCHED.fullmatch(c)))
@@ -252,14 +263,20 @@ def prefill(ffi: object, cdecls: Iterable[str]) -> int | None:
         if not missing:
             return 0
         try:
-            types = parse_types(ffi._parser, missing)
-            for cdecl, ctype in zip(missing, types, strict=True):
+            types = kept_types(ffi, kept) if kept else {}
+            fresh = [c for c in missing if c not in types]
+            if fresh:
+                types.update(zip(fresh, parse_types(ffi._parser, fresh), strict=True))
+            for cdecl in missing:
+                ctype = types[cdecl]
                 function = ctype.is_raw_function
                 if function:
                     ctype = ctype.as_function_pointer()
                 parsed[cdecl] = (ffi._get_cached_btype(ctype), function)
         except Exception:  # anything cffi's own path would meet on the string's first use
             return None
+        if kept and fresh:
+            keep_types(ffi, kept, {cdecl: types[cdecl] for cdecl in missing})
     return len(missing)
 
 
@@ -287,6 +304,68 @@ def parse_types(parser: object, cdecls: list[str]) -> list[object]:
             raise ValueError(f"{cdecls[index]!r} is not a type")
         types.append(ctype)
     return types
+
+
+def types_key(ffi: FFI) -> str:
+    """What a parse of a type string depends on: everything ``ffi`` declared, cffi,
+    pycparser and Python."""
+    return declarations_key("".join(ffi._cdefsources))
+
+
+def _declared(ffi: FFI) -> dict[int, tuple[str, str]]:
+    """Where cffi's shared model types and the model types ``ffi`` declared are found, by
+    their ids: kept by name, so that a type kept refers to the very objects the parser
+    holds (cffi builds one ctype per struct object)."""
+    from cffi.model import BaseTypeByIdentity
+
+    names = {id(value): ("model", name) for name, value in _singletons().items()}
+    for name, (value, _) in ffi._parser._declarations.items():
+        if isinstance(value, BaseTypeByIdentity):
+            names.setdefault(id(value), ("declared", name))
+    return names
+
+
+def keep_types(ffi: FFI, path: Path, types: dict[str, object]) -> None:
+    """Write the model types ``types`` (type string: model type) parsed for ``ffi`` to
+    ``path`` (nothing when they cannot be pickled or the folder cannot be written)."""
+    names = _declared(ffi)
+    kept = io.BytesIO()
+    pickler = pickle.Pickler(kept, pickle.HIGHEST_PROTOCOL)
+    pickler.persistent_id = lambda value: names.get(id(value))
+    try:
+        pickler.dump((types_key(ffi), types))
+    except (pickle.PicklingError, RecursionError):
+        return
+    _write_atomically(path, kept.getvalue())
+
+
+def kept_types(ffi: FFI, path: Path) -> dict[str, object]:
+    """The model types :func:`keep_types` wrote to ``path`` for what ``ffi`` declared, as
+    ``parse_types`` gives them ({} when the file is missing, damaged or for other
+    declarations)."""
+    from cffi.model import BaseTypeByIdentity
+
+    objects = {"model": _singletons(), "declared": ffi._parser._declarations}
+
+    def load(found: tuple[str, str]) -> object:
+        kind, name = found
+        value = objects[kind][name]
+        return value[0] if kind == "declared" else value
+
+    try:
+        with open(path, "rb") as kept:
+            unpickler = pickle.Unpickler(kept)
+            unpickler.persistent_load = load
+            key, types = unpickler.load()
+    except Exception:  # no file, or not one this code wrote for these declarations
+        return {}
+    if key != types_key(ffi) or not isinstance(types, dict):
+        return {}
+    return {
+        cdecl: ctype
+        for cdecl, ctype in types.items()
+        if isinstance(cdecl, str) and isinstance(ctype, BaseTypeByIdentity)
+    }
 
 
 def remember(ffi: object, path: Path, known: set[str]) -> None:
