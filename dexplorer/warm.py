@@ -456,15 +456,14 @@ def warm_fonts() -> None:
 
 
 class FontIndexFinder(importlib.abc.MetaPathFinder):
-    """Finds :data:`FONT_MODULE` where Python would, once, and gives it a
-    :class:`FontIndexLoader` when it is a plain source file (else leaves it to Python)."""
+    """Finds :data:`FONT_MODULE` where Python would and gives it a :class:`FontIndexLoader`
+    when it is a plain source file (else leaves it to Python)."""
 
     def find_spec(
         self, fullname: str, path: object, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
         if fullname != FONT_MODULE:
             return None
-        sys.meta_path.remove(self)
         spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
         if spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader:
             return None

@@ -160,11 +160,9 @@ def test_only_a_module_ending_with_the_font_manager_is_split():
     assert module_head("font_manager = FontManager(fast=True)\n", "m.py") is None
 
 
-def test_the_finder_gives_the_font_module_the_loader_once(monkeypatch):
+def test_the_finder_gives_the_font_module_the_loader():
     finder = FontIndexFinder()
-    monkeypatch.setattr(sys, "meta_path", [finder, *sys.meta_path])
     assert finder.find_spec("pygfx.utils.text._shaper", pygfx.utils.text.__path__) is None
     spec = finder.find_spec(FONT_MODULE, pygfx.utils.text.__path__)
     assert isinstance(spec.loader, FontIndexLoader)
     assert spec.origin == sys.modules[FONT_MODULE].__file__
-    assert finder not in sys.meta_path
