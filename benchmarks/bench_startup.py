@@ -271,6 +271,11 @@ def timed(owner, name, label):
 start = time.perf_counter()
 import cffi.api
 timed(cffi.api.FFI, "_typeof_locked", "cffi: parse a C type (first use of each)")
+try:
+    from dexplorer.warm import warm_fonts
+    warm_fonts()  # before pygfx is imported, as the commands' prepare_environment does
+except ImportError:  # a tree before it
+    pass
 from dexplorer.headless import parse_size, prepare_environment
 from dexplorer.state import AppState
 import dexplorer.app

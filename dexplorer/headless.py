@@ -33,15 +33,16 @@ needs more)."""
 
 def prepare_environment() -> None:
     """Quiet the Vulkan loader's complaint about a missing XDG_RUNTIME_DIR, parse the C
-    types wgpu will ask for in one pass and keep pygfx's compiled shader templates
-    (:mod:`dexplorer.warm`), and ask for the adapter's own :data:`DEVICE_LIMITS` before
-    the device exists."""
+    types wgpu will ask for in one pass, keep pygfx's compiled shader templates and its
+    font manager's index (:mod:`dexplorer.warm`), and ask for the adapter's own
+    :data:`DEVICE_LIMITS` before the device exists."""
     if not os.environ.get("XDG_RUNTIME_DIR"):
         path = Path(tempfile.gettempdir()) / f"dexplorer-runtime-{os.getuid()}"
         path.mkdir(mode=0o700, exist_ok=True)
         os.environ["XDG_RUNTIME_DIR"] = str(path)
-    from .warm import warm_ctypes, warm_templates
+    from .warm import warm_ctypes, warm_fonts, warm_templates
 
+    warm_fonts()
     warm_ctypes()
     warm_templates()
     _ask_adapter_limits()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import tomllib
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -140,6 +139,8 @@ def read_session(path: Path) -> Session:
     SessionError
         For a missing or unreadable file, bad TOML, or a bad key or value.
     """
+    import tomllib  # here: the first frame imports this module and reads no session
+
     path = Path(path)
     try:
         text = read_bytes(path, MAX_SESSION_BYTES).decode()

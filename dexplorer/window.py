@@ -41,8 +41,11 @@ def run_window(state: AppState, device: str | torch.device, size: tuple[int, int
     """Open the window and run until it is closed (its app loads torch after the first
     frame; ``device`` may be a name). Call only where a display exists: glfw aborts the
     whole process otherwise."""
+    from .warm import kept_glfw_library
+
     prepare_environment()
-    from rendercanvas.glfw import RenderCanvas, loop
+    with kept_glfw_library():
+        from rendercanvas.glfw import RenderCanvas, loop
 
     from .app import App
 

@@ -44,7 +44,8 @@ canvas.draw()
 loading = app.status.loading
 app.wait_loaded()
 app.close()
-print(json.dumps({"heavy": heavy, "loading": loading, "device": app.status.device}))
+fonts = type(sys.modules["pygfx.utils.text._fontmanager"].__loader__).__name__
+print(json.dumps({"heavy": heavy, "loading": loading, "device": app.status.device, "fonts": fonts}))
 """
 
 
@@ -57,6 +58,7 @@ def test_the_first_frame_is_drawn_before_torch_or_scipy_is_imported():
     assert result["heavy"]["first_frame"] == []  # nothing heavy on the way to the frame
     assert "torch" in result["heavy"]["loaded"]  # then loaded in the background
     assert result["loading"] and result["device"].startswith("CPU")
+    assert result["fonts"] == "FontIndexLoader"  # the font index kept in the cache folder
 
 
 def test_the_names_listed_without_torch_are_those_implemented():

@@ -19,9 +19,11 @@ from dexplorer.warm import (
     declarations_key,
     keep_declarations,
     kept_declarations,
+    kept_types,
     prefill,
     remember,
     restore_declarations,
+    types_file,
 )
 
 TYPES = [
@@ -80,6 +82,63 @@ def test_strings_cffi_rewrites_before_parsing_are_not_batched(ffi):
     assert parsed(ffi) == set()
 
 
+@pytest.fixture(scope="module")
+def header(tmp_path_factory) -> Path:
+    """wgpu's header as cffi declares it, kept in a file (restoring is faster than a parse)."""
+    path = tmp_path_factory.mktemp("header") / "declarations.pickle"
+    declared = FFI()
+    declared.cdef(get_wgpu_header())
+    keep_declarations(declared, path, declarations_key(get_wgpu_header()))
+    return path
+
+
+def declared_again(header: Path, *sources: str) -> FFI:
+    """A fresh FFI declaring wgpu's header (and ``sources``), with model objects of its own."""
+    fresh = FFI()
+    assert restore_declarations(
+        fresh, get_wgpu_header(), header, declarations_key(get_wgpu_header())
+    )
+    for source in sources:
+        fresh.cdef(source)
+    return fresh
+
+
+def test_the_kept_parse_of_the_batch_gives_what_cffis_first_use_gives(
+    ffi, header, tmp_path, monkeypatch
+):
+    path = tmp_path / "types.pickle"
+    assert prefill(ffi, TYPES, path) == len(TYPES)  # parsed, and the parse kept
+    fresh = declared_again(header)
+
+    def refused(*args):
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr("dexplorer.warm.parse_types", refused)
+    assert prefill(fresh, TYPES, path) == len(TYPES)  # from the file
+    for cdecl in TYPES:
+        kept = fresh._parsed_types.pop(cdecl)
+        with fresh._lock:
+            own = fresh._typeof_locked(cdecl)  # cffi's own parse
+        assert own[0] is kept[0]  # the very same ctype
+        assert own[1] == kept[1]
+    limits = fresh.typeof("WGPULimits *")  # structs are the parser's own objects
+    assert limits.item is fresh.typeof("WGPULimits") and limits.item.fields
+    assert prefill(declared_again(header), TYPES[:1], path) == 1  # a part of the batch
+
+
+def test_a_kept_parse_for_other_declarations_or_damaged_is_not_taken(ffi, header, tmp_path):
+    path = tmp_path / "types.pickle"
+    prefill(ffi, TYPES, path)
+    assert set(kept_types(declared_again(header), path)) == set(TYPES)
+    assert kept_types(declared_again(header, "typedef int myint;"), path) == {}
+    other = declared_again(header, "typedef int myint;")
+    assert prefill(other, [*TYPES, "myint *"], path) == len(TYPES) + 1  # parsed
+    assert set(kept_types(other, path)) == {*TYPES, "myint *"}  # kept for those
+    path.write_bytes(path.read_bytes()[:200])
+    assert kept_types(other, path) == {}
+    assert prefill(declared_again(header, "typedef int myint;"), TYPES, path) == len(TYPES)
+
+
 def test_the_types_used_are_remembered_for_the_next_run(ffi, tmp_path):
     path = tmp_path / "wgpu" / "ctypes.txt"
     for cdecl in TYPES[:3]:
@@ -100,6 +159,7 @@ def test_the_file_is_kept_in_the_cache_folder_per_wgpu_version(monkeypatch, tmp_
 
     monkeypatch.setenv("DEXPLORER_CACHE", str(tmp_path))
     assert ctypes_file() == tmp_path / "wgpu" / f"ctypes-{wgpu.__version__}.txt"
+    assert types_file() == tmp_path / "wgpu" / f"types-{wgpu.__version__}.pickle"
 
 
 def counting(environment: jinja2.Environment) -> list[object]:

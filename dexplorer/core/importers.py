@@ -45,7 +45,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from dexplorer.core.datasets import (
     DOMAIN,
@@ -392,6 +391,8 @@ def _dark_mask(p: Path, data: bytes) -> np.ndarray:
 def _read_image(p: Path, data: bytes) -> np.ndarray:
     """Decode to (H, W) grayscale or (H, W, 4) RGBA, in the file's own integer range; an
     image of more than `MAX_IMAGE_PIXELS` pixels is refused from its header, undecoded."""
+    from PIL import Image  # here: Pillow's import is not paid on the way to the first frame
+
     try:
         with warnings.catch_warnings():  # Pillow's own, higher, limit: ours is checked here
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
