@@ -91,3 +91,38 @@ def test_a_screenshot_and_a_recording_are_the_scene_without_the_controls(tmp_pat
     assert (page == page[0]).all() and (shown[:, :left] != page[0]).any()
     assert len(video) == 1
     assert np.abs(video[0].astype(int) - saved).mean() < 2  # the same frame, compressed
+
+
+def test_a_view_lands_pixel_for_pixel_only_on_whole_pixels_inside_the_frame():
+    from dexplorer.scene.cache import pixel_origin
+
+    assert pixel_origin((290.0, 229.0, 198.0, 198.0), (198, 198), (1280, 720)) == (290, 229)
+    assert pixel_origin((290.0, 244.4, 215.2, 215.2), (215, 215), (1366, 768)) is None
+    assert pixel_origin((362.5, 228.0, 184.0, 184.0), (184, 184), (1280, 720)) is None
+    assert pixel_origin((290.0, 229.0, 198.0, 198.0), (197, 198), (1280, 720)) is None
+    assert pixel_origin((1100.0, 229.0, 198.0, 198.0), (198, 198), (1280, 720)) is None
+
+
+@pytest.mark.parametrize("size", [(480, 360), (506, 371)])  # whole pixels, and not
+def test_side_views_copied_into_the_frame_are_the_pixels_their_quads_give(size, monkeypatch):
+    from dexplorer.headless import offscreen_app
+    from dexplorer.scene import cache
+    from dexplorer.state import AppState
+
+    state = AppState()
+    state.change(n=300, steps=5, dataset="moons")
+    state.look.theme = "dark"
+    app = offscreen_app(state, size, "cpu", ui=False)
+    try:
+        app.settle()
+        copied = np.asarray(app.screenshot()).copy()
+        shown = [view.quad.visible for view in app.view.caches.views.values()]
+        monkeypatch.setattr(cache, "pixel_origin", lambda *_: None)  # every view a quad
+        quads = np.asarray(app.screenshot()).copy()
+    finally:
+        app.close()
+    assert shown == [size == (506, 371)] * 2
+    x, y, width, height = (round(v) for v in app.view.layout.data)
+    data = copied[y : y + height, x : x + width, :3].reshape(-1, 3)
+    assert len(np.unique(data, axis=0)) > 10  # the data's density and points, not the page
+    assert (copied == quads).all()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pygfx as gfx
+import wgpu
 from rendercanvas import BaseRenderCanvas
 
 COLOR_TARGETS = ("color", "altcolor")
@@ -49,7 +50,7 @@ class Renderer(gfx.WgpuRenderer):
         usages = canvas_usages(context, self._shared.adapter)
         if not config["format"].endswith("-srgb") or usages & usage != usage:
             return
-        usage |= config["usage"]
+        usage |= config["usage"] | usages & wgpu.TextureUsage.COPY_DST  # side views copied in
         context.configure(device=self._device, format=config["format"], usage=usage)
         for name in COLOR_TARGETS:
             self._blender.texture_info[name]["format"] = config["format"]
