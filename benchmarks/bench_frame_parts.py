@@ -24,8 +24,8 @@ Passes over the whole canvas (a bare renderer at the size, one tiny quad drawn, 
 ``pass: clear`` (the first render of a frame clears its targets: colour, depth, and pygfx's
 picking target unless said), ``pass: + Background`` (a gfx.Background instead of the clear
 colour), ``flush: pygfx filter`` (pygfx's flush, a filtering pass from its colour texture
-onto the canvas), ``flush: copy aside`` (dexplorer's renderer, which draws into the canvas's
-texture and keeps a copy of the frame), ``ui: ImGui`` (one small ImGui window drawn over
+onto the canvas), ``flush: drawn in place`` (dexplorer's renderer, which draws into the
+canvas's texture and has nothing left to do), ``ui: ImGui`` (one small ImGui window drawn over
 the frame).
 
 Each part has three figures: wall ms, CPU ms of the whole process (every thread), and
@@ -304,7 +304,7 @@ def pass_parts(size: tuple[int, int], frames: int) -> dict[str, Timing]:
         "pass: clear": ours["render"],
         "pass: + Background": background["render"],
         "flush: pygfx filter": pygfx["flush"],
-        "flush: copy aside": ours["flush"],
+        "flush: drawn in place": ours["flush"],
         "ui: ImGui": ours["ui"],
     }
 

@@ -134,6 +134,8 @@ class App:
         """The panel a live edit's drag started in."""
         self._theme = state.look.theme
         self.recorder: Recorder | None = None
+        self._screenshots: list[tuple[Path, Path | None]] = []
+        """The screenshots asked for (folder, path), saved from the next frame's scene."""
         self.on_fullscreen: Callable[[], None] | None = None
         """Set by the window (an offscreen canvas has no fullscreen)."""
         if state.drawing is None:
@@ -649,8 +651,7 @@ class App:
         if view.problem and view.problem != self._drawn_problem:
             self.state.message = f"particles not drawn: {view.problem}; make the window smaller"
         self._drawn_problem = view.problem
-        if self.recorder is not None:
-            self.recorder.add(np.asarray(self.renderer.snapshot()))
+        self._keep_frame()
         if self.ui is not None and self.state.look.show_ui:
             self.ui.render()
         self.timings.note("first_frame")
@@ -752,21 +753,36 @@ class App:
         self._edit_panel = panel
         self.state.edit_press(*self.view.screen_to_world(x, y, panel))
 
-    def save_screenshot(self, folder: Path = Path(), path: Path | None = None) -> Path | None:
-        """Save the scene as it is now as a PNG (the S key): to ``path``, or to a
+    def save_screenshot(self, folder: Path = Path(), path: Path | None = None) -> None:
+        """Save the scene of the next frame as a PNG (the S key): to ``path``, or to a
         time-stamped name in ``folder``. A path that cannot be written is a message."""
+        self._screenshots.append((folder, path))
+
+    def _keep_frame(self) -> None:
+        """Hand the scene just drawn to the screenshots asked for and to the recording, read
+        back before the controls are drawn over it (and only then: a frame nothing asks for
+        is not read)."""
+        if self.recorder is None and not self._screenshots:
+            return
+        frame = np.asarray(self.renderer.snapshot())
+        screenshots, self._screenshots = self._screenshots, []
+        for folder, path in screenshots:
+            self._write_screenshot(frame, folder, path)
+        if self.recorder is not None:
+            self.recorder.add(frame)
+
+    def _write_screenshot(self, frame: np.ndarray, folder: Path, path: Path | None) -> None:
         import imageio.v3 as iio
 
         try:
             path = stamped(folder, "dexplorer", ".png") if path is None else path
             path = check_output(str(path), (".png",), "screenshot")
             with outputs.replacing(path) as temporary:
-                iio.imwrite(temporary, np.asarray(self.renderer.snapshot())[..., :3])
+                iio.imwrite(temporary, frame[..., :3])
         except (UserError, OSError) as error:
             self.state.message = f"no screenshot saved: {error}"
-            return None
+            return
         self.state.message = f"saved {path}"
-        return path
 
     def toggle_recording(self, folder: Path = Path(), path: Path | None = None) -> None:
         """Start or stop recording the scene to an MP4 (the R key): to ``path``, or to a

@@ -416,6 +416,7 @@ def test_s_saves_a_screenshot_and_r_records_a_video(tmp_path, monkeypatch):
     app = offscreen_app(state, (320, 192), "cpu", ui=False)
     app.screenshot()
     app._on_key({"key": "s"})
+    app.screenshot()  # saved from the next frame's scene
     (png,) = tmp_path.glob("dexplorer-*.png")
     assert iio.imread(png).shape == (192, 320, 3) and "saved" in state.message
     app._on_key({"key": "r"})

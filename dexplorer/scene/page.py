@@ -10,6 +10,7 @@ target only when it begins a render pass.
 from __future__ import annotations
 
 import pygfx as gfx
+import wgpu
 from pygfx.renderers.wgpu.engine.blender import Blender
 
 from .colors import srgb_to_linear
@@ -19,13 +20,15 @@ from .renderer import COLOR_TARGETS
 class PageBlender(Blender):
     """pygfx's blender, whose colour target is cleared to ``color`` (sRGB, opaque), without
     the picking target (nothing here picks; clearing it costs a pass over 8 bytes a pixel),
-    its colour textures in ``formats`` (name: format) where given."""
+    its colour textures in ``formats`` (name: format) where given; the colour target takes
+    copies (the cached side views)."""
 
     def __init__(self, color: tuple[float, float, float], formats: dict[str, str]) -> None:
         super().__init__(enable_pick=False)
         self.color = color
         for name, format in formats.items():
             self.texture_info[name]["format"] = format
+        self.texture_info["color"]["usage"] |= wgpu.TextureUsage.COPY_DST  # views copied in
 
     def get_color_attachments(self, pass_type: str) -> list:
         attachments = super().get_color_attachments(pass_type)

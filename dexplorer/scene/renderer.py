@@ -6,7 +6,8 @@ pass alone costs more than clearing and drawing an empty scene (about 15-30 ms a
 twice that at 1920x1080). When the canvas's texture has the size of the frame, an sRGB
 format and the uses pygfx's colour texture has, and nothing is applied on the way (no
 antialiasing pass, no gamma), the renderer draws into the canvas's texture itself, and the
-flush only copies the frame aside (for snapshots), for the cost of a memory copy.
+flush has nothing left to do. A snapshot then reads the canvas's texture, so it must be taken
+after the flush and before anything is drawn over the frame (the controls).
 """
 
 from __future__ import annotations
@@ -50,8 +51,6 @@ class Renderer(gfx.WgpuRenderer):
         """Whether frames can be drawn into the canvas's texture."""
         self._borrowed = False
         """Whether this frame's colour target is the canvas's texture."""
-        self._kept: wgpu.GPUTexture | None = None
-        """The copy of the last frame drawn into the canvas's texture."""
         if not isinstance(target, BaseRenderCanvas):
             return
         context = self._canvas_context
@@ -60,7 +59,7 @@ class Renderer(gfx.WgpuRenderer):
         usages = canvas_usages(context, self._shared.adapter)
         if not config["format"].endswith("-srgb") or usages & usage != usage:
             return
-        usage |= config["usage"]
+        usage |= config["usage"] | usages & wgpu.TextureUsage.COPY_DST  # side views copied in
         context.configure(device=self._device, format=config["format"], usage=usage)
         for name in COLOR_TARGETS:
             self._blender.texture_info[name]["format"] = config["format"]
@@ -87,26 +86,16 @@ class Renderer(gfx.WgpuRenderer):
             self._borrowed = True
 
     def flush(self, target: object = None) -> None:
-        """Put the frame on the canvas; when it was drawn there, copy it aside and make the
-        copy the colour texture until the next frame (the canvas's texture gets the controls
-        drawn over it, and a window's is gone once shown)."""
+        """Put the frame on the canvas (nothing to do when it was drawn there)."""
         if target is not None or not self._borrowed:
             super().flush(target)
             return
         self._renders_since_last_flush = 0  # the next render clears, as after a flush
-        color = self._blender.get_texture("color")
-        if self._kept is None or self._kept.size != color.size:
-            usage = wgpu.TextureUsage.COPY_DST | wgpu.TextureUsage.COPY_SRC
-            self._kept = self._device.create_texture(
-                size=color.size, format=color.format, usage=usage
-            )
-        encoder = self._device.create_command_encoder()
-        encoder.copy_texture_to_texture({"texture": color}, {"texture": self._kept}, color.size)
-        self._device.queue.submit([encoder.finish()])
-        self._blender._textures["color"] = self._kept
 
     def snapshot(self) -> np.ndarray:
-        """The last frame's scene (without what was drawn over it after the flush), RGBA."""
+        """The frame's scene, RGBA: read after the flush and before anything is drawn over
+        the frame (a frame drawn into the canvas's texture is read from there, which the
+        controls are drawn on next and a window then presents)."""
         image = np.asarray(super().snapshot())
         if self._blender.texture_info["color"]["format"].startswith("bgra"):
             image = image[..., [2, 1, 0, 3]]

@@ -250,8 +250,8 @@ class View:
         return self.panels[index].screen_to_world(sx, sy)
 
     def render(self) -> None:
-        """Draw the side views (one panel) or the page (a grid), then the panels (the caller
-        adds the UI on top)."""
+        """Draw the page (a grid), the panels, then the side views (one panel); the caller
+        adds the UI on top."""
         problems = [panel.fit() for panel in self.panels]
         self.problem = next((problem for problem in problems if problem), "")
         if self.count == 1:
@@ -260,11 +260,11 @@ class View:
             x, y = self.layout.time  # the single view's caption, under the time label
             below = self.screen_to_world(x, y + 1.3 * self.time_label.text.font_size)
             self.captions[0].local.position = (*below, 1)
-            rects = {"source": self.layout.source, "data": self.layout.data}
-            # The side views come first, and clear the frame.
-            self.caches.render(rects, self.side_scenes, self.side_cameras)
         else:
             self.renderer.render(self.page, self.page_camera, flush=False)
         for panel in self.panels:
-            panel.render()
+            panel.render()  # the first (single view) clears the frame: the time label is in it
+        if self.count == 1:
+            rects = {"source": self.layout.source, "data": self.layout.data}
+            self.caches.render(rects, self.side_scenes, self.side_cameras)
         self.renderer.flush()
