@@ -639,8 +639,8 @@ def test_closing_the_app_stops_every_thread_it_started():
         app.screenshot()
 
     def started() -> list[threading.Thread]:
-        """The app's own threads (not the native sampler's pool of workers, which Python
-        joins at exit)."""
+        """The app's own threads (not the pools of workers of the C kernels, the sampler's
+        and the splat's, which Python joins at exit)."""
         return [
             t
             for t in threading.enumerate()

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import ctypes
 import math
+import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
 import numpy as np
@@ -51,8 +53,11 @@ _SPLAT_ARGUMENTS = (
     *(_FLOATS, ctypes.c_long, _FLOATS, ctypes.c_int, ctypes.c_int, _FLOATS),
     *(ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_float),
     *(_UINTS, ctypes.c_int, ctypes.c_int, _UINTS, ctypes.c_int, ctypes.c_uint32),
-    np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS"),
+    *(ctypes.c_int, ctypes.c_int, np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")),
 )
+SPLAT_THREADS = min(os.cpu_count() or 1, 4)
+"""Threads the CPU's splat runs on, each over its own band of rows (the rasterizer's threads
+wait for the frame meanwhile)."""
 
 
 def cpu_splat() -> Callable[..., None] | None:
@@ -75,6 +80,28 @@ def cpu_splat() -> Callable[..., None] | None:
 
 
 _splat_function: list[Callable[..., None]] = []
+_splat_threads: list[ThreadPoolExecutor] = []
+
+
+def splat_in_bands(splat: Callable[..., None], height: int, *arguments: object) -> np.ndarray:
+    """Run the C ``splat`` with ``arguments`` (all but the band and the rows) over
+    ``SPLAT_THREADS`` bands of the panel's ``height`` rows at once (ctypes lets go of the
+    interpreter during the call); returns the rows touched (first, last)."""
+    bands = min(SPLAT_THREADS, max(height, 1))
+    edges = [height * k // bands for k in range(bands + 1)]
+    rows = np.tile(np.array([np.iinfo(np.int32).max, -1], np.int32), (bands, 1))
+    if bands == 1:
+        splat(*arguments, 0, height - 1, rows[0])
+        return rows[0]
+    if not _splat_threads:
+        _splat_threads.append(ThreadPoolExecutor(SPLAT_THREADS, "dexplorer-cpu-splat"))
+    tasks = [
+        _splat_threads[0].submit(splat, *arguments, edges[k], edges[k + 1] - 1, rows[k])
+        for k in range(bands)
+    ]
+    for task in tasks:
+        task.result()
+    return np.array([rows[:, 0].min(), rows[:, 1].max()], np.int32)
 
 
 def accumulator_limit() -> int:
@@ -271,7 +298,7 @@ class SplattedPoints(gfx.WorldObject):
         clip = np.ascontiguousarray(world_to_clip[np.ix_((0, 1, 3), (0, 1, 3))], np.float32)
         ratio = np.float32(height) / np.float32(stdinfo["logical_size"][1])
         uniforms = material.uniform_buffer.data
-        rows = np.array([np.iinfo(np.int32).max, -1], np.int32)
+        first, last = np.iinfo(np.int32).max, -1
         colors = geometry.colors.data
         frame = int(tiles.data[0])
         for name, shown in (("main", material.main), ("under", material.under)):
@@ -284,15 +311,17 @@ class SplattedPoints(gfx.WorldObject):
             opacity = material.opacity if main else uniforms["under_opacity"]
             colored, point_alpha = main and material.colored, main and material.point_alpha
             offset = 0 if main else channels - 1
-            splat(
-                *(points, len(points), colors, colored, point_alpha, clip, width, height),
-                *(radius, opacity, accum.data, channels, offset, tiles.data, TILE, frame, rows),
+            rows = splat_in_bands(
+                *(splat, int(height), points, len(points), colors, colored, point_alpha, clip),
+                *(width, height, radius, opacity, accum.data, channels, offset, tiles.data),
+                *(TILE, frame),
             )
+            first, last = min(first, int(rows[0])), max(last, int(rows[1]))
         tiles.update_full()
         stride = int(width) * channels
-        if rows[1] >= rows[0]:
-            accum.update_range(int(rows[0]) * stride, int(rows[1] - rows[0] + 1) * stride)
-        self._uploaded = (int(rows[0]), int(rows[1]), stride)
+        if last >= first:
+            accum.update_range(first * stride, (last - first + 1) * stride)
+        self._uploaded = (first, last, stride)
 
 
 class _SplatShader(BaseShader):

@@ -6,7 +6,8 @@
  * Each point adds the optical depth of its anti-aliased disc to the accumulator entries of
  * the pixels it covers (in fixed point, as the WGSL), and marks the tiles it touches with
  * the frame's number. The accumulator is the caller's copy of the GPU's: the caller uploads
- * the rows this frame touched (``rows``), and the GPU's resolve zeroes what it reads.
+ * the rows this frame touched (``rows``), and the GPU's resolve zeroes what it reads. A call
+ * writes only the rows of its band, so that threads given other bands can run beside it.
  */
 
 typedef unsigned int u32;
@@ -53,10 +54,12 @@ static inline int floori(float x) {
  * at `offset`, then its colour-weighted depths when `colored`), for a panel of `width` x
  * `height` pixels. `clip` (3 x 3, row-major) takes (x, y, 1) to (clip x, clip y, clip w).
  * `colors` (count x 4) gives each point's colour (`colored`) and, with `point_alpha`, scales
- * its opacity by its alpha. `rows` (lo, hi) grows to the rows touched. */
+ * its opacity by its alpha. Only rows `band_lo` to `band_hi` are written; `rows` (lo, hi)
+ * grows to the rows touched. */
 void splat(const float *points, long count, const float *colors, int colored, int point_alpha,
            const float *clip, float width, float height, float radius, float opacity,
-           u32 *accum, int channels, int offset, u32 *tiles, int tile, u32 frame, int *rows) {
+           u32 *accum, int channels, int offset, u32 *tiles, int tile, u32 frame, int band_lo,
+           int band_hi, int *rows) {
     const int columns = (int)width, lines = (int)height;
     const int per_row = (columns + tile - 1) / tile;
     const float uniform = clampf(opacity, 0.0f, 0.999f);
@@ -76,12 +79,14 @@ void splat(const float *points, long count, const float *colors, int colored, in
         const float cx = (nx * 0.5f + 0.5f) * width, cy = (0.5f - ny * 0.5f) * height;
         int lo_x = floori(cx - radius), lo_y = floori(cy - radius);
         int hi_x = floori(cx + radius), hi_y = floori(cy + radius);
+        const int top = band_lo > 0 ? band_lo : 0;
+        const int bottom = band_hi < lines - 1 ? band_hi : lines - 1;
         lo_x = lo_x < 0 ? 0 : lo_x;
-        lo_y = lo_y < 0 ? 0 : lo_y;
+        lo_y = lo_y < top ? top : lo_y;
         hi_x = hi_x > columns - 1 ? columns - 1 : hi_x;
-        hi_y = hi_y > lines - 1 ? lines - 1 : hi_y;
+        hi_y = hi_y > bottom ? bottom : hi_y;
         if (lo_x > hi_x || lo_y > hi_y)
-            continue; /* the disc misses the panel */
+            continue; /* the disc misses the panel, or this band */
         for (int ty = lo_y / tile; ty <= hi_y / tile; ty++)
             for (int tx = lo_x / tile; tx <= hi_x / tile; tx++)
                 tiles[1 + ty * per_row + tx] = frame;
