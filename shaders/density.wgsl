@@ -7,10 +7,11 @@
 
 {$ include 'pygfx.std.wgsl' $}
 {$ include 'pygfx.image_common.wgsl' $}
+{$ include 'dexplorer.cells.wgsl' $}
 
 // The image is drawn as blocks of {{ block }} x {{ block }} texels, two triangles each; a block
 // whose entry in s_blocks is 0 cannot show anything (scene/density.py decides) and collapses
-// to a point outside the view, so the rasterizer spends nothing on its pixels.
+// outside the view (cells.wgsl), so the rasterizer spends nothing on its pixels.
 
 struct VertexInput {
     @builtin(vertex_index) vertex_index : u32,
@@ -20,18 +21,13 @@ struct VertexInput {
 fn vs_main(in: VertexInput) -> Varyings {
     let size = textureDimensions(t_img);
     let per_side = (size + vec2<u32>({{ block }}u - 1u)) / {{ block }}u;
-    let block = in.vertex_index / 6u;
-    var corners = array<vec2<u32>, 6>(
-        vec2<u32>(0u, 0u), vec2<u32>(1u, 0u), vec2<u32>(0u, 1u),
-        vec2<u32>(1u, 1u), vec2<u32>(0u, 1u), vec2<u32>(1u, 0u),
-    );
-    let cell = vec2<u32>(block % per_side.x, block / per_side.x);
-    let texel = min((cell + corners[in.vertex_index % 6u]) * {{ block }}u, size);
+    let cell = cell_of(in.vertex_index, per_side.x);
+    let texel = min((cell + corner_of(in.vertex_index)) * {{ block }}u, size);
     let world_pos = u_wobject.world_transform * vec4<f32>(vec2<f32>(texel) - 0.5, 0.0, 1.0);
     var varyings: Varyings;
-    let shown = cell.y < per_side.y && s_blocks[block] != 0u;
+    let shown = cell.y < per_side.y && s_blocks[in.vertex_index / 6u] != 0u;
     let clip = u_stdinfo.projection_transform * u_stdinfo.cam_transform * world_pos;
-    varyings.position = vec4<f32>(select(vec4<f32>(-2.0, -2.0, 0.0, 1.0), clip, shown));
+    varyings.position = vec4<f32>(select(OUTSIDE, clip, shown));
     varyings.world_pos = vec3<f32>(world_pos.xyz);
     varyings.elementIndex = u32(0);
     varyings.texcoord = vec2<f32>(texel) / vec2<f32>(size);

@@ -3,10 +3,11 @@
 // particles there (see particles_splat.wgsl), over the "under" cloud when there is one. It
 // also zeroes each pixel it reads, so the accumulator is clear for the next frame's splat
 // without a pass of its own. Each tile is two triangles; a tile no point touched this frame
-// (its mark in s_tiles is not this frame's number) holds only zeros, and collapses to a point
-// outside the view.
+// (its mark in s_tiles is not this frame's number) holds only zeros, and collapses outside
+// the view (cells.wgsl).
 
 {$ include 'pygfx.std.wgsl' $}
+{$ include 'dexplorer.cells.wgsl' $}
 
 @group(0) @binding(5)
 var<storage, read_write> s_accum: array<u32>;
@@ -19,20 +20,14 @@ const TILE: u32 = {{ tile }}u;
 
 @vertex
 fn vs_main(@builtin(vertex_index) index: u32) -> Varyings {
-    var corners = array<vec2<u32>, 6>(
-        vec2<u32>(0u, 0u), vec2<u32>(1u, 0u), vec2<u32>(0u, 1u),
-        vec2<u32>(1u, 1u), vec2<u32>(0u, 1u), vec2<u32>(1u, 0u),
-    );
     let size = vec2<u32>(u_stdinfo.physical_size);
-    let per_row = (size.x + TILE - 1u) / TILE;
-    let tile = index / 6u;
-    let cell = vec2<u32>(tile % per_row, tile / per_row);
-    let corner = min((cell + corners[index % 6u]) * TILE, size);
-    let shown = cell.y * TILE < size.y && s_tiles[1u + tile] == s_tiles[0];
+    let cell = cell_of(index, (size.x + TILE - 1u) / TILE);
+    let corner = min((cell + corner_of(index)) * TILE, size);
+    let shown = cell.y * TILE < size.y && s_tiles[1u + index / 6u] == s_tiles[0];
     let pixel = vec2<f32>(corner);
     let ndc = vec2<f32>(pixel.x / f32(size.x) * 2.0 - 1.0, 1.0 - pixel.y / f32(size.y) * 2.0);
     var varyings: Varyings;
-    varyings.position = vec4<f32>(select(vec4<f32>(-2.0, -2.0, 0.0, 1.0), vec4<f32>(ndc, 0.0, 1.0), shown));
+    varyings.position = vec4<f32>(select(OUTSIDE, vec4<f32>(ndc, 0.0, 1.0), shown));
     varyings.pixel = vec2<f32>(pixel);
     return varyings;
 }
