@@ -292,8 +292,8 @@ class SplattedPoints(gfx.WorldObject):
             return  # the panel outgrew the buffers: the layer grows them before the next frame
         if 1 + tile_count((width, height)) > tiles.nitems:
             return
-        first, last, stride = self._uploaded
-        accum.data[first * stride : (last + 1) * stride] = 0
+        written_first, written_last, written_stride = self._uploaded
+        accum.data[written_first * written_stride : (written_last + 1) * written_stride] = 0
         world_to_clip = camera.projection_matrix @ camera.world.inverse_matrix @ self.world.matrix
         clip = np.ascontiguousarray(world_to_clip[np.ix_((0, 1, 3), (0, 1, 3))], np.float32)
         ratio = np.float32(height) / np.float32(stdinfo["logical_size"][1])
