@@ -202,11 +202,12 @@ def test_layers_draw_what_the_engine_writes_into_their_arrays():
 
     from dexplorer.scene.density import DensityLayer
     from dexplorer.scene.particles import ParticlesLayer
+    from dexplorer.scene.renderer import Renderer
 
     positions = np.zeros((50, 2), np.float32)
     density = np.zeros((32, 32), np.float32)
     canvas = RenderCanvas(size=(120, 120), pixel_ratio=1)
-    renderer = gfx.WgpuRenderer(canvas, pixel_ratio=1, ppaa="none")
+    renderer = Renderer(canvas, pixel_ratio=1, ppaa="none")
     scene = gfx.Scene()
     scene.add(gfx.Background.from_color("#fff"))
     particles = ParticlesLayer(positions, size=8, opacity=1.0)
@@ -604,20 +605,24 @@ def test_a_canvas_past_the_devices_buffer_limit_is_refused_before_drawing():
 
 
 def test_a_panel_past_the_buffer_limit_skips_the_particles_and_says_so(app, monkeypatch):
+    """The device's accumulator has a limit (the CPU's, on a software adapter, has none):
+    drawn by the device, a panel past it draws no particles and says why."""
+    import dexplorer.scene.cpu_points as cpu_points
     import dexplorer.scene.particles as particles
 
+    monkeypatch.setattr(cpu_points, "cpu_kernel", lambda: None)
     for name in LAYERS:
         app.state.look.visible[name] = name == "particles"
     app.state.set_time(0.5)
     drawn = app.screenshot()
     assert main_mask(app, drawn[..., :3].astype(int)).sum() > 100
-    monkeypatch.setattr(particles, "accumulator_limit", lambda: 4096)
-    app.view.panels[0].particles.points.allocate(16)
-    app.state.message = ""
-    image = app.screenshot()
-    assert app.state.message.startswith("particles not drawn: a panel of ")
-    assert not main_mask(app, image[..., :3].astype(int)).any()  # nothing half-drawn
-    monkeypatch.undo()
+    with monkeypatch.context() as device:
+        device.setattr(particles, "accumulator_limit", lambda: 4096)
+        app.view.panels[0].particles.points.allocate(16)
+        app.state.message = ""
+        image = app.screenshot()
+        assert app.state.message.startswith("particles not drawn: a panel of ")
+        assert not main_mask(app, image[..., :3].astype(int)).any()  # nothing half-drawn
     assert np.array_equal(app.screenshot(), drawn)
 
 

@@ -1,6 +1,7 @@
 """The splatted points (splat + resolve): shape, alpha, colour and clearing, checked pixel by
-pixel on lavapipe against what the over operator gives, with the splat on the GPU (its
-compute pass) and on the CPU (``splat.c``, what a software adapter uses)."""
+pixel on lavapipe against what the over operator gives, drawn by the device (its compute and
+resolve passes) and by the CPU (``splat.c``, what a software adapter uses, blended into the
+frame by the renderer in the cloud's place among the other objects)."""
 
 import numpy as np
 import pytest
@@ -13,25 +14,26 @@ SIZE = 64
 """Canvas pixels; the camera shows [-1, 1]^2, so a world unit is 32 pixels."""
 
 
-def cpu_splat_ready():
-    """Whether the C splat can be had here (waiting for it to be loaded)."""
+def cpu_kernel_ready():
+    """Whether the C kernel can be had here (waiting for it to be loaded)."""
     from dexplorer.core import native_build
-    from dexplorer.scene import particles
+    from dexplorer.scene import cpu_points
+    from dexplorer.scene.renderer import software_adapter
 
-    if not particles.software_adapter():
+    if not software_adapter():
         return False
-    return native_build.load("splat").library is not None and particles.cpu_splat() is not None
+    return native_build.load("splat").library is not None and cpu_points.cpu_kernel() is not None
 
 
 @pytest.fixture(autouse=True, params=["gpu", "cpu"])
 def splat_on(request, monkeypatch):
-    """Every test runs with each splat: the compute pass, and the C kernel."""
-    import dexplorer.scene.particles as particles
+    """Every test runs with each way of drawing: the device's passes, and the C kernel."""
+    from dexplorer.scene import cpu_points
 
     if request.param == "gpu":
-        monkeypatch.setattr(particles, "cpu_splat", lambda: None)
-    elif not cpu_splat_ready():
-        pytest.skip("the CPU splat needs a software adapter and a C compiler")
+        monkeypatch.setattr(cpu_points, "cpu_kernel", lambda: None)
+    elif not cpu_kernel_ready():
+        pytest.skip("the CPU's drawing needs a software adapter and a C compiler")
     return request.param
 
 
@@ -48,18 +50,22 @@ def linear_to_srgb(value):
 class Stage:
     """A white canvas with one splatted cloud on it."""
 
-    def __init__(self, points, color=(0.0, 0.0, 0.0), size=5.0, opacity=0.5):
+    def __init__(
+        self, points, color=(0.0, 0.0, 0.0), size=5.0, opacity=0.5, background=True, order=1
+    ):
         import pygfx as gfx
         from rendercanvas.offscreen import RenderCanvas
 
         from dexplorer.scene.particles import SplatPoints, fit_splats, points_buffer
+        from dexplorer.scene.renderer import Renderer
 
         self.canvas = RenderCanvas(size=(SIZE, SIZE), pixel_ratio=1)
-        self.renderer = gfx.WgpuRenderer(self.canvas, pixel_ratio=1, ppaa="none")
+        self.renderer = Renderer(self.canvas, pixel_ratio=1, ppaa="none")
         self.scene = gfx.Scene()
-        self.scene.add(gfx.Background.from_color((1, 1, 1, 1)))
+        if background:
+            self.scene.add(gfx.Background.from_color((1, 1, 1, 1)))
         self.layer = SplatPoints(
-            points_buffer(np.asarray(points, np.float32)), color, size, opacity, 1
+            points_buffer(np.asarray(points, np.float32)), color, size, opacity, order
         )
         self.scene.add(*self.layer.objects)
         self.camera = gfx.OrthographicCamera(2, 2)
@@ -132,9 +138,11 @@ def test_nan_points_are_not_drawn_and_finite_ones_are():
     assert ink.sum() == pytest.approx(np.pi * 4.5**2, rel=0.1)
 
 
-def test_a_panel_larger_than_the_accumulator_waits_for_fit(monkeypatch):
+def test_a_panel_larger_than_the_accumulator_waits_for_fit(monkeypatch, splat_on):
     import dexplorer.scene.particles as particles
 
+    if splat_on == "cpu":
+        pytest.skip("the CPU's accumulator is its own: it grows with the panel (below)")
     stage = Stage([[0.0, 0.0]], size=9.0, opacity=1.0)
     stage.fit()  # the splat chosen
     room = stage.layer.material.channels * particles.CHANNEL_BYTES
@@ -145,6 +153,16 @@ def test_a_panel_larger_than_the_accumulator_waits_for_fit(monkeypatch):
     stage.fit()
     assert stage.layer.points.capacity == SIZE * SIZE
     assert stage.draw()[32, 32].max() < 5
+
+
+def test_the_cpus_accumulator_grows_with_the_panel(splat_on):
+    if splat_on == "gpu":
+        pytest.skip("the device's accumulator waits for fit (above)")
+    stage = Stage([[0.0, 0.0]], size=9.0, opacity=1.0)
+    stage.fit()
+    stage.layer.points.allocate(16)  # less than the panel
+    assert stage.draw(fit=False)[32, 32].max() < 5
+    assert stage.layer.points.capacity >= SIZE * SIZE
 
 
 def test_the_under_cloud_is_composited_below_and_each_cloud_hides_alone():
@@ -175,13 +193,19 @@ def test_the_accumulator_is_kept_when_the_colouring_changes():
     stage = Stage([[0.0, 0.0], [0.4, 0.2]], size=9.0, opacity=0.8)
     first = stage.draw()
     stage.layer.set_own_colors(np.zeros((2, 3), np.float32))
-    coloured = stage.layer.points.geometry.accum
+    coloured = accumulator(stage)
     stage.draw()
     stage.layer.set_own_colors(None)
-    assert stage.layer.points.geometry.accum is coloured
+    assert accumulator(stage) is coloured
     assert np.array_equal(stage.draw(), first)
     stage.layer.set_own_colors(np.zeros((2, 3), np.float32))
-    assert stage.layer.points.geometry.accum is coloured
+    assert accumulator(stage) is coloured
+
+
+def accumulator(stage):
+    """The cloud's accumulator: the device's buffer, or the CPU's array."""
+    points = stage.layer.points
+    return points.accum if points.material.on_cpu else points.geometry.accum
 
 
 def read_tiles(stage):
@@ -190,12 +214,14 @@ def read_tiles(stage):
     return np.frombuffer(stage.renderer.device.queue.read_buffer(buffer._wgpu_object), np.uint32)
 
 
-def test_only_the_tiles_a_disc_touches_are_marked_and_a_disc_over_several_is_whole():
+def test_only_the_tiles_a_disc_touches_are_marked_and_a_disc_over_several_is_whole(splat_on):
     """The resolve draws only the tiles the splat marked this frame: a point marks exactly
     the tiles its disc's pixels fall in (several for a large one), and a disc across tile
     borders is still whole and round."""
     from dexplorer.scene.particles import TILE
 
+    if splat_on == "cpu":
+        pytest.skip("the tiles are the device's passes'")
     stage = Stage([[-0.75, 0.75], [0.0, 0.0]], size=21.0, opacity=1.0)
     image = stage.draw()
     tiles = read_tiles(stage)
@@ -226,8 +252,8 @@ def test_only_the_tiles_a_disc_touches_are_marked_and_a_disc_over_several_is_who
 
 def test_the_cpu_and_the_gpu_splat_draw_the_same_pixels(monkeypatch, splat_on):
     """A cloud with its own colours and alphas over an under cloud, panned and zoomed so that
-    points fall across the edges: the C kernel gives the compute pass's picture."""
-    import dexplorer.scene.particles as particles
+    points fall across the edges: the C kernel gives the device's picture."""
+    from dexplorer.scene import cpu_points
 
     if splat_on == "gpu":
         pytest.skip("compares the two: runs once")
@@ -241,7 +267,7 @@ def test_the_cpu_and_the_gpu_splat_draw_the_same_pixels(monkeypatch, splat_on):
     images = []
     for path in ("cpu", "gpu"):
         if path == "gpu":
-            monkeypatch.setattr(particles, "cpu_splat", lambda: None)
+            monkeypatch.setattr(cpu_points, "cpu_kernel", lambda: None)
         stage = Stage(points, size=4.0, opacity=0.6)
         stage.layer.set_own_colors(colors)
         stage.layer.colors.data[:, 3] = alphas
@@ -254,3 +280,54 @@ def test_the_cpu_and_the_gpu_splat_draw_the_same_pixels(monkeypatch, splat_on):
         assert stage.layer.material.on_cpu == (path == "cpu")
     assert (images[0] != 255).any(axis=2).sum() > 1000  # a real picture
     assert np.abs(images[0] - images[1]).max() <= 1
+
+
+def flat_plane(color, x, y, width, height, order):
+    """A flat, blended rectangle of ``color`` centred at world (x, y), drawn at ``order``."""
+    import pygfx as gfx
+
+    material = gfx.MeshBasicMaterial(color=color, alpha_mode="blend", pick_write=False)
+    plane = gfx.Mesh(gfx.plane_geometry(width, height), material, render_order=order)
+    plane.local.position = (x, y, 0)
+    return plane
+
+
+def test_a_cloud_is_drawn_in_its_place_among_the_other_objects():
+    """What is drawn before the cloud shows through it, what is drawn after covers it: the
+    CPU's blend happens between the two (a black rectangle under the left half, a blue bar
+    over the middle)."""
+    stage = Stage([[0.0, 0.0]], color=(1.0, 0.0, 0.0), size=40.0, opacity=0.5, order=2)
+    stage.scene.add(flat_plane((0, 0, 0, 1), -0.5, 0.0, 1.0, 2.0, order=1))
+    stage.scene.add(flat_plane((0, 0, 1, 1), 0.0, 0.0, 2.0, 0.25, order=3))
+    image = stage.draw()
+    red, black, white = np.array([1.0, 0, 0]), np.zeros(3), np.ones(3)
+    over_black = 255 * linear_to_srgb(0.5 * red + 0.5 * black)
+    over_white = 255 * linear_to_srgb(0.5 * red + 0.5 * white)
+    assert image[20, 26] == pytest.approx(over_black, abs=2)  # world (-0.19, 0.38)
+    assert image[20, 38] == pytest.approx(over_white, abs=2)  # world (0.19, 0.38)
+    assert image[32, 32] == pytest.approx([0, 0, 255], abs=1)  # the bar covers the disc
+
+
+def test_a_frame_that_begins_with_a_cloud_is_cleared():
+    """With nothing drawn before the cloud, the frame is still cleared: a moved point
+    leaves nothing behind."""
+    stage = Stage([[-0.5, 0.5]], color=(1.0, 1.0, 1.0), size=9.0, opacity=1.0, background=False)
+    first = stage.draw()
+    assert first[16, 16].min() > 250
+    stage.move([[0.5, -0.5]])
+    moved = stage.draw()
+    assert np.array_equal(moved[16, 16], moved[2, 2])  # the clear colour again
+    assert moved[48, 48].min() > 250
+
+
+def test_a_cloud_in_a_viewport_is_drawn_inside_it():
+    """A panel's viewport: the cloud lands in the viewport's own pixels."""
+    stage = Stage([[0.0, 0.0], [0.5, 0.5]], size=5.0, opacity=1.0)
+    rect = (32, 32, 32, 32)  # the bottom-right quarter; a world unit is 16 pixels there
+    stage.canvas.request_draw(lambda: stage.renderer.render(stage.scene, stage.camera, rect=rect))
+    image = stage.draw()
+    ink = 1 - image.mean(axis=2) / 255
+    assert ink[48, 48] > 0.9 and ink[40, 56] > 0.9  # world (0, 0) and (0.5, 0.5)
+    outside = np.concatenate([image[:32].reshape(-1, 3), image[32:, :32].reshape(-1, 3)])
+    assert (outside == image[0, 0]).all()  # the clear colour: nothing drawn there
+    assert ink[32:, 32:][ink[32:, 32:] > 0.5].size < 2 * np.pi * 2.5**2 + 20  # two discs

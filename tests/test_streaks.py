@@ -120,13 +120,14 @@ def test_a_field_along_x_draws_horizontal_trails():
     from rendercanvas.offscreen import RenderCanvas
     from scipy import ndimage
 
+    from dexplorer.scene.renderer import Renderer
     from dexplorer.scene.streaks import StreaksLayer
 
     streaks = Streaks(count=40, extent=EXTENT, resolution=9)
     streaks.follow(LinearField([[0.0, 0.0], [0.0, 0.0]], (1.0, 0.0)), 0.5, "along x")
     streaks.age[:] = LIFE[0] // 2  # every tracer fully visible
     canvas = RenderCanvas(size=(300, 300), pixel_ratio=1)
-    renderer = gfx.WgpuRenderer(canvas, pixel_ratio=1, ppaa="none")
+    renderer = Renderer(canvas, pixel_ratio=1, ppaa="none")
     scene = gfx.Scene()
     scene.add(gfx.Background.from_color("#fff"))
     layer = StreaksLayer((0.0, 0.0, 0.0))

@@ -19,6 +19,7 @@ from pygfx.renderers.wgpu.engine.update import ensure_wgpu_object
 
 from .page import paint_page
 from .particles import fit_splats
+from .renderer import Renderer
 
 
 def pixel_origin(
@@ -100,7 +101,7 @@ class ViewCache:
             colorspace="tex-srgb",
             usage=usage,
         )
-        self._target = gfx.WgpuRenderer(texture, pixel_ratio=ratio, ppaa=self.renderer.ppaa)
+        self._target = Renderer(texture, pixel_ratio=ratio, ppaa=self.renderer.ppaa)
         paint_page(self._target, self.background)
         self.quad.material.map = gfx.TextureMap(texture, filter="nearest")
         self.size = size

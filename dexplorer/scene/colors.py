@@ -26,6 +26,16 @@ def srgb_to_linear(color: tuple[float, ...]) -> tuple[float, ...]:
     return tuple(c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in color)
 
 
+def linear_values(srgb: np.ndarray) -> np.ndarray:
+    """sRGB channel values (0..1, an array) in linear light."""
+    return np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+
+
+def srgb_values(linear: np.ndarray) -> np.ndarray:
+    """Linear channel values (0..1, an array) in sRGB."""
+    return np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
+
+
 def hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Vectorised HSV -> RGB, all in 0..1; returns (n, 3)."""
     i = np.floor(h * 6).astype(int) % 6

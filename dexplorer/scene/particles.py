@@ -10,19 +10,16 @@ The result is what the over operator would give for points of one colour, in any
 a colour per point each pixel shows the mean colour of the points over it, weighted by their
 opacity.
 
-On a software adapter (lavapipe), whose compute pass is slow at this, the splat is the same
-arithmetic in C (``splat.c``, built by :mod:`dexplorer.core.native_build`), run by pygfx's
-bake hook before each render on the CPU's copy of the accumulator; the rows it touched are
-uploaded, and the resolve is the same. Without a C compiler the compute pass is used.
+On a software adapter (lavapipe), where both passes are slow, the CPU draws the clouds with
+the same arithmetic in C (:mod:`dexplorer.scene.cpu_points`): the renderer has it blend them
+into the frame in their place among the other objects. Without a C compiler the passes are
+used.
 """
 
 from __future__ import annotations
 
-import ctypes
 import math
-import os
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from typing import ClassVar
 
 import numpy as np
@@ -30,11 +27,10 @@ import pygfx as gfx
 import wgpu
 from pygfx.renderers.wgpu import BaseShader, Binding, register_wgpu_render_function
 
-from ..core.native_build import ready
 from ..resources import wgsl
+from . import cpu_points
 from .colors import particle_colors, srgb_to_linear
 from .layer import Color, Layer
-from .renderer import software_adapter
 
 SPLAT_WORKGROUP = 256
 MAX_WORKGROUPS = 65535
@@ -45,63 +41,6 @@ TILE = 16
 MAX_CHANNELS = 5
 """Accumulator entries per pixel at most: a colour per point (4) and the under cloud."""
 CHANNEL_BYTES = 4
-
-
-_FLOATS = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
-_UINTS = np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS")
-_SPLAT_ARGUMENTS = (
-    *(_FLOATS, ctypes.c_long, _FLOATS, ctypes.c_int, ctypes.c_int, _FLOATS),
-    *(ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_float),
-    *(_UINTS, ctypes.c_int, ctypes.c_int, _UINTS, ctypes.c_int, ctypes.c_uint32),
-    *(ctypes.c_int, ctypes.c_int, np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")),
-)
-SPLAT_THREADS = min(os.cpu_count() or 1, 4)
-"""Threads the CPU's splat runs on, each over its own band of rows (the rasterizer's threads
-wait for the frame meanwhile)."""
-
-
-def cpu_splat() -> Callable[..., None] | None:
-    """The C splat (``splat.c``) when points are splatted on the CPU: on a software adapter,
-    once the kernel is loaded (the set-up builds it; the first call starts loading it in the
-    background, and clouds use the compute pass meanwhile). ``None``: the GPU's compute pass
-    splats."""
-    if _splat_function:
-        return _splat_function[0]
-    if not software_adapter():
-        return None
-    build = ready("splat")
-    if build is None or build.library is None:
-        return None
-    function = build.library.splat
-    function.argtypes = _SPLAT_ARGUMENTS
-    function.restype = None
-    _splat_function.append(function)
-    return function
-
-
-_splat_function: list[Callable[..., None]] = []
-_splat_threads: list[ThreadPoolExecutor] = []
-
-
-def splat_in_bands(splat: Callable[..., None], height: int, *arguments: object) -> np.ndarray:
-    """Run the C ``splat`` with ``arguments`` (all but the band and the rows) over
-    ``SPLAT_THREADS`` bands of the panel's ``height`` rows at once (ctypes lets go of the
-    interpreter during the call); returns the rows touched (first, last)."""
-    bands = min(SPLAT_THREADS, max(height, 1))
-    edges = [height * k // bands for k in range(bands + 1)]
-    rows = np.tile(np.array([np.iinfo(np.int32).max, -1], np.int32), (bands, 1))
-    if bands == 1:
-        splat(*arguments, 0, height - 1, rows[0])
-        return rows[0]
-    if not _splat_threads:
-        _splat_threads.append(ThreadPoolExecutor(SPLAT_THREADS, "dexplorer-cpu-splat"))
-    tasks = [
-        _splat_threads[0].submit(splat, *arguments, edges[k], edges[k + 1] - 1, rows[k])
-        for k in range(bands)
-    ]
-    for task in tasks:
-        task.result()
-    return np.array([rows[:, 0].min(), rows[:, 1].max()], np.int32)
 
 
 def accumulator_limit() -> int:
@@ -164,7 +103,8 @@ class SplatMaterial(gfx.Material):
 
     @property
     def on_cpu(self) -> bool:
-        """Whether the CPU splats the points (see :func:`cpu_splat`), not a compute pass."""
+        """Whether the CPU draws the points (see :func:`cpu_points.cpu_kernel`), not the
+        device's passes."""
         return self._store.on_cpu
 
     @on_cpu.setter
@@ -214,17 +154,27 @@ def tile_count(physical_size: tuple[int, int]) -> int:
 
 
 class SplattedPoints(gfx.WorldObject):
-    """A world object whose geometry holds the 2D ``points`` (n, 2), ``colors`` (n, 4), the
-    ``under`` cloud's positions (m, 2), the ``accum`` buffer the passes share, with room
-    for ``capacity`` pixels, and the ``tiles`` buffer: this frame's number (entry 0) and,
-    for each tile of the panel, the number of the last frame a point touched it."""
+    """A world object whose geometry holds the 2D ``points`` (n, 2), ``colors`` (n, 4) and
+    the ``under`` cloud's positions (m, 2). Drawn by the device, the geometry also holds the
+    ``accum`` buffer the passes share, with room for ``capacity`` pixels, and the ``tiles``
+    buffer: this frame's number (entry 0) and, for each tile of the panel, the number of
+    the last frame a point touched it. Drawn by the CPU (:attr:`drawn_by_cpu`), the
+    accumulator is the CPU's own (``accum``), and the renderer calls :meth:`splat_on_cpu`
+    and :meth:`composite_on_cpu` in the object's place among the others."""
 
     capacity = 0
     frame = 0
     wanted = 0
     """The pixels last asked for (``capacity`` may be more: the accumulator only grows)."""
-    _uploaded = (0, -1, 0)
-    """The rows of the accumulator the CPU splat wrote last (first, last, entries a row)."""
+    accum: np.ndarray | None = None
+    """The CPU's accumulator, when the CPU draws the points."""
+    _drawn = (0, 0)
+    """The panel (pixels) the points were last splatted for on the CPU."""
+
+    @property
+    def drawn_by_cpu(self) -> bool:
+        """Whether the CPU draws the points (the renderer asks)."""
+        return self.material.on_cpu
 
     def cloud(self, name: str) -> gfx.Buffer:
         """The points of the ``"main"`` or the ``"under"`` cloud."""
@@ -233,39 +183,37 @@ class SplattedPoints(gfx.WorldObject):
     def allocate(self, capacity: int) -> None:
         """Room for ``capacity`` pixels at the material's channels (fewer if the device
         cannot bind so many: the passes then draw nothing until the panel fits). The
-        accumulator only grows: the resolve pass leaves every entry it read at zero, so one
-        buffer serves any channel layout, and a replaced buffer would stay alive as long as
-        pygfx's bind-group cache remembers it."""
+        accumulator only grows: what reads it leaves every entry at zero, so one
+        accumulator serves any channel layout, and a replaced buffer would stay alive as
+        long as pygfx's bind-group cache remembers it."""
         self.wanted = capacity
         channels = self.material.channels
+        if self.material.on_cpu:
+            if self.accum is None or len(self.accum) < capacity * channels:
+                self.accum = np.zeros(capacity * channels, np.uint32)
+            self.capacity = len(self.accum) // channels
+            return
         most = accumulator_limit() // (channels * CHANNEL_BYTES)
         items = min(capacity, most) * channels
         accum = getattr(self.geometry, "accum", None)
-        on_cpu = self.material.on_cpu
-        if (
-            accum is None
-            or not items <= accum.nitems <= most * channels
-            or (on_cpu and accum.data is None)
-        ):
-            if on_cpu:  # with the CPU's copy the splat writes into
-                accum = gfx.Buffer(np.zeros(items, np.uint32))
-            else:
-                accum = gfx.Buffer(nbytes=items * CHANNEL_BYTES, nitems=items, format="u4")
+        if accum is None or not items <= accum.nitems <= most * channels:
+            accum = gfx.Buffer(nbytes=items * CHANNEL_BYTES, nitems=items, format="u4")
             self.geometry.accum = accum
-            self._uploaded = (0, -1, 0)
         self.capacity = accum.nitems // channels
 
     def fit(self, physical_size: tuple[int, int]) -> str:
-        """Make room for a panel of ``physical_size`` pixels, choose the splat (see
-        :func:`cpu_splat`) and start a frame (its number goes to the tiles buffer); returns
-        why it cannot be drawn ('' when it can)."""
+        """Make room for a panel of ``physical_size`` pixels, choose who draws (see
+        :func:`cpu_points.cpu_kernel`) and, on the device, start a frame (its number goes
+        to the tiles buffer); returns why it cannot be drawn ('' when it can)."""
         pixels = int(physical_size[0]) * int(physical_size[1])
-        on_cpu = cpu_splat() is not None
+        on_cpu = cpu_points.cpu_kernel() is not None
         if on_cpu != self.material.on_cpu:  # the kernel has been loaded (or a test says so)
             self.material.on_cpu = on_cpu
             self.allocate(max(self.wanted, pixels))
         elif pixels > self.capacity:
             self.allocate(pixels)
+        if on_cpu:
+            return ""
         tiles = getattr(self.geometry, "tiles", None)
         if tiles is None or tiles.nitems < 1 + tile_count(physical_size):
             marks = np.zeros(1 + tile_count(physical_size), np.uint32)
@@ -276,52 +224,61 @@ class SplattedPoints(gfx.WorldObject):
         tiles.update_range(0, 1)
         return "" if pixels <= self.capacity else panel_problem(physical_size)
 
-    def bake(self, camera: gfx.Camera) -> None:
-        """Splat the shown clouds on the CPU for this render (pygfx's bake hook, called once
-        the camera and the standard uniforms are set for the viewport) and upload the rows
-        they touched, with the tiles' marks; the CPU's copy of the rows written last time is
-        cleared first (the GPU's was cleared by the resolve)."""
-        splat = cpu_splat()
-        geometry, material = self.geometry, self.material
-        accum, tiles = geometry.accum, geometry.tiles
-        stdinfo = gfx.renderers.wgpu.get_shared().uniform_buffer.data
-        width, height = (float(value) for value in stdinfo["physical_size"])
-        channels = material.channels
-        fits = int(width) * int(height) * channels <= accum.nitems
-        if splat is None or accum.data is None or not fits:
-            return  # the panel outgrew the buffers: the layer grows them before the next frame
-        if 1 + tile_count((width, height)) > tiles.nitems:
-            return
-        written_first, written_last, written_stride = self._uploaded
-        accum.data[written_first * written_stride : (written_last + 1) * written_stride] = 0
+    def splat_on_cpu(
+        self, camera: gfx.Camera, size: tuple[int, int], ratio: float
+    ) -> tuple[int, int, int, int]:
+        """Splat the shown clouds into the CPU's accumulator for a panel of ``size``
+        pixels (``ratio`` of them a logical pixel) seen by ``camera``; returns the bounds
+        of the pixels touched (first row, last row, first column, last column)."""
+        width, height = size
+        if width * height > self.capacity:
+            self.allocate(width * height)  # the panel grew since the layer's fit
+        self._drawn = size
+        material, geometry = self.material, self.geometry
         world_to_clip = camera.projection_matrix @ camera.world.inverse_matrix @ self.world.matrix
         clip = np.ascontiguousarray(world_to_clip[np.ix_((0, 1, 3), (0, 1, 3))], np.float32)
-        ratio = np.float32(height) / np.float32(stdinfo["logical_size"][1])
         uniforms = material.uniform_buffer.data
-        first, last = np.iinfo(np.int32).max, -1
-        colors = geometry.colors.data
-        frame = int(tiles.data[0])
+        channels = material.channels
+        bounds = cpu_points.NO_BOUNDS
         for name, shown in (("main", material.main), ("under", material.under)):
             points = self.cloud(name).data
             if not shown or len(points) == 0:
                 continue
             main = name == "main"
-            size = uniforms["size"] if main else uniforms["under_size"]
-            radius = max(np.float32(0.5) * size * ratio, np.float32(0.5))
-            opacity = material.opacity if main else uniforms["under_opacity"]
+            size_of = uniforms["size"] if main else uniforms["under_size"]
+            radius = max(0.5 * float(size_of) * ratio, 0.5)
+            opacity = material.opacity if main else float(uniforms["under_opacity"])
             colored, point_alpha = main and material.colored, main and material.point_alpha
-            offset = 0 if main else channels - 1
-            rows = splat_in_bands(
-                *(splat, int(height), points, len(points), colors, colored, point_alpha, clip),
-                *(width, height, radius, opacity, accum.data, channels, offset, tiles.data),
-                *(TILE, frame),
+            look = (radius, opacity, colored, point_alpha)
+            layout = (channels, 0 if main else channels - 1)
+            touched = cpu_points.splat(
+                self.accum, points, geometry.colors.data, clip, size, look, layout
             )
-            first, last = min(first, int(rows[0])), max(last, int(rows[1]))
-        tiles.update_full()
-        stride = int(width) * channels
-        if last >= first:
-            accum.update_range(first * stride, (last - first + 1) * stride)
-        self._uploaded = (first, last, stride)
+            bounds = (
+                min(bounds[0], touched[0]),
+                max(bounds[1], touched[1]),
+                min(bounds[2], touched[2]),
+                max(bounds[3], touched[3]),
+            )
+        return bounds
+
+    def clear_on_cpu(self) -> None:
+        """Zero the CPU's accumulator (what was splatted is not composited)."""
+        if self.accum is not None:
+            self.accum[:] = 0
+
+    def composite_on_cpu(
+        self, pixels: np.ndarray, region: tuple[int, int, int, int], order: np.ndarray
+    ) -> None:
+        """Blend what :meth:`splat_on_cpu` accumulated over ``pixels``, the frame's pixels
+        of ``region`` of the panel (first row, last row, first column, last column), and
+        clear the accumulator (see :func:`cpu_points.composite`)."""
+        material = self.material
+        uniforms = material.uniform_buffer.data
+        layout = (material.channels, material.colored, material.under)
+        colors = (uniforms["color"], uniforms["under_color"])
+        width = self._drawn[0]
+        cpu_points.composite(self.accum, width, layout, colors, pixels, region, order)
 
 
 class _SplatShader(BaseShader):
@@ -386,14 +343,6 @@ class ResolveShader(_SplatShader):
     type = "render"
     wgsl = "particles_resolve.wgsl"
 
-    def __init__(self, wobject: SplattedPoints, **kwargs: object) -> None:
-        super().__init__(wobject, **kwargs)
-        self.needs_bake_function = wobject.material.on_cpu
-
-    def bake_function(self, wobject: SplattedPoints, camera: gfx.Camera, size: object) -> None:
-        """The CPU's splat, before each render (when the material says so)."""
-        wobject.bake(camera)
-
     def get_pipeline_info(self, wobject: SplattedPoints, shared: object) -> dict:
         return {
             "primitive_topology": wgpu.PrimitiveTopology.triangle_list,
@@ -407,11 +356,12 @@ class ResolveShader(_SplatShader):
 @register_wgpu_render_function(SplattedPoints, SplatMaterial)
 def _render_splat(wobject: SplattedPoints) -> list[BaseShader]:
     material, shaders = wobject.material, []
-    if not material.on_cpu:
-        if material.main:
-            shaders.append(SplatShader(wobject, cloud="main"))
-        if material.under:
-            shaders.append(SplatShader(wobject, cloud="under"))
+    if material.on_cpu:
+        raise RuntimeError("points drawn by the CPU need dexplorer.scene.renderer.Renderer")
+    if material.main:
+        shaders.append(SplatShader(wobject, cloud="main"))
+    if material.under:
+        shaders.append(SplatShader(wobject, cloud="under"))
     return [*shaders, ResolveShader(wobject, cloud="main")]
 
 

@@ -8,13 +8,21 @@ format and the uses pygfx's colour texture has, and nothing is applied on the wa
 antialiasing pass, no gamma), the renderer draws into the canvas's texture itself, and the
 flush has nothing left to do. A snapshot then reads the canvas's texture, so it must be taken
 after the flush and before anything is drawn over the frame (the controls).
+
+Objects the CPU draws (clouds of points on a software adapter, see
+:mod:`dexplorer.scene.cpu_points`) are drawn in their place in pygfx's order: the objects
+before them are rendered, the part of the frame they touch is read back, they are blended
+into it, it is written back, and the objects after them are rendered.
 """
 
 from __future__ import annotations
 
+from itertools import groupby
+
 import numpy as np
 import pygfx as gfx
 import wgpu
+from pygfx.renderers.wgpu.engine.renderer import FlatScene
 from rendercanvas import BaseRenderCanvas
 
 COLOR_TARGETS = ("color", "altcolor")
@@ -43,7 +51,9 @@ class Renderer(gfx.WgpuRenderer):
     texture (see the module's docstring): on a canvas that allows it, its colour textures
     take the canvas's format, and each frame whose size is the canvas texture's, without an
     effect pass, borrows that texture as its colour target (otherwise pygfx's own texture
-    and flush, as before)."""
+    and flush, as before). It also owns the drawing of the objects the CPU draws (their
+    ``drawn_by_cpu`` is true) in their place among the others; the frame's colour texture
+    takes copies both ways for them."""
 
     def __init__(self, target: object, **options: object) -> None:
         super().__init__(target, **options)
@@ -51,6 +61,7 @@ class Renderer(gfx.WgpuRenderer):
         """Whether frames can be drawn into the canvas's texture."""
         self._borrowed = False
         """Whether this frame's colour target is the canvas's texture."""
+        self._blender.texture_info["color"]["usage"] |= wgpu.TextureUsage.COPY_DST
         if not isinstance(target, BaseRenderCanvas):
             return
         context = self._canvas_context
@@ -59,17 +70,89 @@ class Renderer(gfx.WgpuRenderer):
         usages = canvas_usages(context, self._shared.adapter)
         if not config["format"].endswith("-srgb") or usages & usage != usage:
             return
-        usage |= config["usage"] | usages & wgpu.TextureUsage.COPY_DST  # side views copied in
         context.configure(device=self._device, format=config["format"], usage=usage)
         for name in COLOR_TARGETS:
             self._blender.texture_info[name]["format"] = config["format"]
         self.direct = True
 
     def render(self, scene: gfx.WorldObject, camera: gfx.Camera, **options: object) -> None:
-        """pygfx's render; the first of a frame chooses its colour target."""
+        """pygfx's render, the objects the CPU draws blended in their place; the first of
+        a frame chooses its colour target."""
         if self._renders_since_last_flush == 0:
             self._choose_target()
-        super().render(scene, camera, **options)
+        view = camera.view_matrix if self._sort_objects else None
+        flat = FlatScene(scene, view, self._object_count)
+        flat.sort()
+        drawn = [wrapper.wobject for wrapper in flat._wobject_wrappers]
+        if not any(_by_cpu(wobject) for wobject in drawn):
+            super().render(scene, camera, **options)
+            return
+        flush = options.pop("flush", True)
+        runs = [(by_cpu, list(run)) for by_cpu, run in groupby(drawn, key=_by_cpu)]
+        if runs[0][0] and self._renders_since_last_flush == 0:
+            runs.insert(0, (False, []))  # the first render of a frame clears it
+        for by_cpu, run in runs:
+            if by_cpu:
+                self._draw_on_cpu(run, camera, options.get("rect"))
+                continue
+            hidden = [wobject for wobject in drawn if wobject not in run]
+            for wobject in hidden:
+                wobject.visible = False
+            try:
+                super().render(scene, camera, flush=False, **options)
+            finally:
+                for wobject in hidden:
+                    wobject.visible = True
+            if not run:
+                self._clear_now()  # pygfx clears only in a pass that draws something
+        if flush:
+            self.flush()
+
+    def _clear_now(self) -> None:
+        """Clear the frame's targets."""
+        blender = self._blender
+        blender.clear()
+        encoder = self._device.create_command_encoder()
+        colors = blender.get_color_attachments("normal")
+        depth = blender.get_depth_attachment()
+        encoder.begin_render_pass(color_attachments=colors, depth_stencil_attachment=depth).end()
+        self._device.queue.submit([encoder.finish()])
+
+    def _draw_on_cpu(
+        self, wobjects: list[gfx.WorldObject], camera: gfx.Camera, rect: tuple | None
+    ) -> None:
+        """Have ``wobjects`` (drawn by the CPU, one after the other) splat themselves for the
+        viewport ``rect`` (logical pixels; the whole frame if ``None``), read back the part of
+        the frame they touch, blend themselves over it and write it back."""
+        logical, physical = self.logical_size, self.physical_size
+        ratio = physical[1] / logical[1]
+        if rect:
+            x, y, width, height = (int(value * ratio + 0.4999) for value in rect)
+            camera.set_view_size(rect[2], rect[3])  # as pygfx's render does
+        else:
+            (x, y), (width, height) = (0, 0), physical
+            camera.set_view_size(*logical)
+        bounds = np.array(
+            [wobject.splat_on_cpu(camera, (width, height), ratio) for wobject in wobjects]
+        )
+        touched = (bounds[:, 0].min(), bounds[:, 1].max(), bounds[:, 2].min(), bounds[:, 3].max())
+        top, bottom = max(touched[0], -y), min(touched[1], physical[1] - 1 - y)
+        left, right = max(touched[2], -x), min(touched[3], physical[0] - 1 - x)
+        if (top, bottom, left, right) != touched:  # the viewport passes the frame's edge
+            for wobject in wobjects:
+                wobject.clear_on_cpu()
+        if bottom < top or right < left:
+            return  # nothing touched, or nothing inside the frame
+        frame = self._blender.get_texture("color")
+        origin = {"texture": frame, "origin": (int(x + left), int(y + top), 0)}
+        columns, rows = int(right - left + 1), int(bottom - top + 1)
+        layout, extent = {"bytes_per_row": 4 * columns}, (columns, rows, 1)
+        data = self._device.queue.read_texture(origin, layout, extent)
+        pixels = np.frombuffer(data, np.uint8).reshape(rows, columns, 4)
+        order = np.array((2, 1, 0) if frame.format.startswith("bgra") else (0, 1, 2), np.int32)
+        for wobject in wobjects:
+            wobject.composite_on_cpu(pixels, (int(top), int(bottom), int(left), int(right)), order)
+        self._device.queue.write_texture(origin, pixels, layout, extent)
 
     def _choose_target(self) -> None:
         blender = self._blender
@@ -105,3 +188,7 @@ class Renderer(gfx.WgpuRenderer):
         """Nothing under ``pos``: nothing here picks (pygfx would read the pixel back from
         the device for every pointer event, waiting for the frame being drawn)."""
         return {"rgba": gfx.Color(0, 0, 0, 0), "world_object": None}
+
+
+def _by_cpu(wobject: gfx.WorldObject) -> bool:
+    return bool(getattr(wobject, "drawn_by_cpu", False))

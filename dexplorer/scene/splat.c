@@ -1,13 +1,13 @@
-/* The particles' splat on the CPU: the compute pass of shaders/particles_splat.wgsl in C.
+/* The particles' splat and resolve on the CPU: the passes of shaders/particles_*.wgsl in C.
  *
  * Built by dexplorer/core/native_build.py (-O3 -march=native, no C library) and called
- * through ctypes by dexplorer/scene/particles.py on a software adapter (lavapipe), whose
- * compute pass spends several hundred nanoseconds a point; here one thread spends tens.
- * Each point adds the optical depth of its anti-aliased disc to the accumulator entries of
- * the pixels it covers (in fixed point, as the WGSL), and marks the tiles it touches with
- * the frame's number. The accumulator is the caller's copy of the GPU's: the caller uploads
- * the rows this frame touched (``rows``), and the GPU's resolve zeroes what it reads. A call
- * writes only the rows of its band, so that threads given other bands can run beside it.
+ * through ctypes by dexplorer/scene/cpu_points.py on a software adapter (lavapipe), whose
+ * compute pass spends several hundred nanoseconds a point and whose resolve pass several
+ * tens a pixel. `splat` adds each point's anti-aliased disc to an accumulator the CPU
+ * keeps (in fixed point, as the WGSL); `composite` turns it into colour and alpha and
+ * blends that over the frame's pixels, read back from the device, as the resolve pass and
+ * its blend state would, and zeroes what it read. A call writes only the rows of its band,
+ * so that threads given other bands can run beside it.
  */
 
 typedef unsigned int u32;
@@ -54,14 +54,12 @@ static inline int floori(float x) {
  * at `offset`, then its colour-weighted depths when `colored`), for a panel of `width` x
  * `height` pixels. `clip` (3 x 3, row-major) takes (x, y, 1) to (clip x, clip y, clip w).
  * `colors` (count x 4) gives each point's colour (`colored`) and, with `point_alpha`, scales
- * its opacity by its alpha. Only rows `band_lo` to `band_hi` are written; `rows` (lo, hi)
- * grows to the rows touched. */
+ * its opacity by its alpha. Only rows `band_lo` to `band_hi` are written; `bounds` (first
+ * row, last row, first column, last column) grows to the pixels touched. */
 void splat(const float *points, long count, const float *colors, int colored, int point_alpha,
            const float *clip, float width, float height, float radius, float opacity,
-           u32 *accum, int channels, int offset, u32 *tiles, int tile, u32 frame, int band_lo,
-           int band_hi, int *rows) {
+           u32 *accum, int channels, int offset, int band_lo, int band_hi, int *bounds) {
     const int columns = (int)width, lines = (int)height;
-    const int per_row = (columns + tile - 1) / tile;
     const float uniform = clampf(opacity, 0.0f, 0.999f);
     for (long i = 0; i < count; i++) {
         const float x = points[2 * i], y = points[2 * i + 1];
@@ -87,11 +85,10 @@ void splat(const float *points, long count, const float *colors, int colored, in
         hi_y = hi_y > bottom ? bottom : hi_y;
         if (lo_x > hi_x || lo_y > hi_y)
             continue; /* the disc misses the panel, or this band */
-        for (int ty = lo_y / tile; ty <= hi_y / tile; ty++)
-            for (int tx = lo_x / tile; tx <= hi_x / tile; tx++)
-                tiles[1 + ty * per_row + tx] = frame;
-        rows[0] = lo_y < rows[0] ? lo_y : rows[0];
-        rows[1] = hi_y > rows[1] ? hi_y : rows[1];
+        bounds[0] = lo_y < bounds[0] ? lo_y : bounds[0];
+        bounds[1] = hi_y > bounds[1] ? hi_y : bounds[1];
+        bounds[2] = lo_x < bounds[2] ? lo_x : bounds[2];
+        bounds[3] = hi_x > bounds[3] ? hi_x : bounds[3];
         float r = 0.0f, g = 0.0f, b = 0.0f;
         if (colored) {
             r = clampf(colors[4 * i], 0.0f, 1.0f);
@@ -120,6 +117,58 @@ void splat(const float *points, long count, const float *colors, int colored, in
                     }
                 }
             }
+        }
+    }
+}
+
+/* Blend the clouds accumulated in `accum` (laid out as `splat` writes it, `columns` pixels a
+ * row; the under cloud's depth last when `under`) over `pixels`, the frame's 8-bit sRGB
+ * pixels of the panel's columns `col_lo` to `col_hi` and of its rows from `row_first`
+ * (`stride` bytes a row, 4 a pixel, red, green and blue at `order`, alpha last): what the
+ * resolve pass outputs, a colour and alpha = 1 - exp(-depth), blended over them in linear
+ * light (source alpha, one minus source alpha). `color` and `under_color` are linear RGB;
+ * `alpha_of` gives the alpha of a depth below `alpha_steps` (deeper is opaque),
+ * `decode` the linear value of each sRGB byte, `encode` the sRGB byte of a linear value
+ * in `encode_steps` even steps, and `mean_decode` the linear value of a mean sRGB colour
+ * channel in `mean_steps` even steps. Every entry read is zeroed. Only rows `band_lo` to
+ * `band_hi` are blended. */
+void composite(u32 *accum, int columns, int channels, int colored, int under,
+               const float *color, const float *under_color, unsigned char *pixels,
+               long stride, const int *order, int row_first, int col_lo, int col_hi,
+               const float *alpha_of, int alpha_steps, const float *decode,
+               const unsigned char *encode, int encode_steps, const float *mean_decode,
+               int mean_steps, int band_lo, int band_hi) {
+    const u32 deepest = (u32)alpha_steps - 1u;
+    const float encode_scale = (float)(encode_steps - 1), mean_scale = (float)(mean_steps - 1);
+    for (int y = band_lo; y <= band_hi; y++) {
+        u32 *entry = accum + ((long)y * columns + col_lo) * channels;
+        unsigned char *pixel = pixels + (long)(y - row_first) * stride;
+        for (int x = col_lo; x <= col_hi; x++, entry += channels, pixel += 4) {
+            const u32 sum = entry[0], under_sum = under ? entry[channels - 1] : 0u;
+            if ((sum | under_sum) == 0u)
+                continue;
+            const float alpha = alpha_of[sum < deepest ? sum : deepest];
+            float source[3] = {color[0], color[1], color[2]};
+            if (colored) {
+                const float scale = mean_scale / (float)(sum > 1u ? sum : 1u);
+                for (int c = 0; c < 3; c++) {
+                    const float mean = clampf((float)entry[1 + c] * scale, 0.0f, mean_scale);
+                    source[c] = mean_decode[(int)(mean + 0.5f)];
+                }
+            }
+            for (int c = 0; c < channels; c++)
+                entry[c] = 0u;
+            const float under_alpha =
+                under ? alpha_of[under_sum < deepest ? under_sum : deepest] * (1.0f - alpha) : 0.0f;
+            const float total = alpha + under_alpha;
+            const float keep = 1.0f - total;
+            for (int c = 0; c < 3; c++) {
+                const float mixed = source[c] * alpha + under_color[c] * under_alpha;
+                const float blended = mixed + decode[pixel[order[c]]] * keep;
+                pixel[order[c]] = encode[(int)(clampf(blended, 0.0f, 1.0f) * encode_scale + 0.5f)];
+            }
+            const float kept_alpha = (float)pixel[3] * (1.0f / 255.0f) * keep;
+            pixel[3] = (unsigned char)(clampf(total + kept_alpha, 0.0f, 1.0f) * 255.0f + 0.5f);
         }
     }
 }

@@ -1,0 +1,169 @@
+"""Clouds of points drawn by the CPU on a software adapter: the C kernel (``splat.c``) and
+the arithmetic around it.
+
+On lavapipe every pass over the pixels is the CPU's own work, at several tens of
+nanoseconds a pixel for the resolve pass (its storage reads and writes cost most), and the
+compute splat several hundred a point. So there a cloud is splatted by the C kernel into an
+accumulator the CPU keeps, and the kernel blends it over the frame's pixels, read back from
+the device and written back (:class:`dexplorer.scene.renderer.Renderer` does that between
+the objects drawn before the cloud and those after it), with the arithmetic of the passes
+and their blend state. Without a C compiler the device's passes draw the clouds.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+
+import numpy as np
+
+from ..core.native_build import ready
+from .colors import linear_values, srgb_values
+from .renderer import software_adapter
+
+SCALE = 512.0
+"""Fixed-point steps of one unit of optical depth (the ``SCALE`` of the shaders)."""
+ALPHA_STEPS = 1 << 14
+"""Depths with an alpha of their own in the kernel's table (deeper ones are opaque:
+1 - exp(-32) is 1 in float32)."""
+ENCODE_STEPS = 1 << 16
+"""Even steps of linear light in the kernel's table of sRGB bytes (finer than the sRGB
+curve's steepest byte, 1 / (255 * 12.92))."""
+MEAN_STEPS = 1 << 12
+"""Even steps of a pixel's mean sRGB colour in the kernel's table of linear values."""
+CPU_THREADS = min(os.cpu_count() or 1, 4)
+"""Threads the kernel runs on, each over its own band of rows."""
+
+_FLOATS = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
+_UINTS = np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS")
+_INTS = np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")
+_BYTES = np.ctypeslib.ndpointer(np.uint8, flags="C_CONTIGUOUS")
+_SPLAT_ARGUMENTS = (
+    *(_FLOATS, ctypes.c_long, _FLOATS, ctypes.c_int, ctypes.c_int, _FLOATS),
+    *(ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_float),
+    *(_UINTS, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, _INTS),
+)
+_COMPOSITE_ARGUMENTS = (
+    *(_UINTS, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, _FLOATS, _FLOATS),
+    *(ctypes.c_void_p, ctypes.c_long, _INTS, ctypes.c_int, ctypes.c_int, ctypes.c_int),
+    *(_FLOATS, ctypes.c_int, _FLOATS, _BYTES, ctypes.c_int, _FLOATS, ctypes.c_int),
+    *(ctypes.c_int, ctypes.c_int),
+)
+NO_BOUNDS = (np.iinfo(np.int32).max, -1, np.iinfo(np.int32).max, -1)
+"""The bounds (first row, last row, first column, last column) of nothing."""
+
+_kernel: list[ctypes.CDLL] = []
+_threads: list[ThreadPoolExecutor] = []
+
+
+def cpu_kernel() -> ctypes.CDLL | None:
+    """The C kernel when clouds are drawn by the CPU: on a software adapter, once it is
+    loaded (the set-up builds it; the first call starts loading it in the background, and
+    the device's passes draw meanwhile). ``None``: the device draws them."""
+    if _kernel:
+        return _kernel[0]
+    if not software_adapter():
+        return None
+    build = ready("splat")
+    if build is None or build.library is None:
+        return None
+    library = build.library
+    library.splat.argtypes, library.splat.restype = _SPLAT_ARGUMENTS, None
+    library.composite.argtypes, library.composite.restype = _COMPOSITE_ARGUMENTS, None
+    _kernel.append(library)
+    return library
+
+
+def in_bands(first: int, last: int, call: object) -> None:
+    """``call(lo, hi, band)`` for ``CPU_THREADS`` bands of rows ``first`` to ``last``, at
+    once (ctypes lets go of the interpreter during a kernel's call)."""
+    rows = last - first + 1
+    bands = min(CPU_THREADS, max(rows, 1))
+    edges = [first + rows * k // bands for k in range(bands + 1)]
+    if bands == 1:
+        call(first, last, 0)
+        return
+    if not _threads:
+        _threads.append(ThreadPoolExecutor(CPU_THREADS, "dexplorer-cpu-points"))
+    tasks = [_threads[0].submit(call, edges[k], edges[k + 1] - 1, k) for k in range(bands)]
+    for task in tasks:
+        task.result()
+
+
+def splat(
+    accum: np.ndarray,
+    points: np.ndarray,
+    colors: np.ndarray,
+    clip: np.ndarray,
+    size: tuple[int, int],
+    look: tuple[float, float, bool, bool],
+    layout: tuple[int, int],
+) -> tuple[int, int, int, int]:
+    """Add the discs of ``points`` (n, 2) to ``accum`` for a panel of ``size`` pixels, with
+    ``clip`` (3 x 3) from world to clip space, the ``look`` (radius in pixels, opacity,
+    whether each point has its own colour from ``colors``, whether its alpha scales its
+    opacity) and the accumulator's ``layout`` (entries a pixel, this cloud's entry);
+    returns the bounds of the pixels touched (first row, last row, first column, last
+    column; :data:`NO_BOUNDS` for none)."""
+    kernel = cpu_kernel()
+    width, height = size
+    radius, opacity, colored, point_alpha = look
+    bounds = np.tile(np.array(NO_BOUNDS, np.int32), (CPU_THREADS, 1))
+    arguments = (points, len(points), colors, colored, point_alpha, clip, width, height)
+
+    def band(lo: int, hi: int, k: int) -> None:
+        kernel.splat(*arguments, radius, opacity, accum, *layout, lo, hi, bounds[k])
+
+    in_bands(0, height - 1, band)
+    return (
+        int(bounds[:, 0].min()),
+        int(bounds[:, 1].max()),
+        int(bounds[:, 2].min()),
+        int(bounds[:, 3].max()),
+    )
+
+
+def composite(
+    accum: np.ndarray,
+    width: int,
+    layout: tuple[int, bool, bool],
+    colors: tuple[np.ndarray, np.ndarray],
+    pixels: np.ndarray,
+    region: tuple[int, int, int, int],
+    order: np.ndarray,
+) -> None:
+    """Blend the clouds in ``accum`` (a panel ``width`` pixels wide; ``layout``: entries a
+    pixel, whether each point had its own colour, whether the last entry is the under
+    cloud's) over ``pixels`` (rows, columns, 4: the frame's 8-bit sRGB pixels of
+    ``region``, the panel's rows and columns first to last, colour channels at ``order``)
+    in place, with the uniform and the under cloud's ``colors`` (linear RGB), and zero the
+    entries read."""
+    kernel = cpu_kernel()
+    alpha_of, decode, encode, mean_decode = tables()
+    first_row, last_row, first_column, last_column = region
+    stride = pixels.strides[0]
+    address = pixels.ctypes.data
+    color, under_color = (np.ascontiguousarray(c[:3], np.float32) for c in colors)
+
+    def band(lo: int, hi: int, k: int) -> None:
+        kernel.composite(
+            *(accum, width, *layout, color, under_color, address, stride, order),
+            *(first_row, first_column, last_column, alpha_of, ALPHA_STEPS, decode),
+            *(encode, ENCODE_STEPS, mean_decode, MEAN_STEPS, lo, hi),
+        )
+
+    in_bands(first_row, last_row, band)
+
+
+@cache
+def tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The kernel's tables: the alpha of each depth, the linear value of each sRGB byte, the
+    sRGB byte of each step of linear light, the linear value of each step of sRGB."""
+    alpha_of = (1.0 - np.exp(-np.arange(ALPHA_STEPS) / SCALE)).astype(np.float32)
+    decode = linear_values(np.arange(256) / 255).astype(np.float32)
+    linear = np.arange(ENCODE_STEPS) / (ENCODE_STEPS - 1)
+    encode = np.round(255 * srgb_values(linear)).astype(np.uint8)
+    mean_decode = linear_values(np.arange(MEAN_STEPS) / (MEAN_STEPS - 1)).astype(np.float32)
+    return alpha_of, decode, encode, mean_decode
