@@ -117,9 +117,10 @@ class App:
         self.ui = None
         if ui:
             from imgui_bundle import imgui_md, implot
-            from wgpu.utils.imgui import ImguiRenderer
 
-            self.ui = ImguiRenderer(self.renderer.device, canvas)
+            from .ui.backend import ControlsRenderer
+
+            self.ui = ControlsRenderer(self.renderer.device, canvas)
             implot.create_context()
             # imgui_md keeps its fonts globally: bind them to this ImGui context's atlas.
             imgui_md.de_initialize_markdown()
