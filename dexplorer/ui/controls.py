@@ -18,6 +18,7 @@ from ..core.runs import PANEL_PARTICLES, VIEW_COUNTS
 from ..scene.colors import COLOR_MODES
 from ..scene.theme import THEMES
 from ..state import LAYERS, OPACITIES, POINT_SIZES, AppState
+from .backend import begin_fixed
 from .dialogs import FileDialogs
 from .explain import explain, explain_more
 from .keys import help_rows
@@ -118,10 +119,8 @@ def dataset_combo(current: str, custom: Dataset | None) -> tuple[bool, str]:
 
 def controls_window(state: AppState, status: Status, height: float) -> None:
     """The controls (left): data, model, sampler and its parameters, particles, layers."""
-    imgui.set_next_window_pos((0, 0))
     width = CONTROLS_WIDTH * status.scale
-    imgui.set_next_window_size((width, height))
-    imgui.begin("dexplorer", None, FIXED)
+    begin_fixed("dexplorer", (0, 0), (width, height), FIXED)
     status.dialogs.poll()
     if status.loading:
         imgui.text_colored(LOADING_COLOR, status.loading)
@@ -592,9 +591,8 @@ def time_bar(
     """The bottom bar: play/pause, step, the t slider, speed and loop; while ``loading``
     (or when loading failed: no trajectory yet) the slider says so."""
     left, bar = CONTROLS_WIDTH * scale, TIME_BAR_HEIGHT * scale
-    imgui.set_next_window_pos((left, height - bar))
-    imgui.set_next_window_size((width - left, bar))
-    imgui.begin("time", None, FIXED | imgui.WindowFlags_.no_title_bar)
+    flags = FIXED | imgui.WindowFlags_.no_title_bar
+    begin_fixed("time", (left, height - bar), (width - left, bar), flags)
     if imgui.button("<", (32 * scale, 32 * scale)):
         state.step(-1)
     imgui.same_line()
