@@ -61,6 +61,10 @@ class Renderer(gfx.WgpuRenderer):
         """Whether frames can be drawn into the canvas's texture."""
         self._borrowed = False
         """Whether this frame's colour target is the canvas's texture."""
+        self._readback: wgpu.GPUBuffer | None = None
+        """The buffer the part of the frame the CPU draws on is read back through."""
+        self._host = np.zeros(0, np.uint8)
+        """The host's copy of that part of the frame."""
         self._blender.texture_info["color"]["usage"] |= wgpu.TextureUsage.COPY_DST
         if not isinstance(target, BaseRenderCanvas):
             return
@@ -146,13 +150,37 @@ class Renderer(gfx.WgpuRenderer):
         frame = self._blender.get_texture("color")
         origin = {"texture": frame, "origin": (int(x + left), int(y + top), 0)}
         columns, rows = int(right - left + 1), int(bottom - top + 1)
-        layout, extent = {"bytes_per_row": 4 * columns}, (columns, rows, 1)
-        data = self._device.queue.read_texture(origin, layout, extent)
-        pixels = np.frombuffer(data, np.uint8).reshape(rows, columns, 4)
+        pixels = self._read_back(origin, columns, rows)
         order = np.array((2, 1, 0) if frame.format.startswith("bgra") else (0, 1, 2), np.int32)
         for wobject in wobjects:
             wobject.composite_on_cpu(pixels, (int(top), int(bottom), int(left), int(right)), order)
-        self._device.queue.write_texture(origin, pixels, layout, extent)
+        layout = {"bytes_per_row": pixels.strides[0]}
+        data = self._host[: pixels.strides[0] * rows]
+        self._device.queue.write_texture(origin, data, layout, (columns, rows, 1))
+
+    def _read_back(self, origin: dict, columns: int, rows: int) -> np.ndarray:
+        """The frame's pixels of ``columns`` x ``rows`` from ``origin``, (rows, columns, 4)
+        in the host's copy (rows as far apart as the copy to a buffer needs: 256 bytes), read
+        through a buffer kept from frame to frame."""
+        stride = -(-4 * columns // 256) * 256
+        size = stride * rows
+        if self._readback is None or self._readback.size < size:
+            usage = wgpu.BufferUsage.COPY_DST | wgpu.BufferUsage.MAP_READ
+            self._readback = self._device.create_buffer(size=size, usage=usage)
+        encoder = self._device.create_command_encoder()
+        target = {"buffer": self._readback, "bytes_per_row": stride, "rows_per_image": rows}
+        encoder.copy_texture_to_buffer(origin, target, (columns, rows, 1))
+        self._device.queue.submit([encoder.finish()])
+        if len(self._host) < size:
+            self._host = np.empty(self._readback.size, np.uint8)
+        self._readback.map_sync(wgpu.MapMode.READ, 0, size)
+        try:
+            mapped = self._readback.read_mapped(0, size, copy=False)
+            self._host[:size] = np.frombuffer(mapped, np.uint8)
+        finally:
+            self._readback.unmap()
+        rows_of = self._host[:size].reshape(rows, stride)
+        return rows_of[:, : 4 * columns].reshape(rows, columns, 4)
 
     def _choose_target(self) -> None:
         blender = self._blender
