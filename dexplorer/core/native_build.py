@@ -33,6 +33,7 @@ FLAGS = ("-O3", "-march=native", "-std=gnu11", "-shared", "-fPIC", "-nostdlib")
 KERNELS = {
     "mlp_sampler": ("dexplorer.core", "torch will be used instead"),
     "splat": ("dexplorer.scene", "the GPU's compute pass will splat the particles"),
+    "density": ("dexplorer.engine", "torch will compute the particles' density"),
 }
 """Each kernel's package (where its source is) and what is used without it."""
 COMPILE_SECONDS = 300
