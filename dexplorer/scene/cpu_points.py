@@ -1,5 +1,5 @@
-"""Clouds of points drawn by the CPU on a software adapter: the C kernel (``splat.c``) and
-the arithmetic around it.
+"""What the CPU draws on a software adapter, clouds of points and the density's contours:
+the C kernel (``splat.c``) and the arithmetic around it.
 
 On lavapipe every pass over the pixels is the CPU's own work, at several tens of
 nanoseconds a pixel for the resolve pass (its storage reads and writes cost most), and the
@@ -7,7 +7,8 @@ compute splat several hundred a point. So there a cloud is splatted by the C ker
 accumulator the CPU keeps, and the kernel blends it over the frame's pixels, read back from
 the device and written back (:class:`dexplorer.scene.renderer.Renderer` does that between
 the objects drawn before the cloud and those after it), with the arithmetic of the passes
-and their blend state. Without a C compiler the device's passes draw the clouds.
+and their blend state; the density's bands and lines likewise. Without a C compiler the
+device's passes draw them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ ALPHA_STEPS = 1 << 14
 ENCODE_STEPS = 1 << 16
 """Even steps of linear light in the kernel's table of sRGB bytes (finer than the sRGB
 curve's steepest byte, 1 / (255 * 12.92))."""
+POWER_STEPS = 1 << 16
+"""Even steps of the density (0..1) in the kernel's table of its power."""
 MEAN_STEPS = 1 << 12
 """Even steps of a pixel's mean sRGB colour in the kernel's table of linear values."""
 CPU_THREADS = min(os.cpu_count() or 1, 4)
@@ -49,6 +52,12 @@ _COMPOSITE_ARGUMENTS = (
     *(_UINTS, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, _FLOATS, _FLOATS),
     *(ctypes.c_void_p, ctypes.c_long, _INTS, ctypes.c_int, ctypes.c_int, ctypes.c_int),
     *(_FLOATS, ctypes.c_int, _FLOATS, _BYTES, ctypes.c_int, _FLOATS, ctypes.c_int),
+    *(ctypes.c_int, ctypes.c_int),
+)
+_CONTOURS_ARGUMENTS = (
+    *(_FLOATS, ctypes.c_int, ctypes.c_int, _FLOATS, _FLOATS, _FLOATS, _FLOATS, ctypes.c_int),
+    *(ctypes.c_void_p, ctypes.c_long, _INTS, ctypes.c_int, ctypes.c_int, ctypes.c_int),
+    *(ctypes.c_int, ctypes.c_int, _FLOATS, _BYTES, ctypes.c_int, _FLOATS),
     *(ctypes.c_int, ctypes.c_int),
 )
 NO_BOUNDS = (np.iinfo(np.int32).max, -1, np.iinfo(np.int32).max, -1)
@@ -72,6 +81,7 @@ def cpu_kernel() -> ctypes.CDLL | None:
     library = build.library
     library.splat.argtypes, library.splat.restype = _SPLAT_ARGUMENTS, None
     library.composite.argtypes, library.composite.restype = _COMPOSITE_ARGUMENTS, None
+    library.contours.argtypes, library.contours.restype = _CONTOURS_ARGUMENTS, None
     _kernel.append(library)
     return library
 
@@ -155,6 +165,49 @@ def composite(
         )
 
     in_bands(first_row, last_row, band)
+
+
+def contours(
+    density: np.ndarray,
+    to_texel: np.ndarray,
+    look: np.ndarray,
+    color: np.ndarray,
+    gamma: float,
+    pixels: np.ndarray,
+    region: tuple[int, int, int, int],
+    order: np.ndarray,
+    quad: tuple[int, int],
+) -> None:
+    """Blend the contour bands and iso-lines of ``density`` (rows, columns; 0..1) over
+    ``pixels`` (the frame's pixels of ``region`` of the panel, as for :func:`composite`):
+    ``to_texel`` (2 x 3) takes a pixel centre of the panel to a texel position, ``look``
+    holds the levels, fill, line, line width and opacity, ``color`` is linear RGB, the
+    level is levels * density^``gamma``, and the panel's 2 x 2 blocks of pixels (whose
+    changes give the lines' width) start at its column and row ``quad``."""
+    kernel = cpu_kernel()
+    _, decode, encode, _ = tables()
+    first_row, last_row, first_column, last_column = region
+    rows, columns = density.shape
+    room = np.empty((CPU_THREADS, 4 * (last_column - first_column + 8)), np.float32)
+    arguments = (np.ascontiguousarray(density, np.float32), columns, rows, to_texel, look)
+    color = np.ascontiguousarray(color[:3], np.float32)
+
+    def band(lo: int, hi: int, k: int) -> None:
+        kernel.contours(
+            *(*arguments, color, power_table(float(gamma)), POWER_STEPS, pixels.ctypes.data),
+            *(pixels.strides[0], order, first_row, first_column, last_column, *quad),
+            *(decode, encode, ENCODE_STEPS, room[k], lo, hi),
+        )
+
+    in_bands(first_row, last_row, band)
+
+
+@cache
+def power_table(gamma: float) -> np.ndarray:
+    """d^gamma for :data:`POWER_STEPS` even steps of d over 0..1 (float32, as the shader's
+    power of a float32 density)."""
+    steps = np.arange(POWER_STEPS, dtype=np.float32) / np.float32(POWER_STEPS - 1)
+    return np.power(steps, np.float32(gamma), dtype=np.float32)
 
 
 @cache

@@ -4,7 +4,9 @@ material in ``shaders/density.wgsl``.
 Most of a panel has no density (band 0 is left clear), and a software rasterizer (lavapipe)
 pays for every pixel a quad covers. So the image is drawn as square blocks of texels, and
 the blocks that cannot show anything (every texel that colours their pixels is below the
-first level) collapse to nothing in the vertex stage.
+first level) collapse to nothing in the vertex stage. On a software adapter the CPU draws
+the image instead, with the shader's arithmetic in C (see
+:mod:`dexplorer.scene.cpu_points`), over the pixels of the blocks that can show something.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pygfx.renderers.wgpu import Binding, register_wgpu_render_function
 from pygfx.renderers.wgpu.shaders.imageshader import ImageShader
 
 from ..resources import wgsl
+from . import cpu_points
 from .colors import srgb_to_linear
 from .layer import Color, Layer
 
@@ -97,7 +100,87 @@ class DensityMaterial(gfx.ImageBasicMaterial):
 
 class DensityImage(gfx.Image):
     """An image whose texture holds a density in 0..1, and whose geometry's ``blocks`` says
-    which blocks of texels are drawn (see :func:`block_mask`)."""
+    which blocks of texels are drawn (see :func:`block_mask`); drawn by the CPU on a
+    software adapter (:attr:`drawn_by_cpu`: the renderer calls :meth:`prepare_on_cpu` and
+    :meth:`composite_on_cpu`), which owns the way from the panel's pixels to its texels."""
+
+    _to_texel = np.zeros((2, 3), np.float32)
+    _quad = (0, 0)
+
+    @property
+    def drawn_by_cpu(self) -> bool:
+        """Whether the CPU draws the image (the renderer asks)."""
+        return cpu_points.cpu_kernel() is not None
+
+    def prepare_on_cpu(
+        self, camera: gfx.Camera, viewport: tuple[int, int, int, int], ratio: float
+    ) -> tuple[int, int, int, int]:
+        """Find the way from the ``viewport``'s pixels (x, y, width, height in the frame's
+        pixels) to texels through ``camera``, and return the bounds (first row, last row,
+        first column, last column) of the viewport's pixels the blocks drawn cover."""
+        x, y, width, height = viewport
+        blocks = getattr(self.geometry, "blocks", None)
+        if blocks is None or not blocks.data.any():
+            return cpu_points.NO_BOUNDS
+        clip_to_local = np.linalg.inv(
+            camera.projection_matrix @ camera.world.inverse_matrix @ self.world.matrix
+        )
+        corners = np.array([[0.5, 0.5], [1.5, 0.5], [0.5, 1.5]])  # pixel centres
+        ndc = np.column_stack(
+            [corners[:, 0] / width * 2 - 1, 1 - corners[:, 1] / height * 2, np.zeros(3), np.ones(3)]
+        )
+        local = ndc @ clip_to_local.T
+        local = local[:, :2] / local[:, 3:]
+        to_texel = np.empty((2, 3))
+        to_texel[:, 0] = local[1] - local[0]  # a pixel to the right
+        to_texel[:, 1] = local[2] - local[0]  # a pixel down
+        to_texel[:, 2] = local[0] - 0.5 * to_texel[:, 0] - 0.5 * to_texel[:, 1]
+        self._to_texel = to_texel.astype(np.float32)
+        self._quad = (x & 1, y & 1)  # the panel's column and row at the frame's even ones
+        rows, columns = self.geometry.grid.data.shape[:2]
+        shown = blocks.data.reshape(-(-rows // BLOCK), -(-columns // BLOCK)).astype(bool)
+        block_rows, block_columns = (
+            np.nonzero(shown.any(axis=1))[0],
+            np.nonzero(shown.any(axis=0))[0],
+        )
+        lo = np.array([block_columns[0] * BLOCK, block_rows[0] * BLOCK]) - 0.5
+        hi = (
+            np.minimum(
+                np.array([(block_columns[-1] + 1) * BLOCK, (block_rows[-1] + 1) * BLOCK]),
+                (columns, rows),
+            )
+            - 0.5
+        )
+        to_pixel = np.linalg.inv(np.vstack([to_texel, (0.0, 0.0, 1.0)]))
+        texels = np.array(
+            [[lo[0], lo[1], 1], [hi[0], lo[1], 1], [lo[0], hi[1], 1], [hi[0], hi[1], 1]]
+        )
+        pixels = texels @ to_pixel.T
+        left, top = np.floor(pixels[:, :2].min(axis=0)) - 1
+        right, bottom = np.ceil(pixels[:, :2].max(axis=0)) + 1
+        top, left = max(int(top), 0), max(int(left), 0)
+        bottom, right = min(int(bottom), height - 1), min(int(right), width - 1)
+        if bottom < top or right < left:
+            return cpu_points.NO_BOUNDS
+        return (top, bottom, left, right)
+
+    def composite_on_cpu(
+        self, pixels: np.ndarray, region: tuple[int, int, int, int], order: np.ndarray
+    ) -> None:
+        """Blend the bands and lines over ``pixels``, the frame's pixels of ``region`` of
+        the panel (first row, last row, first column, last column; see
+        :func:`cpu_points.contours`)."""
+        material = self.material
+        data = material.uniform_buffer.data
+        look = np.array(
+            [data["levels"], data["fill"], data["line"], data["line_width"], material.opacity],
+            np.float32,
+        )
+        density = self.geometry.grid.data
+        cpu_points.contours(
+            *(density, self._to_texel, look, data["color"], float(data["density_gamma"])),
+            *(pixels, region, order, self._quad),
+        )
 
     def mark_blocks(self) -> None:
         """Find the blocks to draw in the texture's data (after it changed)."""

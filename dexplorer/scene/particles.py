@@ -159,7 +159,7 @@ class SplattedPoints(gfx.WorldObject):
     ``accum`` buffer the passes share, with room for ``capacity`` pixels, and the ``tiles``
     buffer: this frame's number (entry 0) and, for each tile of the panel, the number of
     the last frame a point touched it. Drawn by the CPU (:attr:`drawn_by_cpu`), the
-    accumulator is the CPU's own (``accum``), and the renderer calls :meth:`splat_on_cpu`
+    accumulator is the CPU's own (``accum``), and the renderer calls :meth:`prepare_on_cpu`
     and :meth:`composite_on_cpu` in the object's place among the others."""
 
     capacity = 0
@@ -224,13 +224,14 @@ class SplattedPoints(gfx.WorldObject):
         tiles.update_range(0, 1)
         return "" if pixels <= self.capacity else panel_problem(physical_size)
 
-    def splat_on_cpu(
-        self, camera: gfx.Camera, size: tuple[int, int], ratio: float
+    def prepare_on_cpu(
+        self, camera: gfx.Camera, viewport: tuple[int, int, int, int], ratio: float
     ) -> tuple[int, int, int, int]:
-        """Splat the shown clouds into the CPU's accumulator for a panel of ``size``
-        pixels (``ratio`` of them a logical pixel) seen by ``camera``; returns the bounds
-        of the pixels touched (first row, last row, first column, last column)."""
-        width, height = size
+        """Splat the shown clouds into the CPU's accumulator for the ``viewport`` (x, y,
+        width, height in the frame's pixels, ``ratio`` of them a logical pixel) seen by
+        ``camera``; returns the bounds of the viewport's pixels touched (first row, last
+        row, first column, last column)."""
+        width, height = size = viewport[2], viewport[3]
         if width * height > self.capacity:
             self.allocate(width * height)  # the panel grew since the layer's fit
         self._drawn = size
@@ -270,7 +271,7 @@ class SplattedPoints(gfx.WorldObject):
     def composite_on_cpu(
         self, pixels: np.ndarray, region: tuple[int, int, int, int], order: np.ndarray
     ) -> None:
-        """Blend what :meth:`splat_on_cpu` accumulated over ``pixels``, the frame's pixels
+        """Blend what :meth:`prepare_on_cpu` accumulated over ``pixels``, the frame's pixels
         of ``region`` of the panel (first row, last row, first column, last column), and
         clear the accumulator (see :func:`cpu_points.composite`)."""
         material = self.material

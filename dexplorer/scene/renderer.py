@@ -125,7 +125,7 @@ class Renderer(gfx.WgpuRenderer):
     def _draw_on_cpu(
         self, wobjects: list[gfx.WorldObject], camera: gfx.Camera, rect: tuple | None
     ) -> None:
-        """Have ``wobjects`` (drawn by the CPU, one after the other) splat themselves for the
+        """Have ``wobjects`` (drawn by the CPU, one after the other) prepare themselves for the
         viewport ``rect`` (logical pixels; the whole frame if ``None``), read back the part of
         the frame they touch, blend themselves over it and write it back."""
         logical, physical = self.logical_size, self.physical_size
@@ -136,9 +136,8 @@ class Renderer(gfx.WgpuRenderer):
         else:
             (x, y), (width, height) = (0, 0), physical
             camera.set_view_size(*logical)
-        bounds = np.array(
-            [wobject.splat_on_cpu(camera, (width, height), ratio) for wobject in wobjects]
-        )
+        viewport = (x, y, width, height)
+        bounds = np.array([wobject.prepare_on_cpu(camera, viewport, ratio) for wobject in wobjects])
         touched = (bounds[:, 0].min(), bounds[:, 1].max(), bounds[:, 2].min(), bounds[:, 3].max())
         top, bottom = max(touched[0], -y), min(touched[1], physical[1] - 1 - y)
         left, right = max(touched[2], -x), min(touched[3], physical[0] - 1 - x)

@@ -156,8 +156,8 @@ void composite(u32 *accum, int columns, int channels, int colored, int under,
                     source[c] = mean_decode[(int)(mean + 0.5f)];
                 }
             }
-            for (int c = 0; c < channels; c++)
-                entry[c] = 0u;
+            for (int c = 0; c < channels; c++) /* volatile: not a call of memset */
+                ((volatile u32 *)entry)[c] = 0u;
             const float under_alpha =
                 under ? alpha_of[under_sum < deepest ? under_sum : deepest] * (1.0f - alpha) : 0.0f;
             const float total = alpha + under_alpha;
@@ -169,6 +169,96 @@ void composite(u32 *accum, int columns, int channels, int colored, int under,
             }
             const float kept_alpha = (float)pixel[3] * (1.0f / 255.0f) * keep;
             pixel[3] = (unsigned char)(clampf(total + kept_alpha, 0.0f, 1.0f) * 255.0f + 0.5f);
+        }
+    }
+}
+
+/* The level of the density at texel position (tx, ty) (texel centres at whole numbers):
+ * `levels` * d^gamma for the bilinear density d (clamped to the edge, at least 0), d^gamma
+ * from `power` (the power of `power_steps` even steps of 0..1, interpolated). */
+static inline float level_at(const float *density, int columns, int rows, float tx, float ty,
+                             float levels, const float *power, int power_steps) {
+    const float x = clampf(tx, 0.0f, (float)(columns - 1)), y = clampf(ty, 0.0f, (float)(rows - 1));
+    const int x0 = (int)x, y0 = (int)y; /* x, y >= 0: truncation is floor */
+    const int x1 = x0 + 1 < columns ? x0 + 1 : x0, y1 = y0 + 1 < rows ? y0 + 1 : y0;
+    const float fx = x - (float)x0, fy = y - (float)y0;
+    const float *top = density + (long)y0 * columns, *bottom = density + (long)y1 * columns;
+    const float upper = top[x0] + (top[x1] - top[x0]) * fx;
+    const float lower = bottom[x0] + (bottom[x1] - bottom[x0]) * fx;
+    float d = upper + (lower - upper) * fy;
+    d = d > 0.0f ? (d < 1.0f ? d : 1.0f) : 0.0f; /* also 0 for not a number */
+    const float step = d * (float)(power_steps - 1);
+    const int k = (int)step < power_steps - 2 ? (int)step : power_steps - 2;
+    return levels * (power[k] + (power[k + 1] - power[k]) * (step - (float)k));
+}
+
+static inline float smoothstepf(float lo, float hi, float x) {
+    const float t = clampf((x - lo) / (hi - lo), 0.0f, 1.0f);
+    return t * t * (3.0f - 2.0f * t);
+}
+
+/* Blend the density's contour bands and iso-lines over `pixels` (laid out as for
+ * `composite`), what shaders/density.wgsl draws: `to_texel` (2 x 3, row-major) takes a
+ * pixel centre of the panel (x + 0.5, y + 0.5, 1) to a texel position of the `columns` x
+ * `rows` `density`; `look` holds the levels, fill, line, line width and opacity, `color`
+ * the linear colour, `power` the table of d^gamma (see `level_at`). A pixel's iso-line
+ * width comes from the change of the level across its 2 x 2 block of pixels, as the
+ * rasterizer takes it for fwidth: the blocks start at the panel's column `quad_x` and row
+ * `quad_y` (0 or 1: the frame's even pixels). `scratch` has room for 4 (col_hi - col_lo
+ * + 4) floats. Only rows `band_lo` to `band_hi` are blended. */
+void contours(const float *restrict density, int columns, int rows, const float *to_texel,
+              const float *look, const float *color, const float *restrict power,
+              int power_steps, unsigned char *restrict pixels, long stride, const int *order,
+              int row_first, int col_lo, int col_hi, int quad_x, int quad_y,
+              const float *restrict decode, const unsigned char *restrict encode,
+              int encode_steps, float *restrict scratch, int band_lo, int band_hi) {
+    const float levels = look[0], fill_strength = look[1], line_strength = look[2];
+    const float line_width = look[3], opacity = look[4];
+    const float encode_scale = (float)(encode_steps - 1);
+    const int first = col_lo - ((col_lo - quad_x) & 1); /* the first block's left column */
+    const int count = col_hi - first + 2;
+    float *upper = scratch, *lower = scratch + count + 2;
+    for (int top = band_lo - ((band_lo - quad_y) & 1); top <= band_hi; top += 2) {
+        for (int k = 0; k < count; k++) { /* the levels of the block's two rows */
+            const float px = (float)(first + k) + 0.5f;
+            for (int r = 0; r < 2; r++) {
+                const float py = (float)(top + r) + 0.5f;
+                const float tx = to_texel[0] * px + to_texel[1] * py + to_texel[2];
+                const float ty = to_texel[3] * px + to_texel[4] * py + to_texel[5];
+                (r ? lower : upper)[k] =
+                    level_at(density, columns, rows, tx, ty, levels, power, power_steps);
+            }
+        }
+        for (int y = top; y <= top + 1; y++) {
+            if (y < band_lo || y > band_hi)
+                continue;
+            const float *own = y == top ? upper : lower;
+            unsigned char *pixel = pixels + (long)(y - row_first) * stride;
+            for (int x = col_lo; x <= col_hi; x++, pixel += 4) {
+                const int k = x - first, left = k - (k & 1);
+                const float level = own[k];
+                const float change = __builtin_fabsf(own[left + 1] - own[left]) +
+                                     __builtin_fabsf(lower[k] - upper[k]);
+                const float width = change > 1e-6f ? change : 1e-6f;
+                const float fraction = level + 0.5f - (float)(int)(level + 0.5f);
+                const float distance = __builtin_fabsf(fraction - 0.5f) / width;
+                const float on_line = 1.0f - smoothstepf(0.5f * line_width - 0.5f,
+                                                         0.5f * line_width + 0.5f, distance);
+                const float line = level > 0.5f ? on_line * line_strength : 0.0f;
+                const float band = (float)(int)level < levels ? (float)(int)level : levels;
+                const float fill = fill_strength * band / levels;
+                const float alpha = clampf(fill + line * (1.0f - fill), 0.0f, 1.0f) * opacity;
+                if (!(alpha > 0.002f))
+                    continue;
+                const float keep = 1.0f - alpha;
+                for (int c = 0; c < 3; c++) {
+                    const float blended = color[c] * alpha + decode[pixel[order[c]]] * keep;
+                    pixel[order[c]] =
+                        encode[(int)(clampf(blended, 0.0f, 1.0f) * encode_scale + 0.5f)];
+                }
+                const float kept_alpha = (float)pixel[3] * (1.0f / 255.0f) * keep;
+                pixel[3] = (unsigned char)(clampf(alpha + kept_alpha, 0.0f, 1.0f) * 255.0f + 0.5f);
+            }
         }
     }
 }
