@@ -32,7 +32,7 @@ ALPHA_STEPS = 1 << 14
 ENCODE_STEPS = 1 << 16
 """Even steps of linear light in the kernel's table of sRGB bytes (finer than the sRGB
 curve's steepest byte, 1 / (255 * 12.92))."""
-POWER_STEPS = 1 << 16
+POWER_STEPS = 1 << 12
 """Even steps of the density (0..1) in the kernel's table of its power."""
 MEAN_STEPS = 1 << 12
 """Even steps of a pixel's mean sRGB colour in the kernel's table of linear values."""

@@ -13,6 +13,7 @@
 typedef unsigned int u32;
 typedef float v8 __attribute__((vector_size(32)));
 typedef int i8 __attribute__((vector_size(32)));
+typedef u32 u8x8 __attribute__((vector_size(32))); /* eight pixels of four bytes */
 
 #define SCALE 512.0f
 #define LANES 8
@@ -173,39 +174,52 @@ void composite(u32 *accum, int columns, int channels, int colored, int under,
     }
 }
 
-/* The level of the density at texel position (tx, ty) (texel centres at whole numbers):
- * `levels` * d^gamma for the bilinear density d (clamped to the edge, at least 0), d^gamma
- * from `power` (the power of `power_steps` even steps of 0..1, interpolated). */
-static inline float level_at(const float *density, int columns, int rows, float tx, float ty,
-                             float levels, const float *power, int power_steps) {
-    const float x = clampf(tx, 0.0f, (float)(columns - 1)), y = clampf(ty, 0.0f, (float)(rows - 1));
-    const int x0 = (int)x, y0 = (int)y; /* x, y >= 0: truncation is floor */
-    const int x1 = x0 + 1 < columns ? x0 + 1 : x0, y1 = y0 + 1 < rows ? y0 + 1 : y0;
-    const float fx = x - (float)x0, fy = y - (float)y0;
-    const float *top = density + (long)y0 * columns, *bottom = density + (long)y1 * columns;
-    const float upper = top[x0] + (top[x1] - top[x0]) * fx;
-    const float lower = bottom[x0] + (bottom[x1] - bottom[x0]) * fx;
-    float d = upper + (lower - upper) * fy;
-    d = d > 0.0f ? (d < 1.0f ? d : 1.0f) : 0.0f; /* also 0 for not a number */
-    const float step = d * (float)(power_steps - 1);
-    const int k = (int)step < power_steps - 2 ? (int)step : power_steps - 2;
-    return levels * (power[k] + (power[k + 1] - power[k]) * (step - (float)k));
-}
-
-static inline float smoothstepf(float lo, float hi, float x) {
-    const float t = clampf((x - lo) / (hi - lo), 0.0f, 1.0f);
-    return t * t * (3.0f - 2.0f * t);
+/* The levels of the density at eight texel positions (tx, ty) (texel centres at whole
+ * numbers): `levels` * d^gamma for the bilinear density d (clamped to the edge, 0 to 1, 0
+ * for not a number), d^gamma from `power` (the power of `power_steps` even steps of 0..1,
+ * interpolated). */
+static inline v8 levels8(const float *density, int columns, int rows, v8 tx, v8 ty,
+                         float levels, const float *power, int power_steps) {
+    tx = clamp8(tx, 0.0f, (float)(columns - 1));
+    ty = clamp8(ty, 0.0f, (float)(rows - 1));
+    const i8 x0 = __builtin_convertvector(tx, i8), y0 = __builtin_convertvector(ty, i8);
+    const v8 fx = tx - __builtin_convertvector(x0, v8), fy = ty - __builtin_convertvector(y0, v8);
+    v8 a, b, c, d;
+    for (int k = 0; k < LANES; k++) {
+        const int x1 = x0[k] + 1 < columns ? x0[k] + 1 : x0[k];
+        const int y1 = y0[k] + 1 < rows ? y0[k] + 1 : y0[k];
+        const float *top = density + (long)y0[k] * columns, *bottom = density + (long)y1 * columns;
+        a[k] = top[x0[k]];
+        b[k] = top[x1];
+        c[k] = bottom[x0[k]];
+        d[k] = bottom[x1];
+    }
+    const v8 upper = a + (b - a) * fx, lower = c + (d - c) * fx;
+    v8 value = upper + (lower - upper) * fy;
+    value = select8(value > splat8(0.0f), value, splat8(0.0f)); /* also 0 for not a number */
+    value = select8(value < splat8(1.0f), value, splat8(1.0f));
+    const v8 step = value * splat8((float)(power_steps - 1));
+    i8 k0 = __builtin_convertvector(step, i8);
+    const i8 last = k0 - k0 + (power_steps - 2);
+    k0 = (i8)select8(k0 < last, (v8)k0, (v8)last);
+    const v8 f = step - __builtin_convertvector(k0, v8);
+    v8 p0, p1;
+    for (int k = 0; k < LANES; k++) {
+        p0[k] = power[k0[k]];
+        p1[k] = power[k0[k] + 1];
+    }
+    return splat8(levels) * (p0 + (p1 - p0) * f);
 }
 
 /* Blend the density's contour bands and iso-lines over `pixels` (laid out as for
  * `composite`), what shaders/density.wgsl draws: `to_texel` (2 x 3, row-major) takes a
  * pixel centre of the panel (x + 0.5, y + 0.5, 1) to a texel position of the `columns` x
  * `rows` `density`; `look` holds the levels, fill, line, line width and opacity, `color`
- * the linear colour, `power` the table of d^gamma (see `level_at`). A pixel's iso-line
- * width comes from the change of the level across its 2 x 2 block of pixels, as the
- * rasterizer takes it for fwidth: the blocks start at the panel's column `quad_x` and row
- * `quad_y` (0 or 1: the frame's even pixels). `scratch` has room for 4 (col_hi - col_lo
- * + 4) floats. Only rows `band_lo` to `band_hi` are blended. */
+ * the linear colour, `power` the table of d^gamma (see `levels8`; its last step is 1).
+ * A pixel's iso-line width comes from the change of the level across its 2 x 2 block of
+ * pixels, as the rasterizer takes it for fwidth: the blocks start at the panel's column
+ * `quad_x` and row `quad_y` (0 or 1: the frame's even pixels). `scratch` has room for
+ * 2 (col_hi - col_lo) + 64 floats. Only rows `band_lo` to `band_hi` are blended. */
 void contours(const float *restrict density, int columns, int rows, const float *to_texel,
               const float *look, const float *color, const float *restrict power,
               int power_steps, unsigned char *restrict pixels, long stride, const int *order,
@@ -215,49 +229,97 @@ void contours(const float *restrict density, int columns, int rows, const float 
     const float levels = look[0], fill_strength = look[1], line_strength = look[2];
     const float line_width = look[3], opacity = look[4];
     const float encode_scale = (float)(encode_steps - 1);
+    const v8 fill_step = splat8(fill_strength / levels);
+    const v8 line_start = splat8(0.5f * line_width - 0.5f); /* smoothstep over one pixel */
+    const int shift[3] = {8 * order[0], 8 * order[1], 8 * order[2]};
+    const float paint[3] = {color[0], color[1], color[2]};
     const int first = col_lo - ((col_lo - quad_x) & 1); /* the first block's left column */
-    const int count = col_hi - first + 2;
-    float *upper = scratch, *lower = scratch + count + 2;
+    const int count = (col_hi - first + 2 + LANES - 1) / LANES * LANES; /* whole vectors */
+    float *upper = scratch, *lower = scratch + count;
+    const v8 offsets = {0.5f, 1.5f, 2.5f, 3.5f, 4.5f, 5.5f, 6.5f, 7.5f};
+    const i8 even = {0, 0, 2, 2, 4, 4, 6, 6}, odd = {1, 1, 3, 3, 5, 5, 7, 7};
     for (int top = band_lo - ((band_lo - quad_y) & 1); top <= band_hi; top += 2) {
-        for (int k = 0; k < count; k++) { /* the levels of the block's two rows */
-            const float px = (float)(first + k) + 0.5f;
+        for (int k = 0; k < count; k += LANES) { /* the levels of the block's two rows */
+            const v8 px = splat8((float)(first + k)) + offsets;
             for (int r = 0; r < 2; r++) {
-                const float py = (float)(top + r) + 0.5f;
-                const float tx = to_texel[0] * px + to_texel[1] * py + to_texel[2];
-                const float ty = to_texel[3] * px + to_texel[4] * py + to_texel[5];
-                (r ? lower : upper)[k] =
-                    level_at(density, columns, rows, tx, ty, levels, power, power_steps);
+                const v8 py = splat8((float)(top + r) + 0.5f);
+                const v8 tx = splat8(to_texel[0]) * px + splat8(to_texel[1]) * py + splat8(to_texel[2]);
+                const v8 ty = splat8(to_texel[3]) * px + splat8(to_texel[4]) * py + splat8(to_texel[5]);
+                const v8 level = levels8(density, columns, rows, tx, ty, levels, power, power_steps);
+                __builtin_memcpy((r ? lower : upper) + k, &level, sizeof(v8));
             }
         }
         for (int y = top; y <= top + 1; y++) {
             if (y < band_lo || y > band_hi)
                 continue;
             const float *own = y == top ? upper : lower;
-            unsigned char *pixel = pixels + (long)(y - row_first) * stride;
-            for (int x = col_lo; x <= col_hi; x++, pixel += 4) {
-                const int k = x - first, left = k - (k & 1);
-                const float level = own[k];
-                const float change = __builtin_fabsf(own[left + 1] - own[left]) +
-                                     __builtin_fabsf(lower[k] - upper[k]);
-                const float width = change > 1e-6f ? change : 1e-6f;
-                const float fraction = level + 0.5f - (float)(int)(level + 0.5f);
-                const float distance = __builtin_fabsf(fraction - 0.5f) / width;
-                const float on_line = 1.0f - smoothstepf(0.5f * line_width - 0.5f,
-                                                         0.5f * line_width + 0.5f, distance);
-                const float line = level > 0.5f ? on_line * line_strength : 0.0f;
-                const float band = (float)(int)level < levels ? (float)(int)level : levels;
-                const float fill = fill_strength * band / levels;
-                const float alpha = clampf(fill + line * (1.0f - fill), 0.0f, 1.0f) * opacity;
-                if (!(alpha > 0.002f))
+            unsigned char *row = pixels + (long)(y - row_first) * stride;
+            for (int k = 0; k < count; k += LANES) {
+                v8 level, above, below;
+                __builtin_memcpy(&level, own + k, sizeof(v8));
+                if (!(__builtin_ia32_movmskps256(level > splat8(0.5f))))
+                    continue; /* band 0 and no line: nothing drawn */
+                __builtin_memcpy(&above, upper + k, sizeof(v8));
+                __builtin_memcpy(&below, lower + k, sizeof(v8));
+                const v8 across = __builtin_shuffle(level, odd) - __builtin_shuffle(level, even);
+                const v8 down = below - above;
+                const v8 change = select8(across < splat8(0.0f), -across, across) +
+                                  select8(down < splat8(0.0f), -down, down);
+                const v8 width = select8(change > splat8(1e-6f), change, splat8(1e-6f));
+                const v8 shifted = level + splat8(0.5f);
+                const v8 fraction = shifted - __builtin_convertvector(__builtin_convertvector(shifted, i8), v8);
+                const v8 off = fraction - splat8(0.5f);
+                const v8 distance = select8(off < splat8(0.0f), -off, off) / width;
+                const v8 t = clamp8(distance - line_start, 0.0f, 1.0f);
+                const v8 line = (splat8(1.0f) - t * t * (splat8(3.0f) - splat8(2.0f) * t)) * splat8(line_strength);
+                v8 band = __builtin_convertvector(__builtin_convertvector(level, i8), v8);
+                band = select8(band < splat8(levels), band, splat8(levels));
+                const v8 fill = fill_step * band;
+                v8 alpha = clamp8(fill + line * (splat8(1.0f) - fill), 0.0f, 1.0f) * splat8(opacity);
+                alpha = select8(level > splat8(0.5f), alpha, splat8(0.0f));
+                const int x0 = first + k;
+                if (x0 >= col_lo && x0 + LANES - 1 <= col_hi) { /* eight pixels of the row */
+                    unsigned char *pixel = row + (long)(x0 - col_lo) * 4;
+                    u8x8 packed;
+                    __builtin_memcpy(&packed, pixel, sizeof(packed));
+                    const v8 keep = splat8(1.0f) - alpha;
+                    u8x8 result = (u8x8)__builtin_convertvector(
+                        clamp8(alpha + __builtin_convertvector(packed >> 24, v8) * splat8(1.0f / 255.0f) * keep, 0.0f, 1.0f) * splat8(255.0f) + splat8(0.5f), i8) << 24;
+                    for (int c = 0; c < 3; c++) {
+                        const u8x8 bytes = (packed >> shift[c]) & 255u;
+                        v8 below_pixel;
+                        for (int j = 0; j < LANES; j++)
+                            below_pixel[j] = decode[bytes[j]];
+                        const v8 blended = clamp8(splat8(paint[c]) * alpha + below_pixel * keep, 0.0f, 1.0f);
+                        const i8 step = __builtin_convertvector(blended * splat8(encode_scale) + splat8(0.5f), i8);
+                        u8x8 encoded;
+                        for (int j = 0; j < LANES; j++)
+                            encoded[j] = encode[step[j]];
+                        result |= encoded << shift[c];
+                    }
+                    const i8 drawn = alpha > splat8(0.002f);
+                    result = (u8x8)(((i8)result & drawn) | ((i8)packed & ~drawn));
+                    __builtin_memcpy(pixel, &result, sizeof(result));
                     continue;
-                const float keep = 1.0f - alpha;
-                for (int c = 0; c < 3; c++) {
-                    const float blended = color[c] * alpha + decode[pixel[order[c]]] * keep;
-                    pixel[order[c]] =
-                        encode[(int)(clampf(blended, 0.0f, 1.0f) * encode_scale + 0.5f)];
                 }
-                const float kept_alpha = (float)pixel[3] * (1.0f / 255.0f) * keep;
-                pixel[3] = (unsigned char)(clampf(alpha + kept_alpha, 0.0f, 1.0f) * 255.0f + 0.5f);
+                for (int j = 0; j < LANES; j++) {
+                    const int x = first + k + j;
+                    if (!(alpha[j] > 0.002f) || x < col_lo || x > col_hi)
+                        continue;
+                    unsigned char *pixel = row + (long)(x - col_lo) * 4;
+                    const float a = alpha[j], keep = 1.0f - a;
+                    u32 packed;
+                    __builtin_memcpy(&packed, pixel, 4);
+                    u32 result = 0u;
+                    for (int c = 0; c < 3; c++) {
+                        const float blended = paint[c] * a + decode[(packed >> shift[c]) & 255u] * keep;
+                        result |= (u32)encode[(int)(clampf(blended, 0.0f, 1.0f) * encode_scale + 0.5f)]
+                                  << shift[c];
+                    }
+                    const float kept_alpha = (float)(packed >> 24) * (1.0f / 255.0f) * keep;
+                    result |= (u32)(clampf(a + kept_alpha, 0.0f, 1.0f) * 255.0f + 0.5f) << 24;
+                    __builtin_memcpy(pixel, &result, 4);
+                }
             }
         }
     }
