@@ -216,7 +216,9 @@ static inline v8 levels8(const float *density, int columns, int rows, v8 tx, v8 
  * pixel centre of the panel (x + 0.5, y + 0.5, 1) to a texel position of the `columns` x
  * `rows` `density`; `look` holds the levels, fill, line, line width and opacity, `color`
  * the linear colour, `power` the table of d^gamma (see `levels8`; its last step is 1).
- * A pixel's iso-line width comes from the change of the level across its 2 x 2 block of
+ * Only pixels whose centres lie on the image (texel positions -0.5 to `columns` - 0.5 and
+ * `rows` - 0.5) are drawn; the levels beyond its edge (the edge's texels) count only in
+ * the lines' width of the pixels beside it. A pixel's iso-line width comes from the change of the level across its 2 x 2 block of
  * pixels, as the rasterizer takes it for fwidth: the blocks start at the panel's column
  * `quad_x` and row `quad_y` (0 or 1: the frame's even pixels). `scratch` has room for
  * 2 (col_hi - col_lo) + 64 floats. Only rows `band_lo` to `band_hi` are blended. */
@@ -276,7 +278,13 @@ void contours(const float *restrict density, int columns, int rows, const float 
                 band = select8(band < splat8(levels), band, splat8(levels));
                 const v8 fill = fill_step * band;
                 v8 alpha = clamp8(fill + line * (splat8(1.0f) - fill), 0.0f, 1.0f) * splat8(opacity);
-                alpha = select8(level > splat8(0.5f), alpha, splat8(0.0f));
+                /* drawn where the level passes 0.5, within the image (pixel centres on it) */
+                const v8 px = splat8((float)(first + k)) + offsets, py = splat8((float)y + 0.5f);
+                const v8 tx = splat8(to_texel[0]) * px + splat8(to_texel[1]) * py + splat8(to_texel[2]);
+                const v8 ty = splat8(to_texel[3]) * px + splat8(to_texel[4]) * py + splat8(to_texel[5]);
+                const i8 inside = (tx >= splat8(-0.5f)) & (tx < splat8((float)columns - 0.5f)) &
+                                  (ty >= splat8(-0.5f)) & (ty < splat8((float)rows - 0.5f));
+                alpha = select8(inside & (level > splat8(0.5f)), alpha, splat8(0.0f));
                 const int x0 = first + k;
                 if (x0 >= col_lo && x0 + LANES - 1 <= col_hi) { /* eight pixels of the row */
                     unsigned char *pixel = row + (long)(x0 - col_lo) * 4;
