@@ -11,7 +11,7 @@ from torch import Tensor
 
 from ..core.datasets import DOMAIN
 from ..core.fields import FIELD_EDGE, Field
-from ..core.native_build import load
+from ..core.native_build import ready
 
 
 def grid_points(count: int, extent: float, device: torch.device | str = "cpu") -> Tensor:
@@ -47,14 +47,21 @@ _DENSITY_ARGUMENTS = (
 
 
 def density_kernel() -> ctypes._CFuncPtr | None:
-    """The C kernel (``density.c``) once it is built (the set-up builds it; the first call
-    starts building it in the background, and torch computes meanwhile), else ``None``."""
-    build = load("density", wait=False)
-    if build.library is None:
+    """The C kernel (``density.c``) once it is loaded (the set-up builds it; the first call
+    starts loading it in the background, since finding a build runs the compiler, and
+    torch computes meanwhile), else ``None``."""
+    if _density_function:
+        return _density_function[0]
+    build = ready("density")
+    if build is None or build.library is None:
         return None
     function = build.library.density
     function.argtypes, function.restype = _DENSITY_ARGUMENTS, None
+    _density_function.append(function)
     return function
+
+
+_density_function: list[ctypes._CFuncPtr] = []
 
 
 class DensityGrid:

@@ -91,10 +91,12 @@ class Renderer(gfx.WgpuRenderer):
         if not any(_by_cpu(wobject) for wobject in drawn):
             super().render(scene, camera, **options)
             return
-        flush = options.pop("flush", True)
+        flush, clear = options.pop("flush", True), options.pop("clear", None)
+        if clear is None:  # as pygfx: the first render of a frame clears it
+            clear = self._renders_since_last_flush == 0
         runs = [(by_cpu, list(run)) for by_cpu, run in groupby(drawn, key=_by_cpu)]
-        if runs[0][0] and self._renders_since_last_flush == 0:
-            runs.insert(0, (False, []))  # the first render of a frame clears it
+        if runs[0][0] and clear:
+            runs.insert(0, (False, []))  # a render that clears comes first
         for by_cpu, run in runs:
             if by_cpu:
                 self._draw_on_cpu(run, camera, options.get("rect"))
@@ -103,12 +105,13 @@ class Renderer(gfx.WgpuRenderer):
             for wobject in hidden:
                 wobject.visible = False
             try:
-                super().render(scene, camera, flush=False, **options)
+                super().render(scene, camera, flush=False, clear=clear, **options)
             finally:
                 for wobject in hidden:
                     wobject.visible = True
-            if not run:
+            if clear and not run:
                 self._clear_now()  # pygfx clears only in a pass that draws something
+            clear = False
         if flush:
             self.flush()
 
