@@ -32,7 +32,7 @@ from pathlib import Path
 FLAGS = ("-O3", "-march=native", "-std=gnu11", "-shared", "-fPIC", "-nostdlib")
 KERNELS = {
     "mlp_sampler": ("dexplorer.core", "torch will be used instead"),
-    "splat": ("dexplorer.scene", "the GPU's compute pass will splat the particles"),
+    "splat": ("dexplorer.scene", "the device's passes will draw the particles and the density"),
     "density": ("dexplorer.engine", "torch will compute the particles' density"),
 }
 """Each kernel's package (where its source is) and what is used without it."""

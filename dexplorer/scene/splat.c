@@ -1,4 +1,5 @@
-/* The particles' splat and resolve on the CPU: the passes of shaders/particles_*.wgsl in C.
+/* What the CPU draws on a software adapter, in C: the passes of shaders/particles_*.wgsl
+ * (the clouds of points) and of shaders/density.wgsl (the density's contours).
  *
  * Built by dexplorer/core/native_build.py (-O3 -march=native, no C library) and called
  * through ctypes by dexplorer/scene/cpu_points.py on a software adapter (lavapipe), whose
@@ -6,8 +7,9 @@
  * tens a pixel. `splat` adds each point's anti-aliased disc to an accumulator the CPU
  * keeps (in fixed point, as the WGSL); `composite` turns it into colour and alpha and
  * blends that over the frame's pixels, read back from the device, as the resolve pass and
- * its blend state would, and zeroes what it read. A call writes only the rows of its band,
- * so that threads given other bands can run beside it.
+ * its blend state would, and zeroes what it read; `contours` blends the density's bands
+ * and iso-lines over them as the density's shader would. A call writes only the rows of
+ * its band, so that threads given other bands can run beside it.
  */
 
 typedef unsigned int u32;
