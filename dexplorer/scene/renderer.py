@@ -9,7 +9,7 @@ antialiasing pass, no gamma), the renderer draws into the canvas's texture itsel
 flush has nothing left to do. A snapshot then reads the canvas's texture, so it must be taken
 after the flush and before anything is drawn over the frame (the controls).
 
-Objects the CPU draws (clouds of points on a software adapter, see
+Objects the CPU draws (clouds of points and the density on a software adapter, see
 :mod:`dexplorer.scene.cpu_points`) are drawn in their place in pygfx's order: the objects
 before them are rendered, the part of the frame they touch is read back, they are blended
 into it, it is written back, and the objects after them are rendered.
@@ -84,13 +84,13 @@ class Renderer(gfx.WgpuRenderer):
         a frame chooses its colour target."""
         if self._renders_since_last_flush == 0:
             self._choose_target()
+        if not any(scene.iter(_by_cpu, skip_invisible=True)):
+            super().render(scene, camera, **options)
+            return
         view = camera.view_matrix if self._sort_objects else None
         flat = FlatScene(scene, view, self._object_count)
         flat.sort()
         drawn = [wrapper.wobject for wrapper in flat._wobject_wrappers]
-        if not any(_by_cpu(wobject) for wobject in drawn):
-            super().render(scene, camera, **options)
-            return
         flush, clear = options.pop("flush", True), options.pop("clear", None)
         if clear is None:  # as pygfx: the first render of a frame clears it
             clear = self._renders_since_last_flush == 0
