@@ -23,7 +23,7 @@ COLOR_MODES = ("uniform", "class", "start")
 
 def srgb_to_linear(color: tuple[float, ...]) -> tuple[float, ...]:
     """An sRGB colour (0..1 channels) in linear light, as the render targets blend."""
-    return tuple(c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in color)
+    return tuple(float(c) for c in linear_values(np.asarray(color, float)))
 
 
 def linear_values(srgb: np.ndarray) -> np.ndarray:

@@ -23,6 +23,8 @@ from imgui_bundle import imgui
 from wgpu.utils.imgui import ImguiRenderer
 from wgpu.utils.imgui.imgui_backend import ImguiWgpuBackend
 
+from ..scene.colors import srgb_values
+
 VERTEX = """
 struct VertexInput {
     @location(0) position: vec2<f32>,
@@ -217,14 +219,10 @@ def background_bytes(color: imgui.ImVec4, format: str) -> tuple[int, int, int, i
     rgb = [min(max(int(channel * 255.0 + 0.5), 0), 255) for channel in (color.x, color.y, color.z)]
     if format.endswith("-srgb"):
         linear = [float(np.float32(value / 255) ** np.float32(2.2)) for value in rgb]
-        rgb = [round(255 * _srgb(value)) for value in linear]
+        rgb = [round(255 * float(srgb_values(np.float64(value)))) for value in linear]
     if format.startswith("bgra"):
         rgb.reverse()
     return (*rgb, 255)
-
-
-def _srgb(linear: float) -> float:
-    return linear * 12.92 if linear <= 0.0031308 else 1.055 * linear ** (1 / 2.4) - 0.055
 
 
 def _first_pixel(edge: float) -> int:
