@@ -91,10 +91,10 @@ class DensityGrid:
     def compute(self, positions: Tensor, out: Tensor) -> Tensor:
         """Density of ``positions`` (n, 2) written into ``out`` (R, R), row 0 at y = -extent,
         scaled so that the densest cell is 1. Returns ``out``."""
+        r = self.resolution
         on_cpu = positions.device.type == "cpu" and out.device.type == "cpu"
         kernel = density_kernel() if on_cpu and out.is_contiguous() else None
         if kernel is not None and positions.dtype == torch.float32:
-            r = self.resolution
             scale = np.float32(r / (2 * self.extent))
             weights = self.kernel.numpy()
             kernel(
@@ -102,7 +102,6 @@ class DensityGrid:
                 *(weights, len(weights) // 2, self._room[0], self._room[1], out.numpy()),
             )
             return out
-        r = self.resolution
         cells = ((positions.float() + self.extent) * (r / (2 * self.extent))).floor().long()
         inside = ((cells >= 0) & (cells < r)).all(dim=1)
         # Particles outside the grid (or NaN) count in one extra cell. No step here depends

@@ -127,12 +127,15 @@ def splat(
         kernel.splat(*arguments, radius, opacity, accum, *layout, lo, hi, bounds[k])
 
     in_bands(0, height - 1, band)
-    return (
-        int(bounds[:, 0].min()),
-        int(bounds[:, 1].max()),
-        int(bounds[:, 2].min()),
-        int(bounds[:, 3].max()),
-    )
+    return union(bounds)
+
+
+def union(bounds: np.ndarray | list) -> tuple[int, int, int, int]:
+    """The bounds (first row, last row, first column, last column) around all of ``bounds``
+    (rows of four)."""
+    bounds = np.asarray(bounds).reshape(-1, 4)
+    top, bottom = int(bounds[:, 0].min()), int(bounds[:, 1].max())
+    return top, bottom, int(bounds[:, 2].min()), int(bounds[:, 3].max())
 
 
 def composite(

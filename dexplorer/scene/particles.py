@@ -168,8 +168,8 @@ class SplattedPoints(gfx.WorldObject):
     """The pixels last asked for (``capacity`` may be more: the accumulator only grows)."""
     accum: np.ndarray | None = None
     """The CPU's accumulator, when the CPU draws the points."""
-    _drawn = (0, 0)
-    """The panel (pixels) the points were last splatted for on the CPU."""
+    _columns = 0
+    """The width (pixels) of the panel the points were last splatted for on the CPU."""
 
     @property
     def drawn_by_cpu(self) -> bool:
@@ -234,7 +234,7 @@ class SplattedPoints(gfx.WorldObject):
         width, height = size = viewport[2], viewport[3]
         if width * height > self.capacity:
             self.allocate(width * height)  # the panel grew since the layer's fit
-        self._drawn = size
+        self._columns = width
         material, geometry = self.material, self.geometry
         world_to_clip = camera.projection_matrix @ camera.world.inverse_matrix @ self.world.matrix
         clip = np.ascontiguousarray(world_to_clip[np.ix_((0, 1, 3), (0, 1, 3))], np.float32)
@@ -255,12 +255,7 @@ class SplattedPoints(gfx.WorldObject):
             touched = cpu_points.splat(
                 self.accum, points, geometry.colors.data, clip, size, look, layout
             )
-            bounds = (
-                min(bounds[0], touched[0]),
-                max(bounds[1], touched[1]),
-                min(bounds[2], touched[2]),
-                max(bounds[3], touched[3]),
-            )
+            bounds = cpu_points.union([bounds, touched])
         return bounds
 
     def clear_on_cpu(self) -> None:
@@ -278,8 +273,7 @@ class SplattedPoints(gfx.WorldObject):
         uniforms = material.uniform_buffer.data
         layout = (material.channels, material.colored, material.under)
         colors = (uniforms["color"], uniforms["under_color"])
-        width = self._drawn[0]
-        cpu_points.composite(self.accum, width, layout, colors, pixels, region, order)
+        cpu_points.composite(self.accum, self._columns, layout, colors, pixels, region, order)
 
 
 class _SplatShader(BaseShader):
