@@ -124,6 +124,21 @@ void splat(const float *points, long count, const float *colors, int colored, in
     }
 }
 
+/* A colour `mixed` (linear, premultiplied by `alpha`) over an 8-bit sRGB `pixel` (red,
+ * green and blue at `order`, alpha last), with the blend state of the passes (source alpha,
+ * one minus source alpha) in linear light: `decode` gives the linear value of each sRGB
+ * byte, `encode` the sRGB byte of `encode_scale` + 1 even steps of linear light. */
+static inline void over(unsigned char *pixel, const float *mixed, float alpha, const int *order,
+                        const float *decode, const unsigned char *encode, float encode_scale) {
+    const float keep = 1.0f - alpha;
+    for (int c = 0; c < 3; c++) {
+        const float blended = mixed[c] + decode[pixel[order[c]]] * keep;
+        pixel[order[c]] = encode[(int)(clampf(blended, 0.0f, 1.0f) * encode_scale + 0.5f)];
+    }
+    const float kept_alpha = (float)pixel[3] * (1.0f / 255.0f) * keep;
+    pixel[3] = (unsigned char)(clampf(alpha + kept_alpha, 0.0f, 1.0f) * 255.0f + 0.5f);
+}
+
 /* Blend the clouds accumulated in `accum` (laid out as `splat` writes it, `columns` pixels a
  * row; the under cloud's depth last when `under`) over `pixels`, the frame's 8-bit sRGB
  * pixels of the panel's columns `col_lo` to `col_hi` and of its rows from `row_first`
@@ -163,15 +178,10 @@ void composite(u32 *accum, int columns, int channels, int colored, int under,
                 ((volatile u32 *)entry)[c] = 0u;
             const float under_alpha =
                 under ? alpha_of[under_sum < deepest ? under_sum : deepest] * (1.0f - alpha) : 0.0f;
-            const float total = alpha + under_alpha;
-            const float keep = 1.0f - total;
-            for (int c = 0; c < 3; c++) {
-                const float mixed = source[c] * alpha + under_color[c] * under_alpha;
-                const float blended = mixed + decode[pixel[order[c]]] * keep;
-                pixel[order[c]] = encode[(int)(clampf(blended, 0.0f, 1.0f) * encode_scale + 0.5f)];
-            }
-            const float kept_alpha = (float)pixel[3] * (1.0f / 255.0f) * keep;
-            pixel[3] = (unsigned char)(clampf(total + kept_alpha, 0.0f, 1.0f) * 255.0f + 0.5f);
+            float mixed[3];
+            for (int c = 0; c < 3; c++)
+                mixed[c] = source[c] * alpha + under_color[c] * under_alpha;
+            over(pixel, mixed, alpha + under_alpha, order, decode, encode, encode_scale);
         }
     }
 }
@@ -316,19 +326,10 @@ void contours(const float *restrict density, int columns, int rows, const float 
                     const int x = first + k + j;
                     if (!(alpha[j] > 0.002f) || x < col_lo || x > col_hi)
                         continue;
-                    unsigned char *pixel = row + (long)(x - col_lo) * 4;
-                    const float a = alpha[j], keep = 1.0f - a;
-                    u32 packed;
-                    __builtin_memcpy(&packed, pixel, 4);
-                    u32 result = 0u;
-                    for (int c = 0; c < 3; c++) {
-                        const float blended = paint[c] * a + decode[(packed >> shift[c]) & 255u] * keep;
-                        result |= (u32)encode[(int)(clampf(blended, 0.0f, 1.0f) * encode_scale + 0.5f)]
-                                  << shift[c];
-                    }
-                    const float kept_alpha = (float)(packed >> 24) * (1.0f / 255.0f) * keep;
-                    result |= (u32)(clampf(a + kept_alpha, 0.0f, 1.0f) * 255.0f + 0.5f) << 24;
-                    __builtin_memcpy(pixel, &result, 4);
+                    const float mixed[3] = {paint[0] * alpha[j], paint[1] * alpha[j],
+                                            paint[2] * alpha[j]};
+                    over(row + (long)(x - col_lo) * 4, mixed, alpha[j], order, decode, encode,
+                         encode_scale);
                 }
             }
         }
