@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     import torch
 
     from .core.datasets import Dataset
+    from .engine.rows import DeviceRows
     from .engine.runs import Engine, Problem
     from .engine.simulation import Simulation
 
@@ -151,6 +152,8 @@ class App:
         self._shown: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         """What each particles layer and its density show: (run, density layer, t, steps
         ready, density shown)."""
+        self._rows: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        """The steps each particles layer holds on the device (:mod:`.engine.rows`)."""
         self._drawn_problem = ""
         """What kept the last frame from drawing the particles (said once in the message)."""
         self._settled = False
@@ -449,7 +452,7 @@ class App:
             panel.guess.set_guesses(guesses.array.array)
             panel.guess.drawn = (guesses, guesses.shown)
         ends = guesses.array.array[selected]
-        panel.guess.set_lines(sim.positions.array[selected], ends)
+        panel.guess.set_lines(sim.positions_of(selected), ends)
         look = self.state.look
         panel.guess.set_style(look.point_size * look.ui_scale)
 
@@ -519,13 +522,32 @@ class App:
         if drawn is not None and drawn[0] is run and drawn[1] is density and drawn[2:] == key:
             return
         self._shown[particles] = (run, density, *key)
-        sim.update_positions(t)
-        sim.positions.sync()
-        particles.update()
+        rows = self._rows_for(sim, particles)
+        sim.update_positions(t, publish=rows is None)
+        shown = None if rows is None else rows.show(sim.cache, *sim.cache.shown_position(t))
+        if shown is not None:
+            particles.show_rows(*shown)
+        else:
+            if rows is not None:
+                sim.positions.publish()
+            sim.positions.sync()
+            particles.update()
         if with_density:
             sim.update_density()
             sim.density.sync()
             density.update()
+
+    def _rows_for(self, sim: Simulation, particles: ParticlesLayer) -> DeviceRows | None:
+        """The record of the steps of ``sim``'s run that ``particles`` hold on the device,
+        or ``None`` when they are drawn from the array (by the CPU)."""
+        if not particles.takes_rows:
+            return None
+        rows = self._rows.get(particles)
+        if rows is None:
+            from .engine.rows import DeviceRows, row_budget
+
+            rows = self._rows[particles] = DeviceRows(sim.n, row_budget(sim.device))
+        return rows
 
     def _apply_look(self) -> None:
         """Theme and presentation scale, when they changed."""

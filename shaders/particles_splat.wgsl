@@ -12,6 +12,9 @@
 // a second dispatch of this shader, and is composited under the first by step 2. With
 // `point_alpha`, each point's opacity is scaled by its colour's alpha (the streaks' trails).
 //
+// With `rows`, the positions are `fraction` of the way from one step of the trajectory
+// (s_positions) to the next (s_next), both held on the device, as the engine interpolates them.
+//
 // Each point also marks the tiles of {{ tile }} x {{ tile }} pixels its disc touches with this
 // frame's number (s_tiles[0]), so that step 2 draws only those.
 //
@@ -42,6 +45,15 @@ fn add(index: u32, depth: u32, color: vec3<f32>) {
     $$ endif
 }
 
+fn position(i: i32) -> vec2<f32> {
+    $$ if rows
+        let first = load_s_positions(i);
+        return first + u_material.fraction * (load_s_next(i) - first);
+    $$ else
+        return load_s_positions(i);
+    $$ endif
+}
+
 @compute @workgroup_size(256)
 fn main(
     @builtin(global_invocation_id) gid: vec3<u32>,
@@ -51,7 +63,7 @@ fn main(
     if (i >= arrayLength(&s_positions)) {
         return;
     }
-    let world = u_wobject.world_transform * vec4<f32>(load_s_positions(i32(i)), 0.0, 1.0);
+    let world = u_wobject.world_transform * vec4<f32>(position(i32(i)), 0.0, 1.0);
     let clip = u_stdinfo.projection_transform * u_stdinfo.cam_transform * world;
     let ndc = clip.xy / clip.w;
     if (!(abs(ndc.x) < 2.0 && abs(ndc.y) < 2.0)) {

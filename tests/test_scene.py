@@ -519,7 +519,8 @@ def test_a_paused_frame_does_not_recompute_positions_or_density(app, monkeypatch
     sim = app.engine.simulations[0]
     for name in ("update_positions", "update_density"):
         original = getattr(sim, name)
-        monkeypatch.setattr(sim, name, lambda *a, f=original, n=name: (calls.append(n), f(*a)))
+        record = lambda *a, f=original, n=name, **k: (calls.append(n), f(*a, **k))  # noqa: E731
+        monkeypatch.setattr(sim, name, record)
     app.state.playing = False
     app.state.look.visible["density"] = True
     app.state.set_time(0.3)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from .datasets import MAX_CLASSES
 
 MAX_STEPS = 1000
-MAX_PARTICLES = 2_000_000
+MAX_PARTICLES = 10_000_000
 MEMORY_SHARE = 0.8  # of the memory available when a request is checked
 
 

@@ -16,7 +16,9 @@ class SharedArray:
     non-blocking copy into it and :meth:`sync` waits for that copy. The renderer uploads the
     array while it draws (copying it), so one array serves as long as each frame publishes,
     syncs and draws in that order; and the renderer's buffer stays the same object, so its
-    pipelines are not rebuilt every frame.
+    pipelines are not rebuilt every frame. Where the device draws the particles from steps
+    it holds (:mod:`~dexplorer.engine.rows`), the engine writes the tensor for the density
+    alone and nothing is published.
 
     Parameters
     ----------

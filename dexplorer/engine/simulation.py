@@ -291,10 +291,17 @@ class Simulation:
             return f"{count:,} of {total:,} guesses x1_hat were non-finite (inf or nan): not drawn"
         return ""
 
-    def update_positions(self, t: float) -> None:
-        """Write the particles' positions at t into the shared positions array."""
+    def update_positions(self, t: float, publish: bool = True) -> None:
+        """Write the particles' positions at t into the shared positions array (into its
+        tensor alone, for the density, without ``publish``: the renderer draws them from
+        rows on its device)."""
         self.cache.interpolate(t, self.positions.target)
-        self.positions.publish()
+        if publish:
+            self.positions.publish()
+
+    def positions_of(self, indices: list[int]) -> np.ndarray:
+        """The positions last written of the particles ``indices``, (k, 2)."""
+        return self.positions.target[indices].cpu().numpy()
 
     def update_density(self) -> None:
         """Density of the current positions into the shared density array."""

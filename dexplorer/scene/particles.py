@@ -80,6 +80,7 @@ class SplatMaterial(gfx.Material):
         size="f4",
         under_size="f4",
         under_opacity="f4",
+        fraction="f4",
     )
 
     def __init__(self, size: float, opacity: float, color: tuple[float, float, float]) -> None:
@@ -89,6 +90,7 @@ class SplatMaterial(gfx.Material):
         self._store.under = False
         self._store.main = True
         self._store.on_cpu = False
+        self._store.rows = False
         self.set_uniform("color", (*srgb_to_linear(color), 1.0))
         self.set_uniform("size", size)
 
@@ -110,6 +112,16 @@ class SplatMaterial(gfx.Material):
     @on_cpu.setter
     def on_cpu(self, value: bool) -> None:
         self._store.on_cpu = bool(value)
+
+    @property
+    def rows(self) -> bool:
+        """Whether the main cloud's positions are between two rows, ``points`` and ``next``
+        of the geometry, at the uniform ``fraction`` (the splat interpolates)."""
+        return self._store.rows
+
+    @rows.setter
+    def rows(self, value: bool) -> None:
+        self._store.rows = bool(value)
 
     @property
     def under(self) -> bool:
@@ -206,7 +218,8 @@ class SplattedPoints(gfx.WorldObject):
         :func:`cpu_points.cpu_kernel`) and, on the device, start a frame (its number goes
         to the tiles buffer); returns why it cannot be drawn ('' when it can)."""
         pixels = int(physical_size[0]) * int(physical_size[1])
-        on_cpu = cpu_points.cpu_kernel() is not None
+        # Rows live on the device alone: the CPU draws from an array, from the next frame on.
+        on_cpu = cpu_points.cpu_kernel() is not None and not self.material.rows
         if on_cpu != self.material.on_cpu:  # the kernel has been loaded (or a test says so)
             self.material.on_cpu = on_cpu
             self.allocate(max(self.wanted, pixels))
@@ -294,6 +307,9 @@ class _SplatShader(BaseShader):
             3: Binding("s_positions", "buffer/read_only_storage", positions, **extra),
             4: Binding("s_colors", "buffer/read_only_storage", geometry.colors, **extra),
         }
+        self["rows"] = material.rows and not under
+        if self["rows"]:
+            bindings[7] = Binding("s_next", "buffer/read_only_storage", geometry.next, **extra)
         self.define_bindings(0, bindings)
         # Declared in the WGSL itself (the splat needs atomics, which pygfx does not write);
         # writable storage is allowed in the compute and fragment stages only.
@@ -480,14 +496,17 @@ def refill(buffer: gfx.Buffer, points: np.ndarray | list) -> gfx.Buffer:
 
 class ParticlesLayer(SplatPoints):
     """Owns the particles: their positions buffer, drawn straight from the shared (n, 2)
-    array the engine writes in place, their colours (and what they were coloured for) and
-    their accumulator. Their colours come with :meth:`set_colors`, not the theme alone."""
+    array the engine writes in place, or the slots that hold steps of their run on the
+    device (:meth:`show_rows`); their colours (and what they were coloured for) and their
+    accumulator. Their colours come with :meth:`set_colors`, not the theme alone."""
 
     def __init__(self, positions: np.ndarray, size: float = 4.0, opacity: float = 0.5) -> None:
         self.array = positions
         """The engine's array the positions are drawn from."""
         self.positions = gfx.Buffer(positions)
         super().__init__(self.positions, (1.0, 1.0, 1.0), size, opacity, render_order=3)
+        self.slots: list[gfx.Buffer] = []
+        """Buffers on the device that each hold one step of the run (:meth:`show_rows`)."""
         self.colored_for: object = None
         """The key the colours were last set for (``None``: not yet)."""
 
@@ -507,9 +526,44 @@ class ParticlesLayer(SplatPoints):
         self.set_own_colors(rgb)
         self.colored_for = key
 
+    @property
+    def takes_rows(self) -> bool:
+        """Whether the points can be drawn from rows on the device (:meth:`show_rows`): the
+        device draws them (the CPU draws from the array)."""
+        return cpu_points.cpu_kernel() is None
+
     def update(self) -> None:
-        """The engine wrote new positions into the array: upload it."""
+        """The engine wrote new positions into the array: upload it, and draw from it."""
+        if self.material.rows:
+            self.material.rows = False
+            self.points.geometry.points = self.positions
         self.positions.update_full()
+
+    def show_rows(
+        self,
+        uploads: list[tuple[int, np.ndarray]],
+        first: int,
+        second: int,
+        fraction: float,
+    ) -> None:
+        """Write each upload's row (n x 2 float32) into its slot, a buffer on the device,
+        and draw the positions ``fraction`` of the way from the slot ``first`` to the slot
+        ``second`` (see :mod:`dexplorer.engine.rows`); the array is left as it is."""
+        for slot, row in uploads:
+            while len(self.slots) <= slot:
+                usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST
+                count = self.positions.nitems
+                slot_buffer = gfx.Buffer(nbytes=count * 8, nitems=count, format="2xf4", usage=usage)
+                self.slots.append(slot_buffer)
+            self.slots[slot].send_data(0, row)  # uploaded as the frame begins
+        geometry = self.points.geometry
+        if geometry.points is not self.slots[first]:
+            geometry.points = self.slots[first]
+        if getattr(geometry, "next", None) is not self.slots[second]:
+            geometry.next = self.slots[second]
+        self.material.rows = True
+        if self.material.uniform_buffer.data["fraction"] != np.float32(fraction):
+            self.material.set_uniform("fraction", fraction)
 
 
 class UnderLayer(Layer):
