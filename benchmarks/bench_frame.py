@@ -19,13 +19,12 @@ import time
 
 import numpy as np
 import pygfx as gfx
-from common import parser, print_table, write_json
+from common import parser, print_table, state_with, write_json
 
 from dexplorer.core.threads import use_cpu_threads
 from dexplorer.engine.devices import choose_device
 from dexplorer.headless import offscreen_app, parse_size, prepare_environment
 from dexplorer.scene.particles import ParticlesLayer
-from dexplorer.state import AppState
 
 
 class PygfxPointsLayer(ParticlesLayer):
@@ -91,8 +90,7 @@ def device_wait(app) -> float:
 
 
 def measure(n: int, size: tuple[int, int], device, frames: int, baseline: bool) -> dict:
-    state = AppState()
-    state.change(n=n, steps=20)
+    state = state_with(n, 20)
     # The window's render options: pygfx's defaults on a GPU, 1x without antialiasing on a
     # CPU adapter (App chooses).
     app = offscreen_app(state, size, device, ui=True, fast=False)

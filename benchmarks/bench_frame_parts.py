@@ -51,7 +51,7 @@ import pygfx as gfx
 import torch
 from bench_frame import device_wait
 from bench_render import plain_points_fps
-from common import parser, print_table, write_json
+from common import parser, print_table, state_with, write_json
 from wgpu.backends.wgpu_native import _api
 
 from dexplorer.core.threads import use_cpu_threads
@@ -311,8 +311,7 @@ def pass_parts(size: tuple[int, int], frames: int) -> dict[str, Timing]:
 
 def measure(n: int, size: tuple[int, int], device, frames: int, steps: int) -> dict:
     """Every part at ``n`` particles: {part: Timing}, and "frames computing"."""
-    state = AppState()
-    state.change(n=n, steps=steps)
+    state = state_with(n, steps)
     app = offscreen_app(state, size, device, ui=True, fast=False)  # the window's options
     app.engine.wait()
     stepper = Stepper(state)

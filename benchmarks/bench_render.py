@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 import pygfx as gfx
-from common import parser, print_table, write_json
+from common import parser, print_table, state_with, write_json
 from rendercanvas.offscreen import RenderCanvas
 
 from dexplorer.core.threads import use_cpu_threads
@@ -36,8 +36,7 @@ def frames_per_second(draw, frames: int) -> float:
 
 
 def scene_app(n: int, size: tuple[int, int], device, ui: bool, steps: int):
-    state = AppState()
-    state.change(n=n, steps=steps)
+    state = state_with(n, steps)
     app = offscreen_app(state, size, device, ui=ui, fast=False)  # the window's render options
     app.settled = False  # as in the window, no frame waits for a layer computed aside
     app.engine.simulations[0].cache.wait()

@@ -70,3 +70,14 @@ def write_json(path: str | None, payload: dict) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps({"machine": machine(), **payload}, indent=2))
         print(f"wrote {path}")
+
+
+def state_with(n: int, steps: int):
+    """The app's state with ``n`` particles and ``steps`` steps, or an exit saying why it
+    cannot take them (a benchmark must not measure the defaults under another label)."""
+    from dexplorer.state import AppState
+
+    state = AppState()
+    if (state.data.n != n or state.run.steps != steps) and not state.change(n=n, steps=steps):
+        raise SystemExit(f"n={n:,}, steps={steps}: {state.message}")
+    return state

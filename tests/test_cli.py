@@ -276,7 +276,7 @@ def test_sample_exact_field_memorises(capsys, tmp_path):
     [
         (["data", "--dataset", "donut", "--out", "x.npy"], "invalid choice"),
         (["data", "--dataset", "moons", "--out", "x.txt"], ".npy or .csv"),
-        (["data", "--dataset", "moons", "-n", "0", "--out", "x.npy"], "from 1 to 2,000,000, got 0"),
+        (["data", "--dataset", "moons", "-n", "0", "--out", "x.npy"], "1 to 10,000,000, got 0"),
         (["data", "--dataset", "moons", "--out", "/no/such/dir/x.npy"], "does not exist"),
         (["train", "--dataset", "moons", "--out", "m.pt"], ".safetensors"),
         (

@@ -218,7 +218,7 @@ def busy():
         ("[settings]\nsteps = 2.5", "settings.steps = 2.5: expected an integer"),
         (
             "[settings]\nn = 0",
-            "settings.n = 0: particles: expected an integer from 1 to 2,000,000, got 0",
+            "settings.n = 0: particles: expected an integer from 1 to 10,000,000, got 0",
         ),
         (
             "[settings]\nseed = -1",

@@ -21,7 +21,7 @@ TRAIN = ["train", "--dataset", "moons", "--out", "m.safetensors"]
 SAMPLE = ["sample", "--exact", "moons", "--out", "x.npy"]
 SHOT = ["screenshot", "--out", "x.png"]
 RENDER = ["render", "--out", "v.mp4"]
-PARTICLES = f"{INTEGER} 1 to 2,000,000"
+PARTICLES = f"{INTEGER} 1 to 10,000,000"
 SEED = f"{INTEGER} 0 to 4,294,967,295"
 STEPS = f"{INTEGER} 1 to 1,000"
 
