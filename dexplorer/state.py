@@ -55,11 +55,17 @@ REFLOW_COMPARISON = ("euler", 2)
 Euler steps, where straight paths land and bent ones fall short."""
 POINT_SIZES = (1.0, 12.0)
 """The smallest and largest particle size (pixels at 1x)."""
-OPACITIES = (0.01, 1.0)
+OPACITIES = (0.001, 1.0)
 """The faintest and most opaque particles."""
 OPACITY = 0.45
 """The default opacity of a particle, up to ``OPACITY_PARTICLES`` of them."""
 OPACITY_PARTICLES = 20_000
+
+
+def opacity_decimals(opacity: float) -> int:
+    """The decimals an opacity is shown (and rounded) with: two digits that count, at
+    least three decimals."""
+    return 3 if opacity >= 0.01 else 4
 
 
 def default_opacity(n: int) -> float:
@@ -70,8 +76,8 @@ def default_opacity(n: int) -> float:
     within ``OPACITIES``."""
     if n <= OPACITY_PARTICLES:
         return OPACITY
-    fainter = 1 - (1 - OPACITY) ** (OPACITY_PARTICLES / n)
-    return round(max(fainter, OPACITIES[0]), 3)
+    fainter = max(1 - (1 - OPACITY) ** (OPACITY_PARTICLES / n), OPACITIES[0])
+    return round(fainter, opacity_decimals(fainter))
 
 
 @dataclass

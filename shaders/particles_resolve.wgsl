@@ -15,7 +15,6 @@ var<storage, read_write> s_accum: array<u32>;
 @group(0) @binding(6)
 var<storage, read> s_tiles: array<u32>;
 
-const SCALE: f32 = 512.0;
 const TILE: u32 = {{ tile }}u;
 
 @vertex
@@ -57,14 +56,14 @@ fn fs_main(varyings: Varyings) -> FragmentOutput {
     for (var c = 0u; c < {{ channels }}u; c = c + 1u) {
         s_accum[base + c] = 0u;
     }
-    let alpha = 1.0 - exp(-f32(sum) / SCALE);
+    let alpha = 1.0 - exp(-f32(sum) / u_material.depth_scale);
     $$ if colored
         let color = srgb2physical(weighted / max(f32(sum), 1.0));
     $$ else
         let color = u_material.color.rgb;  // in linear light already
     $$ endif
     // the under cloud goes below: over(points, under)
-    let under_alpha = (1.0 - exp(-f32(under_sum) / SCALE)) * (1.0 - alpha);
+    let under_alpha = (1.0 - exp(-f32(under_sum) / u_material.depth_scale)) * (1.0 - alpha);
     let under_color = u_material.under_color.rgb;
     let total = alpha + under_alpha;
     var out: FragmentOutput;

@@ -3,7 +3,8 @@
 //
 // The accumulator has one entry per pixel of the panel (u_stdinfo.physical_size).
 // A particle is a round point of `size` logical pixels with an anti-aliased edge. A pixel it
-// covers by a fraction c receives the optical depth -ln(1 - opacity * c), in fixed point. Step 2
+// covers by a fraction c receives the optical depth -ln(1 - opacity * c), in fixed point
+// (u_material.depth_scale steps a unit: finer for fainter points). Step 2
 // (particles_resolve.wgsl) turns a pixel's sum D into alpha = 1 - exp(-D), which is exactly
 // what drawing the points over one another would give, in any order, since the factors
 // (1 - opacity * c) multiply. With colours per particle, the colour channels accumulate
@@ -30,7 +31,6 @@ var<storage, read_write> s_accum: array<atomic<u32>>;
 @group(0) @binding(6)
 var<storage, read_write> s_tiles: array<u32>;
 
-const SCALE: f32 = 512.0;
 const WORKGROUP: u32 = 256u;
 const TILE: i32 = {{ tile }};
 
@@ -111,7 +111,7 @@ fn main(
         let color = vec3<f32>(0.0);
     $$ endif
     // Pixels wholly inside the disc share one depth; only the rim needs a logarithm.
-    let inner = u32(-log(1.0 - opacity) * SCALE + 0.5);
+    let inner = u32(-log(1.0 - opacity) * u_material.depth_scale + 0.5);
     let outer = (radius + 0.5) * (radius + 0.5);
     let core = max(radius - 0.5, 0.0) * max(radius - 0.5, 0.0);
     for (var y = lo.y; y <= hi.y; y = y + 1) {
@@ -122,7 +122,7 @@ fn main(
                 var depth = inner;
                 if (d2 > core) {
                     let coverage = clamp(radius + 0.5 - sqrt(d2), 0.0, 1.0);
-                    depth = u32(-log(1.0 - opacity * coverage) * SCALE + 0.5);
+                    depth = u32(-log(1.0 - opacity * coverage) * u_material.depth_scale + 0.5);
                 }
                 add(u32(y) * u32(size.x) + u32(x), depth, color);
             }

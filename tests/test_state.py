@@ -219,10 +219,10 @@ def test_the_default_opacity_keeps_a_dense_cloud_as_deep_as_20k_particles():
     from dexplorer.state import OPACITIES, default_opacity
 
     assert default_opacity(300) == default_opacity(20_000) == 0.45
-    for n in (50_000, 100_000, 200_000):
+    for n in (50_000, 100_000, 200_000, 2_000_000, 5_000_000, 10_000_000):
         depth = n * -np.log(1 - default_opacity(n))
         assert depth == pytest.approx(20_000 * -np.log(0.55), rel=0.01)
-    assert default_opacity(2_000_000) == OPACITIES[0]  # the slider's faintest
+    assert default_opacity(10_000_000) == 0.0012 > OPACITIES[0]  # within the slider
 
 
 def test_an_opacity_left_at_its_default_follows_the_particles_and_a_chosen_one_stays():

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ctypes
 import os
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -25,10 +25,12 @@ from .colors import linear_values, srgb_values
 from .renderer import software_adapter
 
 SCALE = 512.0
-"""Fixed-point steps of one unit of optical depth (the ``SCALE`` of the shaders)."""
-ALPHA_STEPS = 1 << 14
-"""Depths with an alpha of their own in the kernel's table (deeper ones are opaque:
-1 - exp(-32) is 1 in float32)."""
+"""Fixed-point steps of one unit of optical depth for points of 1% opacity or more."""
+FINEST = 16.0
+"""How many times finer the steps become at most, for fainter points."""
+ALPHA_DEPTH = 32
+"""Depths with an alpha of their own in the kernel's table, in units (deeper ones are
+opaque: 1 - exp(-32) is 1 in float32)."""
 ENCODE_STEPS = 1 << 16
 """Even steps of linear light in the kernel's table of sRGB bytes (finer than the sRGB
 curve's steepest byte, 1 / (255 * 12.92))."""
@@ -45,7 +47,7 @@ _INTS = np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")
 _BYTES = np.ctypeslib.ndpointer(np.uint8, flags="C_CONTIGUOUS")
 _SPLAT_ARGUMENTS = (
     *(_FLOATS, ctypes.c_long, _FLOATS, ctypes.c_int, ctypes.c_int, _FLOATS),
-    *(ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_float),
+    *(ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_float),
     *(_UINTS, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, _INTS),
 )
 _COMPOSITE_ARGUMENTS = (
@@ -65,6 +67,15 @@ NO_BOUNDS = (np.iinfo(np.int32).max, -1, np.iinfo(np.int32).max, -1)
 
 _kernel: list[ctypes.CDLL] = []
 _threads: list[ThreadPoolExecutor] = []
+
+
+def depth_scale(opacity: float) -> float:
+    """Fixed-point steps of one unit of optical depth in the accumulator of points of
+    ``opacity`` (the shaders' ``depth_scale``): :data:`SCALE`, and finer for points fainter
+    than 1% (up to :data:`FINEST` times), so that a point's depth, rounded to a step, stays
+    about five steps. The sum stays within 32 bits: a pixel takes a million points of
+    opacity 1 at :data:`SCALE`, and hundreds of millions of points at 1% or below."""
+    return SCALE * min(FINEST, max(1.0, 0.01 / max(float(opacity), 1e-9)))
 
 
 def cpu_kernel() -> ctypes.CDLL | None:
@@ -109,12 +120,13 @@ def splat(
     clip: np.ndarray,
     size: tuple[int, int],
     look: tuple[float, float, bool, bool],
-    layout: tuple[int, int],
+    layout: tuple[int, int, float],
 ) -> tuple[int, int, int, int]:
     """Add the discs of ``points`` (n, 2) to ``accum`` for a panel of ``size`` pixels, with
     ``clip`` (3 x 3) from world to clip space, the ``look`` (radius in pixels, opacity,
     whether each point has its own colour from ``colors``, whether its alpha scales its
-    opacity) and the accumulator's ``layout`` (entries a pixel, this cloud's entry);
+    opacity) and the accumulator's ``layout`` (entries a pixel, this cloud's entry, the
+    steps of a unit of depth: :func:`depth_scale`);
     returns the bounds of the pixels touched (first row, last row, first column, last
     column; :data:`NO_BOUNDS` for none)."""
     kernel = cpu_kernel()
@@ -123,8 +135,10 @@ def splat(
     bounds = np.tile(np.array(NO_BOUNDS, np.int32), (CPU_THREADS, 1))
     arguments = (points, len(points), colors, colored, point_alpha, clip, width, height)
 
+    channels, offset, scale = layout
+
     def band(lo: int, hi: int, k: int) -> None:
-        kernel.splat(*arguments, radius, opacity, accum, *layout, lo, hi, bounds[k])
+        kernel.splat(*arguments, radius, opacity, scale, accum, channels, offset, lo, hi, bounds[k])
 
     in_bands(0, height - 1, band)
     return union(bounds)
@@ -141,7 +155,7 @@ def union(bounds: np.ndarray | list) -> tuple[int, int, int, int]:
 def composite(
     accum: np.ndarray,
     width: int,
-    layout: tuple[int, bool, bool],
+    layout: tuple[int, bool, bool, float],
     colors: tuple[np.ndarray, np.ndarray],
     pixels: np.ndarray,
     region: tuple[int, int, int, int],
@@ -149,12 +163,14 @@ def composite(
 ) -> None:
     """Blend the clouds in ``accum`` (a panel ``width`` pixels wide; ``layout``: entries a
     pixel, whether each point had its own colour, whether the last entry is the under
-    cloud's) over ``pixels`` (rows, columns, 4: the frame's 8-bit sRGB pixels of
-    ``region``, the panel's rows and columns first to last, colour channels at ``order``)
-    in place, with the uniform and the under cloud's ``colors`` (linear RGB), and zero the
-    entries read."""
+    cloud's, the steps of a unit of depth) over ``pixels`` (rows, columns, 4: the frame's
+    8-bit sRGB pixels of ``region``, the panel's rows and columns first to last, colour
+    channels at ``order``) in place, with the uniform and the under cloud's ``colors``
+    (linear RGB), and zero the entries read."""
     kernel = cpu_kernel()
-    alpha_of, decode, encode, mean_decode = tables()
+    *entries, scale = layout
+    alpha_of = alpha_table(scale)
+    decode, encode, mean_decode = tables()
     first_row, last_row, first_column, last_column = region
     stride = pixels.strides[0]
     address = pixels.ctypes.data
@@ -162,8 +178,8 @@ def composite(
 
     def band(lo: int, hi: int, k: int) -> None:
         kernel.composite(
-            *(accum, width, *layout, color, under_color, address, stride, order),
-            *(first_row, first_column, last_column, alpha_of, ALPHA_STEPS, decode),
+            *(accum, width, *entries, color, under_color, address, stride, order),
+            *(first_row, first_column, last_column, alpha_of, len(alpha_of), decode),
             *(encode, ENCODE_STEPS, mean_decode, MEAN_STEPS, lo, hi),
         )
 
@@ -188,7 +204,7 @@ def contours(
     level is levels * density^``gamma``, and the panel's 2 x 2 blocks of pixels (whose
     changes give the lines' width) start at its column and row ``quad``."""
     kernel = cpu_kernel()
-    _, decode, encode, _ = tables()
+    decode, encode, _ = tables()
     first_row, last_row, first_column, last_column = region
     rows, columns = density.shape
     room = np.empty((CPU_THREADS, 4 * (last_column - first_column + 8)), np.float32)
@@ -213,13 +229,20 @@ def power_table(gamma: float) -> np.ndarray:
     return np.power(steps, np.float32(gamma), dtype=np.float32)
 
 
+@lru_cache(maxsize=4)
+def alpha_table(scale: float) -> np.ndarray:
+    """The alpha of each depth in steps of 1 / ``scale`` (:func:`depth_scale`), to
+    :data:`ALPHA_DEPTH` units."""
+    return (1.0 - np.exp(-np.arange(int(ALPHA_DEPTH * scale)) / scale)).astype(np.float32)
+
+
 @cache
-def tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The kernel's tables: the alpha of each depth, the linear value of each sRGB byte, the
-    sRGB byte of each step of linear light, the linear value of each step of sRGB."""
-    alpha_of = (1.0 - np.exp(-np.arange(ALPHA_STEPS) / SCALE)).astype(np.float32)
+def tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kernel's tables but the alphas (:func:`alpha_table`): the linear value of each
+    sRGB byte, the sRGB byte of each step of linear light, the linear value of each step of
+    sRGB."""
     decode = linear_values(np.arange(256) / 255).astype(np.float32)
     linear = np.arange(ENCODE_STEPS) / (ENCODE_STEPS - 1)
     encode = np.round(255 * srgb_values(linear)).astype(np.uint8)
     mean_decode = linear_values(np.arange(MEAN_STEPS) / (MEAN_STEPS - 1)).astype(np.float32)
-    return alpha_of, decode, encode, mean_decode
+    return decode, encode, mean_decode

@@ -81,6 +81,7 @@ class SplatMaterial(gfx.Material):
         under_size="f4",
         under_opacity="f4",
         fraction="f4",
+        depth_scale="f4",
     )
 
     def __init__(self, size: float, opacity: float, color: tuple[float, float, float]) -> None:
@@ -93,6 +94,15 @@ class SplatMaterial(gfx.Material):
         self._store.rows = False
         self.set_uniform("color", (*srgb_to_linear(color), 1.0))
         self.set_uniform("size", size)
+        self.set_opacity(opacity)
+
+    def set_opacity(self, opacity: float) -> None:
+        """The points' opacity, and the accumulator's steps of a unit of depth for it
+        (:func:`cpu_points.depth_scale`)."""
+        self.opacity = opacity
+        scale = cpu_points.depth_scale(self.opacity)
+        if self.uniform_buffer.data["depth_scale"] != np.float32(scale):
+            self.set_uniform("depth_scale", scale)
 
     @property
     def main(self) -> bool:
@@ -264,7 +274,7 @@ class SplattedPoints(gfx.WorldObject):
             opacity = material.opacity if main else float(uniforms["under_opacity"])
             colored, point_alpha = main and material.colored, main and material.point_alpha
             look = (radius, opacity, colored, point_alpha)
-            layout = (channels, 0 if main else channels - 1)
+            layout = (channels, 0 if main else channels - 1, float(uniforms["depth_scale"]))
             touched = cpu_points.splat(
                 self.accum, points, geometry.colors.data, clip, size, look, layout
             )
@@ -284,7 +294,8 @@ class SplattedPoints(gfx.WorldObject):
         clear the accumulator (see :func:`cpu_points.composite`)."""
         material = self.material
         uniforms = material.uniform_buffer.data
-        layout = (material.channels, material.colored, material.under)
+        scale = float(uniforms["depth_scale"])
+        layout = (material.channels, material.colored, material.under, scale)
         colors = (uniforms["color"], uniforms["under_color"])
         cpu_points.composite(self.accum, self._columns, layout, colors, pixels, region, order)
 
@@ -445,7 +456,7 @@ class SplatPoints(Layer):
         if self.material.uniform_buffer.data["size"] != np.float32(size):
             self.material.set_uniform("size", size)
         if self.material.uniform_buffer.data["opacity"] != np.float32(opacity):
-            self.material.opacity = opacity
+            self.material.set_opacity(opacity)
 
     def set_visible(self, visible: bool) -> None:
         self.visible = bool(visible)

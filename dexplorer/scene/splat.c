@@ -17,7 +17,6 @@ typedef float v8 __attribute__((vector_size(32)));
 typedef int i8 __attribute__((vector_size(32)));
 typedef u32 u8x8 __attribute__((vector_size(32))); /* eight pixels of four bytes */
 
-#define SCALE 512.0f
 #define LANES 8
 
 static inline v8 splat8(float x) { return (v8){x, x, x, x, x, x, x, x}; }
@@ -40,9 +39,9 @@ static inline v8 ln8(v8 x) {
     return s * series + e * splat8(0.69314718f);
 }
 
-/* The fixed-point optical depth -ln(1 - opacity) of each lane. */
-static inline i8 depth8(v8 opacity) {
-    return __builtin_convertvector(-ln8(splat8(1.0f) - opacity) * splat8(SCALE) + splat8(0.5f), i8);
+/* The optical depth -ln(1 - opacity) of each lane, in `scale` steps a unit. */
+static inline i8 depth8(v8 opacity, float scale) {
+    return __builtin_convertvector(-ln8(splat8(1.0f) - opacity) * splat8(scale) + splat8(0.5f), i8);
 }
 
 static inline float clampf(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
@@ -54,14 +53,14 @@ static inline int floori(float x) {
 }
 
 /* Splat `count` points (x, y pairs) into `accum` (`channels` u32 a pixel, this cloud's depth
- * at `offset`, then its colour-weighted depths when `colored`), for a panel of `width` x
+ * in `scale` steps a unit at `offset`, then its colour-weighted depths when `colored`), for a panel of `width` x
  * `height` pixels. `clip` (3 x 3, row-major) takes (x, y, 1) to (clip x, clip y, clip w).
  * `colors` (count x 4) gives each point's colour (`colored`) and, with `point_alpha`, scales
  * its opacity by its alpha. Only rows `band_lo` to `band_hi` are written; `bounds` (first
  * row, last row, first column, last column) grows to the pixels touched. */
 void splat(const float *points, long count, const float *colors, int colored, int point_alpha,
            const float *clip, float width, float height, float radius, float opacity,
-           u32 *accum, int channels, int offset, int band_lo, int band_hi, int *bounds) {
+           float scale, u32 *accum, int channels, int offset, int band_lo, int band_hi, int *bounds) {
     const int columns = (int)width, lines = (int)height;
     const float uniform = clampf(opacity, 0.0f, 0.999f);
     for (long i = 0; i < count; i++) {
@@ -107,7 +106,7 @@ void splat(const float *points, long count, const float *colors, int colored, in
                 const v8 dx = splat8((float)px0 - cx) + offsets;
                 const v8 d2 = dx * dx + splat8(dy * dy);
                 const v8 coverage = clamp8(splat8(radius + 0.5f) - __builtin_ia32_sqrtps256(d2), 0.0f, 1.0f);
-                const i8 depth = depth8(splat8(alpha) * coverage);
+                const i8 depth = depth8(splat8(alpha) * coverage, scale);
                 const int lanes = hi_x - px0 + 1 < LANES ? hi_x - px0 + 1 : LANES;
                 u32 *entry = accum + ((long)py * columns + px0) * channels + offset;
                 for (int k = 0; k < lanes; k++, entry += channels) {

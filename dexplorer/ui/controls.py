@@ -17,7 +17,7 @@ from ..core.importers import SUFFIXES as DATA_SUFFIXES
 from ..core.runs import PANEL_PARTICLES, VIEW_COUNTS
 from ..scene.colors import COLOR_MODES
 from ..scene.theme import THEMES
-from ..state import LAYERS, OPACITIES, POINT_SIZES, AppState
+from ..state import LAYERS, OPACITIES, POINT_SIZES, AppState, opacity_decimals
 from .backend import begin_fixed
 from .dialogs import FileDialogs
 from .explain import explain, explain_more
@@ -168,8 +168,10 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     imgui.same_line(width / 2)
     _, state.look.show_schedule = imgui.checkbox("schedule (P)", state.look.show_schedule)
     _, state.look.point_size = imgui.slider_float("size", state.look.point_size, *POINT_SIZES)
+    opacity = state.look.opacity
+    shown = f"%.{opacity_decimals(opacity)}f"
     _, state.look.opacity = imgui.slider_float(
-        "opacity", state.look.opacity, *OPACITIES, flags=imgui.SliderFlags_.logarithmic
+        "opacity", opacity, *OPACITIES, shown, flags=imgui.SliderFlags_.logarithmic
     )
     imgui.begin_disabled(bool(status.loading))  # sessions may hold models: torch
     session_row(state, status)
