@@ -6,7 +6,10 @@ same run.
 
 Every frame moves t, so the engine interpolates, the density is recomputed and uploaded, and
 the frame is drawn and read back (an offscreen canvas reads every frame back to memory; a
-window presents it instead: see bench_frame.py for the frame as the window draws it).
+window presents it instead: see bench_frame.py for the frame as the window draws it). Where
+the device draws the particles from steps of the run it holds (``dexplorer/engine/rows.py``),
+the first frames upload those steps (``rows_mb_per_frame``), and the scene is measured again
+once every step is there (``steps_held_fps``).
 """
 
 from __future__ import annotations
@@ -121,7 +124,9 @@ def main() -> None:
         size = parse_size(size_text)
         for n in counts:
             baseline = plain_points_fps(n, size, frames)
-            app = scene_app(n, size, device, ui=True, steps=20 if args.quick else 100)
+            steps = 20 if args.quick else 100
+            app = scene_app(n, size, device, ui=True, steps=steps)
+            uploaded = app.uploaded_rows
             fps = app_fps(app, frames)
             row = {
                 "n": n,
@@ -129,13 +134,20 @@ def main() -> None:
                 "full_scene_fps": fps,
                 "pygfx_points_fps": baseline,
                 "full_vs_points": fps / baseline,
+                "rows_mb_per_frame": (app.uploaded_rows - uploaded) / (frames + 1) / 2**20,
             }
+            if app.uploaded_rows:  # drawn from steps on the device: once every step is there
+                app_fps(app, steps + 1)
+                uploaded = app.uploaded_rows
+                row["steps_held_fps"] = fps = app_fps(app, frames)
+                row["steps_held_mb_per_frame"] = (app.uploaded_rows - uploaded) / 2**20 / frames
             app.state.look.show_schedule = True  # the schedule window (P), off by default
             row["schedule_on_fps"] = app_fps(app, frames)
             row["schedule_off_fps"] = fps
             app.state.look.show_schedule = False
             rows.append(row)
-            print(f"{size_text} {n:>8}: full scene {fps:.1f} fps, plain Points {baseline:.1f} fps")
+            first = row["full_scene_fps"]
+            print(f"{size_text} {n:>8}: full scene {first:.1f} fps, plain Points {baseline:.1f}")
             if n == 50_000 or not args.quick:
                 app.state.look.show_ui = False
                 empty = app_fps(app, frames, ())

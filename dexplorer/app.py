@@ -586,6 +586,12 @@ class App:
         theme = THEMES[look.theme]
         particles.set_colors(look.color_mode, theme.particles, sim.labels, start, key)
 
+    @property
+    def uploaded_rows(self) -> int:
+        """Bytes of trajectory steps uploaded to the device for the particles so far (0 where
+        they are drawn from the arrays; :mod:`.engine.rows`)."""
+        return sum(rows.uploaded for rows in self._rows.values())
+
     # --- comparison ------------------------------------------------------------------------
 
     @property
