@@ -39,6 +39,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_startup.py --quick --json out/bench_startup.json
 	$(BIN)/python benchmarks/bench_ring.py --quick --json out/bench_ring.json
 	$(BIN)/python benchmarks/bench_edit.py --quick --json out/bench_edit.json
+	$(BIN)/python benchmarks/bench_exact.py --quick --json out/bench_exact.json
 	$(BIN)/python benchmarks/soak.py --quick --json out/soak.json
 
 clean:

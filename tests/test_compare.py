@@ -353,7 +353,8 @@ def test_a_paused_comparison_does_not_recompute_its_panels(monkeypatch):
     calls = []
     for sim in app.engine.simulations:
         original = sim.update_positions
-        monkeypatch.setattr(sim, "update_positions", lambda t, f=original: (calls.append(t), f(t)))
+        record = lambda t, f=original, **k: (calls.append(t), f(t, **k))  # noqa: E731
+        monkeypatch.setattr(sim, "update_positions", record)
     state.playing = False
     state.set_time(0.5)
     app.update()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dexplorer.core.fields import ExactField, NetworkField
+from dexplorer.core.fields import CPU_CHUNK_ELEMENTS, ExactField, NetworkField
 from dexplorer.core.networks import build_network
 from dexplorer.core.objectives import make_objective
 from dexplorer.core.paths import CosinePath, LinearBetaPath, LinearPath
@@ -75,9 +75,10 @@ def test_exact_field_memorises_the_training_points(sampler):
 
 
 def test_exact_field_bounds_its_temporaries():
-    """100k particles x 10k points would need 4 GB at once; chunks keep 64 MB per temporary."""
+    """100k particles x 10k points would need 4 GB at once; chunks keep a temporary within
+    the caches on a CPU (a larger one was mapped afresh at every evaluation)."""
     field = ExactField(torch.rand(10_000, 2) * 6 - 3, LinearPath())
-    assert field.chunk * 10_000 <= 1 << 24
+    assert field.chunk * 10_000 <= CPU_CHUNK_ELEMENTS <= 1 << 20
     small = ExactField(torch.rand(1000, 2) * 6 - 3, LinearPath())
     estimate = small.estimate(torch.randn(100_000, 2), 0.5)
     assert estimate.data.shape == (100_000, 2) and torch.isfinite(estimate.data).all()
@@ -112,3 +113,17 @@ def test_network_accepts_scalar_and_per_particle_times():
     scalar = network(x, 0.3, 1)
     batch = network(x, torch.full((8,), 0.3), torch.ones(8, dtype=torch.long))
     assert torch.allclose(scalar, batch, atol=1e-6)
+
+
+@pytest.mark.parametrize("t", [0.5, 0.9, 0.99, 0.999])
+def test_exact_field_in_float32_is_the_closed_form_up_to_the_data(t):
+    """The logits are one product and the weights underflow to a floor: near t = 1 each
+    particle is near one point, and the estimate must still be the closed form's,
+    E[x1 | x] = sum_i softmax(-|x - t y_i|^2 / (2 (1 - t)^2)) y_i, in float64."""
+    points = torch.rand(300, 2, generator=torch.Generator().manual_seed(1)) * 6 - 3
+    x = 2 * torch.randn(2000, 2, generator=torch.Generator().manual_seed(0))
+    single = ExactField(points, LinearPath()).estimate(x, t).data.double()
+    y = points.double()
+    squared = (x.double()[:, None, :] - t * y[None]).square().sum(-1)
+    expected = torch.softmax(-squared / (2 * (1 - t) ** 2), dim=1) @ y
+    assert torch.allclose(single, expected, atol=2e-3)

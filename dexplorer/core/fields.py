@@ -22,6 +22,21 @@ if TYPE_CHECKING:
     from .sources import Source
 
 SIGMA_FLOOR = 1e-6
+CPU_CHUNK_ELEMENTS = 1 << 18
+"""Floats in one temporary of an exact field's evaluation on a CPU: few enough to stay in
+the caches and under the C library's threshold for mapping memory afresh (a larger
+temporary is mapped and faulted in again at every evaluation: the system's time, not the
+field's, made most of such a run)."""
+DEVICE_CHUNK_ELEMENTS = 1 << 24
+"""The same on other devices (fewer, larger kernels)."""
+LOGIT_FLOOR = -80.0
+
+
+def _chunk_elements(device: str | torch.device) -> int:
+    """Floats in one temporary of an exact field's evaluation on ``device``."""
+    return CPU_CHUNK_ELEMENTS if torch.device(device).type == "cpu" else DEVICE_CHUNK_ELEMENTS
+
+
 FIELD_EDGE = 0.005
 """How close to t = 0 and t = 1 a field that may be singular there is evaluated (the
 arrows, the streaks and the model density)."""
@@ -182,7 +197,8 @@ class ExactField(Field):
     land on the training points (memorisation).
 
     Owns the data points (on the torch device) and evaluates in chunks of particles, so
-    100k particles x 10k points stay within ``chunk_elements`` floats per temporary.
+    100k particles x 10k points stay within ``chunk_elements`` floats per temporary (by
+    default :data:`CPU_CHUNK_ELEMENTS` on a CPU).
     """
 
     def __init__(
@@ -192,7 +208,7 @@ class ExactField(Field):
         spread: float = 0.0,
         weights: np.ndarray | Tensor | None = None,
         device: str | torch.device = "cpu",
-        chunk_elements: int = 1 << 24,
+        chunk_elements: int | None = None,
     ) -> None:
         self.points = torch.as_tensor(np.asarray(points), dtype=torch.float32, device=device)
         if self.points.ndim != 2 or self.points.shape[1] != 2 or len(self.points) < 1:
@@ -203,8 +219,11 @@ class ExactField(Field):
         self.path = path
         self.spread = float(spread)
         self.singular_at_data = self.spread == 0.0
-        self.chunk = max(1, chunk_elements // m)
+        self.chunk = max(1, (chunk_elements or _chunk_elements(device)) // m)
         self.squared_norms = (self.points * self.points).sum(1)
+        self.augmented = torch.cat([self.points.T, self.squared_norms[None]]).contiguous()
+        """The points' coordinates and squared norms, (3, M): a particle's logits over the
+        points are one product with its coefficients (see :meth:`_estimate_chunk`)."""
 
     def estimate(self, x: Tensor, t: Tensor | float) -> Estimate:
         t = as_time(t, x)
@@ -222,6 +241,7 @@ class ExactField(Field):
         self.points = self.points.to(dtype)
         self.log_weights = self.log_weights.to(dtype)
         self.squared_norms = self.squared_norms.to(dtype)
+        self.augmented = self.augmented.to(dtype)
         return self
 
     def _estimate_chunk(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
@@ -229,10 +249,22 @@ class ExactField(Field):
         a, s = self.path.alpha(t), self.path.sigma(t)
         # Given component i, x ~ N(a y_i, variance I).
         variance = ((a * self.spread) ** 2 + s * s).clamp_min(SIGMA_FLOOR**2)
-        # |x - a y|^2 = |x|^2 - 2a x.y + a^2 |y|^2; the |x|^2 term cancels in the softmax.
-        logits = (2 * a) * (x @ self.points.T) - (a * a) * self.squared_norms
-        weights = torch.softmax(logits / (2 * variance) + self.log_weights, dim=1)
-        mean = weights @ self.points
+        # -|x - a y|^2 / (2 variance) = (a / variance) x.y - a^2 |y|^2 / (2 variance) - the
+        # |x|^2 term, which cancels in the softmax: one product (x, 1) @ (y; |y|^2) with
+        # scaled coefficients, the log weights added in the same pass; then the softmax in
+        # place (each pass over the chunk costs: the points are many). Logits more than
+        # LOGIT_FLOOR below a particle's largest count as LOGIT_FLOOR: e^-80 is nothing
+        # beside 1, and exp stays out of its slow path for results that underflow (most of
+        # them near t = 1, where each particle is near one point).
+        near = -(a * a) / (2 * variance)
+        coefficients = torch.cat([x * (a / variance), near.expand(len(x), 1)], 1)
+        logits = torch.addmm(self.log_weights, coefficients, self.augmented)
+        peak = logits.amax(1, keepdim=True)
+        if logits.requires_grad:  # differentiated (the model's density): no pass in place
+            weights = (logits - peak).clamp(min=LOGIT_FLOOR).exp()
+        else:
+            weights = logits.sub_(peak).clamp_(min=LOGIT_FLOOR).exp_()
+        mean = (weights @ self.points) / weights.sum(1, keepdim=True)
         offset = x - a * mean
         # E[x1 | x, i] = y_i + (a tau^2 / variance)(x - a y_i), linear in y_i;
         # E[e | x] = (x - a E[x1 | x]) / s = offset s / variance, the score -offset / variance.
@@ -321,7 +353,7 @@ class CouplingField(Field):
         source: Source,
         data: np.ndarray,
         device: str | torch.device = "cpu",
-        chunk_elements: int = 1 << 22,
+        chunk_elements: int | None = None,
     ) -> None:
         data = np.asarray(data, np.float32)
         if data.ndim != 2 or data.shape[1] != 2 or len(data) < 1:
@@ -332,7 +364,7 @@ class CouplingField(Field):
         self.spread = source.spread
         self.points = torch.as_tensor(data, device=device)
         self.path = LinearPath()
-        self.chunk = max(1, chunk_elements // len(data))
+        self.chunk = max(1, (chunk_elements or _chunk_elements(device)) // (2 * len(data)))
 
     def estimate(self, x: Tensor, t: Tensor | float) -> Estimate:
         """E[y | x_t] as the data estimate and E[z | x_t] = (x - t E[y | x_t]) / (1 - t) as
