@@ -93,7 +93,7 @@ CASES = [
     Case(
         "session: opacity -4",
         session("[look]\nopacity = -4.0"),
-        "look.opacity = -4.0: expected 0.01 to 1",
+        "look.opacity = -4.0: expected 0.001 to 1",
     ),
     Case(
         "session: steps true",
