@@ -271,6 +271,16 @@ def _chosen(status: Status, name: str, action: Callable[[str], object]) -> Calla
     return apply
 
 
+def fit_before(*buttons: str) -> None:
+    """Narrow the next item, if need be, so that ``buttons`` fit after it on its line (a
+    scrollbar takes part of the controls' width when they are taller than the window)."""
+    style = imgui.get_style()
+    room = imgui.get_content_region_avail().x
+    for label in buttons:
+        room -= imgui.calc_text_size(label).x + 2 * style.frame_padding.x + style.item_spacing.x
+    imgui.set_next_item_width(max(min(imgui.calc_item_width(), room), 1.0))
+
+
 def open_file_row(
     status: Status,
     field: str,
@@ -280,6 +290,7 @@ def open_file_row(
 ) -> None:
     """A typed path (the status's ``field``), a ``button`` that applies ``action`` to it, and
     a native dialog (its button's label and its title) that fills the field and applies it."""
+    fit_before(button)
     _, path = imgui.input_text(f"##{field}", getattr(status, field))
     setattr(status, field, path)
     imgui.same_line()
@@ -299,6 +310,7 @@ def session_row(state: AppState, status: Status) -> None:
     from ..session import apply_session
 
     imgui.separator_text("Session")
+    fit_before("save", "open")
     _, status.session_path = imgui.input_text("##session", status.session_path)
     path = status.session_path.strip()
     imgui.same_line()
