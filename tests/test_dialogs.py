@@ -19,9 +19,31 @@ class FakeImgui:
     """Draws nothing; records the buttons drawn (and those greyed out) and clicks those
     named in ``clicked``."""
 
+    available = 262.0
+    """The controls' content width when their scrollbar shows."""
+    item_width = 186.0
+    """The usual width of a field."""
+
     def __init__(self, clicked: tuple[str, ...] = ()) -> None:
         self.clicked, self.buttons, self.greyed = set(clicked), [], []
         self.disabled: list[bool] = []
+        self.widths: list[float] = []
+
+    def get_style(self) -> SimpleNamespace:
+        padding, spacing = SimpleNamespace(x=4.0), SimpleNamespace(x=8.0)
+        return SimpleNamespace(frame_padding=padding, item_spacing=spacing)
+
+    def get_content_region_avail(self) -> SimpleNamespace:
+        return SimpleNamespace(x=self.available)
+
+    def calc_text_size(self, text: str) -> SimpleNamespace:
+        return SimpleNamespace(x=7.0 * len(text))
+
+    def calc_item_width(self) -> float:
+        return self.item_width
+
+    def set_next_item_width(self, width: float) -> None:
+        self.widths.append(width)
 
     def button(self, label: str) -> bool:
         self.buttons.append(label)
@@ -223,3 +245,18 @@ def test_while_recording_the_export_row_offers_stop_and_no_dialog(fakes):
     drawn = fakes(controls.export_row, state, status, "stop##export")
     assert "record as...##export" not in drawn.buttons and FakeDialog.made == []
     assert state.exports == [("record", "")]
+
+
+def test_a_typed_path_leaves_room_for_its_buttons_on_its_line(fakes):
+    """With their scrollbar the controls are narrower: 'open source' was clipped."""
+    state, status = AppState(), Status(dialogs=FileDialogs(enabled=False))
+
+    def source_row(state, status):
+        controls.open_file_row(status, "source_path", "open source", print, ("x", "y"))
+
+    (width,) = fakes(source_row, state, status).widths
+    button = 7 * len("open source") + 2 * 4 + 8
+    assert 0 < width < FakeImgui.item_width and width + button <= FakeImgui.available
+    assert fakes(controls.data_file_row, state, status).widths == [FakeImgui.item_width]
+    (width,) = fakes(controls.session_row, state, status).widths
+    assert width + 2 * (7 * 4 + 2 * 4 + 8) <= FakeImgui.available
