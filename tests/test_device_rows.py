@@ -93,6 +93,7 @@ def test_a_step_the_run_does_not_hold_is_not_shown():
     holding = Holding(_cache())
     rows = DeviceRows(N, 10**9)
     assert rows.show(holding, 5, 0.0) is None
+    assert rows.show(holding, 3, 0.5) is None and rows.held == []  # 4 is not held: nothing
     assert rows.show(holding, 3, 0.0).uploads[0].row.shape == (N, 2)
     for _ in range(6):
         rows.show(holding, 3, 0.0)

@@ -93,13 +93,12 @@ class DeviceRows:
             self._free.extend(self._held.values())
             self._held.clear()
         wanted = [step, step + 1] if fraction else [step]
-        uploads = []
-        for s in wanted:
-            if s not in self._held:
-                upload = self._load(cache, s, step, wanted)
-                if upload is None:
-                    return None
-                uploads.append(upload)
+        missing = [s for s in wanted if s not in self._held]
+        rows = [cache.row(s) for s in missing]
+        if any(row is None for row in rows):
+            return None  # nothing placed: a slot never holds what was not uploaded
+        placed = zip(missing, rows, strict=True)
+        uploads = [self._place(s, row, step, wanted) for s, row in placed]
         if not uploads:
             uploads = self._load_near(cache, step, wanted)
         return Rows(uploads, self._held[step], self._held[wanted[-1]], float(fraction))
@@ -115,17 +114,14 @@ class DeviceRows:
                         farthest = max(self._held, key=lambda h: _distance(h, step))
                         if _distance(farthest, step) <= distance:
                             return []
-                    upload = self._load(cache, s, step, wanted)
-                    if upload is not None:
-                        return [upload]
+                    row = cache.row(s)
+                    if row is not None:
+                        return [self._place(s, row, step, wanted)]
         return []
 
-    def _load(self, cache: TrajectoryCache, s: int, step: int, wanted: list[int]) -> Upload | None:
-        """Step ``s`` into a free slot, or into the slot of the step farthest from ``step``
-        (:func:`_distance`) that is not ``wanted``; ``None`` when the run does not hold it."""
-        row = cache.row(s)
-        if row is None:
-            return None
+    def _place(self, s: int, row: torch.Tensor, step: int, wanted: list[int]) -> Upload:
+        """The upload of ``row``, step ``s``, into a free slot, or into the slot of the step
+        farthest from ``step`` (:func:`_distance`) that is not ``wanted``."""
         if self._free:
             slot = self._free.pop()
         elif self._slots < self.capacity:
