@@ -34,9 +34,10 @@ def baseline(field: ExactField, x: torch.Tensor, t: float) -> torch.Tensor:
     variance = (s * s).clamp_min(1e-12)
     out = torch.empty_like(x)
     chunk = max(1, BASELINE_ELEMENTS // len(field.points))
+    squared_norms = (field.points * field.points).sum(1)
     for start in range(0, len(x), chunk):
         part = x[start : start + chunk]
-        logits = (2 * a) * (part @ field.points.T) - (a * a) * field.squared_norms
+        logits = (2 * a) * (part @ field.points.T) - (a * a) * squared_norms
         weights = torch.softmax(logits / (2 * variance) + field.log_weights, dim=1)
         out[start : start + chunk] = weights @ field.points
     return out

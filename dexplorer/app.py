@@ -523,15 +523,14 @@ class App:
             return
         self._shown[particles] = (run, density, *key)
         rows = self._rows_for(sim, particles)
-        sim.update_positions(t, publish=rows is None)
+        sim.update_positions(t, publish=False)
         shown = None if rows is None else rows.show(sim.cache, *sim.cache.shown_position(t))
-        if shown is not None:
-            particles.show_rows(*shown)
-        else:
-            if rows is not None:
-                sim.positions.publish()
+        if shown is None:
+            sim.positions.publish()
             sim.positions.sync()
             particles.update()
+        else:
+            particles.show_rows(*shown)
         if with_density:
             sim.update_density()
             sim.density.sync()

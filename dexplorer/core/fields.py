@@ -30,16 +30,16 @@ field's, made most of such a run)."""
 DEVICE_CHUNK_ELEMENTS = 1 << 24
 """The same on other devices (fewer, larger kernels)."""
 LOGIT_FLOOR = -80.0
+"""How far below a particle's largest logit the exact field's logits count (see
+:meth:`ExactField._estimate_chunk`)."""
+FIELD_EDGE = 0.005
+"""How close to t = 0 and t = 1 a field that may be singular there is evaluated (the
+arrows, the streaks and the model density)."""
 
 
 def _chunk_elements(device: str | torch.device) -> int:
     """Floats in one temporary of an exact field's evaluation on ``device``."""
     return CPU_CHUNK_ELEMENTS if torch.device(device).type == "cpu" else DEVICE_CHUNK_ELEMENTS
-
-
-FIELD_EDGE = 0.005
-"""How close to t = 0 and t = 1 a field that may be singular there is evaluated (the
-arrows, the streaks and the model density)."""
 
 
 def gaussian_mixture_log_density(
@@ -220,8 +220,8 @@ class ExactField(Field):
         self.spread = float(spread)
         self.singular_at_data = self.spread == 0.0
         self.chunk = max(1, (chunk_elements or _chunk_elements(device)) // m)
-        self.squared_norms = (self.points * self.points).sum(1)
-        self.augmented = torch.cat([self.points.T, self.squared_norms[None]]).contiguous()
+        squared_norms = (self.points * self.points).sum(1)
+        self.augmented = torch.cat([self.points.T, squared_norms[None]]).contiguous()
         """The points' coordinates and squared norms, (3, M): a particle's logits over the
         points are one product with its coefficients (see :meth:`_estimate_chunk`)."""
 
@@ -240,7 +240,6 @@ class ExactField(Field):
         """Hold the points in ``dtype`` (the field follows the particles' precision)."""
         self.points = self.points.to(dtype)
         self.log_weights = self.log_weights.to(dtype)
-        self.squared_norms = self.squared_norms.to(dtype)
         self.augmented = self.augmented.to(dtype)
         return self
 

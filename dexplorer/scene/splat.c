@@ -53,8 +53,8 @@ static inline int floori(float x) {
 }
 
 /* Splat `count` points (x, y pairs) into `accum` (`channels` u32 a pixel, this cloud's depth
- * in `scale` steps a unit at `offset`, then its colour-weighted depths when `colored`), for a panel of `width` x
- * `height` pixels. `clip` (3 x 3, row-major) takes (x, y, 1) to (clip x, clip y, clip w).
+ * in `scale` steps a unit at `offset`, then its colour-weighted depths when `colored`), for
+ * a panel of `width` x `height` pixels. `clip` (3 x 3, row-major) takes (x, y, 1) to (clip x, clip y, clip w).
  * `colors` (count x 4) gives each point's colour (`colored`) and, with `point_alpha`, scales
  * its opacity by its alpha. Only rows `band_lo` to `band_hi` are written; `bounds` (first
  * row, last row, first column, last column) grows to the pixels touched. */
