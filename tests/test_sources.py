@@ -12,6 +12,7 @@ import pytest
 import torch
 from test_cli import run
 
+from dexplorer.core import native_build
 from dexplorer.core.checkpoints import load_checkpoint
 from dexplorer.core.datasets import DOMAIN, make_dataset
 from dexplorer.core.fields import CouplingField, NetworkField
@@ -88,6 +89,39 @@ def test_one_pair_is_a_straight_line():
     torch.testing.assert_close(
         field.velocity(torch.tensor([[0.5, -0.25]]), 0.5), torch.tensor([[3.0, -1.5]])
     )
+
+
+def test_the_compiled_field_is_torchs():
+    """The C kernel's estimate equals torch's (a point count that is not whole vectors of
+    eight, particles inside and far outside the domain), the closed form of one pair holds
+    through it, and it declines what it does not compute."""
+    built = native_build.load("coupling_field")
+    if built.library is None:
+        pytest.skip(f"the coupling kernel is not built: {built.reason}")
+    field = CouplingField(small_source("moons", 300), make_dataset("circles", n=13).points)
+    x = torch.cat(
+        [
+            torch.randn(40, 2, generator=torch.Generator().manual_seed(0)) * 1.5,
+            torch.tensor([[9.0, -7.0], [0.0, 0.0]]),
+        ]
+    )
+    for t in (0.0, 0.4, 0.97):
+        time, rest = torch.tensor(t), torch.tensor(1 - t)
+        compiled = field.kernel.data(x, time, rest)
+        kernel, field.kernel = field.kernel, None
+        eager = field.estimate(x, t).data
+        field.kernel = kernel
+        assert compiled is not None
+        torch.testing.assert_close(compiled, eager, atol=1e-4, rtol=0)
+    z, y = np.array([[-1.0, 0.5]]), np.array([[2.0, -1.0]])
+    one = CouplingField(Source("one", z, 0.1), y).kernel
+    half = torch.tensor(0.5)
+    torch.testing.assert_close(
+        one.data(torch.tensor([[0.5, -0.25]]), half, half), torch.tensor(y).float()
+    )
+    assert field.kernel.data(x.double(), half, half) is None
+    assert field.kernel.data(x.clone().requires_grad_(), half, half) is None
+    assert field.kernel.data(x, torch.full((len(x), 1), 0.5), half) is None
 
 
 def test_the_gaussian_source_draws_the_usual_noise():

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .coupling_kernel import CouplingKernel
 from .datasets import DOMAIN
 from .networks import MLP
 from .objectives import Estimate, Objective
@@ -342,7 +343,9 @@ class CouplingField(Field):
     on a grid of :data:`~dexplorer.core.sources.GRID` cells over the domain, read
     bilinearly), which costs M per particle as the Gaussian's field does. At t = 0 the
     marginal is q itself and the velocity E[y] - x; at t = 1 the data points. Evaluates
-    in chunks of particles.
+    in chunks of particles, or in the compiled kernel of
+    :mod:`~dexplorer.core.coupling_kernel` for float32 particles on the CPU when it was
+    loaded as the field was made.
     """
 
     singular_at_data = True
@@ -364,6 +367,10 @@ class CouplingField(Field):
         self.points = torch.as_tensor(data, device=device)
         self.path = LinearPath()
         self.chunk = max(1, (chunk_elements or _chunk_elements(device)) // (2 * len(data)))
+        on_cpu = torch.device(device).type == "cpu"
+        self.kernel = (
+            CouplingKernel.of(self.points, self.log_q, DOMAIN, self.spread) if on_cpu else None
+        )
 
     def estimate(self, x: Tensor, t: Tensor | float) -> Estimate:
         """E[y | x_t] as the data estimate and E[z | x_t] = (x - t E[y | x_t]) / (1 - t) as
@@ -372,6 +379,9 @@ class CouplingField(Field):
         if self.points.dtype != x.dtype:
             self.points, self.log_q = self.points.to(x.dtype), self.log_q.to(x.dtype)
         s = (1 - t).clamp_min(SIGMA_FLOOR)
+        data = None if self.kernel is None else self.kernel.data(x, t, s)
+        if data is not None:
+            return Estimate(data, (x - t * data) / s)
         data = torch.empty_like(x)
         for start in range(0, len(x), self.chunk):
             part = x[start : start + self.chunk]

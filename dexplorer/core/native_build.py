@@ -4,7 +4,8 @@ A kernel is compiled for the CPU it runs on (``-O3 -march=native``) by the C com
 ``$DEXPLORER_CC``, ``$CC`` or the PATH (``cc``, ``gcc``, ``clang``) names, and kept in the
 user cache folder (a temporary folder where that cannot be written) under a name that hashes
 the source, the compiler, the flags and the CPU, so a changed kernel or another machine gets
-a build of its own. The kernels use no C library (``-nostdlib``): a compiler alone is enough.
+a build of its own. A kernel may include the headers (``.h``) of its package, which are
+hashed with it. The kernels use no C library (``-nostdlib``): a compiler alone is enough.
 
 Without a compiler, or when a build fails, :func:`load` says why, and the callers use torch.
 ``python -m dexplorer.core.native_build`` builds every kernel ahead of time (the set-up does);
@@ -25,8 +26,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 
 FLAGS = ("-O3", "-march=native", "-std=gnu11", "-shared", "-fPIC", "-nostdlib")
@@ -34,6 +38,7 @@ KERNELS = {
     "mlp_sampler": ("dexplorer.core", "torch will be used instead"),
     "splat": ("dexplorer.scene", "the device's passes will draw the particles and the density"),
     "density": ("dexplorer.engine", "torch will compute the particles' density"),
+    "coupling_field": ("dexplorer.core", "torch will compute the exact field of a point source"),
 }
 """Each kernel's package (where its source is) and what is used without it."""
 COMPILE_SECONDS = 300
@@ -51,6 +56,7 @@ class Build:
 BUILDING = Build(None, "it is being built")
 """What :func:`load` answers without waiting while a build runs in the background."""
 
+_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="dexplorer-cpu")
 _builds: dict[str, Build] = {}
 _workers: dict[str, threading.Thread] = {}
 _loaders: dict[str, threading.Thread] = {}
@@ -135,17 +141,21 @@ def build(name: str, flags: tuple[str, ...] = FLAGS, compile_missing: bool = Tru
         missing = f"the C compiler {wanted!r} was not found" if wanted else "no C compiler found"
         return Build(None, f"{missing} (install gcc, or set CC)")
     try:
-        package = KERNELS[name][0]
-        source = resources.files(package).joinpath(f"{name}.c").read_bytes()
+        folder = resources.files(KERNELS[name][0])
+        source = folder.joinpath(f"{name}.c").read_bytes()
+        headers = {f.name: f.read_bytes() for f in folder.iterdir() if f.name.endswith(".h")}
         version = _run([*cc, "--version"], 30).stdout
         key = hashlib.sha256()
-        for part in (source, " ".join(cc), version, " ".join(flags), _cpu_signature()):
+        parts = (source, *headers.values(), " ".join(cc), version, " ".join(flags))
+        for part in (*parts, _cpu_signature()):
             key.update(part if isinstance(part, bytes) else part.encode())
         target = _writable_dir() / f"{name}-{key.hexdigest()[:16]}.so"
         if not target.exists():
             if not compile_missing:
                 return BUILDING
             with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+                for header, text in headers.items():
+                    (Path(scratch) / header).write_bytes(text)
                 c_file = Path(scratch) / f"{name}.c"
                 c_file.write_bytes(source)
                 built = Path(scratch) / target.name
@@ -200,6 +210,29 @@ def _build_in_background(name: str) -> None:
     with _lock:
         if _workers.get(name) is threading.current_thread():  # not forgotten meanwhile
             _builds[name] = built
+
+
+def in_pieces(count: int, pieces: int, threads: int, work: Callable[[int, int, int], None]) -> None:
+    """``work(begin, end, worker)`` for ``pieces`` consecutive pieces of ``range(count)``,
+    taken in turn by ``threads`` workers at once (numbered from 0; ctypes lets go of the
+    interpreter during a kernel's call), so that a core slowed by other work takes fewer.
+    Returns once every worker is done (none may write afterwards), raising the first error."""
+    bounds = [count * i // pieces for i in range(pieces + 1)]
+    queue = iter(pairwise(bounds))
+    lock = threading.Lock()
+
+    def worker(index: int) -> None:
+        while True:
+            with lock:
+                piece = next(queue, None)
+            if piece is None:
+                return
+            work(*piece, index)
+
+    workers = [_pool.submit(worker, index) for index in range(threads)]
+    wait(workers)
+    for done in workers:
+        done.result()
 
 
 def forget() -> None:

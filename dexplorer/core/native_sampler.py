@@ -18,17 +18,13 @@ within 1e-6 of torch's.
 from __future__ import annotations
 
 import ctypes
-import os
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
-from itertools import pairwise
 
 import torch
 from torch import Tensor
 
 from .fields import NetworkField
-from .native_build import load
+from .native_build import in_pieces, load
 from .threads import cores
 from .whole_run import (
     ACTIVATION_CODES,
@@ -46,8 +42,6 @@ ROWS = 4
 """Output units per block in the kernel: the hidden weights are packed in groups of it."""
 PIECES_PER_THREAD = 8
 """The particles are cut into this many pieces per thread, taken in turn by the threads."""
-
-_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="dexplorer-cpu")
 
 
 ARGUMENT_TYPES = (
@@ -230,9 +224,6 @@ def sample_range(
     tiles = -(-n // TILE)
     threads = max(1, min(threads or cores(), tiles))
     pieces = min(tiles, PIECES_PER_THREAD * threads)
-    bounds = [tiles * i // pieces * TILE for i in range(pieces)] + [n]
-    queue = iter(pairwise(bounds))
-    lock = threading.Lock()
     kernel = _kernel()
     constants = (
         width,
@@ -252,23 +243,13 @@ def sample_range(
         ),
     )
 
-    def work() -> bool:
-        """Run pieces until none is left (a core slowed by other work takes fewer);
-        whether the kernel accepted them all."""
-        while True:
-            with lock:
-                piece = next(queue, None)
-            if piece is None:
-                return True
-            begin, end = piece
-            rows = x[begin:].data_ptr(), out[0, begin:].data_ptr()
-            if kernel(*constants, *rows, end - begin, 2 * n, stop - start) != 0:
-                return False
+    def work(first: int, last: int, _: int) -> None:
+        begin, end = first * TILE, min(last * TILE, n)
+        rows = x[begin:].data_ptr(), out[0, begin:].data_ptr()
+        if kernel(*constants, *rows, end - begin, 2 * n, stop - start) != 0:
+            raise ValueError("the native sampler refused the network's shape")
 
-    workers = [_pool.submit(work) for _ in range(threads)]
-    wait(workers)  # all of them, before any error: none may write into out afterwards
-    if not all(worker.result() for worker in workers):
-        raise ValueError("the native sampler refused the network's shape")
+    in_pieces(tiles, pieces, threads, work)
 
 
 def _check(field: NetworkField, sampler: str, out: Tensor, steps: int) -> None:
