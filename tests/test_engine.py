@@ -1,5 +1,6 @@
 """The engine: progressive fill, cancellation, interpolation, zero copy, memory limits."""
 
+import math
 import threading
 import time
 
@@ -93,6 +94,19 @@ def test_interpolation_between_cached_steps():
         expected = (1 - fraction) * cache.particles[i] + fraction * cache.particles[i + 1]
         assert torch.allclose(cache.interpolate((i + fraction) / 8, out), expected, atol=1e-6)
     assert torch.equal(cache.interpolate(1.0, out), cache.particles[8])
+
+
+def test_the_time_of_a_step_is_that_step():
+    """k / steps * steps falls just below k for some k (29, 57 and 58 of 100): the step
+    keys and the video frames at a step's time show that step, not the one before."""
+    cache = TrajectoryCache()
+    cache.start(RunSpec(ExactField(CENTRES, LinearPath(), spread=0.3), "euler", steps=100, n=8))
+    cache.wait()
+    assert all(math.floor(k / 100 * 100) == k - 1 for k in (29, 57, 58))
+    for k in (29, 57, 58, 100):
+        assert cache.step_position(k / 100) == (k, 0.0)
+    step, fraction = cache.step_position(0.575)
+    assert step == 57 and fraction == pytest.approx(0.5)
 
 
 def test_cpu_shared_array_is_the_tensor_memory():
@@ -211,6 +225,25 @@ def test_grid_points_cover_the_square_row_by_row():
         [0, 2],
         [2, 2],
     ]
+
+
+def test_a_new_run_may_take_the_memory_of_the_run_it_replaces(monkeypatch):
+    """The free memory is measured while the old run still holds its own: the same run
+    started again keeps its precision instead of alternating with float16."""
+    import dexplorer.engine.trajectory as trajectory
+
+    spec = RunSpec(ExactField(CENTRES, LinearPath()), "euler", steps=10, n=1000)
+    needed32 = 11 * 1000 * 2 * 4
+    total = 2 * needed32  # 60 % of it fits float32
+    cache = TrajectoryCache()
+    held = lambda: 0 if cache.particles is None else cache.particles.nbytes  # noqa: E731
+    monkeypatch.setattr(trajectory, "available_memory", lambda device: total - held())
+    dtypes = []
+    for _ in range(3):
+        cache.start(spec)
+        cache.wait()
+        dtypes.append(cache.particles.dtype)
+    assert dtypes == [torch.float32] * 3
 
 
 def test_cache_falls_back_to_half_precision_when_memory_is_tight(monkeypatch):

@@ -36,11 +36,16 @@ request may, :data:`dexplorer.core.limits.MEMORY_SHARE`: the app holds other thi
 BUDGET_VARIABLE = "DEXPLORER_CACHE_BYTES"
 """An environment variable that sets the bytes a cache may take instead (tests use a small
 budget to run bounded caches with few particles)."""
+STEP_SNAP = 1e-9
+"""A time within this many steps of a step is that step: k / steps * steps is not always k
+in floating point, and a step key or a video frame would otherwise show the step before."""
 
 
-def cache_budget(device: torch.device) -> float:
+def cache_budget(device: torch.device, released: int = 0) -> float:
     """The bytes a trajectory cache may take on ``device``: :data:`CACHE_SHARE` of the free
-    memory (unbounded where that is unknown), or :data:`BUDGET_VARIABLE`'s.
+    memory with the ``released`` bytes of the run it replaces (and, on CUDA, what torch
+    holds cached but unused), unbounded where the free memory is unknown; or
+    :data:`BUDGET_VARIABLE`'s.
 
     Raises
     ------
@@ -55,7 +60,11 @@ def cache_budget(device: torch.device) -> float:
             problem = f"{BUDGET_VARIABLE} must be a number of bytes, got {value!r}"
             raise ValueError(problem) from None
     free = available_memory(device)
-    return float("inf") if free is None else CACHE_SHARE * free
+    if free is None:
+        return float("inf")
+    if device.type == "cuda":
+        free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    return CACHE_SHARE * (free + released)
 
 
 _LIVE: weakref.WeakSet[TrajectoryCache] = weakref.WeakSet()
@@ -82,6 +91,13 @@ class _Run(NamedTuple):
     state: CacheState
     ring: Ring | None = None
     """The keyframes and ring of a bounded run (``particles`` is then ``None``)."""
+
+    @property
+    def bytes(self) -> int:
+        """The bytes its arrays hold."""
+        arrays = (self.particles, self.extra)
+        held = sum(array.nbytes for array in arrays if array is not None)
+        return held + (0 if self.ring is None else self.ring.layout.bytes)
 
 
 @dataclass(frozen=True)
@@ -217,7 +233,8 @@ class TrajectoryCache:
         MemoryError
             When the cache for ``spec`` cannot be allocated; the previous run is kept.
         """
-        particles, extra, ring = self._allocate(spec)
+        replaced = self.hidden if hidden else self._current
+        particles, extra, ring = self._allocate(spec, 0 if replaced is None else replaced.bytes)
         self.cancel()
         # The starting points are written before anyone can read step 0.
         x, generator = initial_positions(spec.n, spec.seed, self.device, spec.source)
@@ -258,14 +275,16 @@ class TrajectoryCache:
         self._passed.wait(timeout)
         return self.state.done
 
-    def _allocate(self, spec: RunSpec) -> tuple[Tensor | None, Tensor | None, Ring | None]:
-        """The whole trajectory in float32 when it fits in :func:`cache_budget`, else in
-        float16, else a bounded run's :class:`~dexplorer.engine.ring.Ring` (with the extra
-        points whole, in float32), else a MemoryError that says so (nothing is changed
-        then)."""
+    def _allocate(
+        self, spec: RunSpec, released: int
+    ) -> tuple[Tensor | None, Tensor | None, Ring | None]:
+        """The whole trajectory in float32 when it fits in :func:`cache_budget` (with the
+        ``released`` bytes of the run it replaces), else in float16, else a bounded run's
+        :class:`~dexplorer.engine.ring.Ring` (with the extra points whole, in float32), else
+        a MemoryError that says so (nothing is changed then)."""
         points = 0 if spec.extra is None else len(spec.extra)
         values = (spec.steps + 1) * (spec.n + points) * 2
-        budget = cache_budget(self.device)
+        budget = cache_budget(self.device, released)
         layout = None
         if values * 4 <= budget:
             dtype = torch.float32
@@ -442,6 +461,8 @@ class TrajectoryCache:
         if run.spec is None:
             raise RuntimeError("nothing computed yet: call start() first")
         s = min(max(t, 0.0), 1.0) * run.spec.steps
+        if abs(s - round(s)) < STEP_SNAP:  # (k / steps) * steps may fall just below k
+            s = float(round(s))
         i = min(math.floor(s), run.spec.steps)
         ready = run.state.ready
         if i >= ready:
