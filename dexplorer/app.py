@@ -517,12 +517,15 @@ class App:
         run = sim.cache.state
         if self.settled:
             sim.cache.hold(t)
-        key = (t, run.ready, sim.cache.shown_position(t), with_density)
+        drawn_points = particles.points.visible
+        key = (t, run.ready, sim.cache.shown_position(t), with_density, drawn_points)
         drawn = self._shown.get(particles)
         if drawn is not None and drawn[0] is run and drawn[1] is density and drawn[2:] == key:
             return
         self._shown[particles] = (run, density, *key)
-        rows = self._rows_for(sim, particles)
+        # Rows go to the device only for points drawn: a buffer never drawn keeps every row
+        # sent to it on the host.
+        rows = self._rows_for(sim, particles) if drawn_points else None
         sim.update_positions(t, publish=False)
         shown = None if rows is None else rows.show(sim.cache, *sim.cache.shown_position(t))
         if shown is None:
@@ -540,12 +543,15 @@ class App:
         """The record of the steps of ``sim``'s run that ``particles`` hold on the device,
         or ``None`` when they are drawn from the array (by the CPU)."""
         if not particles.takes_rows:
+            if self._rows.pop(particles, None) is not None:
+                particles.drop_slots()
             return None
         rows = self._rows.get(particles)
         if rows is None:
             from .engine.rows import DeviceRows, row_budget
 
-            rows = self._rows[particles] = DeviceRows(sim.n, row_budget(sim.device))
+            budget = row_budget(sim.device) // self._panel_count  # one budget for the panels
+            rows = self._rows[particles] = DeviceRows(sim.n, budget)
         return rows
 
     def _apply_look(self) -> None:

@@ -166,3 +166,74 @@ def test_a_layer_drawn_from_rows_turns_to_the_cpu_only_once_drawn_from_its_array
     layer.update()
     layer.points.fit((64, 64))
     assert layer.material.on_cpu and layer.points.geometry.points is layer.positions
+
+
+def test_hidden_particles_take_no_rows_and_the_cpu_taking_over_frees_the_slots(monkeypatch):
+    """A buffer never drawn keeps each row sent to it on the host: with the particles and
+    the data hidden no row is sent, and shown again they are drawn from rows. Once the
+    CPU's kernel draws, the slots and the record of their steps are let go."""
+    pytest.importorskip("pygfx")
+    from test_scene import _adapter_problem
+
+    if _adapter_problem():
+        pytest.skip(_adapter_problem())
+    from dexplorer.core import native_build
+    from dexplorer.headless import offscreen_app
+    from dexplorer.scene import cpu_points
+    from dexplorer.state import AppState
+
+    kernel = cpu_points.cpu_kernel
+    monkeypatch.setattr(cpu_points, "cpu_kernel", lambda: None)  # the device's passes draw
+    state = AppState()
+    state.change(n=500, steps=30, dataset="moons")
+    state.look.visible["density"] = False
+    app = offscreen_app(state, (160, 120), "cpu", ui=False)
+    try:
+        app.settle()
+        state.t = 0.3
+        app.screenshot()
+        layer = app.view.panels[0].particles
+        sent = app.uploaded_rows
+        assert sent > 0 and layer.material.rows
+        state.look.visible["particles"] = state.look.visible["data"] = False
+        for t in (0.4, 0.5, 0.6, 0.7):
+            state.t = t
+            app.screenshot()
+        assert app.uploaded_rows == sent and not layer.points.visible
+        state.look.visible["particles"] = True
+        app.screenshot()
+        assert app.uploaded_rows > sent and layer.material.rows
+        monkeypatch.setattr(cpu_points, "cpu_kernel", kernel)  # the CPU's kernel is loaded
+        if native_build.load("splat").library is None or kernel() is None:
+            pytest.skip("the splat kernel is not built here")
+        state.t = 0.8
+        app.screenshot()
+        app.screenshot()
+        assert layer.slots == [] and app.uploaded_rows == 0 and layer.material.on_cpu
+    finally:
+        app.close()
+
+
+def test_compared_panels_share_one_budget_of_rows(monkeypatch):
+    pytest.importorskip("pygfx")
+    from test_scene import _adapter_problem
+
+    if _adapter_problem():
+        pytest.skip(_adapter_problem())
+    from dexplorer.engine.rows import ROW_BYTES
+    from dexplorer.headless import offscreen_app
+    from dexplorer.scene import cpu_points
+    from dexplorer.state import AppState
+
+    monkeypatch.setattr(cpu_points, "cpu_kernel", lambda: None)  # the device's passes draw
+    state = AppState()
+    state.change(n=500, steps=10, dataset="moons")
+    assert state.set_view(2)
+    app = offscreen_app(state, (240, 120), "cpu", ui=False)
+    try:
+        app.settle()
+        app.screenshot()
+        capacities = [rows.capacity for rows in app._rows.values()]
+        assert capacities == [ROW_BYTES // 2 // (500 * POINT_BYTES)] * 2
+    finally:
+        app.close()

@@ -550,6 +550,12 @@ class ParticlesLayer(SplatPoints):
             self.points.geometry.points = self.positions
         self.positions.update_full()
 
+    def drop_slots(self) -> None:
+        """Let go of the slots: the points are drawn from the array from now on."""
+        self.update()
+        self.points.geometry.next = self.positions
+        self.slots.clear()
+
     def show_rows(
         self,
         uploads: list[tuple[int, np.ndarray]],
