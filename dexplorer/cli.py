@@ -414,6 +414,11 @@ def run_command(args: argparse.Namespace) -> None:
         MemoryError,  # the engine's refusal of trajectories that would not fit
     ) as error:
         raise UserError(str(error)) from None
+    except RuntimeError as error:  # torch.OutOfMemoryError, without importing torch here
+        if type(error).__name__ != "OutOfMemoryError":
+            raise
+        first = str(error).split(". ")[0].strip()
+        raise UserError(f"{first}: choose fewer particles or steps") from None
 
 
 def _show_warning(message: Warning | str, *_: object, **__: object) -> None:

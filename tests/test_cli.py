@@ -592,6 +592,26 @@ def test_requests_that_would_not_fit_in_memory_are_refused_before_allocating(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_device_out_of_memory_is_one_line(capsys, tmp_path, monkeypatch):
+    """A GPU that runs out of memory while sampling (torch.OutOfMemoryError, a RuntimeError)
+    ends in one line saying so, not a traceback; other RuntimeErrors are not hidden."""
+    import torch
+
+    from dexplorer import commands
+
+    def out_of_memory(*_, **__):
+        raise torch.OutOfMemoryError(
+            "CUDA out of memory. Tried to allocate 16.00 GiB. GPU 0 has a total capacity..."
+        )
+
+    monkeypatch.setattr(commands.backends, "choose", out_of_memory)
+    argv = ["sample", "--exact", "moons", "-n", "100", "--out", str(tmp_path / "s.npy")]
+    assert_user_error(capsys, *argv, match="CUDA out of memory: choose fewer particles or steps")
+    monkeypatch.setattr(commands.backends, "choose", lambda *_, **__: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        run(capsys, *argv)
+
+
 def test_sample_keeps_only_the_current_state_without_trajectory(capsys, tmp_path, monkeypatch):
     """Without --trajectory the samplers return the final positions (nothing of size
     steps x particles is allocated), the same as the last step of the trajectory."""
