@@ -518,7 +518,8 @@ class App:
         if self.settled:
             sim.cache.hold(t)
         drawn_points = particles.points.visible
-        key = (t, run.ready, sim.cache.shown_position(t), with_density, drawn_points)
+        ways = (drawn_points, particles.takes_rows)  # the CPU's kernel may have loaded
+        key = (t, run.ready, sim.cache.shown_position(t), with_density, ways)
         drawn = self._shown.get(particles)
         if drawn is not None and drawn[0] is run and drawn[1] is density and drawn[2:] == key:
             return
