@@ -100,9 +100,15 @@ def test_a_step_the_run_does_not_hold_is_not_shown():
     assert rows.held == [0, 1, 2, 3]  # steps ahead not held are skipped
 
 
-def test_the_budget_on_a_cpu_and_at_least_two_rows():
-    from dexplorer.engine.rows import ROW_BYTES, row_budget
+def test_the_budget_on_a_cpu_and_at_least_two_rows(monkeypatch):
+    from dexplorer.engine import rows
+    from dexplorer.engine.rows import ROW_BYTES, ROW_SHARE, row_budget
 
+    monkeypatch.setattr(rows, "available_memory", lambda device: 64 << 30)
+    assert row_budget(torch.device("cpu")) == ROW_BYTES
+    monkeypatch.setattr(rows, "available_memory", lambda device: 2 << 30)  # host memory
+    assert row_budget(torch.device("cpu")) == int(ROW_SHARE * (2 << 30))
+    monkeypatch.setattr(rows, "available_memory", lambda device: None)
     assert row_budget(torch.device("cpu")) == ROW_BYTES
     assert DeviceRows(10**6, 1).capacity == 2
 
@@ -220,7 +226,7 @@ def test_compared_panels_share_one_budget_of_rows(monkeypatch):
 
     if _adapter_problem():
         pytest.skip(_adapter_problem())
-    from dexplorer.engine.rows import ROW_BYTES
+    from dexplorer.engine.rows import row_budget
     from dexplorer.headless import offscreen_app
     from dexplorer.scene import cpu_points
     from dexplorer.state import AppState
@@ -234,6 +240,7 @@ def test_compared_panels_share_one_budget_of_rows(monkeypatch):
         app.settle()
         app.screenshot()
         capacities = [rows.capacity for rows in app._rows.values()]
-        assert capacities == [ROW_BYTES // 2 // (500 * POINT_BYTES)] * 2
+        budget = row_budget(torch.device("cpu"))
+        assert capacities == [budget // 2 // (500 * POINT_BYTES)] * 2
     finally:
         app.close()

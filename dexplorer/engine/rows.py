@@ -22,15 +22,19 @@ ROW_SHARE = 0.25
 """The rows of a CUDA run may take this share of the device's free memory (the run's own
 cache, on the same device, takes :data:`~dexplorer.engine.trajectory.CACHE_SHARE`)."""
 ROW_BYTES = 1 << 30
-"""The rows' bytes where the device's free memory is unknown (wgpu does not say how much its
-adapter has)."""
+"""The rows' bytes at most where the run is not on CUDA (wgpu does not say how much its
+adapter has; a software adapter's buffers are in the host's memory, of which they take
+:data:`ROW_SHARE` of the free at most)."""
 POINT_BYTES = 8
 
 
 def row_budget(device: torch.device) -> int:
     """The bytes the rows of a run computed on ``device`` may take on the renderer's."""
-    free = available_memory(device) if device.type == "cuda" else None
-    return ROW_BYTES if free is None else int(ROW_SHARE * free)
+    free = available_memory(device)
+    if free is None:
+        return ROW_BYTES
+    share = int(ROW_SHARE * free)
+    return share if device.type == "cuda" else min(ROW_BYTES, share)
 
 
 def _distance(s: int, step: int) -> int:
