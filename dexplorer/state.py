@@ -3,6 +3,7 @@ selection and the messages. UI actions are methods here, so tests can call them.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -201,11 +202,12 @@ class AppState:
             return False
         if data.dataset != self.data.dataset or data.n != self.data.n:
             self.selected.clear()
-        self._follow_opacity(data.n)
+        drawn = self.particles()
         data_changed = data != self.data
         dataset_changed = data.dataset != self.data.dataset
         self.data = data
         self._set_run(run)
+        self._follow_opacity(drawn)
         self.message = ""
         if data_changed or self._single is None:
             self.revision += 1
@@ -272,15 +274,17 @@ class AppState:
         self.custom, self.trained, self.yours = other.custom, other.trained, other.yours
         self.reflowed = other.reflowed
         self.custom_source = other.custom_source
-        self._follow_opacity(other.data.n)
+        drawn = self.particles()
         self.data, self.runs = other.data, list(other.runs)
         self._single, self._parked = other._single, []
+        self._follow_opacity(drawn)
 
-    def _follow_opacity(self, n: int) -> None:
-        """Going to ``n`` particles: an opacity left at the default follows it (one the user
-        chose stays)."""
-        if self.look.opacity == default_opacity(self.data.n):
-            self.look.opacity = default_opacity(n)
+    def _follow_opacity(self, drawn: int) -> None:
+        """After a change of the particles a panel draws (their number, or the panels'):
+        an opacity left at the default for the ``drawn`` before follows the number drawn
+        now (one the user chose stays). The slider's float32 is the default too."""
+        if math.isclose(self.look.opacity, default_opacity(drawn), rel_tol=1e-6):
+            self.look.opacity = default_opacity(self.particles())
 
     def use_custom(self, dataset: Dataset) -> None:
         """Show a custom dataset (imported or drawn); its exact field until a model is trained."""
@@ -656,7 +660,9 @@ class AppState:
         original = Run(self.reflow_from, sampler, steps)
         if not self.comparing:
             self._single = self.run
+        drawn = self.particles()
         self.runs = [original, replace(original, model="reflowed")]
+        self._follow_opacity(drawn)
         self.sweep = 0
 
     @property
@@ -759,6 +765,7 @@ class AppState:
             return False
         if count == len(self.runs):
             return False
+        drawn = self.particles()
         if count == 1:
             self._parked, self.runs, self._single = self.runs, [self.run], None
         else:
@@ -767,6 +774,7 @@ class AppState:
             self._single = self.run
             self.runs = kept + [default_comparison(i, shipped) for i in range(len(kept), count)]
             self._fit_runs()
+        self._follow_opacity(drawn)
         self.sweep = 0
         self.message = ""
         return True
@@ -796,7 +804,9 @@ class AppState:
             runs.append(run)
         if not self.comparing:
             self._single = self.run
+        drawn = self.particles()
         self.runs = runs
+        self._follow_opacity(drawn)
         self.sweep = 0
         self.message = ""
         return True

@@ -238,3 +238,28 @@ def test_an_opacity_left_at_its_default_follows_the_particles_and_a_chosen_one_s
     assert state.look.opacity == 0.3
     assert not state.change(n=-5)  # refused: nothing changes
     assert state.look.opacity == 0.3
+
+
+def test_the_default_opacity_follows_the_particles_each_panel_draws():
+    """The slider hands back float32 (0.45 is 0.44999998...): still the default, it follows
+    the count; compared panels draw at most 10,000 or 5,000 particles each, and their
+    opacity is the default for those, back to the data's in the single view."""
+    import numpy as np
+
+    from dexplorer.state import default_opacity
+
+    state = AppState()
+    state.look.opacity = float(np.float32(0.45))
+    assert state.change(n=1_000_000)
+    assert state.look.opacity == default_opacity(1_000_000) < 0.05
+    assert state.set_view(2)
+    assert state.particles() == 10_000 and state.look.opacity == 0.45
+    assert state.set_view(4)
+    assert state.look.opacity == 0.45
+    assert state.set_view(1)
+    assert state.look.opacity == default_opacity(1_000_000)
+    state.look.opacity = float(np.float32(default_opacity(1_000_000)))
+    assert state.set_runs(["flow:euler:4", "flow:heun:50"])
+    assert state.look.opacity == 0.45
+    state.look.opacity = 0.2  # chosen: it stays
+    assert state.set_view(1) and state.look.opacity == 0.2

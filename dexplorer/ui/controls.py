@@ -167,12 +167,17 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     _, state.look.show_explain = imgui.checkbox("explain (E)", state.look.show_explain)
     imgui.same_line(width / 2)
     _, state.look.show_schedule = imgui.checkbox("schedule (P)", state.look.show_schedule)
-    _, state.look.point_size = imgui.slider_float("size", state.look.point_size, *POINT_SIZES)
+    # A slider hands back its float32 every frame: only a value moved is written.
+    changed, size = imgui.slider_float("size", state.look.point_size, *POINT_SIZES)
+    if changed:
+        state.look.point_size = size
     opacity = state.look.opacity
     shown = f"%.{opacity_decimals(opacity)}f"
-    _, state.look.opacity = imgui.slider_float(
+    changed, opacity = imgui.slider_float(
         "opacity", opacity, *OPACITIES, shown, flags=imgui.SliderFlags_.logarithmic
     )
+    if changed:
+        state.look.opacity = opacity
     imgui.begin_disabled(bool(status.loading))  # sessions may hold models: torch
     session_row(state, status)
     imgui.end_disabled()
