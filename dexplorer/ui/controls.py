@@ -161,7 +161,8 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     for index, name in enumerate(LAYERS):
         if index % 2:
             imgui.same_line(width / 2)
-        _, state.look.visible[name] = imgui.checkbox(name, state.look.visible[name])
+        # "##layer": the particles' count and the brush's density have the same words
+        _, state.look.visible[name] = imgui.checkbox(f"{name}##layer", state.look.visible[name])
     _, state.look.color_mode = combo("colour", state.look.color_mode, COLOR_MODES)
     _, state.look.theme = combo("theme", state.look.theme, list(THEMES))
     _, state.look.show_explain = imgui.checkbox("explain (E)", state.look.show_explain)
