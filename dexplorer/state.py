@@ -61,6 +61,8 @@ OPACITIES = (0.001, 1.0)
 OPACITY = 0.45
 """The default opacity of a particle, up to ``OPACITY_PARTICLES`` of them."""
 OPACITY_PARTICLES = 20_000
+END_HOLD = 0.75
+"""Seconds looped playback stays at t = 1, where the particles are the data, before t = 0."""
 
 
 def opacity_decimals(opacity: float) -> int:
@@ -115,6 +117,8 @@ class AppState:
     speed: float = 0.25
     """Units of t per second of playback."""
     loop: bool = True
+    held: float = 0.0
+    """Seconds of looped playback spent at t = 1 so far (see :data:`END_HOLD`)."""
     selected: list[int] = field(default_factory=list)
     message: str = ""
     revision: int = 0
@@ -717,11 +721,12 @@ class AppState:
         if not self.playing:
             return
         t = self.t + self.speed * seconds
-        if t >= 1.0:
-            if self.loop:
-                t = 0.0
-            else:
-                t, self.playing = 1.0, False
+        if t >= 1.0 and self.loop and self.t >= 1.0:  # shown at t = 1: held, then again
+            self.held += seconds
+            t = 1.0 if self.held < END_HOLD else 0.0
+        elif t >= 1.0:  # the data are shown whatever the frame rate
+            t, self.held = 1.0, 0.0
+            self.playing = self.loop
         self.t = t
 
     def select(self, index: int, add: bool = False) -> None:

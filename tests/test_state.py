@@ -28,7 +28,18 @@ def test_play_step_and_loop():
     state.set_time(0.95)
     state.playing = True
     state.advance(1.0)
+    assert state.t == 1.0 and state.playing  # the data shown, however slow the frames
+    state.advance(0.5)
+    assert state.t == 1.0  # and held a moment
+    state.advance(0.5)
     assert state.t == 0.0  # looped
+    state.advance(0.1)
+    assert abs(state.t - 0.1 * state.speed) < 1e-9
+    state.set_time(0.99)
+    state.advance(0.2)
+    assert state.t == 1.0
+    state.advance(0.2)
+    assert state.t == 1.0  # a new hold, not the last one's remainder
     state.loop = False
     state.set_time(0.95)
     state.advance(1.0)
