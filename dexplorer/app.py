@@ -18,6 +18,7 @@ from .core.datasets import DOMAIN
 from .core.drawing import Drawing
 from .core.outputs import stamped
 from .core.sources import Source
+from .engine.pace import Pace
 from .engine.runs import DENSITY_RESOLUTION, MESH_COUNT, VECTOR_COUNT
 from .engine.start import shown_dataset, starting_points
 from .loading import Loader
@@ -37,6 +38,7 @@ from .ui.controls import (
     CONTROLS_WIDTH,
     TIME_BAR_HEIGHT,
     Status,
+    computing_text,
     controls_window,
     explain_window,
     keys_window,
@@ -154,6 +156,8 @@ class App:
         ready, density shown)."""
         self._rows: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         """The steps each particles layer holds on the device (:mod:`.engine.rows`)."""
+        self._pace = Pace()
+        """The measured rate of the steps computed, for the time left."""
         self._drawn_problem = ""
         """What kept the last frame from drawing the particles (said once in the message)."""
         self._settled = False
@@ -234,7 +238,7 @@ class App:
         if self.engine is None and not self._take_engine():
             self._update_start()
             return
-        self.state.advance(elapsed)
+        self.state.advance(elapsed, self._computed_time())
         self.state.poll_training()
         self.state.poll_reflow()
         self._take_exports()
@@ -247,12 +251,14 @@ class App:
             self._update_panel(panel, sim)
         self._update_side_views()
         lines = CAPTION_LINES + look.visible["likelihood"]  # the NLL's line
-        self._lay_out(len(simulations), lines, state.t)
+        self._lay_out(len(simulations), lines, *self._time_shown(state.t))
         if look.visible["streaks"]:  # after the layout: their number follows the panel's size
             for panel, sim in zip(view.panels, simulations, strict=True):
                 self._show_streaks(panel, sim, state.t)
         view.set_pan_zoom(state.mode != "draw")
         self.status.computed, self.status.wanted = self.engine.progress
+        self._pace.update(self.status.computed, self.status.wanted, now)
+        self.status.seconds_left = self._pace.seconds_left()
         names = (sim.cache.state.backend for sim in simulations)
         self.status.backend = ", ".join(dict.fromkeys(filter(None, names)))
         self._show_drawing(simulations[0].dataset.points)
@@ -272,16 +278,40 @@ class App:
         self.status.likelihood = self._likelihood_text(simulations[0]) if shown else ""
         view.set_caption(0, self.status.likelihood or " ", look.ui_scale)  # the NLL on screen
 
-    def _lay_out(self, count: int, lines: int, t: float) -> None:
+    def _computed_time(self) -> float:
+        """The time every run has computed up to: playback waits there, as a video player
+        waits for what it has not loaded."""
+        ends = [1.0]
+        for sim in self.engine.simulations:
+            state = sim.cache.state
+            ends.append(1.0 if state.done else state.ready / sim.run.steps)
+        return min(ends)
+
+    def _time_shown(self, t: float) -> tuple[float, str]:
+        """The time of the single view's picture and, when it is not ``t``, why: its run is
+        still computing, or recomputing t (a bounded run). A comparison shows ``t``, each
+        caption its own progress."""
+        from .engine.trajectory import STEP_SNAP
+
+        if self.comparing:
+            return t, ""
+        sim = self.engine.simulations[0]
+        step, fraction = sim.cache.shown_position(t)
+        shown = (step + fraction) / sim.run.steps
+        if abs(shown - t) < STEP_SNAP:
+            return t, ""
+        return shown, "recomputing" if sim.cache.state.done else "computing"
+
+    def _lay_out(self, count: int, lines: int, t: float, note: str = "") -> None:
         """Place ``count`` panels (captions of ``lines`` lines) beside the controls and above
-        the time bar, and the time label showing t."""
+        the time bar, and the time label showing t (and the ``note`` on it)."""
         look, view = self.state.look, self.view
         shown = self.ui is not None and look.show_ui
         left = CONTROLS_WIDTH * look.ui_scale if shown else 0.0
         bottom = TIME_BAR_HEIGHT * look.ui_scale if shown else 0.0
         size = TIME_LABEL_SIZE * look.ui_scale
         view.time_label.set_size(size)
-        view.time_label.update(t)
+        view.time_label.update(t, note)
         width, height = self.renderer.logical_size
         view.set_layout(layout(width, height, count, left, bottom, look.ui_scale, size, lines))
 
@@ -705,7 +735,8 @@ class App:
     def _gui(self) -> None:
         width, height = self.renderer.logical_size
         controls_window(self.state, self.status, height)
-        time_bar(self.state, width, height, self.status.scale, bool(self.status.loading))
+        loading = bool(self.status.loading)
+        time_bar(self.state, width, height, self.status.scale, loading, computing_text(self.status))
         keys_window(self.state)
         explain_window(self.state, self.status.scale)
         tool_window(self.state, self.status, height, self.status.scale)

@@ -716,12 +716,15 @@ class AppState:
         index = round(self.t * steps) + direction
         self.set_time(min(max(index, 0), steps) / steps)
 
-    def advance(self, seconds: float) -> None:
-        """Playback: move time forward by ``seconds`` of wall time."""
+    def advance(self, seconds: float, computed: float = 1.0) -> None:
+        """Playback: move time forward by ``seconds`` of wall time, waiting at the time
+        ``computed`` so far (never back before it) while the runs compute."""
         if not self.playing:
             return
         t = self.t + self.speed * seconds
-        if t >= 1.0 and self.loop and self.t >= 1.0:  # shown at t = 1: held, then again
+        if computed < 1.0 and t > computed:
+            t = max(self.t, computed)
+        elif t >= 1.0 and self.loop and self.t >= 1.0:  # shown at t = 1: held, then again
             self.held += seconds
             t = 1.0 if self.held < END_HOLD else 0.0
         elif t >= 1.0:  # the data are shown whatever the frame rate

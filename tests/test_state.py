@@ -40,6 +40,16 @@ def test_play_step_and_loop():
     assert state.t == 1.0
     state.advance(0.2)
     assert state.t == 1.0  # a new hold, not the last one's remainder
+    state.set_time(0.1)
+    state.advance(1.0, computed=0.2)
+    assert state.t == 0.2  # waits where the runs have computed to
+    state.advance(1.0, computed=0.2)
+    assert state.t == 0.2 and state.playing
+    state.set_time(0.5)
+    state.advance(1.0, computed=0.2)
+    assert state.t == 0.5  # scrubbed beyond: not moved back
+    state.advance(0.4, computed=1.0)
+    assert abs(state.t - 0.6) < 1e-9
     state.loop = False
     state.set_time(0.95)
     state.advance(1.0)

@@ -131,8 +131,9 @@ class TimeLabel(Layer):
         if self.text.font_size != font_size:
             self.text.font_size = font_size
 
-    def update(self, t: float) -> None:
-        label = f"t = {t:.2f}"
+    def update(self, t: float, note: str = "") -> None:
+        """Show ``t``, with the ``note`` in brackets when there is one."""
+        label = f"t = {t:.2f}" + (f" ({note})" if note else "")
         if label != self._shown:
             self.text.set_text(label)
             self._shown = label

@@ -62,6 +62,9 @@ class Status:
     export_path: str = ""
     """Where a screenshot or video goes ('' for a time-stamped name in the current folder)."""
     recording: bool = False
+    seconds_left: float | None = None
+    """The time the trajectories being computed will take, as measured (``None``: unknown
+    yet, or none is computing)."""
     live: str = ""
     """What a live edit of the data has recomputed so far ('' when none is under way)."""
     memory: str = ""
@@ -198,12 +201,10 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
         imgui.text_colored((0.9, 0.25, 0.2, 1.0), state.message)
         imgui.pop_text_wrap_pos()
     imgui.separator()
-    computing = (
-        ""
-        if status.computed >= status.wanted
-        else (f"   computing {status.computed}/{status.wanted}")
-    )
-    imgui.text_disabled(f"{status.device}   {status.fps:.0f} fps{computing}")
+    computing = computing_text(status)
+    imgui.text_disabled(f"{status.device}   {status.fps:.0f} fps")
+    if computing:
+        imgui.text_disabled(computing)
     imgui.text_disabled(f"sampled by {status.backend or '...'}")
     if status.recompute:
         imgui.text_colored((0.95, 0.55, 0.2, 1.0), status.recompute)
@@ -605,11 +606,37 @@ def keys_window(state: AppState) -> None:
     imgui.end()
 
 
+def computing_text(status: Status) -> str:
+    """The steps computed of those wanted and the time left as measured ('' when all are
+    computed)."""
+    if status.computed >= status.wanted:
+        return ""
+    text = f"computing {status.computed}/{status.wanted} steps"
+    left = status.seconds_left
+    return text if left is None else f"{text}, about {duration(left)} left"
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` in words as a time left is said: '40 s', '4 min', '1 h 10 min'."""
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"
+
+
 def time_bar(
-    state: AppState, width: float, height: float, scale: float = 1.0, loading: bool = False
+    state: AppState,
+    width: float,
+    height: float,
+    scale: float = 1.0,
+    loading: bool = False,
+    computing: str = "",
 ) -> None:
     """The bottom bar: play/pause, step, the t slider, speed and loop; while ``loading``
-    (or when loading failed: no trajectory yet) the slider says so."""
+    (or when loading failed: no trajectory yet) the slider says so, and while the runs are
+    ``computing`` what is left."""
     left, bar = CONTROLS_WIDTH * scale, TIME_BAR_HEIGHT * scale
     flags = FIXED | imgui.WindowFlags_.no_title_bar
     begin_fixed("time", (left, height - bar), (width - left, bar), flags)
@@ -624,6 +651,8 @@ def time_bar(
     imgui.same_line()
     imgui.set_next_item_width(max(width - left - 420 * scale, 100))
     label = "t = %.3f: no trajectories yet" if loading else "t = %.3f"
+    if computing and not loading:
+        label = f"{label}   {computing}"  # words and numbers: no % to escape
     changed, t = imgui.slider_float("##t", state.t, 0.0, 1.0, label)
     if changed:
         state.playing = False
