@@ -113,3 +113,20 @@ def test_the_background_bytes_are_the_pipelines_and_cover_pixel_centres():
     # a quad from x = 0.3 to 2.7 covers the pixels whose centres (0.5, 1.5, 2.5) it holds
     assert (_first_pixel(0.3), _first_pixel(2.7)) == (0, 3)
     assert (_first_pixel(0.6), _first_pixel(2.5)) == (1, 2)
+
+
+def test_lists_are_opaque():
+    """A combo's list is ImGui's popup background, 94% opaque by default: blended in linear
+    light, the labels under it showed through. The controls make it opaque."""
+    from imgui_bundle import imgui
+
+    from dexplorer.headless import offscreen_app
+
+    state = AppState()
+    assert state.change(n=300, steps=5)
+    app = offscreen_app(state, (640, 420), "cpu", ui=True)
+    try:
+        imgui.set_current_context(app.ui.imgui_context)
+        assert imgui.get_style().color_(imgui.Col_.popup_bg).w == 1.0
+    finally:
+        app.close()

@@ -114,6 +114,11 @@ class ControlsRenderer(ImguiRenderer):
         """The fixed windows' rects (logical pixels) whose background is painted."""
         self._solid: wgpu.GPUTexture | None = None
         self._solid_color: tuple[int, ...] = ()
+        # ImGui's lists (a combo's choices) are 94% opaque, blended here in linear light:
+        # the labels under them showed through. They are opaque.
+        style = imgui.get_style()
+        popup = style.color_(imgui.Col_.popup_bg)
+        style.set_color_(imgui.Col_.popup_bg, imgui.ImVec4(popup.x, popup.y, popup.z, 1.0))
 
     @property
     def paints_backgrounds(self) -> bool:
