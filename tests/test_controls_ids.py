@@ -1,7 +1,7 @@
 """Every widget of the controls has an ID of its own: two with the same label in one window
 make Dear ImGui put its red "conflicting ID" box over the view when either is hovered (the
 particles' count and the particles layer did, and the brush's density and the density
-layer)."""
+layer). And every label after a field fits in the room the fields leave for the widest."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ WIDGETS = {
     "slider_int",
 }
 
+TRAILING = WIDGETS - {"button", "checkbox", "selectable"}
+"""The widgets whose label follows the field, in the room the field's width leaves."""
+
 
 def widget_id(label: str) -> str:
     """What ImGui hashes of a label: after ``###`` when there is one, else all of it."""
@@ -35,6 +38,7 @@ class Recorder:
         self.real = real
         self.scope: list[str] = []
         self.ids: Counter = Counter()
+        self.trailing: set[str] = set()
 
     def __getattr__(self, name: str) -> object:
         function = getattr(self.real, name)
@@ -46,6 +50,8 @@ class Recorder:
             label = args[0] if args and isinstance(args[0], str) else ""
             if name in WIDGETS:
                 self.ids[(tuple(self.scope), widget_id(label))] += 1
+            if name in TRAILING:
+                self.trailing.add(label.split("##")[0])
             opened = result[0] if isinstance(result, tuple) else result
             if name == "begin" or (name in ("tree_node", "begin_combo") and opened):
                 self.scope.append(f"{name}:{label}")
@@ -86,6 +92,11 @@ def test_no_two_widgets_share_an_id(monkeypatch, view):
         assert recorder.ids, "no widget was recorded"
         twice = {key: count for key, count in recorder.ids.items() if count > 1}
         assert not twice
+        imgui.set_current_context(app.ui.imgui_context)
+        room = imgui.calc_text_size(controls.WIDEST_LABEL).x
+        labels = {label.split("##")[0] for (_, label) in recorder.ids}
+        after = {label for label in labels if label and label in recorder.trailing}
+        assert after and all(imgui.calc_text_size(label).x <= room for label in after)
         assert any("begin:" in scope[0] for scope, _ in recorder.ids if scope)
     finally:
         app.close()

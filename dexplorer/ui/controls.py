@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from ..engine.sweep import QualitySweep
 
 CONTROLS_WIDTH = 290.0
+WIDEST_LABEL = "learning rate"
+"""The widest label after a field in the controls: the fields leave room for it."""
 TIME_BAR_HEIGHT = 64.0
 PARTICLE_CHOICES = (1000, 5000, 10000, 20000, 50000, 100000, 250000, 1000000)
 FIXED = (
@@ -124,6 +126,8 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     """The controls (left): data, model, sampler and its parameters, particles, layers."""
     width = CONTROLS_WIDTH * status.scale
     begin_fixed("dexplorer", (0, 0), (width, height), FIXED)
+    label_room = imgui.calc_text_size(WIDEST_LABEL).x + imgui.get_style().item_inner_spacing.x
+    imgui.push_item_width(-label_room)  # with a scrollbar too, every label fits
     status.dialogs.poll()
     if status.loading:
         imgui.text_colored(LOADING_COLOR, status.loading)
@@ -218,6 +222,7 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
         imgui.pop_text_wrap_pos()
     if status.pointer is not None:
         imgui.text_disabled(f"pointer  x {status.pointer[0]:.4g}   y {status.pointer[1]:.4g}")
+    imgui.pop_item_width()
     imgui.end()
 
 
@@ -345,6 +350,7 @@ def export_row(state: AppState, status: Status) -> None:
     """Save a screenshot, or record a video, to a file of one's choosing (the S and R keys
     write time-stamped files in the current folder, as these buttons do with no file named)."""
     imgui.separator_text("Export")
+    fit_before("screenshot", "record")
     _, status.export_path = imgui.input_text("##export", status.export_path)
     path = status.export_path.strip()
     imgui.same_line()
@@ -459,6 +465,7 @@ BATCH_CHOICES = (64, 128, 256, 512, 1024, 2048)
 
 def model_row(state: AppState, status: Status) -> None:
     """Save the trained model or load one (safetensors, or a TF.js model's json)."""
+    fit_before("save", "load")
     _, status.model_path = imgui.input_text("##model", status.model_path)
     imgui.same_line()
     if imgui.button("save") and status.model_path.strip():
