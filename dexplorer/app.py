@@ -24,7 +24,7 @@ from .engine.start import shown_dataset, starting_points
 from .loading import Loader
 from .recording import Recorder
 from .scene.density import DensityLayer
-from .scene.layout import CAPTION_LINES, layout
+from .scene.layout import CAPTION_LINES, CAPTION_SIZE, layout, wrapped_lines
 from .scene.panel import Panel
 from .scene.particles import ParticlesLayer
 from .scene.renderer import Renderer, software_adapter
@@ -250,7 +250,14 @@ class App:
         for panel, sim in zip(view.panels, simulations, strict=True):
             self._update_panel(panel, sim)
         self._update_side_views()
-        lines = CAPTION_LINES + look.visible["likelihood"]  # the NLL's line
+        captions = [self._caption(sim) for sim in simulations] if self.comparing else []
+        font = CAPTION_SIZE * look.ui_scale
+
+        def lines(width: float) -> int:
+            """The lines the captions take wrapped within panels of ``width``."""
+            wrapped = [wrapped_lines(text, width, font) for text in captions]
+            return max([CAPTION_LINES + look.visible["likelihood"], *wrapped])  # the NLL's line
+
         self._lay_out(len(simulations), lines, *self._time_shown(state.t))
         if look.visible["streaks"]:  # after the layout: their number follows the panel's size
             for panel, sim in zip(view.panels, simulations, strict=True):
@@ -269,8 +276,8 @@ class App:
         self.status.memory = "\n".join(dict.fromkeys(filter(None, notes)))
         self.status.recompute = "; ".join(filter(None, (sim.recompute_note for sim in simulations)))
         if self.comparing:
-            for index, sim in enumerate(simulations):
-                view.set_caption(index, self._caption(sim), look.ui_scale)
+            for index, caption in enumerate(captions):
+                view.set_caption(index, caption, look.ui_scale)
             return
         self._show_notice(simulations[0])
         self.status.straightness = self._straightness(simulations[0])
@@ -302,9 +309,12 @@ class App:
             return t, ""
         return shown, "recomputing" if sim.cache.state.done else "computing"
 
-    def _lay_out(self, count: int, lines: int, t: float, note: str = "") -> None:
-        """Place ``count`` panels (captions of ``lines`` lines) beside the controls and above
-        the time bar, and the time label showing t (and the ``note`` on it)."""
+    def _lay_out(
+        self, count: int, lines: int | Callable[[float], int], t: float, note: str = ""
+    ) -> None:
+        """Place ``count`` panels (captions of ``lines`` lines, or as many as the function
+        says for a panel's width) beside the controls and above the time bar, and the time
+        label showing t (and the ``note`` on it)."""
         look, view = self.state.look, self.view
         shown = self.ui is not None and look.show_ui
         left = CONTROLS_WIDTH * look.ui_scale if shown else 0.0

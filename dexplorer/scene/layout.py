@@ -3,6 +3,7 @@ a 2 x 2 grid with a caption above each."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 GAP = 14.0
@@ -11,6 +12,9 @@ CAPTION_SIZE = 18.0
 CAPTION_LINES = 3
 """Lines of a caption: the run, its quality, its straightness (a layer may add more: the
 model density adds the NLL)."""
+GLYPH_EM = 0.55
+"""A glyph's width in ems as a caption's wrapped lines are counted: wider than the captions'
+font's average (about 0.47), so that the room kept is not short of the lines drawn."""
 LABEL_INSET = (12.0, 8.0)
 """Where the time label sits inside a single panel, from its top-left corner."""
 
@@ -38,15 +42,17 @@ def layout(
     bottom: float = 0.0,
     scale: float = 1.0,
     label_size: float = 40.0,
-    caption_lines: int = CAPTION_LINES,
+    caption_lines: int | Callable[[float], int] = CAPTION_LINES,
 ) -> Layout:
     """The arrangement of ``count`` (1, 2 or 4) panels in the area not taken by the UI
     (``left`` pixels of controls, ``bottom`` pixels of time bar); ``scale``,
-    ``label_size`` and ``caption_lines`` size the captions and the room for the time label
-    of a grid."""
+    ``label_size`` and ``caption_lines`` (a number, or the lines the captions take wrapped
+    within a panel of a width) size the captions and the room for the time label of a
+    grid."""
     if count == 1:
         return _single(width, height, left, bottom)
-    return _grid(width, height, count, left, bottom, scale, label_size, caption_lines)
+    lines = caption_lines if callable(caption_lines) else lambda _: caption_lines
+    return _grid(width, height, count, left, bottom, scale, label_size, lines)
 
 
 def _single(width: float, height: float, left: float, bottom: float) -> Layout:
@@ -67,6 +73,13 @@ def _single(width: float, height: float, left: float, bottom: float) -> Layout:
     )
 
 
+ARRANGEMENTS = {2: ((2, 1), (1, 2)), 4: ((2, 2), (4, 1))}
+"""The (columns, rows) a grid of 2 or 4 panels may take: the first unless another makes the
+panels larger by more than :data:`PREFERENCE` (a row of 4 on a wide screen, where captions
+wrapped within a 2 x 2 grid's panels would take the room of the panels)."""
+PREFERENCE = 1.05
+
+
 def _grid(
     width: float,
     height: float,
@@ -75,40 +88,72 @@ def _grid(
     bottom: float,
     scale: float,
     label_size: float,
-    caption_lines: int,
+    caption_lines: Callable[[float], int],
 ) -> Layout:
-    """Square panels, as large as they fit, in one row of 2 or a 2 x 2 grid, each with room
-    for its caption above it. The time label goes above the grid or to its left, wherever
-    the panels come out larger."""
-    columns, rows = (2, 1) if count == 2 else (2, 2)
-    caption = caption_lines * CAPTION_SIZE * scale * 1.3 + 4
+    """Square panels, as large as they fit with their captions (wrapped within them) above
+    them, in the arrangement of :data:`ARRANGEMENTS` where they are largest. The time label
+    goes above the grid or to its left, wherever the panels come out larger."""
     area_w, area_h = max(width - left, 1.0), max(height - bottom, 1.0)
     label_h, label_w = label_size * 1.25, label_size * 4.0
 
-    def side(extra_w: float, extra_h: float) -> float:
+    def caption(lines: int) -> float:
+        return lines * CAPTION_SIZE * scale * 1.3 + 4
+
+    def side(grid: tuple[int, int], extra_w: float, extra_h: float, lines: int) -> float:
+        columns, rows = grid
         w = (area_w - extra_w - GAP * (columns + 1)) / columns
-        h = (area_h - extra_h - GAP * (rows + 1)) / rows - caption
+        h = (area_h - extra_h - GAP * (rows + 1)) / rows - caption(lines)
         return max(min(w, h), 1.0)
 
-    above, beside = side(0.0, label_h), side(label_w, 0.0)
+    def fitted(grid: tuple[int, int], extra_w: float, extra_h: float) -> tuple[float, int]:
+        """The panels' side with room for their captions as wrapped at that side (the
+        lines counted again at the side they leave, so the captions always fit)."""
+        size = side(grid, extra_w, extra_h, CAPTION_LINES)
+        lines = caption_lines(size)
+        size = side(grid, extra_w, extra_h, lines)
+        lines = max(lines, caption_lines(size))
+        return side(grid, extra_w, extra_h, lines), lines
+
+    choices = []
+    for rank, grid in enumerate(ARRANGEMENTS[count]):
+        for offset in ((0.0, label_h), (label_w, 0.0)):  # the label above, or beside
+            size, lines = fitted(grid, *offset)
+            favoured = size * (1.0 if rank else PREFERENCE)  # the usual grid, unless...
+            choices.append((favoured, -len(choices), size, grid, offset, lines))
+    _, _, size, (columns, rows), (offset_x, offset_y), lines = max(choices)
     # Even pixel offsets and sizes: every panel rasterises alike (2 x 2 pixel quads included).
-    size, caption = _even(max(above, beside) - 1), _even(caption + 1)
-    offset_x, offset_y = (0.0, label_h) if above >= beside else (label_w, 0.0)
+    size, room = _even(size - 1), _even(caption(lines) + 1)
     grid_w = columns * size + (columns - 1) * GAP
-    grid_h = rows * (size + caption) + (rows - 1) * GAP
+    grid_h = rows * (size + room) + (rows - 1) * GAP
     x0 = _even(left + offset_x + (area_w - offset_x - grid_w) / 2)
     y0 = _even(offset_y + (area_h - offset_y - grid_h) / 2)
     panels, captions = [], []
     for index in range(count):
         row, column = divmod(index, columns)
         x = x0 + column * (size + GAP)
-        y = y0 + row * (size + caption + GAP)
+        y = y0 + row * (size + room + GAP)
         captions.append((x, y))
-        panels.append((x, y + caption, size, size))
-    time = (x0, y0 - label_h) if above >= beside else (x0 - label_w, y0 + caption)
+        panels.append((x, y + room, size, size))
+    time = (x0, y0 - label_h) if offset_y else (x0 - label_w, y0 + room)
     return Layout(tuple(panels), time, captions=tuple(captions))
 
 
 def _even(value: float) -> float:
     """The even whole number at or below ``value`` (at least 2)."""
     return float(max(2 * int(value / 2), 2))
+
+
+def wrapped_lines(text: str, width: float, font_size: float) -> int:
+    """The lines ``text`` takes wrapped at words within ``width`` pixels (each of its own
+    lines one at least), each glyph :data:`GLYPH_EM` ems wide."""
+    per_line = max(int(width / (GLYPH_EM * font_size)), 1)
+    count = 0
+    for line in text.split("\n"):
+        count, used = count + 1, 0
+        for word in line.split(" "):
+            if used and used + 1 + len(word) <= per_line:
+                used += 1 + len(word)
+                continue
+            count += bool(used) + max(len(word) - 1, 0) // per_line  # a new line, and more
+            used = (len(word) - 1) % per_line + 1 if word else 0  # for a long word
+    return count
