@@ -152,8 +152,8 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
     else:
         imgui.separator_text("Model and sampler")
         run_controls(state, 0)
-        if status.straightness:
-            imgui.text_disabled(status.straightness)
+        # Always a line, so that the controls below do not move when it is measured.
+        imgui.text_disabled(status.straightness or "straightness: once the paths are computed")
     imgui.separator_text("Particles")
     choices = sorted({*PARTICLE_CHOICES, data.n})
     changed, index = imgui.combo("particles", choices.index(data.n), [f"{n:,}" for n in choices])
