@@ -2,6 +2,8 @@
 array drawn each frame, each step uploaded once, a byte budget kept, and nothing of an older
 run or of a run before a live edit's patch drawn."""
 
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 import torch
@@ -113,39 +115,51 @@ def test_the_budget_on_a_cpu_and_at_least_two_rows(monkeypatch):
     assert DeviceRows(10**6, 1).capacity == 2
 
 
-@pytest.mark.parametrize("bounded", [False, True])
-def test_rows_on_the_device_draw_the_pixels_of_the_array(monkeypatch, bounded):
+@contextmanager
+def device_app(monkeypatch, size: tuple[int, int], panels: int = 1, **changes):
+    """An offscreen app whose particles the device's passes draw (from rows), on the data
+    and run of ``changes``, with ``panels`` panels, density hidden; settled."""
     pytest.importorskip("pygfx")
     from test_scene import _adapter_problem
 
     if _adapter_problem():
         pytest.skip(_adapter_problem())
     from dexplorer.headless import offscreen_app
-    from dexplorer.scene import cpu_points, particles
+    from dexplorer.scene import cpu_points
     from dexplorer.state import AppState
 
     monkeypatch.setattr(cpu_points, "cpu_kernel", lambda: None)  # the device's passes draw
+    state = AppState()
+    state.change(dataset="moons", **changes)
+    state.look.visible["density"] = False
+    if panels > 1:
+        assert state.set_view(panels)
+    app = offscreen_app(state, size, "cpu", ui=False)
+    try:
+        app.settle()
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize("bounded", [False, True])
+def test_rows_on_the_device_draw_the_pixels_of_the_array(monkeypatch, bounded):
     if bounded:  # keyframes and a ring: steps 44 and 45 are recomputed when shown
         monkeypatch.setenv(BUDGET_VARIABLE, str(int(0.48 * 121 * (4000 + 225) * 8)))
     images, held, memory = {}, {}, {}
     for path in ("rows", "array"):
         if path == "array":
+            from dexplorer.scene import particles
+
             monkeypatch.setattr(particles.ParticlesLayer, "takes_rows", False)
-        state = AppState()
-        state.change(n=4000, steps=120, dataset="moons")
-        state.look.visible["density"] = False
-        app = offscreen_app(state, (320, 240), "cpu", ui=False)
-        try:
-            app.settle()
+        with device_app(monkeypatch, (320, 240), n=4000, steps=120) as app:
             for t in (0.37, 0.8, 0.37):
-                state.t = t
+                app.state.t = t
                 images[path, t] = np.asarray(app.screenshot()).copy()
             layer = app.view.panels[0].particles
             assert layer.material.rows == (path == "rows")
             held[path] = [rows.held for rows in app._rows.values()]
             memory[path] = app.status.memory
-        finally:
-            app.close()
     assert ("keyframes" in memory["rows"]) == bounded
     assert {44, 45, 96} <= set(held["rows"][0]) and held["array"] == []
     for t in (0.37, 0.8):
@@ -179,24 +193,12 @@ def test_hidden_particles_take_no_rows_and_the_cpu_taking_over_frees_the_slots(m
     the data hidden no row is sent, and shown again they are drawn from rows. Once the
     CPU's kernel is loaded it draws, paused too, and the slots and the record of their
     steps are let go."""
-    pytest.importorskip("pygfx")
-    from test_scene import _adapter_problem
-
-    if _adapter_problem():
-        pytest.skip(_adapter_problem())
     from dexplorer.core import native_build
-    from dexplorer.headless import offscreen_app
     from dexplorer.scene import cpu_points
-    from dexplorer.state import AppState
 
     kernel = cpu_points.cpu_kernel
-    monkeypatch.setattr(cpu_points, "cpu_kernel", lambda: None)  # the device's passes draw
-    state = AppState()
-    state.change(n=500, steps=30, dataset="moons")
-    state.look.visible["density"] = False
-    app = offscreen_app(state, (160, 120), "cpu", ui=False)
-    try:
-        app.settle()
+    with device_app(monkeypatch, (160, 120), n=500, steps=30) as app:
+        state = app.state
         state.t = 0.3
         app.screenshot()
         layer = app.view.panels[0].particles
@@ -216,31 +218,13 @@ def test_hidden_particles_take_no_rows_and_the_cpu_taking_over_frees_the_slots(m
         app.screenshot()  # paused at the same time: drawn from the array all the same
         app.screenshot()
         assert layer.slots == [] and app.uploaded_rows == 0 and layer.material.on_cpu
-    finally:
-        app.close()
 
 
 def test_compared_panels_share_one_budget_of_rows(monkeypatch):
-    pytest.importorskip("pygfx")
-    from test_scene import _adapter_problem
-
-    if _adapter_problem():
-        pytest.skip(_adapter_problem())
     from dexplorer.engine.rows import row_budget
-    from dexplorer.headless import offscreen_app
-    from dexplorer.scene import cpu_points
-    from dexplorer.state import AppState
 
-    monkeypatch.setattr(cpu_points, "cpu_kernel", lambda: None)  # the device's passes draw
-    state = AppState()
-    state.change(n=500, steps=10, dataset="moons")
-    assert state.set_view(2)
-    app = offscreen_app(state, (240, 120), "cpu", ui=False)
-    try:
-        app.settle()
+    with device_app(monkeypatch, (240, 120), panels=2, n=500, steps=10) as app:
         app.screenshot()
         capacities = [rows.capacity for rows in app._rows.values()]
         budget = row_budget(torch.device("cpu"))
         assert capacities == [budget // 2 // (500 * POINT_BYTES)] * 2
-    finally:
-        app.close()
