@@ -131,8 +131,11 @@ class App:
             imgui_md.get_font_loader_function()()
             self.ui.set_gui(self._gui)
             canvas.add_event_handler(self._on_canvas_key, "key_down", order=KEYS_BEFORE_IMGUI)
+            canvas.add_event_handler(self._on_canvas_char, "char", order=KEYS_BEFORE_IMGUI)
             canvas.add_event_handler(self._on_pointer, "pointer_down", "pointer_up")
             canvas.add_event_handler(self._on_pointer_move, "pointer_move")
+        self._keyed: str | None = None
+        """The last key pressed: a character typed with it is not acted on twice."""
         self._press: tuple[float, float] | None = None
         self._edit_panel: int | None = None
         """The panel a live edit's drag started in."""
@@ -766,11 +769,29 @@ class App:
         if not imgui.get_io().want_text_input:
             self._on_key(event)
 
+    def _on_canvas_char(self, event: dict) -> None:
+        """A character typed, seen before ImGui: the binding of a character that did not come
+        as its key (a window library reports shift and / for ?), unless ImGui takes text."""
+        from imgui_bundle import imgui
+
+        imgui.set_current_context(self.ui.imgui_context)
+        if not imgui.get_io().want_text_input:
+            self._on_char(event)
+
     def _on_key(self, event: dict) -> None:
         key = event.get("key")
+        self._keyed = key
         binding = binding_for(key, event.get("modifiers", ()))
         if binding is not None:
             binding.action(self, key)
+
+    def _on_char(self, event: dict) -> None:
+        character = event.get("data")
+        if character == self._keyed:
+            return  # acted on as its key already
+        binding = binding_for(character)
+        if binding is not None:
+            binding.action(self, character)
 
     def _on_pointer_move(self, event: dict) -> None:
         self.status.pointer = self.pointer_at(event["x"], event["y"])
