@@ -153,7 +153,9 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
         imgui.separator_text("Model and sampler")
         run_controls(state, 0)
         # Always a line, so that the controls below do not move when it is measured.
+        imgui.push_text_wrap_pos(0.0)
         imgui.text_disabled(status.straightness or "straightness: once the paths are computed")
+        imgui.pop_text_wrap_pos()
     imgui.separator_text("Particles")
     choices = sorted({*PARTICLE_CHOICES, data.n})
     changed, index = imgui.combo("particles", choices.index(data.n), [f"{n:,}" for n in choices])
@@ -446,7 +448,6 @@ def drawing_section(state: AppState, status: Status) -> None:
     if editor.live:
         live_edit_controls(state, status)
         return
-    imgui.same_line()
     _, drawing.eraser = imgui.checkbox("eraser", drawing.eraser)
     _, drawing.radius = imgui.slider_float("brush", drawing.radius, 0.05, 1.0)
     _, drawing.density = imgui.slider_int("density", drawing.density, 1, 50)
