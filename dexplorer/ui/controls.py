@@ -154,7 +154,7 @@ def controls_window(state: AppState, status: Status, height: float) -> None:
         run_controls(state, 0)
         # Always a line, so that the controls below do not move when it is measured.
         imgui.push_text_wrap_pos(0.0)
-        imgui.text_disabled(status.straightness or "straightness: once the paths are computed")
+        imgui.text_disabled(status.straightness or "straightness: after the run")
         imgui.pop_text_wrap_pos()
     imgui.separator_text("Particles")
     choices = sorted({*PARTICLE_CHOICES, data.n})
@@ -462,6 +462,8 @@ def drawing_section(state: AppState, status: Status) -> None:
 
 
 BATCH_CHOICES = (64, 128, 256, 512, 1024, 2048)
+LOSS_PLOT_HEIGHT = 170.0
+"""The loss plot's height at 1x: room for its curve beside its title and tick labels."""
 
 
 def model_row(state: AppState, status: Status) -> None:
@@ -520,8 +522,10 @@ def training_section(state: AppState, status: Status) -> None:
     progress = job.progress
     imgui.same_line()
     imgui.progress_bar(progress.fraction if running else 1.0, (-1, 0), f"step {job.trainer.step}")
-    if progress.losses and implot.begin_plot("loss", (-1, 110), implot.Flags_.no_legend):
-        implot.setup_axes("step", "", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
+    height = LOSS_PLOT_HEIGHT * imgui.get_style().font_scale_main
+    flags = implot.Flags_.no_legend
+    if progress.losses and implot.begin_plot("loss against step", (-1, height), flags):
+        implot.setup_axes("", "", implot.AxisFlags_.auto_fit, implot.AxisFlags_.auto_fit)
         implot.plot_line(
             "loss", np.asarray(progress.steps, float), np.asarray(progress.losses, float)
         )
