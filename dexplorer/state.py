@@ -198,6 +198,7 @@ class AppState:
         except TypeError as error:
             self.message = str(error)
             return False
+        run, note = (run, "") if "model" in changes else self._model_for(data, run)
         problem = data.check() or self.run_problem(run, data)
         if problem:
             self.message = problem
@@ -212,13 +213,33 @@ class AppState:
         self.data = data
         self._set_run(run)
         self._follow_opacity(drawn)
-        self.message = ""
+        self.message = note
         if data_changed or self._single is None:
             self.revision += 1
         self.sweep = 0
         if dataset_changed:
             self._fit_runs()
         return True
+
+    def _model_for(self, data: Data, run: Run) -> tuple[Run, str]:
+        """The run on another bundled dataset chosen alone: a model trained here on other
+        data gives way to that dataset's shipped model of its kind (it stays in the model
+        list, to be chosen with any data), and why."""
+        trained = self.trained
+        if (
+            data.dataset == self.data.dataset
+            or data.dataset == "custom"
+            or run.model != "trained"
+            or trained is None
+            or trained.dataset == data.dataset
+        ):
+            return run, ""
+        shipped = "flow" if trained.objective.name == "flow" else "diffusion"
+        note = (
+            f"the model trained here learnt {trained.dataset}, not {data.dataset}: "
+            f"showing the shipped {shipped} model (the trained one is still in the list)"
+        )
+        return replace(run, model=shipped), note
 
     def _availability(self, data: Data, run: Run) -> str:
         """What ``run`` on ``data`` needs that is not there ('' when nothing)."""

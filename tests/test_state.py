@@ -284,3 +284,22 @@ def test_the_default_opacity_follows_the_particles_each_panel_draws():
     assert state.look.opacity == 0.45
     state.look.opacity = 0.2  # chosen: it stays
     assert state.set_view(1) and state.look.opacity == 0.2
+
+
+def test_another_bundled_dataset_shows_its_shipped_model_not_one_trained_on_other_data():
+    """A model trained (or loaded) on moons does not draw the spiral: choosing the spiral
+    shows its shipped model of the same kind and says why; the trained one can still be
+    chosen, with any data."""
+    from dexplorer.core import models
+
+    state = AppState()
+    assert state.change(dataset="moons")
+    state.use_trained(models.shipped("moons/diffusion"))
+    assert state.run.model == "trained"
+    assert state.change(dataset="spiral")
+    assert state.run.model == "diffusion"
+    assert "learnt moons, not spiral" in state.message
+    assert state.change(model="trained")  # chosen with other data: shown
+    assert state.run.model == "trained" and state.data.dataset == "spiral"
+    assert state.change(dataset="moons", model="trained")
+    assert state.run.model == "trained" and state.message == ""
