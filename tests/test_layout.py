@@ -32,6 +32,7 @@ def lines(width: float) -> int:
 def test_captions_have_the_room_they_take_and_nothing_overlaps(size, count):
     width, height = size
     placed = layout(width, height, count, 290.0, 64.0, 1.0, 40.0, lines)
+    assert placed.wrap == placed.panels[0][2]  # wrapped within the panels
     rects = []
     for (x, y, w, h), (cx, cy) in zip(placed.panels, placed.captions, strict=True):
         assert cx == x and h == w
@@ -42,6 +43,11 @@ def test_captions_have_the_room_they_take_and_nothing_overlaps(size, count):
     for index, (x0, y0, x1, y1) in enumerate(rects):
         for a0, b0, a1, b1 in rects[index + 1 :]:
             assert x1 <= a0 or a1 <= x0 or y1 <= b0 or b1 <= y0
+
+
+def test_a_window_too_small_for_wrapped_captions_does_not_wrap_them():
+    placed = layout(400, 260, 2, 0.0, 0.0, 1.0, 40.0, lines)
+    assert placed.wrap == 0.0  # they run on to the right, not over the panels
 
 
 def test_a_row_of_four_where_a_grid_would_leave_its_panels_smaller():

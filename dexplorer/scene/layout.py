@@ -32,6 +32,9 @@ class Layout:
     source: Rect | None = None
     data: Rect | None = None
     captions: tuple[tuple[float, float], ...] = ()
+    wrap: float = 0.0
+    """The width the captions wrap within (0: none; they run on to the right where the
+    room above the panels could not take them wrapped)."""
 
 
 def layout(
@@ -78,6 +81,8 @@ ARRANGEMENTS = {2: ((2, 1), (1, 2)), 4: ((2, 2), (4, 1))}
 panels larger by more than :data:`PREFERENCE` (a row of 4 on a wide screen, where captions
 wrapped within a 2 x 2 grid's panels would take the room of the panels)."""
 PREFERENCE = 1.05
+CAPTION_SHARE = 0.4
+"""The share of the height the captions of a row of panels may take."""
 
 
 def _grid(
@@ -105,22 +110,24 @@ def _grid(
         h = (area_h - extra_h - GAP * (rows + 1)) / rows - caption(lines)
         return max(min(w, h), 1.0)
 
-    def fitted(grid: tuple[int, int], extra_w: float, extra_h: float) -> tuple[float, int]:
+    def fitted(grid: tuple[int, int], extra_w: float, extra_h: float) -> tuple[float, int, bool]:
         """The panels' side with room for their captions as wrapped at that side (the
-        lines counted again at the side they leave, so the captions always fit)."""
+        lines counted again at the side they leave), the captions of a row taking at most
+        :data:`CAPTION_SHARE` of the height; and whether they fit so."""
+        most = max(CAPTION_LINES, int(CAPTION_SHARE * area_h / grid[1] / caption(1)))
         size = side(grid, extra_w, extra_h, CAPTION_LINES)
         lines = caption_lines(size)
-        size = side(grid, extra_w, extra_h, lines)
+        size = side(grid, extra_w, extra_h, min(lines, most))
         lines = max(lines, caption_lines(size))
-        return side(grid, extra_w, extra_h, lines), lines
+        return side(grid, extra_w, extra_h, min(lines, most)), min(lines, most), lines <= most
 
     choices = []
     for rank, grid in enumerate(ARRANGEMENTS[count]):
         for offset in ((0.0, label_h), (label_w, 0.0)):  # the label above, or beside
-            size, lines = fitted(grid, *offset)
+            size, lines, fits = fitted(grid, *offset)
             favoured = size * (1.0 if rank else PREFERENCE)  # the usual grid, unless...
-            choices.append((favoured, -len(choices), size, grid, offset, lines))
-    _, _, size, (columns, rows), (offset_x, offset_y), lines = max(choices)
+            choices.append((fits, favoured, -len(choices), size, grid, offset, lines))
+    fits, _, _, size, (columns, rows), (offset_x, offset_y), lines = max(choices)
     # Even pixel offsets and sizes: every panel rasterises alike (2 x 2 pixel quads included).
     size, room = _even(size - 1), _even(caption(lines) + 1)
     grid_w = columns * size + (columns - 1) * GAP
@@ -135,7 +142,7 @@ def _grid(
         captions.append((x, y))
         panels.append((x, y + room, size, size))
     time = (x0, y0 - label_h) if offset_y else (x0 - label_w, y0 + room)
-    return Layout(tuple(panels), time, captions=tuple(captions))
+    return Layout(tuple(panels), time, captions=tuple(captions), wrap=size if fits else 0.0)
 
 
 def _even(value: float) -> float:

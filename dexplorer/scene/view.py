@@ -161,10 +161,8 @@ class View:
         caption = self.captions[index]
         if caption.font_size != CAPTION_SIZE * scale:
             caption.font_size = CAPTION_SIZE * scale
-        if index < len(self.layout.panels):  # wrapped within its panel
-            width = self.layout.panels[index][2]
-            if caption.max_width != width:
-                caption.max_width = width
+        if caption.max_width != self.layout.wrap:  # wrapped within its panel
+            caption.max_width = self.layout.wrap
         if self.texts[index] != text:
             caption.set_text(text)
             self.texts[index] = text
