@@ -277,6 +277,29 @@ def test_the_sweep_starts_on_request_and_stops_when_the_runs_change():
     engine.close()
 
 
+def test_the_single_views_run_is_kept_while_runs_are_compared():
+    """Back in the single view, its run is shown again, not computed again, when nothing it
+    ran has changed; when something has, it is computed anew."""
+    state = AppState()
+    assert state.change(n=300, steps=5)
+    engine = Engine("cpu")
+    sync(engine, state)
+    engine.wait()
+    single = engine.simulations[0]
+    for panels in (2, 4, 1):
+        assert state.set_view(panels)
+        sync(engine, state)
+    assert engine.simulations == [single] and single.cache.state.done
+    assert state.set_view(2)
+    sync(engine, state)
+    assert state.change(seed=3)  # new data: the parked run is let go
+    sync(engine, state)
+    assert state.set_view(1)
+    sync(engine, state)
+    assert engine.simulations[0] is not single and engine.simulations[0].data.seed == 3
+    engine.close()
+
+
 def test_a_run_that_does_not_fit_is_refused_and_the_previous_one_stays(monkeypatch):
     """The engine says which run could not start and why; its simulation still shows the
     run before (what the app puts back into the state)."""
@@ -403,12 +426,12 @@ def test_four_panels_sit_in_an_aligned_grid_beside_the_controls():
     app.screenshot()
     panels = app.view.layout.panels
     assert len(panels) == 4 and len({(w, h) for _, _, w, h in panels}) == 1
-    assert panels[0][0] == panels[2][0] and panels[1][0] == panels[3][0]
-    assert panels[0][1] == panels[1][1] and panels[2][1] == panels[3][1]
+    columns, rows = {x for x, *_ in panels}, {y for _, y, *_ in panels}
+    assert len(columns) * len(rows) == 4  # a 2 x 2 grid, or a row where that is larger
     for x, y, w, h in panels:
         assert x >= CONTROLS_WIDTH and y >= 0 and x + w <= 960 and y + h <= 600 - TIME_BAR_HEIGHT
-    x0, _, w0, _ = panels[0]
-    assert panels[1][0] >= x0 + w0  # no overlap
+    w0 = panels[0][2]
+    assert all(b - a >= w0 for a, b in pairwise(sorted(columns)))  # no overlap
     state.set_view(1)
     app.screenshot()
     assert not app.comparing and len(app.engine.simulations) == 1

@@ -51,6 +51,10 @@ class Engine:
         self._revision = -1
         self._edit = 0
         """The number of the last live edit followed."""
+        self._parked: tuple[Simulation, int] | None = None
+        """The single view's simulation while runs are compared, and the revision it ran:
+        back in the single view it is shown again when nothing it ran has changed (a run of
+        millions of particles is not computed twice for a look at a comparison)."""
 
     def sync(self, request: Request) -> list[Problem]:
         """Bring the simulations to the request's runs on its data (every one restarts when
@@ -66,6 +70,9 @@ class Engine:
         edited = edit is not None and edit.number != self._edit and not stale
         self._edit = self._edit if edit is None else edit.number
         problems = []
+        if self._parked is not None and self._parked[1] != revision:
+            self._parked[0].close()  # what it ran has changed
+            self._parked = None
         if len(runs) != len(self.simulations):
             problems = self._start(data, runs, n, custom, trained, yours, reflowed, source)
         else:
@@ -97,9 +104,17 @@ class Engine:
         custom_source: Dataset | None = None,
     ) -> list[Problem]:
         """New simulations for another number of runs, all or none: when one cannot start,
-        the simulations before are kept."""
+        the simulations before are kept. The single view's simulation is parked while runs
+        are compared, and shown again after if it runs the same."""
         from .simulation import Simulation
 
+        if len(runs) == 1 and self._parked is not None:
+            simulation, self._parked = self._parked[0], None
+            if (data, runs[0], n) == (simulation.data, simulation.run, simulation.n):
+                self._drop(0)
+                self.simulations = [simulation]
+                return []
+            simulation.close()
         fresh: list[Simulation] = []
         for index, run in enumerate(runs):
             try:
@@ -124,6 +139,8 @@ class Engine:
                 for simulation in fresh:
                     simulation.close()
                 return [Problem(index, str(error))]
+        if len(self.simulations) == 1:
+            self._parked = (self.simulations.pop(), self._revision)
         self._drop(0)
         self.simulations = fresh
         return []
@@ -160,3 +177,6 @@ class Engine:
             self.sweep.cancel()
         self.sweep, self._sweep_id = None, 0
         self._drop(0)
+        if self._parked is not None:
+            self._parked[0].close()
+            self._parked = None
