@@ -290,11 +290,11 @@ class App:
 
     def _computed_time(self) -> float:
         """The time every run has computed up to: playback waits there, as a video player
-        waits for what it has not loaded."""
+        waits for what it has not loaded (not for a run that failed)."""
         ends = [1.0]
         for sim in self.engine.simulations:
             state = sim.cache.state
-            ends.append(1.0 if state.done else state.ready / sim.run.steps)
+            ends.append(1.0 if state.done or state.error else state.ready / sim.run.steps)
         return min(ends)
 
     def _time_shown(self, t: float) -> tuple[float, str]:

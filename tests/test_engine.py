@@ -142,6 +142,31 @@ def test_cache_counts_the_particles_that_became_non_finite():
     assert torch.isfinite(cache.particles[:6]).all()  # finite until t = 0.5
 
 
+class FailingField(Field):
+    """An exact field that raises from t = 0.5 on (a run that fails part way)."""
+
+    def __init__(self) -> None:
+        self.inner = ExactField(CENTRES, LinearPath(), spread=0.3)
+        self.path = self.inner.path
+
+    def estimate(self, x, t):
+        if float(t) >= 0.5:
+            raise RuntimeError("the field failed")
+        return self.inner.estimate(x, t)
+
+
+def test_a_run_that_failed_wants_no_more_steps():
+    """Its progress is complete where it stopped (the time bar does not say it is still
+    computing, and playback does not wait for it)."""
+    sim = Simulation(Data(n=300), Run(steps=10), density_resolution=32, mesh_count=5)
+    sim.cache.wait()
+    sim.cache.start(RunSpec(FailingField(), "euler", steps=10, n=300))
+    sim.cache.wait(10)
+    state = sim.cache.state
+    assert "the field failed" in state.error and 0 < state.ready < 10
+    assert sim.progress == (state.ready, state.ready)
+
+
 def test_simulation_reports_non_finite_particles_and_never_selects_them():
     sim = Simulation(Data(n=300), Run(steps=10), density_resolution=32, mesh_count=5)
     sim.cache.wait()

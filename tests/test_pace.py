@@ -56,9 +56,11 @@ def test_the_time_left_in_words():
     assert computing_text(Status(computed=100, wanted=100, seconds_left=3.0)) == ""
 
 
-def _app(ready: int, steps: int, done: bool, shown: tuple[int, float]) -> SimpleNamespace:
+def _app(
+    ready: int, steps: int, done: bool, shown: tuple[int, float], error: str = ""
+) -> SimpleNamespace:
     cache = SimpleNamespace(
-        state=SimpleNamespace(ready=ready, done=done), shown_position=lambda t: shown
+        state=SimpleNamespace(ready=ready, done=done, error=error), shown_position=lambda t: shown
     )
     sim = SimpleNamespace(cache=cache, run=SimpleNamespace(steps=steps))
     return SimpleNamespace(comparing=False, engine=SimpleNamespace(simulations=[sim]))
@@ -72,6 +74,7 @@ def test_the_label_gives_the_pictures_time_and_why_it_is_not_the_one_asked():
     assert App._computed_time(computing) == pytest.approx(0.22)
     assert App._time_shown(computing, 0.86) == (pytest.approx(0.22), "computing")
     assert App._time_shown(_app(22, 100, False, (10, 0.5)), 0.105) == (0.105, "")
+    assert App._computed_time(_app(22, 100, False, (22, 0.0), error="it failed")) == 1.0
     ring = _app(ready=100, steps=100, done=True, shown=(40, 0.0))  # the nearest step held
     assert App._computed_time(ring) == 1.0
     assert App._time_shown(ring, 0.43) == (pytest.approx(0.40), "recomputing")

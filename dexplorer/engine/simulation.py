@@ -226,8 +226,9 @@ class Simulation:
 
     @property
     def progress(self) -> tuple[int, int]:
-        """(steps computed, steps wanted)."""
-        return self.cache.state.ready, self.run.steps
+        """(steps computed, steps wanted): a run that failed wants no more."""
+        state = self.cache.state
+        return state.ready, state.ready if state.error else self.run.steps
 
     @property
     def memory_note(self) -> str:
