@@ -110,16 +110,21 @@ def _grid(
         h = (area_h - extra_h - GAP * (rows + 1)) / rows - caption(lines)
         return max(min(w, h), 1.0)
 
+    unwrapped = caption_lines(float("inf"))
+
     def fitted(grid: tuple[int, int], extra_w: float, extra_h: float) -> tuple[float, int, bool]:
-        """The panels' side with room for their captions as wrapped at that side (the
-        lines counted again at the side they leave), the captions of a row taking at most
-        :data:`CAPTION_SHARE` of the height; and whether they fit so."""
-        most = max(CAPTION_LINES, int(CAPTION_SHARE * area_h / grid[1] / caption(1)))
-        size = side(grid, extra_w, extra_h, CAPTION_LINES)
+        """The panels' side with room for their captions wrapped at that side (the lines
+        counted again at the side they leave) and whether they fit so, the captions of a
+        row taking at most :data:`CAPTION_SHARE` of the height; else the side with room for
+        their lines unwrapped."""
+        most = int(CAPTION_SHARE * area_h / grid[1] / caption(1))
+        size = side(grid, extra_w, extra_h, unwrapped)
         lines = caption_lines(size)
-        size = side(grid, extra_w, extra_h, min(lines, most))
+        size = side(grid, extra_w, extra_h, min(lines, max(most, unwrapped)))
         lines = max(lines, caption_lines(size))
-        return side(grid, extra_w, extra_h, min(lines, most)), min(lines, most), lines <= most
+        if lines <= most:
+            return side(grid, extra_w, extra_h, lines), lines, True
+        return side(grid, extra_w, extra_h, unwrapped), unwrapped, False
 
     choices = []
     for rank, grid in enumerate(ARRANGEMENTS[count]):
@@ -153,7 +158,7 @@ def _even(value: float) -> float:
 def wrapped_lines(text: str, width: float, font_size: float) -> int:
     """The lines ``text`` takes wrapped at words within ``width`` pixels (each of its own
     lines one at least), each glyph :data:`GLYPH_EM` ems wide."""
-    per_line = max(int(width / (GLYPH_EM * font_size)), 1)
+    per_line = max(int(min(width, 1e9) / (GLYPH_EM * font_size)), 1)  # inf: unwrapped
     count = 0
     for line in text.split("\n"):
         count, used = count + 1, 0
