@@ -11,6 +11,14 @@ from dexplorer.ui.explain import explain
 def test_every_sampler_has_its_update_rule(sampler):
     text = explain("flow", sampler, ["particles"])
     assert "x' =" in text and "sampler" in text
+    assert all(line.count("`") in (0, 2) for line in text.splitlines())  # whole equations
+
+
+def test_an_equation_and_its_definition_are_lines_of_their_own():
+    """DDPM's rule and its c wrapped in the middle of an expression on one line."""
+    text = explain("diffusion", "ddpm", [])
+    assert "`x' = a' x1 + sqrt(s'^2 - c^2) e + c z`\n" in text
+    assert "\n`c = (s'/s) sqrt(s^2 - (a s'/a')^2)`\n" in text
 
 
 def test_objective_and_layers_follow_the_state():

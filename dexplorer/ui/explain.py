@@ -162,7 +162,7 @@ def explain(
         lines += [*GUIDANCE, ""]
     lines += [
         f"## {name} sampler",
-        f"`{rule}`",
+        *(f"`{part}`\n" for part in rule.split(",  ")),  # an equation a line, never split
         "",
         note,
         "",
