@@ -9,6 +9,7 @@ import pytest
 from test_scene import _adapter_problem
 
 from dexplorer.cli import main
+from dexplorer.core.datasets import make_dataset
 from dexplorer.core.runs import Run, parse_run
 from dexplorer.engine.runs import Engine, Problem
 from dexplorer.engine.simulation import measure
@@ -297,6 +298,26 @@ def test_the_single_views_run_is_kept_while_runs_are_compared():
     assert state.set_view(1)
     sync(engine, state)
     assert engine.simulations[0] is not single and engine.simulations[0].data.seed == 3
+    single = engine.simulations[0]
+    engine.wait()
+    state.use_custom(make_dataset("moons", n=200, seed=1))  # new data and a comparison
+    assert state.set_view(2)  # in the same frame: the single view's run is not kept
+    sync(engine, state)
+    assert state.set_view(1)
+    sync(engine, state)
+    assert engine.simulations[0] is not single and engine.simulations[0].data.dataset == "custom"
+    engine.close()
+
+
+def test_an_unfinished_single_run_is_not_kept_computing_beside_a_comparison():
+    state = AppState()
+    assert state.change(n=20000, steps=400)
+    engine = Engine("cpu")
+    sync(engine, state)
+    single = engine.simulations[0]
+    assert state.set_view(2)
+    sync(engine, state)
+    assert engine._parked is None and not single.cache.state.done
     engine.close()
 
 

@@ -51,10 +51,11 @@ class Engine:
         self._revision = -1
         self._edit = 0
         """The number of the last live edit followed."""
-        self._parked: tuple[Simulation, int] | None = None
-        """The single view's simulation while runs are compared, and the revision it ran:
-        back in the single view it is shown again when nothing it ran has changed (a run of
-        millions of particles is not computed twice for a look at a comparison)."""
+        self._parked: tuple[Simulation, int, tuple] | None = None
+        """The single view's finished simulation while runs are compared, the revision it
+        ran and the models and custom data it ran with: back in the single view it is shown
+        again when none of them changed (a run of millions of particles is not computed
+        twice for a look at a comparison)."""
 
     def sync(self, request: Request) -> list[Problem]:
         """Bring the simulations to the request's runs on its data (every one restarts when
@@ -70,11 +71,13 @@ class Engine:
         edited = edit is not None and edit.number != self._edit and not stale
         self._edit = self._edit if edit is None else edit.number
         problems = []
-        if self._parked is not None and self._parked[1] != revision:
+        if self._parked is not None and (self._parked[1] != revision or edited):
             self._parked[0].close()  # what it ran has changed
             self._parked = None
         if len(runs) != len(self.simulations):
-            problems = self._start(data, runs, n, custom, trained, yours, reflowed, source)
+            inputs = (custom, trained, yours, reflowed, source)
+            kept = () if stale else (revision, inputs)
+            problems = self._start(data, runs, n, *inputs, kept=kept)
         else:
             for index, (run, simulation) in enumerate(zip(runs, self.simulations, strict=True)):
                 if stale or (data, run, n) != (simulation.data, simulation.run, simulation.n):
@@ -102,15 +105,19 @@ class Engine:
         yours: UserModel | None = None,
         reflowed: Checkpoint | None = None,
         custom_source: Dataset | None = None,
+        kept: tuple = (),
     ) -> list[Problem]:
         """New simulations for another number of runs, all or none: when one cannot start,
-        the simulations before are kept. The single view's simulation is parked while runs
-        are compared, and shown again after if it runs the same."""
+        the simulations before are kept. A finished single view's simulation is parked
+        while runs are compared, with ``kept`` (the revision and the inputs it runs; empty
+        when they changed in this request), and shown again after if it runs the same."""
         from .simulation import Simulation
 
         if len(runs) == 1 and self._parked is not None:
-            simulation, self._parked = self._parked[0], None
-            if (data, runs[0], n) == (simulation.data, simulation.run, simulation.n):
+            simulation, revision, inputs = self._parked
+            self._parked = None
+            same = (data, runs[0], n) == (simulation.data, simulation.run, simulation.n)
+            if same and kept and kept[0] == revision and _same(kept[1], inputs):
                 self._drop(0)
                 self.simulations = [simulation]
                 return []
@@ -139,8 +146,9 @@ class Engine:
                 for simulation in fresh:
                     simulation.close()
                 return [Problem(index, str(error))]
-        if len(self.simulations) == 1:
-            self._parked = (self.simulations.pop(), self._revision)
+        single = self.simulations[0] if len(self.simulations) == 1 else None
+        if single is not None and kept and single.cache.state.done:
+            self._parked = (self.simulations.pop(), *kept)
         self._drop(0)
         self.simulations = fresh
         return []
@@ -180,3 +188,8 @@ class Engine:
         if self._parked is not None:
             self._parked[0].close()
             self._parked = None
+
+
+def _same(these: tuple, those: tuple) -> bool:
+    """Whether two tuples hold the same objects (models and datasets compare by identity)."""
+    return len(these) == len(those) and all(a is b for a, b in zip(these, those, strict=True))
