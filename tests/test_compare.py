@@ -298,14 +298,16 @@ def test_the_single_views_run_is_kept_while_runs_are_compared():
     assert state.set_view(1)
     sync(engine, state)
     assert engine.simulations[0] is not single and engine.simulations[0].data.seed == 3
-    single = engine.simulations[0]
+    state.use_custom(make_dataset("moons", n=200, seed=1))
+    sync(engine, state)
     engine.wait()
-    state.use_custom(make_dataset("moons", n=200, seed=1))  # new data and a comparison
+    single = engine.simulations[0]
+    state.use_custom(make_dataset("spiral", n=150, seed=1))  # other points and a comparison
     assert state.set_view(2)  # in the same frame: the single view's run is not kept
     sync(engine, state)
     assert state.set_view(1)
     sync(engine, state)
-    assert engine.simulations[0] is not single and engine.simulations[0].data.dataset == "custom"
+    assert engine.simulations[0] is not single and len(engine.simulations[0].dataset.points) == 150
     engine.close()
 
 
