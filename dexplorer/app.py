@@ -299,8 +299,8 @@ class App:
 
     def _time_shown(self, t: float) -> tuple[float, str]:
         """The time of the single view's picture and, when it is not ``t``, why: its run is
-        still computing, or recomputing t (a bounded run). A comparison shows ``t``, each
-        caption its own progress."""
+        still computing, failed there, or is recomputing t (a bounded run). A comparison
+        shows ``t``, each caption its own progress."""
         from .engine.trajectory import STEP_SNAP
 
         if self.comparing:
@@ -310,7 +310,8 @@ class App:
         shown = (step + fraction) / sim.run.steps
         if abs(shown - t) < STEP_SNAP:
             return t, ""
-        return shown, "recomputing" if sim.cache.state.done else "computing"
+        state = sim.cache.state
+        return shown, "failed" if state.error else "recomputing" if state.done else "computing"
 
     def _lay_out(
         self, count: int, lines: int | Callable[[float], int], t: float, note: str = ""

@@ -74,7 +74,9 @@ def test_the_label_gives_the_pictures_time_and_why_it_is_not_the_one_asked():
     assert App._computed_time(computing) == pytest.approx(0.22)
     assert App._time_shown(computing, 0.86) == (pytest.approx(0.22), "computing")
     assert App._time_shown(_app(22, 100, False, (10, 0.5)), 0.105) == (0.105, "")
-    assert App._computed_time(_app(22, 100, False, (22, 0.0), error="it failed")) == 1.0
+    failed = _app(22, 100, False, (22, 0.0), error="it failed")
+    assert App._computed_time(failed) == 1.0
+    assert App._time_shown(failed, 0.86) == (pytest.approx(0.22), "failed")
     ring = _app(ready=100, steps=100, done=True, shown=(40, 0.0))  # the nearest step held
     assert App._computed_time(ring) == 1.0
     assert App._time_shown(ring, 0.43) == (pytest.approx(0.40), "recomputing")
