@@ -134,8 +134,9 @@ class App:
             canvas.add_event_handler(self._on_canvas_char, "char", order=KEYS_BEFORE_IMGUI)
             canvas.add_event_handler(self._on_pointer, "pointer_down", "pointer_up")
             canvas.add_event_handler(self._on_pointer_move, "pointer_move")
-        self._keyed: str | None = None
-        """The last key pressed: a character typed with it is not acted on twice."""
+        self._char_pending = False
+        """Whether the last key pressed did nothing: the character it types may (see
+        :meth:`_on_char`)."""
         self._press: tuple[float, float] | None = None
         self._edit_panel: int | None = None
         """The panel a live edit's drag started in."""
@@ -771,8 +772,8 @@ class App:
             self._on_key(event)
 
     def _on_canvas_char(self, event: dict) -> None:
-        """A character typed, seen before ImGui: the binding of a character that did not come
-        as its key (a window library reports shift and / for ?), unless ImGui takes text."""
+        """A character typed, seen before ImGui: the binding of a character whose key did
+        nothing (a window library reports shift and / for ?), unless ImGui takes text."""
         from imgui_bundle import imgui
 
         imgui.set_current_context(self.ui.imgui_context)
@@ -781,15 +782,18 @@ class App:
 
     def _on_key(self, event: dict) -> None:
         key = event.get("key")
-        self._keyed = key
         binding = binding_for(key, event.get("modifiers", ()))
+        self._char_pending = binding is None
         if binding is not None:
             binding.action(self, key)
 
     def _on_char(self, event: dict) -> None:
+        """The first character typed after a key that did nothing: its binding (Caps Lock
+        types E for the key e, which acted already; a held key repeats its character)."""
+        if not self._char_pending:
+            return
+        self._char_pending = False
         character = event.get("data")
-        if character == self._keyed:
-            return  # acted on as its key already
         binding = binding_for(character)
         if binding is not None:
             binding.action(self, character)

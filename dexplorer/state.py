@@ -235,11 +235,14 @@ class AppState:
         ):
             return run, ""
         shipped = "flow" if trained.objective.name == "flow" else "diffusion"
+        candidate = replace(run, model=shipped, label=None, guidance=None)
+        if self.run_problem(candidate, data):  # e.g. from a source the shipped one is not
+            return run, ""
         note = (
             f"the model trained here learnt {trained.dataset}, not {data.dataset}: "
             f"showing the shipped {shipped} model (the trained one is still in the list)"
         )
-        return replace(run, model=shipped), note
+        return candidate, note
 
     def _availability(self, data: Data, run: Run) -> str:
         """What ``run`` on ``data`` needs that is not there ('' when nothing)."""

@@ -26,7 +26,7 @@ MODIFIERS = ((), ("Control",), ("Shift",), ("Alt",))
 def fake_app() -> SimpleNamespace:
     """What the key actions reach in an app: the state (a real one) and the app's own
     actions, which record their calls."""
-    app = SimpleNamespace(state=AppState(), calls=[], _keyed=None)
+    app = SimpleNamespace(state=AppState(), calls=[], _char_pending=False)
     app.state.t = 0.5
     app.state.look.ui_scale = 1.5
     for name in ("save_screenshot", "toggle_recording", "on_fullscreen"):
@@ -157,13 +157,20 @@ def test_a_key_reaches_the_app_while_imgui_holds_a_button_but_not_while_it_takes
 
 def test_question_mark_as_a_window_library_reports_it_and_as_a_browser_does():
     """glfw reports shift and / as the key "/" and then the character "?"; a browser reports
-    the key "?" (and may send the character too): the keys window toggles once either way."""
+    the key "?" (and may send the character too): the keys window toggles once either way.
+    With Caps Lock the key e types E: the binding acts once; a held key's repeated
+    characters do not act again."""
     app = fake_app()
     App._on_key(app, {"key": "/", "modifiers": ("Shift",)})
     App._on_char(app, {"data": "?"})
+    App._on_char(app, {"data": "?"})  # held: repeated
     assert app.state.look.show_keys
     App._on_key(app, {"key": "?", "modifiers": ("Shift",)})
     App._on_char(app, {"data": "?"})
     assert not app.state.look.show_keys
+    App._on_key(app, {"key": "s", "modifiers": ()})
+    App._on_char(app, {"data": "S"})  # Caps Lock
+    assert app.calls == ["save_screenshot"]
+    App._on_key(app, {"key": "x", "modifiers": ()})
     App._on_char(app, {"data": "x"})  # a character of no binding does nothing
-    assert not app.state.look.show_keys
+    assert not app.state.look.show_keys and app.calls == ["save_screenshot"]

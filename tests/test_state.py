@@ -303,3 +303,9 @@ def test_another_bundled_dataset_shows_its_shipped_model_not_one_trained_on_othe
     assert state.run.model == "trained" and state.data.dataset == "spiral"
     assert state.change(dataset="moons", model="trained")
     assert state.run.model == "trained" and state.message == ""
+    state = AppState()
+    assert state.change(dataset="three_modes")
+    state.use_trained(models.shipped("three_modes/flow"))
+    assert state.change(label=2), state.message  # a class of the trained model
+    assert state.change(dataset="spiral"), state.message  # whose shipped model has none
+    assert state.run.model == "flow" and state.run.label is None
