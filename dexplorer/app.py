@@ -255,11 +255,13 @@ class App:
             self._update_panel(panel, sim)
         self._update_side_views()
         captions = [self._caption(sim) for sim in simulations] if self.comparing else []
+        rooms = [self._caption_room(sim) for sim in simulations] if self.comparing else []
         font = CAPTION_SIZE * look.ui_scale
 
         def lines(width: float) -> int:
-            """The lines the captions take wrapped within panels of ``width``."""
-            wrapped = [wrapped_lines(text, width, font) for text in captions]
+            """The lines the captions take wrapped within panels of ``width``, at least as
+            many as the longest they can be (the panels stay put as runs are measured)."""
+            wrapped = [wrapped_lines(text, width, font) for text in (*captions, *rooms)]
             return max([CAPTION_LINES + look.visible["likelihood"], *wrapped])  # the NLL's line
 
         self._lay_out(len(simulations), lines, *self._time_shown(state.t))
@@ -680,6 +682,17 @@ class App:
         if self.state.look.visible["likelihood"]:
             detail = f"{detail}\n{self._likelihood_text(sim)}"
         return f"{sim.run.title}\n{detail}"
+
+    def _caption_room(self, sim: Simulation) -> str:
+        """The longest caption ``sim``'s run usually has: its title, its quality and its
+        straightness measured at their longest, and the NLL when shown."""
+        from .core.straightness import Straightness
+
+        longest = [sim.run.title, "ED 00.00 ± 0.00x held-out, memorising"]
+        longest.append(Straightness(1.23e-5, 0, noisy=True).text)
+        if self.state.look.visible["likelihood"]:
+            longest.append("NLL 00.00 nats at t = 0.999")
+        return "\n".join(longest)
 
     @staticmethod
     def _straightness(sim: Simulation) -> str:

@@ -493,3 +493,28 @@ def test_render_compare_writes_the_expected_frames(capsys, tmp_path):
     frames = iio.imread(out)
     assert frames.shape == (4, 200, 320, 3)
     assert not np.array_equal(frames[0], frames[-1])
+
+
+@needs_gpu
+def test_the_panels_stay_put_while_their_runs_compute_and_are_measured():
+    """The room above the panels follows the longest caption a run can have, not the one
+    of the moment ("computing 2/4", then its quality and straightness)."""
+    from dexplorer.headless import offscreen_app
+
+    specs = ("flow:euler:4", "flow:heun:20", "diffusion:ddpm:20", "diffusion:ddim:20:eta=0.5")
+    state = compare_state(*specs, n=2000)
+    app = offscreen_app(state, (1280, 720), "cpu")
+    app.settled = False  # the frames of a window, not waiting for the runs
+    try:
+        placed = set()
+        for _ in range(12):
+            app.screenshot()
+            placed.add(app.view.layout.panels)
+        app.settled = True
+        app.settle()
+        app.screenshot()
+        placed.add(app.view.layout.panels)
+        assert all(sim.quality is not None for sim in app.engine.simulations)
+        assert len(placed) == 1
+    finally:
+        app.close()

@@ -113,18 +113,20 @@ def _grid(
     unwrapped = caption_lines(float("inf"))
 
     def fitted(grid: tuple[int, int], extra_w: float, extra_h: float) -> tuple[float, int, bool]:
-        """The panels' side with room for their captions wrapped at that side (the lines
-        counted again at the side they leave) and whether they fit so, the captions of a
-        row taking at most :data:`CAPTION_SHARE` of the height; else the side with room for
-        their lines unwrapped."""
+        """The panels' side with room for their captions wrapped at the (even) side that
+        room leaves, and whether they fit so, the captions of a row taking at most
+        :data:`CAPTION_SHARE` of the height; else the side with room for their lines
+        unwrapped."""
         most = int(CAPTION_SHARE * area_h / grid[1] / caption(1))
-        size = side(grid, extra_w, extra_h, unwrapped)
-        lines = caption_lines(size)
-        size = side(grid, extra_w, extra_h, min(lines, max(most, unwrapped)))
-        lines = max(lines, caption_lines(size))
-        if lines <= most:
-            return side(grid, extra_w, extra_h, lines), lines, True
-        return side(grid, extra_w, extra_h, unwrapped), unwrapped, False
+        lines = unwrapped
+        while True:  # the lines only grow, up to the most
+            size = side(grid, extra_w, extra_h, lines)
+            needed = caption_lines(_even(size - 1))
+            if needed <= lines:
+                return size, lines, True
+            if needed > most:
+                return side(grid, extra_w, extra_h, unwrapped), unwrapped, False
+            lines = needed
 
     choices = []
     for rank, grid in enumerate(ARRANGEMENTS[count]):
