@@ -731,6 +731,7 @@ class AppState:
 
     def set_time(self, t: float) -> None:
         self.t = min(max(float(t), 0.0), 1.0)
+        self.held = 0.0
 
     def step(self, direction: int) -> None:
         """Move one sampler step back (-1) or forward (+1) and pause (the finest run's step

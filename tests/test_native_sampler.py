@@ -7,6 +7,7 @@ from __future__ import annotations
 import platform
 import stat
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -257,3 +258,18 @@ def test_the_trajectory_cache_runs_it_a_few_steps_at_a_time(monkeypatch, no_buil
     # The mesh goes step by step in both; with one torch thread, the matrix kernels round
     # differently for the mesh alone and the mesh beside the particles (2.4e-7 seen).
     assert (cache.extra - stepwise.extra).abs().max() < 1e-6
+
+
+def test_the_work_queue_covers_every_item_once_and_nothing_of_none():
+    done, lock = [], threading.Lock()
+
+    def work(begin, end, worker):
+        with lock:
+            done.extend(range(begin, end))
+
+    native_build.in_pieces(103, 8, 2, work)
+    assert sorted(done) == list(range(103))
+    done.clear()
+    native_build.in_pieces(0, 0, 2, work)  # no particles: nothing, and no error
+    native_build.in_pieces(3, 50, 2, work)  # more pieces asked than items
+    assert sorted(done) == [0, 1, 2]

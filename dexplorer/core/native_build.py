@@ -217,6 +217,9 @@ def in_pieces(count: int, pieces: int, threads: int, work: Callable[[int, int, i
     taken in turn by ``threads`` workers at once (numbered from 0; ctypes lets go of the
     interpreter during a kernel's call), so that a core slowed by other work takes fewer.
     Returns once every worker is done (none may write afterwards), raising the first error."""
+    if count <= 0:
+        return
+    pieces = max(1, min(pieces, count))
     bounds = [count * i // pieces for i in range(pieces + 1)]
     queue = iter(pairwise(bounds))
     lock = threading.Lock()

@@ -43,9 +43,9 @@ in floating point, and a step key or a video frame would otherwise show the step
 
 def cache_budget(device: torch.device, released: int = 0) -> float:
     """The bytes a trajectory cache may take on ``device``: :data:`CACHE_SHARE` of the free
-    memory with the ``released`` bytes of the run it replaces (and, on CUDA, what torch
-    holds cached but unused), unbounded where the free memory is unknown; or
-    :data:`BUDGET_VARIABLE`'s.
+    memory with the ``released`` bytes of the run it replaces (on CUDA with what torch
+    holds cached but unused, and no more than is free beside the run it replaces),
+    unbounded where the free memory is unknown; or :data:`BUDGET_VARIABLE`'s.
 
     Raises
     ------
@@ -62,9 +62,11 @@ def cache_budget(device: torch.device, released: int = 0) -> float:
     free = available_memory(device)
     if free is None:
         return float("inf")
-    if device.type == "cuda":
-        free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-    return CACHE_SHARE * (free + released)
+    if device.type != "cuda":
+        return CACHE_SHARE * (free + released)
+    free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    # The new run is allocated before the old one is let go: beside it, on a GPU.
+    return min(CACHE_SHARE * (free + released), float(free))
 
 
 _LIVE: weakref.WeakSet[TrajectoryCache] = weakref.WeakSet()
@@ -94,10 +96,11 @@ class _Run(NamedTuple):
 
     @property
     def bytes(self) -> int:
-        """The bytes its arrays hold."""
+        """The bytes its arrays hold (a bounded run's layout counts its extra points)."""
+        if self.ring is not None:
+            return self.ring.layout.bytes
         arrays = (self.particles, self.extra)
-        held = sum(array.nbytes for array in arrays if array is not None)
-        return held + (0 if self.ring is None else self.ring.layout.bytes)
+        return sum(array.nbytes for array in arrays if array is not None)
 
 
 @dataclass(frozen=True)
