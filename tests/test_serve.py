@@ -282,7 +282,8 @@ def test_both_links_show_the_scene_and_only_the_control_link_drives_it(served, b
     try:
         _until(control.showing, "the control page's first frame")
         _until(view.showing, "the view page's first frame")
-        assert "this control link is not valid" in refused.text()
+        # Its own page, loaded beside the others: read once it is there.
+        _until(lambda: "this control link is not valid" in refused.text(), "the refusal page")
         assert "you control this view" in control.text()
         assert "you are watching (view only)" in view.text()
         # The canvas takes the controller's window size (less the role line).
