@@ -51,11 +51,11 @@ class Engine:
         self._revision = -1
         self._edit = 0
         """The number of the last live edit followed."""
-        self._parked: tuple[Simulation, int, tuple] | None = None
-        """The single view's finished simulation while runs are compared, the revision it
-        ran and the models and custom data it ran with: back in the single view it is shown
-        again when none of them changed (a run of millions of particles is not computed
-        twice for a look at a comparison)."""
+        self._parked: tuple[Simulation, tuple] | None = None
+        """The single view's finished simulation while runs are compared, and the models and
+        custom data it ran with: back in the single view it is shown again when nothing it
+        ran has changed (a run of millions of particles is not computed twice for a look at
+        a comparison)."""
 
     def sync(self, request: Request) -> list[Problem]:
         """Bring the simulations to the request's runs on its data (every one restarts when
@@ -71,13 +71,12 @@ class Engine:
         edited = edit is not None and edit.number != self._edit and not stale
         self._edit = self._edit if edit is None else edit.number
         problems = []
-        if self._parked is not None and (self._parked[1] != revision or edited):
+        inputs = (custom, trained, yours, reflowed, source)
+        if self._parked is not None and (stale or edited or not _same(self._parked[1], inputs)):
             self._parked[0].close()  # what it ran has changed
             self._parked = None
         if len(runs) != len(self.simulations):
-            inputs = (custom, trained, yours, reflowed, source)
-            kept = () if stale else (revision, inputs)
-            problems = self._start(data, runs, n, *inputs, kept=kept)
+            problems = self._start(data, runs, n, *inputs, park=not stale)
         else:
             for index, (run, simulation) in enumerate(zip(runs, self.simulations, strict=True)):
                 if stale or (data, run, n) != (simulation.data, simulation.run, simulation.n):
@@ -105,19 +104,17 @@ class Engine:
         yours: UserModel | None = None,
         reflowed: Checkpoint | None = None,
         custom_source: Dataset | None = None,
-        kept: tuple = (),
+        park: bool = False,
     ) -> list[Problem]:
         """New simulations for another number of runs, all or none: when one cannot start,
         the simulations before are kept. A finished single view's simulation is parked
-        while runs are compared, with ``kept`` (the revision and the inputs it runs; empty
-        when they changed in this request), and shown again after if it runs the same."""
+        while runs are compared (with ``park``: nothing it ran changed in this request),
+        and shown again after if it runs the same data, run and number."""
         from .simulation import Simulation
 
         if len(runs) == 1 and self._parked is not None:
-            simulation, revision, inputs = self._parked
-            self._parked = None
-            same = (data, runs[0], n) == (simulation.data, simulation.run, simulation.n)
-            if same and kept and kept[0] == revision and _same(kept[1], inputs):
+            simulation, self._parked = self._parked[0], None
+            if (data, runs[0], n) == (simulation.data, simulation.run, simulation.n):
                 self._drop(0)
                 self.simulations = [simulation]
                 return []
@@ -147,8 +144,9 @@ class Engine:
                     simulation.close()
                 return [Problem(index, str(error))]
         single = self.simulations[0] if len(self.simulations) == 1 else None
-        if single is not None and kept and single.cache.state.done:
-            self._parked = (self.simulations.pop(), *kept)
+        if single is not None and park and single.cache.state.done:
+            inputs = (custom, trained, yours, reflowed, custom_source)
+            self._parked = (self.simulations.pop(), inputs)
         self._drop(0)
         self.simulations = fresh
         return []
